@@ -1,0 +1,1 @@
+"""nova-freeze: migration mode for the Nova compute API."""

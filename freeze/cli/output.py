@@ -1,0 +1,41 @@
+"""``-f table|json|yaml`` output, as the OpenStack clients print it."""
+
+import json
+
+import yaml
+
+FORMATS = ('table', 'json', 'yaml')
+
+
+def _cell(value):
+    if value is None:
+        return ''
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _table(headers, rows):
+    widths = [max([len(h)] + [len(r[i]) for r in rows])
+              for i, h in enumerate(headers)]
+    rule = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
+
+    def line(cells):
+        return '| ' + ' | '.join(c.ljust(w) for c, w in zip(cells, widths)) + ' |'
+    return '\n'.join([rule, line(headers), rule]
+                     + [line(r) for r in rows] + [rule])
+
+
+def render(data, fmt):
+    """Render a dict (shown Field/Value) or a list of dicts (one row each)."""
+    if fmt == 'json':
+        return json.dumps(data, indent=2, sort_keys=True)
+    if fmt == 'yaml':
+        return yaml.safe_dump(data, default_flow_style=False,
+                              sort_keys=True).rstrip('\n')
+    if isinstance(data, dict):
+        return _table(['Field', 'Value'],
+                      [[k, _cell(v)] for k, v in data.items()])
+    headers = list(data[0]) if data else []
+    return _table(headers, [[_cell(item.get(h)) for h in headers]
+                            for item in data])

@@ -1,0 +1,91 @@
+"""The ``[freeze]`` options, shared by the middleware and freeze-ctl.
+
+Registered on nova's own configuration (so they live in nova.conf) and listed
+through the ``oslo.config.opts`` entry point, so that
+``oslo-config-generator --namespace nova_freeze`` prints a sample.
+"""
+
+import dataclasses
+
+from oslo_config import cfg
+
+from freeze import decision
+
+GROUP = 'freeze'
+DEFAULT_STATE_URL = 'file:///var/lib/nova-freeze/state.json'
+
+OPTS = [
+    cfg.StrOpt('state_url', default=DEFAULT_STATE_URL,
+               help='Where the freeze state document lives: '
+                    'file:///PATH (the embedded default).'),
+    cfg.ListOpt('migration_roles', default=['migration'],
+                help='Roles that may use the whole API during a freeze.'),
+    cfg.ListOpt('reader_roles', default=['admin'],
+                help='Roles that keep GET and HEAD during a full freeze.'),
+    cfg.StrOpt('fail_mode', default='closed', choices=['closed', 'open'],
+               help='What to enforce when the state cannot be read: closed '
+                    'behaves as a full freeze; open keeps the last state '
+                    'read, or thawed if there was none.'),
+    cfg.ListOpt('allow',
+                default=['service:POST:/os-server-external-events'],
+                help='Calls allowed in every mode, as ROLE:METHOD:REGEX '
+                     '(regex over the normalised path; * for any role or '
+                     'method). The default lets Neutron deliver '
+                     'network-vif-plugged events, without which boots and '
+                     'migrations hang.'),
+    cfg.IntOpt('retry_after', default=300, min=1,
+               help='Seconds in Retry-After when the freeze has no end '
+                    'time.'),
+    cfg.FloatOpt('check_interval', default=0.5, min=0.0,
+                 help='Seconds between checks for a changed state document '
+                      'in each worker.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, OPTS)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The resolved options of one middleware or command."""
+
+    state_url: str
+    rules: decision.Rules
+    fail_mode: str
+    retry_after: int
+    check_interval: float
+
+
+def load_settings(conf, overrides=None):
+    """Resolve ``[freeze]`` from ``conf``, with paste-local ``overrides``.
+
+    Overrides are strings, as paste gives them, converted with each option's
+    own type so that bad values fail at start-up with oslo.config's message.
+    """
+    register_opts(conf)
+    overrides = overrides or {}
+    opts = {opt.dest: opt for opt in OPTS}
+    values = {}
+    for name, opt in opts.items():
+        if name in overrides:
+            try:
+                value = opt.type(overrides[name])
+            except ValueError as exc:
+                raise ValueError('[filter:freeze] %s: %s' % (name, exc))
+        else:
+            value = getattr(conf[GROUP], name)
+        values[name] = value
+    return Settings(
+        state_url=values['state_url'],
+        rules=decision.Rules(
+            migration_roles=frozenset(r.lower() for r in values['migration_roles']),
+            reader_roles=frozenset(r.lower() for r in values['reader_roles']),
+            allow=tuple(decision.AllowRule.parse(a) for a in values['allow'])),
+        fail_mode=values['fail_mode'],
+        retry_after=values['retry_after'],
+        check_interval=values['check_interval'])

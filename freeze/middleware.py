@@ -1,0 +1,178 @@
+"""The freeze filter for nova's api-paste pipeline.
+
+Placed right after ``authtoken keystonecontext``: it reads the identity those
+two established, asks ``decision.decide`` and either passes the request on
+untouched or answers it the way nova answers an unavailable service.  While
+thawed the cost is a cached state read and one substring test.
+
+Paste::
+
+    [filter:freeze]
+    paste.filter_factory = freeze.middleware:filter_factory
+    # optional overrides of the [freeze] options in nova.conf, e.g.
+    # migration_roles = migration,cutover
+"""
+
+import json
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import webob
+
+from freeze import conf as freeze_conf
+from freeze import decision
+from freeze import routes
+from freeze.state import document
+from freeze.state import open_backend
+from freeze.state import watch
+
+LOG = logging.getLogger(__name__)
+
+MONITOR_PATH = '/os-freeze'
+
+
+def request_roles(environ):
+    """The caller's roles, lower-cased, trusting only what auth confirmed.
+
+    nova's own RequestContext (set by keystonecontext) comes first; failing
+    that, ``X-Roles`` counts only when authtoken validated the token in this
+    very request (``X-Identity-Status: Confirmed`` and its token data in the
+    environ, which a client cannot forge with headers).
+    """
+    context = environ.get('nova.context')
+    if context is not None:
+        return frozenset(r.lower() for r in (context.roles or ()))
+    if (environ.get('HTTP_X_IDENTITY_STATUS') == 'Confirmed'
+            and 'keystone.token_info' in environ):
+        roles = environ.get('HTTP_X_ROLES', '')
+        return frozenset(r.strip().lower() for r in roles.split(',')
+                         if r.strip())
+    return frozenset()
+
+
+def _caller(environ):
+    context = environ.get('nova.context')
+    if context is not None:
+        return context.user_id, context.project_id
+    return environ.get('HTTP_X_USER_ID'), environ.get('HTTP_X_PROJECT_ID')
+
+
+def _action_from_body(environ):
+    """The server action named by the JSON body, as nova's action_peek reads it.
+
+    Returns None when the body is not a JSON object with exactly one key; the
+    body stays readable for nova.
+    """
+    request = webob.Request(environ)
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(body, dict) and len(body) == 1:
+        return next(iter(body))
+    return None
+
+
+def _json_response(start_response, status, body, headers=()):
+    payload = json.dumps(body).encode('utf-8')
+    start_response(status, [('Content-Type', 'application/json'),
+                            ('Content-Length', str(len(payload)))]
+                   + list(headers))
+    return [payload]
+
+
+class FreezeMiddleware:
+    """WSGI adapter around ``decision.decide``."""
+
+    def __init__(self, application, settings, watcher=None, clock=None):
+        self.application = application
+        self.settings = settings
+        self.rules = settings.rules
+        self.watcher = watcher or watch.StateWatcher(
+            open_backend(settings.state_url), settings.fail_mode,
+            settings.check_interval)
+        self.clock = clock or document.utcnow
+
+    def __call__(self, environ, start_response):
+        path_info = environ.get('PATH_INFO', '')
+        if 'os-freeze' in path_info:
+            path = routes.normalise(path_info)
+            if path == MONITOR_PATH:
+                return self._monitor(environ, start_response)
+        view = self.watcher.current()
+        now = self.clock()
+        if not view.state.in_force(now):
+            return self.application(environ, start_response)
+        method = environ.get('REQUEST_METHOD', '').upper()
+        path = routes.normalise(path_info)
+        action = None
+        if view.state.mode == 'network' and routes.needs_action(method, path):
+            action = _action_from_body(environ)
+        facts = decision.RequestFacts(method=method, path=path,
+                                      roles=request_roles(environ),
+                                      action=action)
+        verdict = decision.decide(facts, view.state, self.rules, now)
+        if verdict.allowed:
+            return self.application(environ, start_response)
+        return self._block(environ, start_response, facts, view, verdict, now)
+
+    def _retry_after(self, state, now):
+        if state.until is not None and state.until > now:
+            return max(1, int((state.until - now).total_seconds()))
+        return self.settings.retry_after
+
+    def _block(self, environ, start_response, facts, view, verdict, now):
+        state = view.state
+        user, project = _caller(environ)
+        LOG.warning('Freeze blocked request %s: user %s project %s %s %s '
+                    '(mode %s, epoch %s): %s',
+                    environ.get('openstack.request_id', '-'), user, project,
+                    facts.method, facts.path, state.mode, state.epoch,
+                    verdict.reason)
+        end = (document.format_time(state.until) if state.until
+               else 'not set; ask the operators')
+        message = ('The compute API is frozen for a migration (mode %s): %s. '
+                   'Reason: %s. Expected end: %s.'
+                   % (state.mode, verdict.reason, state.reason or 'none given',
+                      end))
+        return _json_response(
+            start_response, '503 Service Unavailable',
+            {'serviceUnavailable': {'code': 503, 'message': message}},
+            [('Retry-After', str(self._retry_after(state, now)))])
+
+    def _monitor(self, environ, start_response):
+        """``GET /os-freeze``: the state document, for readers and migrators."""
+        method = environ.get('REQUEST_METHOD', '').upper()
+        if method not in routes.READ_METHODS:
+            return _json_response(
+                start_response, '405 Method Not Allowed',
+                {'badMethod': {'code': 405,
+                               'message': 'os-freeze is read-only; use '
+                                          'freeze-ctl to change the freeze'}},
+                [('Allow', 'GET, HEAD')])
+        roles = request_roles(environ)
+        if not roles & (self.rules.reader_roles | self.rules.migration_roles):
+            return _json_response(
+                start_response, '403 Forbidden',
+                {'forbidden': {'code': 403,
+                               'message': 'os-freeze needs a reader or '
+                                          'migration role'}})
+        view = self.watcher.current()
+        body = {'freeze': dict(view.state.to_dict(),
+                               in_force=view.state.in_force(self.clock()),
+                               problem=view.problem)}
+        return _json_response(start_response, '200 OK', body)
+
+
+def filter_factory(global_conf, **local_conf):
+    """Paste entry point: ``[freeze]`` from nova.conf, paste options on top."""
+    unknown = set(local_conf) - {opt.dest for opt in freeze_conf.OPTS}
+    if unknown:
+        LOG.warning('[filter:freeze] ignores unknown options: %s',
+                    ', '.join(sorted(unknown)))
+    settings = freeze_conf.load_settings(
+        cfg.CONF, {k: v for k, v in local_conf.items() if k not in unknown})
+
+    def _filter(application):
+        return FreezeMiddleware(application, settings)
+    return _filter

@@ -1,0 +1,152 @@
+"""Nova's compute API as data: what reads, what writes, what changes network state.
+
+One source of truth for the middleware (which classifies live requests) and the
+policy overlay generator (which classifies nova's documented policy operations).
+Paths are written as nova writes them in its policy documentation, with
+``{placeholders}`` for identifiers.
+"""
+
+import dataclasses
+import re
+import urllib.parse
+
+READ_METHODS = frozenset({'GET', 'HEAD'})
+WRITE_METHODS = frozenset({'POST', 'PUT', 'PATCH', 'DELETE'})
+
+# First path segments of nova's v2.1 router (nova/api/openstack/compute/routes.py).
+# A first segment that is none of these is the optional ``{project_id}`` prefix.
+# tests/unit/test_routes.py checks this list against the installed nova.
+TOP_LEVEL = frozenset({
+    'versions', 'extensions', 'flavors', 'images', 'limits', 'os-agents',
+    'os-aggregates', 'os-assisted-volume-snapshots', 'os-availability-zone',
+    'os-baremetal-nodes', 'os-cells', 'os-certificates', 'os-cloudpipe',
+    'os-console-auth-tokens', 'os-fixed-ips', 'os-floating-ip-dns',
+    'os-floating-ip-pools', 'os-floating-ips', 'os-floating-ips-bulk',
+    'os-fping', 'os-hosts', 'os-hypervisors', 'os-instance_usage_audit_log',
+    'os-keypairs', 'os-migrations', 'os-networks', 'os-quota-class-sets',
+    'os-quota-sets', 'os-security-group-default-rules',
+    'os-security-group-rules', 'os-security-groups',
+    'os-server-external-events', 'os-server-groups', 'os-services',
+    'os-simple-tenant-usage', 'os-snapshots', 'os-tenant-networks',
+    'os-volumes', 'os-volumes_boot', 'servers',
+    # Not nova's: the freeze filter's own monitoring endpoint.
+    'os-freeze',
+})
+
+_VERSION_PREFIX = re.compile(r'^/v2(\.1)?(?=/|$)')
+_MAX_UNQUOTE = 3
+
+
+def normalise(path):
+    """Return the path as nova's router sees it, below the version prefix.
+
+    Percent-encoding is undone until stable (stricter than nova, never looser),
+    repeated and trailing slashes are dropped, and the version prefix and the
+    legacy ``/{project_id}`` segment are removed, so that every spelling of one
+    route classifies the same.  Dot segments are kept: nova does not resolve
+    them either.
+    """
+    for _ in range(_MAX_UNQUOTE):
+        decoded = urllib.parse.unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    segments = [s for s in path.split('/') if s]
+    path = '/' + '/'.join(segments)
+    path = _VERSION_PREFIX.sub('', path) or '/'
+    segments = [s for s in path.split('/') if s]
+    if segments and segments[0] not in TOP_LEVEL:
+        segments = segments[1:]
+    return '/' + '/'.join(segments)
+
+
+def _template_regex(template, subtree):
+    pattern = re.sub(r'\\\{[^}]*\\\}', '[^/]+', re.escape(template))
+    return re.compile('^' + pattern + ('(/.*)?' if subtree else '') + '$')
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """A set of methods on a path template, optionally narrowed to actions.
+
+    ``subtree`` also covers every path below the template; ``actions`` (server
+    action names from the JSON body) narrows an ``.../action`` route.
+    """
+
+    methods: frozenset
+    template: str
+    actions: frozenset = None
+    subtree: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, 'regex',
+                           _template_regex(self.template, self.subtree))
+
+    def matches_path(self, method, path):
+        return method in self.methods and bool(self.regex.match(path))
+
+    def matches(self, method, path, action):
+        """True if the request is covered; ``action`` is None when unknown."""
+        if not self.matches_path(method, path):
+            return False
+        return self.actions is None or action is None or action in self.actions
+
+
+def _writes(template):
+    return Route(WRITE_METHODS, template, subtree=True)
+
+
+def _one(method, template, actions=None):
+    return Route(frozenset({method}), template,
+                 actions=frozenset(actions) if actions else None)
+
+
+SERVER_NETWORK_ACTIONS = frozenset({
+    'addFloatingIp', 'removeFloatingIp', 'addFixedIp', 'removeFixedIp',
+    'addSecurityGroup', 'removeSecurityGroup', 'migrate', 'resize',
+    'confirmResize', 'revertResize', 'os-migrateLive', 'evacuate', 'shelve',
+    'shelveOffload', 'unshelve', 'forceDelete',
+})
+
+# Calls that change network state: blocked in ``network`` mode.
+NETWORK_CHANGES = (
+    _one('POST', '/servers'),
+    _one('DELETE', '/servers/{server_id}'),
+    _one('POST', '/servers/{server_id}/os-interface'),
+    _one('DELETE', '/servers/{server_id}/os-interface/{port_id}'),
+    _one('POST', '/servers/{server_id}/action', SERVER_NETWORK_ACTIONS),
+    _one('POST', '/servers/{server_id}/migrations/{migration_id}/action',
+         {'force_complete'}),
+    _one('DELETE', '/servers/{server_id}/migrations/{migration_id}'),
+    _writes('/os-security-groups'),
+    _writes('/os-security-group-rules'),
+    _writes('/os-floating-ips'),
+    _writes('/os-networks'),
+    _writes('/os-tenant-networks'),
+    _writes('/os-volumes_boot'),
+)
+
+# Version documents: always answered, in every mode.
+VERSION_DOCUMENTS = (
+    _one('GET', '/'),
+    _one('GET', '/versions/{id}'),
+)
+
+
+def needs_action(method, path):
+    """True if classifying this request needs the action name from its body."""
+    return any(route.actions is not None and route.matches_path(method, path)
+               for route in NETWORK_CHANGES)
+
+
+def changes_network(method, path, action=None):
+    """True if the call may change network state.
+
+    ``action`` is the server action from the JSON body, or None when it is not
+    known (an unparseable body): then every action counts, failing closed.
+    """
+    return any(route.matches(method, path, action) for route in NETWORK_CHANGES)
+
+
+def is_version_document(method, path):
+    return any(route.matches_path(method, path) for route in VERSION_DOCUMENTS)

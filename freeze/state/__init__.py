@@ -1,0 +1,27 @@
+"""Freeze state: the document, its backends, and the per-worker cache."""
+
+import urllib.parse
+
+from freeze.state.document import FreezeState, StateError  # noqa: F401
+
+
+class StateUnavailable(Exception):
+    """The backend could not be read or written (I/O, permissions, network)."""
+
+
+class StateConflict(Exception):
+    """Someone else changed the state between our read and our write."""
+
+
+def open_backend(url):
+    """Return the backend for a state URL (``file:///path`` or a bare path)."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme in ('', 'file'):
+        from freeze.state import file as file_backend
+        path = urllib.parse.unquote(parsed.path)
+        if parsed.netloc not in ('', 'localhost') or not path:
+            raise ValueError('state URL must be file:///ABSOLUTE/PATH, not %r'
+                             % url)
+        return file_backend.FileBackend(path)
+    raise ValueError('unsupported state URL scheme %r in %r (supported: file)'
+                     % (parsed.scheme, url))

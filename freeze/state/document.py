@@ -1,0 +1,108 @@
+"""The freeze state document: what every worker enforces.
+
+Kept as plain JSON so operators can read it, and validated strictly on the way
+in: a document that does not validate is treated as unreadable (``fail_mode``),
+never guessed at.
+"""
+
+import dataclasses
+import datetime
+
+MODES = ('full', 'writes', 'network')
+
+
+class StateError(ValueError):
+    """The state document is malformed."""
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def format_time(value):
+    return None if value is None else value.isoformat().replace('+00:00', 'Z')
+
+
+def parse_time(value, field='time'):
+    """Parse ISO 8601; a naive time is taken as UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise StateError('%s must be an ISO 8601 string' % field)
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
+    except ValueError:
+        raise StateError('%s is not ISO 8601: %r' % (field, value))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.astimezone(datetime.timezone.utc)
+
+
+@dataclasses.dataclass(frozen=True)
+class FreezeState:
+    """One version of the freeze; ``epoch`` increases with every change."""
+
+    epoch: int = 0
+    frozen: bool = False
+    mode: str = None
+    reason: str = ''
+    until: datetime.datetime = None
+    auto_thaw: bool = False
+    started_at: datetime.datetime = None
+    started_by: str = None
+
+    def in_force(self, now):
+        """True while the freeze applies; only ``auto_thaw`` ends it by time."""
+        if not self.frozen:
+            return False
+        return not (self.auto_thaw and self.until is not None
+                    and now >= self.until)
+
+    def to_dict(self):
+        return {
+            'epoch': self.epoch,
+            'frozen': self.frozen,
+            'mode': self.mode,
+            'reason': self.reason,
+            'until': format_time(self.until),
+            'auto_thaw': self.auto_thaw,
+            'started_at': format_time(self.started_at),
+            'started_by': self.started_by,
+        }
+
+    @classmethod
+    def from_dict(cls, data):
+        if not isinstance(data, dict):
+            raise StateError('state document must be a JSON object')
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise StateError('unknown fields: %s' % ', '.join(sorted(unknown)))
+        epoch = data.get('epoch', 0)
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+            raise StateError('epoch must be a non-negative integer')
+        frozen = data.get('frozen', False)
+        if not isinstance(frozen, bool):
+            raise StateError('frozen must be true or false')
+        mode = data.get('mode')
+        if frozen and mode not in MODES:
+            raise StateError('mode must be one of %s when frozen, not %r'
+                             % (', '.join(MODES), mode))
+        if not frozen and mode is not None and mode not in MODES:
+            raise StateError('unknown mode %r' % (mode,))
+        reason = data.get('reason') or ''
+        if not isinstance(reason, str):
+            raise StateError('reason must be a string')
+        auto_thaw = data.get('auto_thaw', False)
+        if not isinstance(auto_thaw, bool):
+            raise StateError('auto_thaw must be true or false')
+        started_by = data.get('started_by')
+        if started_by is not None and not isinstance(started_by, str):
+            raise StateError('started_by must be a string')
+        return cls(epoch=epoch, frozen=frozen, mode=mode, reason=reason,
+                   until=parse_time(data.get('until'), 'until'),
+                   auto_thaw=auto_thaw,
+                   started_at=parse_time(data.get('started_at'), 'started_at'),
+                   started_by=started_by)
+
+
+THAWED = FreezeState()

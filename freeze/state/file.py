@@ -1,0 +1,145 @@
+"""The embedded state backend: one JSON file, written atomically.
+
+Writers take an exclusive ``flock`` on a lock file beside the state, write a
+temporary file in the same directory, fsync it and rename it over the state, so
+a reader sees the old document or the new one, never a part.  Every change is
+appended to an audit history beside the state.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+
+from freeze.state import StateUnavailable
+from freeze.state import document
+
+
+class FileBackend:
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self.lock_path = self.path + '.lock'
+        self.history_path = self.path + '.history'
+
+    def __str__(self):
+        return 'file://' + self.path
+
+    def signature(self):
+        """Cheap identity of the current file, to re-read only on change."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateUnavailable('cannot stat %s: %s' % (self.path, exc))
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def read(self):
+        """The current document; no file means never frozen (thawed)."""
+        try:
+            with open(self.path, 'rb') as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return document.THAWED
+        except OSError as exc:
+            raise StateUnavailable('cannot read %s: %s' % (self.path, exc))
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise document.StateError('%s is not valid JSON: %s'
+                                      % (self.path, exc))
+        return document.FreezeState.from_dict(data)
+
+    @contextlib.contextmanager
+    def _locked(self):
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateUnavailable('cannot lock %s: %s' % (self.lock_path, exc))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def last_epoch(self):
+        """Highest epoch in the audit history (to recover a corrupt state)."""
+        epoch = 0
+        try:
+            with open(self.history_path, encoding='utf-8') as f:
+                for line in f:
+                    try:
+                        epoch = max(epoch, int(json.loads(line)['new']['epoch']))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        except FileNotFoundError:
+            pass
+        return epoch
+
+    def update(self, change, who, now, force=False):
+        """Apply ``change(old) -> new`` under the lock; return (old, new).
+
+        ``change`` returns None to leave the state as it is.  A corrupt state
+        is refused unless ``force``, which sets it aside (never deletes it) and
+        continues the epochs from the audit history.
+        """
+        with self._locked():
+            try:
+                old = self.read()
+            except document.StateError:
+                if not force:
+                    raise
+                aside = '%s.corrupt-%s' % (self.path, now.strftime('%Y%m%dT%H%M%S'))
+                os.replace(self.path, aside)
+                old = document.FreezeState(epoch=self.last_epoch())
+            new = change(old)
+            if new is None:
+                return old, old
+            try:
+                self._write_atomically(new)
+                self._append_history(who, now, old, new)
+            except OSError as exc:
+                raise StateUnavailable('cannot write %s: %s' % (self.path, exc))
+            return old, new
+
+    def _write_atomically(self, state):
+        directory = os.path.dirname(self.path)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.state-')
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                json.dump(state.to_dict(), f, indent=2, sort_keys=True)
+                f.write('\n')
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _append_history(self, who, now, old, new):
+        entry = {'who': who, 'when': document.format_time(now),
+                 'old': old.to_dict(), 'new': new.to_dict()}
+        with open(self.history_path, 'a', encoding='utf-8') as f:
+            f.write(json.dumps(entry, sort_keys=True) + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+
+    def history(self):
+        """The audit history, oldest first; unreadable lines are skipped."""
+        entries = []
+        with contextlib.suppress(FileNotFoundError):
+            with open(self.history_path, encoding='utf-8') as f:
+                for line in f:
+                    with contextlib.suppress(ValueError):
+                        entries.append(json.loads(line))
+        return entries

@@ -1,0 +1,228 @@
+"""The WSGI filter: identity, classification, nova-style faults, monitoring."""
+
+import datetime
+import json
+import logging
+
+from oslo_config import cfg
+from oslo_context import context as oslo_context
+import pytest
+import webob
+
+from freeze import conf as freeze_conf
+from freeze import middleware
+from freeze.state import document
+from freeze.state import file as file_backend
+
+NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
+
+
+class Downstream:
+    """Stands in for nova's router: records what reached it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, environ, start_response):
+        body = webob.Request(environ).body
+        self.calls.append((environ['REQUEST_METHOD'], environ['PATH_INFO'],
+                           body))
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [b'nova']
+
+
+@pytest.fixture
+def state_path(tmp_path):
+    return tmp_path / 'state.json'
+
+
+@pytest.fixture
+def app(state_path):
+    conf = cfg.ConfigOpts()
+    conf([], project='nova', default_config_files=[])
+    settings = freeze_conf.load_settings(
+        conf, {'state_url': 'file://%s' % state_path, 'check_interval': '0'})
+    downstream = Downstream()
+    filt = middleware.FreezeMiddleware(downstream, settings,
+                                       clock=lambda: NOW)
+    filt.downstream = downstream
+    return filt
+
+
+def set_state(state_path, **fields):
+    backend = file_backend.FileBackend(str(state_path))
+    backend.update(lambda old: document.FreezeState(
+        epoch=old.epoch + 1, **fields), 'test', NOW)
+
+
+def call(app, method, path, roles=None, body=None, headers=None,
+         script_name='/v2.1', environ=None):
+    request = webob.Request.blank(path, method=method,
+                                  headers=headers or {})
+    request.script_name = script_name
+    if roles is not None:
+        request.environ['nova.context'] = oslo_context.RequestContext(
+            user_id='u1', project_id='p1', roles=list(roles),
+            request_id='req-test')
+    if body is not None:
+        request.body = body if isinstance(body, bytes) else json.dumps(
+            body).encode()
+        request.content_type = 'application/json'
+    request.environ.update(environ or {})
+    return request.get_response(app)
+
+
+def test_thawed_passes_everything(app):
+    response = call(app, 'DELETE', '/servers/x', roles=['member'])
+    assert response.status_int == 200
+    assert app.downstream.calls == [('DELETE', '/servers/x', b'')]
+
+
+def test_full_freeze_blocks_like_nova(app, state_path):
+    set_state(state_path, frozen=True, mode='full', reason='neutron cutover',
+              until=NOW + datetime.timedelta(minutes=10))
+    response = call(app, 'POST', '/os-keypairs', roles=['member'],
+                    body={'keypair': {'name': 'k'}})
+    assert response.status_int == 503
+    assert response.content_type == 'application/json'
+    assert response.headers['Retry-After'] == '600'
+    fault = response.json['serviceUnavailable']
+    assert fault['code'] == 503
+    assert 'full' in fault['message']
+    assert 'neutron cutover' in fault['message']
+    assert '2026-11-25T12:10:00Z' in fault['message']
+    assert app.downstream.calls == []
+
+
+def test_full_freeze_roles(app, state_path):
+    set_state(state_path, frozen=True, mode='full', reason='r')
+    assert call(app, 'GET', '/servers', roles=['admin']).status_int == 200
+    assert call(app, 'HEAD', '/servers', roles=['admin']).status_int == 200
+    assert call(app, 'POST', '/flavors', roles=['admin']).status_int == 503
+    assert call(app, 'GET', '/servers', roles=['member']).status_int == 503
+    assert call(app, 'POST', '/flavors',
+                roles=['member', 'MIGRATION']).status_int == 200
+    assert call(app, 'GET', '/', roles=[]).status_int == 200
+
+
+def test_retry_after_default_without_end(app, state_path):
+    set_state(state_path, frozen=True, mode='writes', reason='r')
+    response = call(app, 'POST', '/os-keypairs', roles=['member'])
+    assert response.headers['Retry-After'] == '300'
+    assert 'not set' in response.json['serviceUnavailable']['message']
+
+
+def test_headers_count_only_when_authtoken_confirmed_them(app, state_path):
+    set_state(state_path, frozen=True, mode='full', reason='r')
+    spoofed = {'X-Identity-Status': 'Confirmed', 'X-Roles': 'migration'}
+    assert call(app, 'POST', '/flavors', headers=spoofed).status_int == 503
+    assert call(app, 'POST', '/flavors', headers=spoofed, environ={
+        'keystone.token_info': {'token': {}}}).status_int == 200
+    invalid = {'X-Identity-Status': 'Invalid', 'X-Roles': 'migration'}
+    assert call(app, 'POST', '/flavors', headers=invalid, environ={
+        'keystone.token_info': {}}).status_int == 503
+
+
+def test_nova_context_wins_over_headers(app, state_path):
+    set_state(state_path, frozen=True, mode='full', reason='r')
+    headers = {'X-Identity-Status': 'Confirmed', 'X-Roles': 'migration'}
+    response = call(app, 'POST', '/flavors', roles=['member'],
+                    headers=headers,
+                    environ={'keystone.token_info': {}})
+    assert response.status_int == 503
+
+
+def test_method_override_headers_are_ignored(app, state_path):
+    set_state(state_path, frozen=True, mode='full', reason='r')
+    response = call(app, 'POST', '/flavors', roles=['admin'],
+                    headers={'X-HTTP-Method-Override': 'GET'})
+    assert response.status_int == 503
+
+
+@pytest.mark.parametrize('path, script_name', [
+    ('/servers', '/v2.1'),
+    ('/servers/', '/v2.1'),
+    ('//servers', '/v2.1'),
+    ('/0123456789abcdef0123456789abcdef/servers', '/v2'),
+    ('/%73ervers', '/v2.1'),
+    ('/v2.1/servers', ''),
+])
+def test_network_mode_normalises_paths(app, state_path, path, script_name):
+    set_state(state_path, frozen=True, mode='network', reason='r')
+    response = call(app, 'POST', path, roles=['member'], body={'server': {}},
+                    script_name=script_name)
+    assert response.status_int == 503
+
+
+def test_network_mode_reads_the_action_and_keeps_the_body(app, state_path):
+    set_state(state_path, frozen=True, mode='network', reason='r')
+    assert call(app, 'POST', '/servers/x/action', roles=['admin'],
+                body={'migrate': None}).status_int == 503
+    response = call(app, 'POST', '/servers/x/action', roles=['admin'],
+                    body={'reboot': {'type': 'SOFT'}})
+    assert response.status_int == 200
+    assert app.downstream.calls == [
+        ('POST', '/servers/x/action', b'{"reboot": {"type": "SOFT"}}')]
+
+
+@pytest.mark.parametrize('body', [b'{not json', b'[]', b'{"a": 1, "b": 2}',
+                                  b'', b'\xff\xfe'])
+def test_network_mode_fails_closed_on_unreadable_actions(app, state_path,
+                                                         body):
+    set_state(state_path, frozen=True, mode='network', reason='r')
+    assert call(app, 'POST', '/servers/x/action', roles=['admin'],
+                body=body).status_int == 503
+
+
+def test_external_events_from_service_always_pass(app, state_path):
+    set_state(state_path, frozen=True, mode='full', reason='r')
+    assert call(app, 'POST', '/os-server-external-events',
+                roles=['service']).status_int == 200
+    assert call(app, 'POST', '/os-server-external-events',
+                roles=['member']).status_int == 503
+
+
+def test_corrupt_state_fails_closed_never_500(app, state_path):
+    state_path.write_text('{"frozen": tru')
+    response = call(app, 'POST', '/os-keypairs', roles=['member'])
+    assert response.status_int == 503
+    assert 'cannot be read' in response.json['serviceUnavailable']['message']
+    assert call(app, 'POST', '/flavors', roles=['migration']).status_int == 200
+
+
+def test_blocked_calls_are_logged(app, state_path, caplog):
+    set_state(state_path, frozen=True, mode='full', reason='r')
+    with caplog.at_level(logging.WARNING, logger='freeze.middleware'):
+        call(app, 'POST', '/os-keypairs', roles=['member'],
+             environ={'openstack.request_id': 'req-42'})
+    line = caplog.records[-1].getMessage()
+    for expected in ('req-42', 'u1', 'p1', 'POST', '/os-keypairs', 'full'):
+        assert expected in line
+
+
+def test_monitor_endpoint(app, state_path):
+    set_state(state_path, frozen=True, mode='writes', reason='cut')
+    response = call(app, 'GET', '/os-freeze', roles=['admin'])
+    assert response.status_int == 200
+    assert response.json['freeze']['mode'] == 'writes'
+    assert response.json['freeze']['in_force'] is True
+    assert call(app, 'GET', '/p1/os-freeze/', roles=['migration'],
+                script_name='/v2').status_int == 200
+    assert call(app, 'GET', '/os-freeze', roles=['member']).status_int == 403
+    assert call(app, 'GET', '/os-freeze', roles=None).status_int == 403
+    assert call(app, 'PUT', '/os-freeze', roles=['admin']).status_int == 405
+    assert app.downstream.calls == []
+
+
+def test_filter_factory_reads_paste_overrides(tmp_path, monkeypatch):
+    monkeypatch.setattr(cfg, 'CONF', cfg.ConfigOpts())
+    cfg.CONF([], project='nova', default_config_files=[])
+    make = middleware.filter_factory(
+        {}, state_url='file://%s/s.json' % tmp_path,
+        migration_roles='Cutover,migration', surprise='x')
+    filt = make(Downstream())
+    assert filt.rules.migration_roles == {'cutover', 'migration'}
+    with pytest.raises(ValueError):
+        middleware.filter_factory({}, fail_mode='sometimes')
+    with pytest.raises(ValueError):
+        middleware.filter_factory({}, allow='not-a-rule')

@@ -1,0 +1,85 @@
+"""routes: path normalisation and the network-changing route table."""
+
+import re
+
+import pytest
+
+from freeze import routes
+
+
+@pytest.mark.parametrize('raw, expected', [
+    ('/servers', '/servers'),
+    ('/servers/', '/servers'),
+    ('//servers///abc//action/', '/servers/abc/action'),
+    ('/v2.1/servers/abc', '/servers/abc'),
+    ('/v2/0123456789abcdef0123456789abcdef/servers', '/servers'),
+    ('/0123456789abcdef0123456789abcdef/os-keypairs', '/os-keypairs'),
+    ('/%73ervers/abc/%61ction', '/servers/abc/action'),
+    ('/servers%252Fabc', '/servers/abc'),
+    ('', '/'),
+    ('/', '/'),
+    ('/v2.1', '/'),
+    ('/servers/../flavors', '/servers/../flavors'),
+    ('/os-freeze/', '/os-freeze'),
+])
+def test_normalise(raw, expected):
+    assert routes.normalise(raw) == expected
+
+
+def test_top_level_matches_installed_nova():
+    """The list of nova's top-level collections must follow nova itself."""
+    nova_routes = pytest.importorskip('nova.api.openstack.compute.routes')
+    nova_top = {path.split('/')[1] for path, _ in nova_routes.ROUTE_LIST
+                if path.count('/') >= 1 and path.split('/')[1]}
+    ours = routes.TOP_LEVEL - {'os-freeze'}
+    assert nova_top == ours
+
+
+def test_every_network_route_exists_in_nova():
+    nova_routes = pytest.importorskip('nova.api.openstack.compute.routes')
+    nova_paths = [(re.sub(r'\{[^}]*\}', 'X', path), methods)
+                  for path, methods in nova_routes.ROUTE_LIST]
+    for route in routes.NETWORK_CHANGES:
+        sample = re.sub(r'\{[^}]*\}', 'X', route.template)
+        nova_methods = {m for path, methods in nova_paths if path == sample
+                        for m in methods}
+        assert route.methods & nova_methods, route
+
+
+@pytest.mark.parametrize('method, path, action, expected', [
+    ('POST', '/servers', None, True),
+    ('GET', '/servers', None, False),
+    ('DELETE', '/servers/abc', None, True),
+    ('PUT', '/servers/abc', None, False),
+    ('POST', '/servers/abc/os-interface', None, True),
+    ('DELETE', '/servers/abc/os-interface/port1', None, True),
+    ('GET', '/servers/abc/os-interface', None, False),
+    ('POST', '/servers/abc/action', 'addFloatingIp', True),
+    ('POST', '/servers/abc/action', 'os-migrateLive', True),
+    ('POST', '/servers/abc/action', 'reboot', False),
+    ('POST', '/servers/abc/action', 'createImage', False),
+    ('POST', '/servers/abc/action', None, True),
+    ('POST', '/servers/abc/migrations/1/action', 'force_complete', True),
+    ('DELETE', '/servers/abc/migrations/1', None, True),
+    ('GET', '/servers/abc/migrations/1', None, False),
+    ('POST', '/os-security-groups', None, True),
+    ('PUT', '/os-security-groups/1', None, True),
+    ('GET', '/os-security-groups', None, False),
+    ('DELETE', '/os-security-group-rules/7', None, True),
+    ('POST', '/os-floating-ips', None, True),
+    ('POST', '/os-networks/add', None, True),
+    ('POST', '/os-networks/1/action', None, True),
+    ('POST', '/os-tenant-networks', None, True),
+    ('POST', '/os-volumes_boot', None, True),
+    ('POST', '/os-keypairs', None, False),
+    ('POST', '/flavors', None, False),
+])
+def test_changes_network(method, path, action, expected):
+    assert routes.changes_network(method, path, action) is expected
+
+
+def test_needs_action_only_for_action_routes():
+    assert routes.needs_action('POST', '/servers/abc/action')
+    assert routes.needs_action('POST', '/servers/a/migrations/1/action')
+    assert not routes.needs_action('POST', '/servers')
+    assert not routes.needs_action('GET', '/servers/abc/action')

@@ -1,0 +1,178 @@
+"""The state document, the file backend and each worker's watcher."""
+
+import datetime
+import json
+import os
+import threading
+
+import pytest
+
+from freeze.state import StateUnavailable
+from freeze.state import document
+from freeze.state import file as file_backend
+from freeze.state import open_backend
+from freeze.state import watch
+
+NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
+
+
+def freeze_full(old):
+    return document.FreezeState(epoch=old.epoch + 1, frozen=True, mode='full',
+                                reason='cut', started_at=NOW)
+
+
+def test_document_round_trip():
+    state = document.FreezeState(
+        epoch=3, frozen=True, mode='network', reason='r',
+        until=NOW + datetime.timedelta(hours=1), auto_thaw=True,
+        started_at=NOW, started_by='ops@host')
+    assert document.FreezeState.from_dict(
+        json.loads(json.dumps(state.to_dict()))) == state
+
+
+@pytest.mark.parametrize('data', [
+    [], 'x', {'epoch': -1}, {'epoch': '3'}, {'epoch': True},
+    {'frozen': 'yes'}, {'frozen': True}, {'frozen': True, 'mode': 'partial'},
+    {'until': 'tomorrow'}, {'until': 5}, {'surprise': 1}, {'reason': 3},
+    {'auto_thaw': 1}, {'started_by': []},
+])
+def test_malformed_documents_are_refused(data):
+    with pytest.raises(document.StateError):
+        document.FreezeState.from_dict(data)
+
+
+def test_naive_times_are_utc():
+    state = document.FreezeState.from_dict({'until': '2026-11-25T12:00:00'})
+    assert state.until == NOW
+
+
+@pytest.mark.parametrize('url', ['http://x/y', 'file://remote/x', 'file://'])
+def test_bad_state_urls(url):
+    with pytest.raises(ValueError):
+        open_backend(url)
+
+
+def test_missing_file_is_thawed(tmp_path):
+    backend = open_backend('file://%s/state.json' % tmp_path)
+    assert backend.read() == document.THAWED
+    assert backend.signature() is None
+
+
+def test_update_writes_atomically_and_records_history(tmp_path):
+    backend = file_backend.FileBackend(str(tmp_path / 'state.json'))
+    old, new = backend.update(freeze_full, 'ops', NOW)
+    assert (old.epoch, new.epoch) == (0, 1)
+    assert backend.read() == new
+    assert [name for name in os.listdir(tmp_path)
+            if name.startswith('.state-')] == []
+    backend.update(lambda old: None, 'ops', NOW)
+    history = backend.history()
+    assert len(history) == 1
+    assert history[0]['who'] == 'ops' and history[0]['new']['epoch'] == 1
+
+
+def test_concurrent_updates_keep_epochs_strictly_increasing(tmp_path):
+    path = str(tmp_path / 'state.json')
+
+    def work():
+        backend = file_backend.FileBackend(path)
+        for _ in range(20):
+            backend.update(freeze_full, 'ops', NOW)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    backend = file_backend.FileBackend(path)
+    assert backend.read().epoch == 80
+    epochs = [e['new']['epoch'] for e in backend.history()]
+    assert epochs == list(range(1, 81))
+
+
+def test_corrupt_state_is_refused_then_set_aside_with_force(tmp_path):
+    backend = file_backend.FileBackend(str(tmp_path / 'state.json'))
+    backend.update(freeze_full, 'ops', NOW)
+    backend.update(freeze_full, 'ops', NOW)
+    (tmp_path / 'state.json').write_text('{"epoch": ')
+    with pytest.raises(document.StateError):
+        backend.update(freeze_full, 'ops', NOW)
+    _, new = backend.update(freeze_full, 'ops', NOW, force=True)
+    assert new.epoch == 3
+    aside = [n for n in os.listdir(tmp_path) if '.corrupt-' in n]
+    assert len(aside) == 1
+    assert (tmp_path / aside[0]).read_text() == '{"epoch": '
+
+
+def test_unwritable_directory_is_a_clear_error(tmp_path):
+    (tmp_path / 'file').write_text('')
+    backend = file_backend.FileBackend(str(tmp_path / 'file' / 'state.json'))
+    with pytest.raises(StateUnavailable):
+        backend.update(freeze_full, 'ops', NOW)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_watcher_rereads_only_after_interval_and_on_change(tmp_path):
+    backend = file_backend.FileBackend(str(tmp_path / 'state.json'))
+    clock = Clock()
+    watcher = watch.StateWatcher(backend, 'closed', 0.5, clock)
+    assert not watcher.current().state.frozen
+    backend.update(freeze_full, 'ops', NOW)
+    assert not watcher.current().state.frozen  # cached within the interval
+    clock.now = 0.6
+    assert watcher.current().state.epoch == 1
+
+
+@pytest.mark.parametrize('fail_mode, frozen_after', [('closed', True),
+                                                     ('open', False)])
+def test_watcher_fail_modes_on_corrupt_state(tmp_path, fail_mode,
+                                             frozen_after):
+    path = tmp_path / 'state.json'
+    backend = file_backend.FileBackend(str(path))
+    clock = Clock()
+    watcher = watch.StateWatcher(backend, fail_mode, 0.5, clock)
+    assert not watcher.current().state.frozen
+    path.write_text('not json')
+    clock.now = 1
+    view = watcher.current()
+    assert view.problem and 'not valid JSON' in view.problem
+    assert view.state.frozen is frozen_after
+    if frozen_after:
+        assert view.state.mode == 'full'
+        assert 'cannot be read' in view.state.reason
+    path.unlink()
+    clock.now = 2
+    view = watcher.current()
+    assert view.problem is None and not view.state.frozen
+
+
+def test_watcher_fail_open_keeps_last_known_freeze(tmp_path):
+    path = tmp_path / 'state.json'
+    backend = file_backend.FileBackend(str(path))
+    backend.update(freeze_full, 'ops', NOW)
+    clock = Clock()
+    watcher = watch.StateWatcher(backend, 'open', 0.5, clock)
+    assert watcher.current().state.frozen
+    path.write_text('{')
+    clock.now = 1
+    assert watcher.current().state.frozen
+    assert watcher.current().problem
+
+
+def test_watcher_unreadable_file(tmp_path):
+    if os.geteuid() == 0:
+        # root reads anything: make the path a directory instead.
+        (tmp_path / 'state.json').mkdir()
+    else:
+        (tmp_path / 'state.json').write_text('{}')
+        os.chmod(tmp_path / 'state.json', 0)
+    watcher = watch.StateWatcher(
+        file_backend.FileBackend(str(tmp_path / 'state.json')), 'closed', 0.5)
+    view = watcher.current()
+    assert view.problem and view.state.frozen

@@ -33,7 +33,7 @@ TOP_LEVEL = frozenset({
     'os-freeze',
 })
 
-_VERSION_PREFIX = re.compile(r'^/v2(\.1)?(?=/|$)')
+_VERSIONS = frozenset({'v2', 'v2.1'})
 _MAX_UNQUOTE = 3
 
 
@@ -47,16 +47,14 @@ def normalise(path):
     them either.
     """
     for _ in range(_MAX_UNQUOTE):
-        decoded = urllib.parse.unquote(path)
-        if decoded == path:
+        if '%' not in path:
             break
-        path = decoded
+        path = urllib.parse.unquote(path)
     segments = [s for s in path.split('/') if s]
-    path = '/' + '/'.join(segments)
-    path = _VERSION_PREFIX.sub('', path) or '/'
-    segments = [s for s in path.split('/') if s]
+    if segments and segments[0] in _VERSIONS:
+        del segments[0]
     if segments and segments[0] not in TOP_LEVEL:
-        segments = segments[1:]
+        del segments[0]
     return '/' + '/'.join(segments)
 
 
@@ -126,17 +124,29 @@ NETWORK_CHANGES = (
     _writes('/os-volumes_boot'),
 )
 
-# Version documents: always answered, in every mode.
-VERSION_DOCUMENTS = (
-    _one('GET', '/'),
-    _one('GET', '/versions/{id}'),
-)
+
+
+def _collection(path):
+    """First segment of a normalised path: the key of the route index."""
+    return path.split('/', 2)[1]
+
+
+_NETWORK_BY_COLLECTION = {}
+for _route in NETWORK_CHANGES:
+    _NETWORK_BY_COLLECTION.setdefault(_collection(_route.template),
+                                      []).append(_route)
+
+
+def _network_routes(method, path):
+    if method not in WRITE_METHODS:
+        return ()
+    return _NETWORK_BY_COLLECTION.get(_collection(path), ())
 
 
 def needs_action(method, path):
     """True if classifying this request needs the action name from its body."""
     return any(route.actions is not None and route.matches_path(method, path)
-               for route in NETWORK_CHANGES)
+               for route in _network_routes(method, path))
 
 
 def changes_network(method, path, action=None):
@@ -145,8 +155,11 @@ def changes_network(method, path, action=None):
     ``action`` is the server action from the JSON body, or None when it is not
     known (an unparseable body): then every action counts, failing closed.
     """
-    return any(route.matches(method, path, action) for route in NETWORK_CHANGES)
+    return any(route.matches(method, path, action)
+               for route in _network_routes(method, path))
 
 
 def is_version_document(method, path):
-    return any(route.matches_path(method, path) for route in VERSION_DOCUMENTS)
+    """``GET /`` and ``GET /versions/{id}``: answered in every mode."""
+    return method == 'GET' and (
+        path == '/' or (path.startswith('/versions/') and path.count('/') == 2))

@@ -1,0 +1,29 @@
+# The two commands: `make demo` (the main job) and `make test` (the suite).
+# Each creates and fills .venv when missing; nothing is installed by hand.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The services the demo and the tests run for real, from PyPI.
+SERVICES := nova==34.* keystone==30.* gunicorn
+
+.PHONY: demo test bench venv clean
+
+demo: $(VENV)/.installed
+	$(PY) tools/demo.py
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(VENV)/.installed
+	$(PY) tools/bench_middleware.py
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]' $(SERVICES)
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,208 @@
+"""The freeze filter inside a real nova-api, behind real Keystone tokens.
+
+Each mode is switched on with the real freeze-ctl; a status tells who answered:
+503 the freeze, 403 nova's policy, 404 nova itself (actions on a missing
+server), 2xx done.
+"""
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from localcloud import call
+
+MISSING = str(uuid.UUID(int=0))
+USERS = ('admin', 'demo-member', 'demo-migration', 'neutron')
+
+
+def requests(tag):
+    return {
+        'read': ('GET', '/v2.1/flavors', None),
+        'keypair': ('POST', '/v2.1/os-keypairs',
+                    {'keypair': {'name': 'kp-%s-%s' % (tag, uuid.uuid4().hex)}}),
+        'reboot': ('POST', '/v2.1/servers/%s/action' % MISSING,
+                   {'reboot': {'type': 'SOFT'}}),
+        'migrate': ('POST', '/v2.1/servers/%s/action' % MISSING,
+                    {'migrate': None}),
+        'events': ('POST', '/v2.1/os-server-external-events',
+                   {'events': [{'name': 'network-vif-plugged',
+                                'server_uuid': MISSING,
+                                'status': 'completed', 'tag': 'p'}]}),
+    }
+
+
+# mode -> user -> request -> status.  Thawed shows nova's own answers.
+N = None  # nova's own answer (as when thawed)
+EXPECTED = {
+    'full': {
+        'admin': dict(read=N, keypair=503, reboot=503, migrate=503, events=503),
+        'demo-member': dict(read=503, keypair=503, reboot=503, migrate=503,
+                            events=503),
+        'demo-migration': dict(read=N, keypair=N, reboot=N, migrate=N,
+                               events=N),
+        'neutron': dict(read=503, keypair=503, reboot=503, migrate=503,
+                        events=N),
+    },
+    'writes': {
+        'admin': dict(read=N, keypair=503, reboot=503, migrate=503, events=503),
+        'demo-member': dict(read=N, keypair=503, reboot=503, migrate=503,
+                            events=503),
+        'demo-migration': dict(read=N, keypair=N, reboot=N, migrate=N,
+                               events=N),
+        'neutron': dict(read=N, keypair=503, reboot=503, migrate=503,
+                        events=N),
+    },
+    'network': {
+        user: dict(read=N, keypair=N, reboot=N, migrate=503, events=N)
+        for user in ('admin', 'demo-member', 'neutron')
+    } | {'demo-migration': dict(read=N, keypair=N, reboot=N, migrate=N,
+                                events=N)},
+}
+
+
+def freeze_ctl(state_path, *args):
+    result = subprocess.run(
+        [sys.executable, '-m', 'freeze.cli.freeze_ctl', '--state',
+         state_path.as_uri()] + list(args) + ['-f', 'json'],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_for_epoch(cloud, epoch, timeout=5.0):
+    """Seconds until nova-api enforces ``epoch`` (seen via GET /os-freeze)."""
+    token = cloud.token('admin')
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        reply = call('GET', cloud.nova_url + '/v2.1/os-freeze', token=token)
+        if reply.status == 200 and reply.body['freeze']['epoch'] == epoch:
+            return time.monotonic() - start
+        time.sleep(0.02)
+    pytest.fail('nova-api did not enforce epoch %s within %ss'
+                % (epoch, timeout))
+
+
+@pytest.fixture(scope='module')
+def tokens(cloud):
+    return {user: cloud.token(user) for user in USERS}
+
+
+@pytest.fixture(scope='module')
+def thawed_answers(cloud, tokens, freeze_state_path):
+    """What nova itself answers each user, with no freeze."""
+    epoch = freeze_ctl(freeze_state_path, 'off')['epoch']
+    wait_for_epoch(cloud, epoch)
+    answers = {}
+    for user in USERS:
+        for name, (method, path, body) in requests('thawed').items():
+            answers[(user, name)] = call(method, cloud.nova_url + path,
+                                         body=body, token=tokens[user]).status
+    assert answers[('demo-member', 'keypair')] == 200
+    assert answers[('demo-member', 'reboot')] == 404
+    assert answers[('neutron', 'events')] == 207
+    return answers
+
+
+@pytest.fixture
+def frozen(cloud, freeze_state_path):
+    """Freeze in a mode, wait until nova enforces it; thaw afterwards."""
+    def freeze(mode, *extra):
+        epoch = freeze_ctl(freeze_state_path, 'on', '--mode', mode,
+                           '--reason', 'e2e cutover', *extra)['epoch']
+        return wait_for_epoch(cloud, epoch)
+    yield freeze
+    wait_for_epoch(cloud, freeze_ctl(freeze_state_path, 'off')['epoch'])
+
+
+@pytest.mark.parametrize('mode', ['full', 'writes', 'network'])
+def test_mode_table(cloud, tokens, thawed_answers, frozen, mode):
+    frozen(mode)
+    seen, expected = {}, {}
+    for user in USERS:
+        for name, (method, path, body) in requests(mode).items():
+            reply = call(method, cloud.nova_url + path, body=body,
+                         token=tokens[user])
+            seen[(user, name)] = reply.status
+            want = EXPECTED[mode][user][name]
+            expected[(user, name)] = (thawed_answers[(user, name)]
+                                      if want is None else want)
+    assert seen == expected
+
+
+def test_blocked_answer_is_a_nova_fault(cloud, tokens, frozen):
+    frozen('full', '--for', '2h')
+    reply = call('POST', cloud.nova_url + '/v2.1/os-keypairs',
+                 body={'keypair': {'name': 'x'}}, token=tokens['demo-member'])
+    assert reply.status == 503
+    assert 7000 < int(reply.headers['Retry-After']) <= 7200
+    fault = reply.body['serviceUnavailable']
+    assert fault['code'] == 503
+    assert 'full' in fault['message'] and 'e2e cutover' in fault['message']
+    assert reply.headers['x-compute-request-id'].startswith('req-')
+
+
+def test_change_reaches_nova_within_a_second(cloud, frozen):
+    assert frozen('writes') < 1.0
+
+
+def test_legacy_and_odd_paths_are_classified_alike(cloud, tokens, frozen):
+    frozen('network')
+    project = call('GET', cloud.keystone_url + '/auth/tokens', token=tokens[
+        'demo-member'], headers={'X-Subject-Token': tokens['demo-member']}
+    ).body['token']['project']['id']
+    body = {'migrate': None}
+    for path in ('/v2/%s/servers/%s/action' % (project, MISSING),
+                 '/v2.1/%s/servers/%s/action' % (project, MISSING),
+                 '/v2.1//servers/%s/action/' % MISSING,
+                 '/v2.1/%%73ervers/%s/action' % MISSING):
+        reply = call('POST', cloud.nova_url + path, body=body,
+                     token=tokens['demo-member'])
+        assert reply.status == 503, path
+
+
+def test_spoofed_identity_headers_do_not_pass(cloud, tokens, frozen):
+    frozen('full')
+    reply = call('POST', cloud.nova_url + '/v2.1/os-keypairs',
+                 body={'keypair': {'name': 'spoof'}},
+                 token=tokens['demo-member'],
+                 headers={'X-Roles': 'migration', 'X-Identity-Status':
+                          'Confirmed', 'X-HTTP-Method-Override': 'GET'})
+    assert reply.status == 503
+
+
+def test_monitoring_endpoint(cloud, tokens, frozen):
+    frozen('writes')
+    admin = call('GET', cloud.nova_url + '/v2.1/os-freeze',
+                 token=tokens['admin'])
+    assert admin.status == 200
+    assert admin.body['freeze']['mode'] == 'writes'
+    assert call('GET', cloud.nova_url + '/v2.1/os-freeze',
+                token=tokens['demo-member']).status == 403
+    assert call('GET', cloud.nova_url + '/v2.1/os-freeze').status == 401
+
+
+def test_corrupt_state_fails_closed_without_500(cloud, tokens,
+                                                freeze_state_path):
+    freeze_ctl(freeze_state_path, 'off')
+    good = freeze_state_path.read_text()
+    try:
+        freeze_state_path.write_text('{"frozen": tr')
+        time.sleep(1.0)
+        reply = call('POST', cloud.nova_url + '/v2.1/os-keypairs',
+                     body={'keypair': {'name': 'corrupt'}},
+                     token=tokens['demo-member'])
+        assert reply.status == 503
+        assert 'cannot be read' in reply.body['serviceUnavailable']['message']
+        migration = call('POST', cloud.nova_url + '/v2.1/os-keypairs',
+                         body={'keypair': {'name': 'corrupt-%s'
+                                           % uuid.uuid4().hex}},
+                         token=tokens['demo-migration'])
+        assert migration.status == 200
+    finally:
+        freeze_state_path.write_text(good)
+        time.sleep(1.0)
+    assert call('GET', cloud.nova_url + '/v2.1/flavors',
+                token=tokens['demo-member']).status == 200

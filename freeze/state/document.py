@@ -38,6 +38,49 @@ def parse_time(value, field='time'):
     return parsed.astimezone(datetime.timezone.utc)
 
 
+GRANT_STATUSES = ('pending', 'created', 'existing')
+
+
+@dataclasses.dataclass(frozen=True)
+class Grant:
+    """One role assignment the freeze window relies on.
+
+    ``status`` says whose it is: ``created`` by freeze-ctl (revoked at the
+    end), ``existing`` before the window (never revoked), or ``pending``: about
+    to be created, or failed to be revoked, so it may exist in Keystone and is
+    revoked by the next ``off`` (revoking a missing assignment is harmless).
+    """
+
+    kind: str
+    actor: str
+    actor_id: str
+    project: str
+    project_id: str
+    role: str
+    role_id: str
+    status: str
+
+    def key(self):
+        return (self.kind, self.actor_id, self.project_id, self.role_id)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(data, dict) or set(data) != set(names):
+            raise StateError('each grant needs exactly: %s' % ', '.join(names))
+        if not all(isinstance(data[n], str) and data[n] for n in names):
+            raise StateError('grant fields must be non-empty strings')
+        if data['kind'] not in ('user', 'group'):
+            raise StateError('grant kind must be user or group')
+        if data['status'] not in GRANT_STATUSES:
+            raise StateError('grant status must be one of %s'
+                             % ', '.join(GRANT_STATUSES))
+        return cls(**data)
+
+
 @dataclasses.dataclass(frozen=True)
 class FreezeState:
     """One version of the freeze; ``epoch`` increases with every change."""
@@ -50,6 +93,7 @@ class FreezeState:
     auto_thaw: bool = False
     started_at: datetime.datetime = None
     started_by: str = None
+    grants: tuple = ()
 
     def in_force(self, now):
         """True while the freeze applies; only ``auto_thaw`` ends it by time."""
@@ -68,6 +112,7 @@ class FreezeState:
             'auto_thaw': self.auto_thaw,
             'started_at': format_time(self.started_at),
             'started_by': self.started_by,
+            'grants': [grant.to_dict() for grant in self.grants],
         }
 
     @classmethod
@@ -98,11 +143,15 @@ class FreezeState:
         started_by = data.get('started_by')
         if started_by is not None and not isinstance(started_by, str):
             raise StateError('started_by must be a string')
+        grants = data.get('grants', [])
+        if not isinstance(grants, list):
+            raise StateError('grants must be a list')
         return cls(epoch=epoch, frozen=frozen, mode=mode, reason=reason,
                    until=parse_time(data.get('until'), 'until'),
                    auto_thaw=auto_thaw,
                    started_at=parse_time(data.get('started_at'), 'started_at'),
-                   started_by=started_by)
+                   started_by=started_by,
+                   grants=tuple(Grant.from_dict(g) for g in grants))
 
 
 THAWED = FreezeState()

@@ -1,0 +1,39 @@
+"""Session fixtures: one real Keystone + nova-api for the whole e2e run.
+
+Starting the cloud costs ~20 s, so it is started once per session; override
+``paste_ini`` or ``nova_conf`` in a conftest to run the suite against another
+pipeline or configuration.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tools'))
+
+from localcloud import LocalCloud  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def freeze_state_path(tmp_path_factory) -> Path:
+    """The state document the cloud's nova-api watches; absent at start."""
+    return tmp_path_factory.mktemp('freeze') / 'state.json'
+
+
+@pytest.fixture(scope='session')
+def paste_ini() -> Path:
+    return REPO / 'paste' / 'api-paste.ini'
+
+
+@pytest.fixture(scope='session')
+def nova_conf(freeze_state_path) -> dict:
+    return {'freeze': {'state_url': freeze_state_path.as_uri()}}
+
+
+@pytest.fixture(scope='session')
+def cloud(tmp_path_factory, paste_ini, nova_conf):
+    with LocalCloud(str(tmp_path_factory.mktemp('cloud')), str(paste_ini),
+                    nova_conf) as started:
+        yield started

@@ -23,7 +23,14 @@ KEYSTONE_ERRORS = (kc_exceptions.ClientException, ks_exceptions.ClientException)
 
 
 class GrantError(Exception):
-    """A grant or revocation could not be done; the message says which."""
+    """A grant or revocation could not be done; the message says which.
+
+    ``stuck`` lists grants a rollback could not take back: they may exist.
+    """
+
+    def __init__(self, message, stuck=()):
+        super().__init__(message)
+        self.stuck = tuple(stuck)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +176,7 @@ def apply_grants(keystone, planned):
     """Create the ``pending`` grants; on a failure, take back what was made.
 
     Returns the grants with their final status.  Raises GrantError after the
-    rollback; the error lists any grant that could not be taken back either.
+    rollback, with ``stuck`` the grants that could not be taken back either.
     """
     made = []
     try:
@@ -181,7 +188,7 @@ def apply_grants(keystone, planned):
         _, stuck = revoke_grants(keystone, made)
         if stuck:
             raise GrantError('%s; and could not take back %s' % (
-                failure, ', '.join(describe(g) for g in stuck)))
+                failure, ', '.join(describe(g) for g in stuck)), stuck)
         raise
     return [dataclasses.replace(g, status='created')
             if g.status == 'pending' else g for g in planned]

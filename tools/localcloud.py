@@ -165,10 +165,10 @@ class LocalCloud:
         self.workdir = os.path.abspath(workdir)
         self.paste_ini = paste_ini
         self.nova_conf = nova_conf or {}
-        self._keystone = ApiProcess('keystone', 'keystone',
+        self.keystone = ApiProcess('keystone', 'keystone',
                                     'OS_KEYSTONE_CONFIG_DIR', self.workdir)
-        self.keystone_url = self._keystone.url + '/v3'
-        self._apis = [self._keystone]
+        self.keystone_url = self.keystone.url + '/v3'
+        self._apis = [self.keystone]
         self.nova: ApiProcess | None = None
 
     @property
@@ -244,7 +244,7 @@ class LocalCloud:
     # -- keystone ---------------------------------------------------------
 
     def _start_keystone(self) -> None:
-        conf_dir = self._keystone.dir
+        conf_dir = self.keystone.dir
         conf = os.path.join(conf_dir, 'keystone.conf')
         _write_ini(conf, {
             'database': {'connection': _sqlite(conf_dir, 'keystone')},
@@ -275,7 +275,7 @@ class LocalCloud:
                          '--bootstrap-internal-url', self.keystone_url]):
             _run([f'{BIN}/keystone-manage', '--config-file', conf, *command],
                  os.path.join(conf_dir, 'keystone-manage.log'))
-        self._keystone.start()
+        self.keystone.start()
         self._register_users_and_nova()
 
     def _register_users_and_nova(self) -> None:

@@ -26,8 +26,11 @@ def _table(headers, rows):
                      + [line(r) for r in rows] + [rule])
 
 
-def render(data, fmt):
-    """Render a dict (shown Field/Value) or a list of dicts (one row each)."""
+def render(data, fmt, columns=None):
+    """Render a dict (shown Field/Value) or a list of dicts (one row each).
+
+    ``columns`` names a list's columns, so that an empty one still shows them.
+    """
     if fmt == 'json':
         return json.dumps(data, indent=2, sort_keys=True)
     if fmt == 'yaml':
@@ -36,6 +39,6 @@ def render(data, fmt):
     if isinstance(data, dict):
         return _table(['Field', 'Value'],
                       [[k, _cell(v)] for k, v in data.items()])
-    headers = list(data[0]) if data else []
+    headers = columns or (list(data[0]) if data else [])
     return _table(headers, [[_cell(item.get(h)) for h in headers]
                             for item in data])

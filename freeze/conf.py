@@ -39,6 +39,11 @@ OPTS = [
     cfg.FloatOpt('check_interval', default=0.5, min=0.0,
                  help='Seconds between checks for a changed state document '
                       'in each worker.'),
+    cfg.StrOpt('policy_dir',
+               help='One of nova\'s [oslo_policy] policy_dirs: when set, '
+                    'freeze-ctl on/off/status also write, remove and check '
+                    'the freeze as an oslo.policy overlay there (as with '
+                    '--policy-dir). Unset: no overlay.'),
 ]
 
 

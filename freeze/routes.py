@@ -163,3 +163,24 @@ def is_version_document(method, path):
     """``GET /`` and ``GET /versions/{id}``: answered in every mode."""
     return method == 'GET' and (
         path == '/' or (path.startswith('/versions/') and path.count('/') == 2))
+
+
+_OPERATION_PATH = re.compile(
+    r'^(?P<path>/[^\s()]*)(?:\s+\((?P<action>[^\s()]+)\))?$')
+_PLACEHOLDER = re.compile(r'\{[^{}]*\}')
+
+
+def operation_request(operation, identifier):
+    """The (method, path, action) a documented policy operation stands for.
+
+    nova documents a server action as ``/servers/{server_id}/action (reboot)``:
+    the name in brackets is the action from the body.  Placeholders become
+    ``identifier`` and the path is normalised as a live request's is, so the
+    policy overlay classifies nova's operations with the middleware's tables.
+    """
+    method = str(operation.get('method') or '').strip().upper()
+    match = _OPERATION_PATH.match(str(operation.get('path') or '').strip())
+    if not method or match is None:
+        raise ValueError('policy operation not understood: %r' % (operation,))
+    path = normalise(_PLACEHOLDER.sub(identifier, match.group('path')))
+    return method, path, match.group('action')

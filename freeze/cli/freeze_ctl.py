@@ -16,8 +16,12 @@ import sys
 from oslo_config import cfg
 
 from freeze import conf as freeze_conf
+from freeze import keystone
+from freeze import overlay
 from freeze import pastefile
 from freeze import state as freeze_state
+from freeze import window
+from freeze.cli import auth
 from freeze.cli import output
 from freeze.state import document
 
@@ -47,20 +51,44 @@ def parse_until(text):
         raise argparse.ArgumentTypeError(str(exc))
 
 
+def load_nova_conf(args):
+    """nova.conf with the ``[freeze]`` and ``[oslo_policy]`` options."""
+    config_files = args.config_file or (
+        [DEFAULT_NOVA_CONF] if os.path.exists(DEFAULT_NOVA_CONF) else [])
+    conf = cfg.ConfigOpts()
+    freeze_conf.register_opts(conf)
+    overlay.register_opts(conf)
+    try:
+        conf(args=[], project='nova', default_config_files=config_files)
+    except cfg.Error as exc:
+        raise CommandError('cannot read %s: %s' % (', '.join(config_files), exc))
+    return conf
+
+
 def resolve_state_url(args, environ=os.environ):
     if args.state:
         return args.state
     if environ.get('NOVA_FREEZE_STATE'):
         return environ['NOVA_FREEZE_STATE']
-    config_files = args.config_file or (
-        [DEFAULT_NOVA_CONF] if os.path.exists(DEFAULT_NOVA_CONF) else [])
-    conf = cfg.ConfigOpts()
-    freeze_conf.register_opts(conf)
-    try:
-        conf(args=[], project='nova', default_config_files=config_files)
-    except cfg.Error as exc:
-        raise CommandError('cannot read %s: %s' % (', '.join(config_files), exc))
-    return conf.freeze.state_url
+    return load_nova_conf(args).freeze.state_url
+
+
+def resolve_policy_dir(args):
+    """The overlay's policy dir (--policy-dir, then [freeze] policy_dir)."""
+    conf = load_nova_conf(args)
+    directory = args.policy_dir or conf.freeze.policy_dir
+    if not directory:
+        return None
+    target = overlay.PolicyDir(
+        directory, overlay.layout_from_conf(conf, args.policy_file),
+        freeze_conf.load_settings(conf).rules,
+        conf.oslo_policy.enforce_new_defaults)
+    if conf.default_config_files and not target.configured:
+        print('freeze-ctl: warning: %s is not in [oslo_policy] policy_dirs '
+              'of %s: nova does not read it'
+              % (target.directory, ', '.join(conf.default_config_files)),
+              file=sys.stderr)
+    return target
 
 
 def _who():
@@ -80,6 +108,13 @@ def cmd_on(backend, args, now):
                            % document.format_time(until))
     if args.auto_thaw and until is None:
         raise CommandError('--auto-thaw needs --until or --for')
+    target = resolve_policy_dir(args)
+    if target is not None:
+        if args.auto_thaw:
+            raise CommandError('--auto-thaw cannot be used with a policy '
+                               'overlay: nothing would remove it at the end')
+        _, text = target.prepare(args.mode)
+        target.require_policy_file(args.create_policy_file)
     who = _who()
 
     def change(old):
@@ -87,29 +122,130 @@ def cmd_on(backend, args, now):
             epoch=old.epoch + 1, frozen=True, mode=args.mode,
             reason=args.reason, until=until, auto_thaw=args.auto_thaw,
             started_at=old.started_at if old.frozen else now,
-            started_by=old.started_by if old.frozen else who)
+            started_by=old.started_by if old.frozen else who,
+            grants=old.grants)
         same = (old.frozen and (old.mode, old.reason, old.until, old.auto_thaw)
                 == (new.mode, new.reason, new.until, new.auto_thaw))
         return None if same else new
-    _, new = backend.update(change, who, now, force=args.force)
-    _show(new.to_dict(), args)
+    targets = grant_targets(args)
+    if targets:
+        _, new = window.add_grants(backend, require_keystone(args), targets,
+                                   migration_role(args), who, now, change,
+                                   force=args.force)
+    else:
+        _, new = backend.update(change, who, now, force=args.force)
+    shown = new.to_dict()
+    if target is not None:
+        target.write(text)
+        shown['policy_overlay'] = str(target)
+    _show(shown, args)
 
 
 def cmd_off(backend, args, now):
     def change(old):
         if not old.frozen:
             return None
-        return document.FreezeState(epoch=old.epoch + 1, frozen=False)
-    old, new = backend.update(change, _who(), now, force=args.force)
-    if old == new:
+        return document.FreezeState(epoch=old.epoch + 1, frozen=False,
+                                    grants=old.grants)
+    target = resolve_policy_dir(args)
+    who = _who()
+    old, new = backend.update(change, who, now, force=args.force)
+    if old == new and not new.grants:
         print('The API was not frozen; nothing changed.', file=sys.stderr)
-    _show(new.to_dict(), args)
+    shown = new.to_dict()
+    if target is not None:
+        shown['policy_overlay'] = '%s (%s)' % (
+            target, 'removed' if target.remove() else 'absent')
+    # Thawed first, then the role taken back: Keystone being down must not
+    # keep the cloud frozen.  What cannot be revoked stays recorded.
+    try:
+        revoked = window.revoke_window_grants(
+            backend, auth.keystone_or_none(args), who, now)
+    except window.GrantsLeft as exc:
+        _show(dict(shown, grants=[g.to_dict() for g in exc.stuck]), args)
+        raise CommandError(str(exc))
+    shown.update(grants=[], revoked=[keystone.describe(g) for g in revoked])
+    _show(shown, args)
 
 
 def cmd_status(backend, args, now):
     state = backend.read()
-    _show(dict(state.to_dict(), in_force=state.in_force(now),
-               state_url=str(backend)), args)
+    shown = dict(state.to_dict(), in_force=state.in_force(now),
+                 state_url=str(backend))
+    target = resolve_policy_dir(args)
+    if target is not None:
+        matches, detail = target.report(
+            state.mode if state.in_force(now) else None)
+        shown.update(policy_overlay=str(target),
+                     policy_overlay_matches=matches,
+                     policy_overlay_detail=detail)
+    _show(shown, args)
+
+
+def grant_targets(args):
+    return ([keystone.Target.parse('user', t) for t in args.grant or ()]
+            + [keystone.Target.parse('group', t)
+               for t in args.grant_group or ()])
+
+
+def migration_role(args):
+    """The role to grant: --role, else the first of [freeze] migration_roles."""
+    return args.role or load_nova_conf(args).freeze.migration_roles[0]
+
+
+def require_keystone(args):
+    try:
+        return keystone.Keystone(auth.session(args))
+    except auth.NoCredentials as exc:
+        raise CommandError(str(exc))
+
+
+GRANT_COLUMNS = ['role', 'kind', 'actor', 'project', 'status']
+
+
+def _show_grants(grants, args):
+    rows = [{column: getattr(g, column) for column in GRANT_COLUMNS}
+            for g in grants]
+    print(output.render(rows, args.format, GRANT_COLUMNS))
+
+
+def cmd_grants(backend, args, now):
+    _show_grants(backend.read().grants, args)
+
+
+def cmd_grant(backend, args, now):
+    if not backend.read().frozen:
+        raise CommandError('the API is not frozen: grants belong to a freeze '
+                           'window (freeze-ctl on --grant ...)')
+    targets = grant_targets(args)
+    if not targets:
+        raise CommandError('nothing to grant: give --grant or --grant-group')
+    _, new = window.add_grants(backend, require_keystone(args), targets,
+                               migration_role(args), _who(), now)
+    _show_grants(new.grants, args)
+
+
+def cmd_revoke(backend, args, now):
+    client = require_keystone(args)
+    role = migration_role(args)
+    wanted = {(t.kind, '%s@%s' % (t.name, t.domain),
+               '%s@%s' % (t.project, t.project_domain), role)
+              for t in grant_targets(args)}
+    if not wanted:
+        raise CommandError('nothing to revoke: give --grant or --grant-group')
+    grants = backend.read().grants
+    chosen = [g for g in grants
+              if (g.kind, g.actor, g.project, g.role) in wanted]
+    found = {(g.kind, g.actor, g.project, g.role) for g in chosen}
+    if wanted - found:
+        raise CommandError('not granted by this window: %s' % ', '.join(
+            '%s %s on %s' % (kind, actor, project)
+            for kind, actor, project, _ in sorted(wanted - found)))
+    try:
+        window.revoke_window_grants(backend, client, _who(), now, only=chosen)
+    except window.GrantsLeft as exc:
+        raise CommandError(str(exc))
+    _show_grants(backend.read().grants, args)
 
 
 def cmd_history(backend, args, now):
@@ -121,6 +257,29 @@ def cmd_history(backend, args, now):
             for e in backend.history()]
     print(output.render(rows[-args.limit:] if args.limit else rows,
                         args.format))
+
+
+def cmd_policy_generate(args):
+    conf = load_nova_conf(args)
+    layout = overlay.layout_from_conf(conf, args.policy_file)
+    if args.policy_file and not os.path.isfile(layout.policy_file):
+        raise CommandError('policy file %s does not exist'
+                           % layout.policy_file)
+    command = 'freeze-ctl policy generate --mode %s' % args.mode
+    if args.policy_file:
+        command += ' --policy-file %s' % args.policy_file
+    rules, text = overlay.build(
+        args.mode, freeze_conf.load_settings(conf).rules, layout.sources(),
+        command, conf.oslo_policy.enforce_new_defaults)
+    if not args.output:
+        sys.stdout.write(text)
+        return
+    try:
+        overlay.write_atomically(args.output, text)
+    except OSError as exc:
+        raise CommandError('cannot write %s: %s' % (args.output, exc))
+    print('%s: %d rules for mode %s' % (args.output, len(rules), args.mode),
+          file=sys.stderr)
 
 
 def cmd_paste(args):
@@ -147,10 +306,11 @@ def cmd_paste(args):
     print('%s: freeze filter added to %s' % (target, ', '.join(changed)))
 
 
-def build_parser():
+def build_parser(argv=()):
     parser = argparse.ArgumentParser(
         prog='freeze-ctl',
         description='Put the Nova compute API into migration mode.')
+    auth.register(parser, list(argv))
     parser.add_argument('--state', metavar='URL',
                         help='state URL (default: $NOVA_FREEZE_STATE, then '
                              '[freeze] state_url)')
@@ -158,12 +318,41 @@ def build_parser():
                         help='nova.conf to read [freeze] from (repeatable)')
     sub = parser.add_subparsers(dest='command', required=True)
 
+    def with_grants(p):
+        p.add_argument('--grant', action='append', metavar='USER:PROJECT',
+                       help='grant the migration role for the window: '
+                            'USER[@DOMAIN]:PROJECT[@DOMAIN] (repeatable)')
+        p.add_argument('--grant-group', action='append',
+                       metavar='GROUP:PROJECT',
+                       help='the same for a group (repeatable)')
+        p.add_argument('--role', help='role to grant (default: the first of '
+                                      '[freeze] migration_roles)')
+        return p
+
     def with_format(p):
         p.add_argument('-f', '--format', choices=output.FORMATS,
                        default='table', help='output format')
         return p
 
-    on = with_format(sub.add_parser('on', help='freeze the API'))
+    def with_policy_file(p):
+        p.add_argument('--policy-file', metavar='PATH',
+                       help="nova's policy file (default: [oslo_policy] "
+                            "policy_file of nova.conf)")
+        return p
+
+    def with_policy_dir(p):
+        p.add_argument('--policy-dir', metavar='DIR',
+                       help="also keep the freeze as an oslo.policy overlay "
+                            "in this one of nova's policy_dirs (default: "
+                            "[freeze] policy_dir)")
+        return with_policy_file(p)
+
+    on = with_policy_dir(with_format(sub.add_parser('on',
+                                                    help='freeze the API')))
+    on.add_argument('--create-policy-file', action='store_true',
+                    help="create nova's policy file, empty, when it is "
+                         "missing (oslo.policy documents that it searches "
+                         "policy_dirs only when it exists)")
     on.add_argument('--mode', choices=document.MODES, required=True)
     on.add_argument('--reason', required=True,
                     help='shown to every blocked caller')
@@ -177,15 +366,35 @@ def build_parser():
                          'thawing mid-translation corrupts data)')
     on.add_argument('--force', action='store_true',
                     help='replace a corrupt state document (kept aside)')
+    with_grants(on)
 
-    off = with_format(sub.add_parser('off', help='thaw the API'))
+    off = with_policy_dir(with_format(sub.add_parser('off',
+                                                     help='thaw the API')))
     off.add_argument('--force', action='store_true',
                      help='replace a corrupt state document (kept aside)')
-    with_format(sub.add_parser('status', help='show the freeze state'))
+    with_policy_dir(with_format(sub.add_parser('status',
+                                               help='show the freeze state')))
+    with_format(sub.add_parser('grants',
+                               help="list the window's role grants"))
+    with_grants(with_format(sub.add_parser(
+        'grant', help='grant the migration role in a window that is on')))
+    with_grants(with_format(sub.add_parser(
+        'revoke', help='revoke grants this window made')))
     history = with_format(sub.add_parser('history',
                                          help='show the audit history'))
     history.add_argument('--limit', type=int, default=0,
                          help='only the last N changes')
+
+    policy_parser = sub.add_parser('policy',
+                                   help='the freeze as an oslo.policy overlay')
+    policy_sub = policy_parser.add_subparsers(dest='policy_command',
+                                              required=True)
+    generate = with_policy_file(policy_sub.add_parser(
+        'generate', help="the overlay for a mode, over nova's effective "
+                         "policy"))
+    generate.add_argument('--mode', choices=document.MODES, required=True)
+    generate.add_argument('-o', '--output', metavar='FILE',
+                          help='write it here (atomically), not to stdout')
 
     paste = sub.add_parser('paste', help='add the filter to an api-paste.ini')
     paste.add_argument('file')
@@ -196,18 +405,24 @@ def build_parser():
 
 
 COMMANDS = {'on': cmd_on, 'off': cmd_off, 'status': cmd_status,
-            'history': cmd_history}
+            'history': cmd_history, 'grants': cmd_grants, 'grant': cmd_grant,
+            'revoke': cmd_revoke}
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         if args.command == 'paste':
             cmd_paste(args)
             return 0
+        if args.command == 'policy':
+            cmd_policy_generate(args)
+            return 0
         backend = freeze_state.open_backend(resolve_state_url(args))
         COMMANDS[args.command](backend, args, document.utcnow())
-    except (CommandError, ValueError, freeze_state.StateUnavailable) as exc:
+    except (CommandError, ValueError, freeze_state.StateUnavailable,
+            overlay.OverlayError, keystone.GrantError) as exc:
         message = str(exc)
         if isinstance(exc, document.StateError):
             message += ('\nThe state document is corrupt. Check it, or use '

@@ -49,8 +49,9 @@ def add_grants(backend, keystone, targets, role, who, now, change=None,
     try:
         done = ks.apply_grants(keystone, planned)
     except ks.GrantError as failure:
+        stuck = failure.stuck
         backend.update(lambda old: _next(old, grants=_without(
-            old.grants, pending) + tuple(failure.stuck)), who, now)
+            old.grants, pending) + stuck), who, now)
         raise
 
     def finish(old):

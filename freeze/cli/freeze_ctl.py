@@ -15,6 +15,7 @@ import sys
 
 from oslo_config import cfg
 
+from freeze import atomic
 from freeze import conf as freeze_conf
 from freeze import keystone
 from freeze import overlay
@@ -275,7 +276,7 @@ def cmd_policy_generate(args):
         sys.stdout.write(text)
         return
     try:
-        overlay.write_atomically(args.output, text)
+        atomic.write_atomically(args.output, text)
     except OSError as exc:
         raise CommandError('cannot write %s: %s' % (args.output, exc))
     print('%s: %d rules for mode %s' % (args.output, len(rules), args.mode),
@@ -299,10 +300,10 @@ def cmd_paste(args):
     if args.dry_run:
         sys.stdout.write(new_text)
         return
-    tmp = target + '.freeze-tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(new_text)
-    os.replace(tmp, target)
+    try:
+        atomic.write_atomically(target, new_text)
+    except OSError as exc:
+        raise CommandError('cannot write %s: %s' % (target, exc))
     print('%s: freeze filter added to %s' % (target, ', '.join(changed)))
 
 

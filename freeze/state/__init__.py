@@ -2,8 +2,6 @@
 
 import urllib.parse
 
-from freeze.state.document import FreezeState, StateError  # noqa: F401
-
 
 class StateUnavailable(Exception):
     """The backend could not be read or written (I/O, permissions, network)."""

@@ -10,8 +10,8 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 
+from freeze import atomic
 from freeze.state import StateUnavailable
 from freeze.state import document
 
@@ -99,32 +99,13 @@ class FileBackend:
             if new is None:
                 return old, old
             try:
-                self._write_atomically(new)
+                atomic.write_atomically(
+                    self.path, json.dumps(new.to_dict(), indent=2,
+                                          sort_keys=True) + '\n')
                 self._append_history(who, now, old, new)
             except OSError as exc:
                 raise StateUnavailable('cannot write %s: %s' % (self.path, exc))
             return old, new
-
-    def _write_atomically(self, state):
-        directory = os.path.dirname(self.path)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.state-')
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as f:
-                json.dump(state.to_dict(), f, indent=2, sort_keys=True)
-                f.write('\n')
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
     def _append_history(self, who, now, old, new):
         entry = {'who': who, 'when': document.format_time(now),

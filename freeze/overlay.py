@@ -1,0 +1,344 @@
+"""nova's policy as it is in force, and the freeze overlay in a policy dir.
+
+The adapter around ``freeze.policy``: it reads nova's registered defaults (its
+``oslo.policy.policies`` entry point) and the deployment's override files,
+lets oslo.policy's own Enforcer combine them into the effective rules, and
+writes, checks and removes the overlay file.  nova's Enforcer re-reads its
+policy dirs when their newest mtime grows, so a change here takes effect on
+the next request, without restarting nova-api.
+"""
+
+import contextlib
+import dataclasses
+import importlib.metadata
+import os
+import tempfile
+
+from oslo_config import cfg
+from oslo_policy import opts as oslo_policy_opts
+from oslo_policy import policy as oslo_policy
+import yaml
+
+from freeze import atomic
+from freeze import policy
+
+# Sorts after the usual names, so that it applies after the files beside it
+# (``prepare`` refuses one sorting later that would undo it).
+OVERLAY_NAME = 'zz-nova-freeze.yaml'
+_NEW_POLICY_FILE = ('# nova policy overrides: none yet. Created by freeze-ctl: '
+                    'oslo.policy documents\n# that it searches [oslo_policy] '
+                    'policy_dirs only when the policy file exists.\n')
+
+
+class OverlayError(Exception):
+    """A policy file or directory that cannot be used; nothing was changed."""
+
+
+def register_opts(conf):
+    """nova.conf's ``[oslo_policy]`` options: where nova's policy lives."""
+    for group, opts in oslo_policy_opts.list_opts():
+        conf.register_opts(opts, group=group)
+
+
+def nova_defaults():
+    """nova's registered policy defaults, as oslo.policy's tools find them."""
+    found = importlib.metadata.entry_points(group='oslo.policy.policies',
+                                            name='nova')
+    if not found:
+        raise OverlayError('nova is not installed here: no "nova" '
+                           'oslo.policy.policies entry point')
+    return list(next(iter(found)).load()())
+
+
+def nova_version():
+    return importlib.metadata.version('nova')
+
+
+def read_policy_file(path):
+    """One override file as ``{name: rule}``, or a clear error naming it."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OverlayError('cannot read policy file %s: %s' % (path, exc))
+    try:
+        rules = oslo_policy.parse_file_contents(text)
+    except ValueError as exc:
+        raise OverlayError('%s is not a valid policy file: %s' % (path, exc))
+    if not isinstance(rules, dict) or not all(
+            isinstance(name, str) and isinstance(rule, (str, list))
+            for name, rule in rules.items()):
+        raise OverlayError('%s is not a valid policy file: it must map rule '
+                           'names to rule strings' % path)
+    return rules
+
+
+def effective_rules(defaults, overrides=(), enforce_new_defaults=True):
+    """Every rule as nova enforces it, and the documented rules' operations.
+
+    oslo.policy's own Enforcer combines nova's ``defaults`` with the override
+    dicts (later ones win), renamed and deprecated defaults included.  They
+    reach it as one merged policy file, which is how it treats a policy file
+    followed by policy dirs.  Returns ``({name: rule}, {name: operations})``,
+    nova's rules first, in nova's order.
+    """
+    merged = {}
+    for rules in overrides:
+        merged.update(rules)
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[])
+    with tempfile.TemporaryDirectory(prefix='nova-freeze-') as tmp:
+        path = os.path.join(tmp, 'policy.yaml')
+        with open(path, 'w', encoding='utf-8') as f:
+            yaml.safe_dump(merged, f)
+        enforcer = oslo_policy.Enforcer(conf, policy_file=path)
+        conf.set_override('policy_dirs', [], 'oslo_policy')
+        conf.set_override('enforce_new_defaults', enforce_new_defaults,
+                          'oslo_policy')
+        enforcer.suppress_deprecation_warnings = True
+        enforcer.suppress_default_change_warnings = True
+        enforcer.register_defaults(defaults)
+        enforcer.load_rules()
+    names = [default.name for default in defaults]
+    names += [name for name in merged if name not in enforcer.registered_rules]
+    rules = {name: str(enforcer.rules[name]) for name in names}
+    operations = {default.name: tuple(default.operations)
+                  for default in defaults
+                  if getattr(default, 'operations', None)}
+    return rules, operations
+
+
+def build(mode, freeze_rules, sources, command, enforce_new_defaults=True):
+    """The overlay for ``mode`` over nova's defaults and ``sources``.
+
+    ``sources`` is ``[(path, rules)]`` in nova's load order; ``command``
+    goes into the header.  Returns ``(overlay dict, YAML text)``.
+    """
+    rules, operations = effective_rules(
+        nova_defaults(), [overrides for _, overrides in sources],
+        enforce_new_defaults)
+    overlay = policy.generate(rules, operations, mode, freeze_rules)
+    lines = policy.header(mode, nova_version(), command,
+                          [path for path, _ in sources], freeze_rules)
+    return overlay, policy.render(overlay, lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where nova reads its policy: the policy file, then each policy dir.
+
+    ``policy_file`` is None when it is not known (no nova.conf, nothing
+    found where oslo.policy looks).
+    """
+
+    policy_file: str = None
+    policy_dirs: tuple = ()
+
+    def sources(self):
+        """``[(path, rules)]`` for every file nova applies, in its order.
+
+        Freeze overlays are left out: the overlay wraps what is beneath it.
+        """
+        paths = [self.policy_file] if self.policy_file and os.path.isfile(
+            self.policy_file) else []
+        for directory in self.policy_dirs:
+            paths += [os.path.join(directory, name)
+                      for name in _policy_dir_files(directory)
+                      if name != OVERLAY_NAME]
+        return [(path, read_policy_file(path)) for path in paths]
+
+
+def layout_from_conf(conf, policy_file=None):
+    """nova's policy layout per ``conf`` (nova.conf), ``policy_file`` first.
+
+    Relative names are found as oslo.policy finds them (beside the config
+    files, then the standard places); one that is nowhere is taken beside
+    the first config file, where nova would look first.
+    """
+    files = conf.default_config_files or []
+
+    def locate(path):
+        if os.path.isabs(path):
+            return path
+        found = conf.find_file(path)
+        if found:
+            return os.path.abspath(found)
+        if files:
+            return os.path.join(os.path.dirname(os.path.abspath(files[0])),
+                                path)
+        return None
+
+    dirs = (locate(d) for d in conf.oslo_policy.policy_dirs)
+    return Layout(
+        policy_file=os.path.abspath(policy_file) if policy_file
+        else locate(conf.oslo_policy.policy_file),
+        policy_dirs=tuple(os.path.realpath(d) for d in dirs if d))
+
+
+class PolicyDir:
+    """The freeze overlay in one of nova's policy dirs.
+
+    ``configured`` tells whether nova's layout lists the directory; when it
+    does not, it is taken as the last policy dir.
+    """
+
+    def __init__(self, directory, layout, freeze_rules,
+                 enforce_new_defaults=True):
+        self.directory = os.path.realpath(directory)
+        self.path = os.path.join(self.directory, OVERLAY_NAME)
+        self.configured = self.directory in layout.policy_dirs
+        if not self.configured:
+            layout = dataclasses.replace(
+                layout, policy_dirs=layout.policy_dirs + (self.directory,))
+        self.layout = layout
+        self.freeze_rules = freeze_rules
+        self.enforce_new_defaults = enforce_new_defaults
+
+    def __str__(self):
+        return self.path
+
+    def command(self, mode):
+        """The freeze-ctl command that writes this overlay, for its header."""
+        return 'freeze-ctl on --mode %s --policy-dir %s' % (mode,
+                                                            self.directory)
+
+    def prepare(self, mode):
+        """The overlay for ``mode`` and its text; checks first, writes nothing.
+
+        Refuses a missing directory, and files that nova applies after the
+        overlay and that set rules it wraps (they would undo the freeze).
+        """
+        if not os.path.isdir(self.directory):
+            raise OverlayError('policy dir %s does not exist: create it and '
+                               'list it in nova.conf [oslo_policy] '
+                               'policy_dirs' % self.directory)
+        sources = self.layout.sources()
+        overlay, text = build(mode, self.freeze_rules, sources,
+                              self.command(mode), self.enforce_new_defaults)
+        later = []
+        for path, rules in sources:
+            clash = sorted(set(rules) & set(overlay))
+            if clash and self._loads_after(path):
+                later.append('%s (%s)' % (path, ', '.join(clash)))
+        if later:
+            raise OverlayError(
+                'nova applies these after %s, and they set rules the freeze '
+                'wraps, which would undo it: %s. Move those rules into the '
+                'policy file or an earlier file.'
+                % (self.path, '; '.join(later)))
+        return overlay, text
+
+    def require_policy_file(self, create=False):
+        """Refuse, or create it empty, when nova's policy file is missing.
+
+        oslo.policy documents that it searches policy_dirs only when the
+        policy file exists.  Returns the path created, or None.
+        """
+        path = self.layout.policy_file
+        if path is None:
+            raise OverlayError(
+                "nova's policy file is not known: give --policy-file, or "
+                "--config-file with nova's nova.conf")
+        if os.path.isfile(path):
+            return None
+        if not create:
+            raise OverlayError(
+                "nova's policy file %s does not exist, and oslo.policy "
+                "documents that it searches policy_dirs only when it does: "
+                "nova may ignore %s. Create it (empty will do), or pass "
+                "--create-policy-file." % (path, self.path))
+        try:
+            atomic.write_atomically(path, _NEW_POLICY_FILE)
+        except OSError as exc:
+            raise OverlayError('cannot create policy file %s: %s'
+                               % (path, exc))
+        return path
+
+    def write(self, text):
+        try:
+            self._changing(lambda: atomic.write_atomically(self.path, text))
+        except OSError as exc:
+            raise OverlayError('cannot write %s: %s' % (self.path, exc))
+
+    def remove(self):
+        """Remove the overlay (never the directory); False if it was absent.
+
+        Without the directory oslo.policy would keep the last rules read from
+        it, the freeze included, until nova restarts.
+        """
+        try:
+            self._changing(lambda: os.unlink(self.path))
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise OverlayError('cannot remove %s: %s' % (self.path, exc))
+        return True
+
+    def report(self, mode):
+        """Whether the file on disk is what the state asks for.
+
+        ``mode`` is the mode in force, or None when thawed.  Returns
+        ``(matches, detail)``.
+        """
+        if not os.path.exists(self.path):
+            if mode is None:
+                return True, 'absent, as it should be while thawed'
+            return False, 'missing: run freeze-ctl on again to write it'
+        if mode is None:
+            return False, ('present although the API is thawed: run '
+                           'freeze-ctl off --policy-dir %s' % self.directory)
+        try:
+            on_disk = read_policy_file(self.path)
+        except OverlayError as exc:
+            return False, 'unreadable: %s' % exc
+        try:
+            expected, _ = self.prepare(mode)
+        except (OverlayError, policy.PolicyError) as exc:
+            return False, 'cannot check: %s' % exc
+        if on_disk == expected:
+            return True, 'in place for mode %s' % mode
+        return False, ('stale: differs from the overlay for mode %s (written '
+                       'for another mode, or the policy changed since); run '
+                       'freeze-ctl on again' % mode)
+
+    def _loads_after(self, path):
+        directory = os.path.dirname(path)
+        if path == self.layout.policy_file or \
+                directory not in self.layout.policy_dirs:
+            return False
+        if directory == self.directory:
+            return os.path.basename(path) > OVERLAY_NAME
+        return (self.layout.policy_dirs.index(directory)
+                > self.layout.policy_dirs.index(self.directory))
+
+    def _changing(self, change):
+        """Apply ``change`` so that nova sees the directory's mtime grow.
+
+        oslo.policy reloads a policy dir only when its newest mtime is greater
+        than at its last load; two changes within one clock tick would not
+        be, so the directory's mtime is moved on by a millisecond then.
+        """
+        before = _newest_mtime_ns(self.directory)
+        change()
+        if _newest_mtime_ns(self.directory) <= before:
+            later = before + 1_000_000
+            os.utime(self.directory, ns=(later, later))
+
+
+def _policy_dir_files(directory):
+    """The files oslo.policy reads from a policy dir, in its order."""
+    if not os.path.isdir(directory):
+        return []
+    return sorted(name for name in next(os.walk(directory))[2]
+                  if not name.startswith('.'))
+
+
+def _newest_mtime_ns(directory):
+    """The newest mtime of a directory and its entries (as oslo.policy's)."""
+    paths = [directory] + [os.path.join(directory, name)
+                           for name in os.listdir(directory)]
+    newest = 0
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            newest = max(newest, os.stat(path).st_mtime_ns)
+    return newest

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # The services the demo and the tests run for real, from PyPI.
 SERVICES := nova==34.* keystone==30.* gunicorn
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench policies venv clean
 
 demo: $(VENV)/.installed
 	$(PY) tools/demo.py
@@ -16,6 +16,16 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) tools/bench_middleware.py
+	$(PY) tools/bench_policy.py
+
+# Regenerate policies/ against the installed nova's stock policy (a
+# nova.conf that points at no policy file, whatever /etc/nova holds).
+policies: $(VENV)/.installed
+	conf=$$(mktemp -d) && \
+	printf '[oslo_policy]\npolicy_file = %s/none.yaml\npolicy_dirs = %s/none.d\n' $$conf $$conf > $$conf/nova.conf && \
+	for mode in full writes network; do \
+	  $(VENV)/bin/freeze-ctl --config-file $$conf/nova.conf policy generate --mode $$mode -o policies/freeze-$$mode.yaml || exit 1; \
+	done; rm -rf $$conf
 
 venv: $(VENV)/.installed
 

@@ -86,7 +86,7 @@ def decide(facts, state, rules, now):
             return Decision(True, 'allow-list %s' % rule)
     if facts.roles & rules.migration_roles:
         return Decision(True, 'migration role')
-    is_read = facts.method in routes.READ_METHODS
+    is_read = routes.is_read(facts.method, facts.path)
     if state.mode == 'writes':
         if is_read and facts.roles:
             return Decision(True, 'read during a writes freeze')

@@ -143,6 +143,23 @@ def _network_routes(method, path):
     return _NETWORK_BY_COLLECTION.get(_collection(path), ())
 
 
+# Legacy GETs that act: nova (microversions up to 2.42) reboots, shuts down
+# or starts a host on these.  The freeze counts them as writes.
+ACTING_READS = (
+    _one('GET', '/os-hosts/{host_name}/reboot'),
+    _one('GET', '/os-hosts/{host_name}/shutdown'),
+    _one('GET', '/os-hosts/{host_name}/startup'),
+)
+
+
+def is_read(method, path):
+    """True for GET and HEAD, except the legacy GETs that change things."""
+    if method not in READ_METHODS:
+        return False
+    return not (path.startswith('/os-hosts/') and any(
+        route.matches_path('GET', path) for route in ACTING_READS))
+
+
 def needs_action(method, path):
     """True if classifying this request needs the action name from its body."""
     return any(route.actions is not None and route.matches_path(method, path)

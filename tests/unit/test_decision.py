@@ -151,3 +151,10 @@ def test_modes_nest(facts, mode):
             assert decision.decide(facts, frozen(looser), RULES, NOW).allowed
     if 'migration' in facts.roles:
         assert verdict.allowed
+
+
+def test_host_power_gets_count_as_writes():
+    assert allowed('GET', '/os-hosts/h1', ADMIN, frozen('full'))
+    assert not allowed('GET', '/os-hosts/h1/reboot', ADMIN, frozen('full'))
+    assert not allowed('GET', '/os-hosts/h1/shutdown', MEMBER,
+                       frozen('writes'))

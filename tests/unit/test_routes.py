@@ -83,3 +83,16 @@ def test_needs_action_only_for_action_routes():
     assert routes.needs_action('POST', '/servers/a/migrations/1/action')
     assert not routes.needs_action('POST', '/servers')
     assert not routes.needs_action('GET', '/servers/abc/action')
+
+
+@pytest.mark.parametrize('method, path, expected', [
+    ('GET', '/servers', True),
+    ('HEAD', '/servers', True),
+    ('POST', '/servers', False),
+    ('GET', '/os-hosts/compute-1', True),
+    ('GET', '/os-hosts/compute-1/reboot', False),
+    ('GET', '/os-hosts/compute-1/shutdown', False),
+    ('GET', '/os-hosts/compute-1/startup', False),
+])
+def test_is_read_excludes_legacy_gets_that_act(method, path, expected):
+    assert routes.is_read(method, path) is expected

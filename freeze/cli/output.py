@@ -7,6 +7,13 @@ import yaml
 FORMATS = ('table', 'json', 'yaml')
 
 
+def add_format_option(parser):
+    """``-f/--format`` on a (sub)command, defaulting to a table."""
+    parser.add_argument('-f', '--format', choices=FORMATS, default='table',
+                        help='output format')
+    return parser
+
+
 def _cell(value):
     if value is None:
         return ''

@@ -1,0 +1,224 @@
+"""nova-cutover: run the nova-network -> Neutron cutover plan, stage by stage.
+
+Argument parsing and output only; the runbook is in ``freeze.cutover``.
+Exit codes: 0 done, 1 failed or stopped (see ``status``), 2 bad usage,
+3 waiting for ``--confirm-point-of-no-return``.
+"""
+
+import argparse
+import importlib
+import sys
+
+from freeze.cli import output
+from freeze.cutover import inventory
+from freeze.cutover import journal as journal_mod
+from freeze.cutover import plan as plan_mod
+from freeze.cutover import progress as progress_mod
+from freeze.cutover import report
+from freeze.cutover import runner as runner_mod
+
+#: Modules that add subcommand groups: each has ``register(subparsers)``
+#: and sets ``func(args) -> exit code`` on its parsers.
+SUBCOMMAND_MODULES = []  # the lead wires 'freeze.cli.cutover_translate' here
+
+
+class CommandError(Exception):
+    """A clear, expected failure: printed without a traceback."""
+
+
+def load_plan(path):
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except OSError as exc:
+        raise CommandError('cannot read plan %s: %s' % (path, exc))
+    raw = plan_mod.inventory_settings(text)
+    hosts = inventory.from_nova(raw) if raw is not None else None
+    return plan_mod.load(text, hosts)
+
+
+def selection(args):
+    if getattr(args, 'cell', None):
+        return (args.cell, None)
+    if getattr(args, 'hosts', None):
+        return (None, [h for h in args.hosts.split(',') if h])
+    return None
+
+
+def open_journal(args, create=False):
+    return journal_mod.Journal(args.journal or journal_mod.default_url(),
+                               create=create)
+
+
+def make_runner(args, journal):
+    return runner_mod.Runner(journal, progress_mod.Progress(),
+                             confirm=getattr(args, 'confirm', False))
+
+
+def with_runner(args, action, create=False):
+    """Run a journal-changing command as the journal's one runner."""
+    journal = open_journal(args, create=create)
+    journal.acquire()
+    try:
+        status = action(make_runner(args, journal))
+    finally:
+        journal.release()
+    return runner_mod.EXIT.get(status, 1)
+
+
+def cmd_plan(args):
+    plan = load_plan(args.plan)
+    stages = [plan.stage(args.stage)] if args.stage else plan.stages
+    hosts = plan.select(*selection(args)) if selection(args) else list(
+        plan.hosts)
+    print('\n'.join(report.describe(plan, stages, hosts)))
+    return 0
+
+
+def cmd_run(args):
+    if selection(args) and not args.stage:
+        raise CommandError('--cell/--hosts need --stage')
+    plan = load_plan(args.plan)
+    return with_runner(args, lambda runner: runner.run(
+        plan, args.stage, selection(args)), create=True)
+
+
+def cmd_resume(args):
+    return with_runner(args, lambda runner: runner.resume())
+
+
+def cmd_rollback(args):
+    return with_runner(args, lambda runner: runner.rollback(args.stage))
+
+
+def cmd_retry_hosts(args):
+    plan = load_plan(args.plan) if args.plan else None
+    chosen = (None, args.hosts.split(',')) if args.hosts else None
+
+    def retry(runner):
+        passes = runner.journal.passes()
+        if not passes:
+            raise CommandError('nothing has run yet')
+        return runner.run(plan or runner.plan_of(passes[-1]), args.stage,
+                          chosen, retry=True)
+    return with_runner(args, retry)
+
+
+def cmd_status(args):
+    journal = open_journal(args)
+    runner = make_runner(args, journal)
+    passes = journal.passes()
+    rows = report.stages(runner, passes, runner.units())
+    if args.format == 'table':
+        print(output.render(rows, 'table', ['stage', 'status', 'runs',
+                                            'hosts', 'note', 'updated']))
+    else:
+        print(output.render({'journal': str(journal), 'stages': rows},
+                            args.format))
+    return 0
+
+
+def cmd_hosts(args):
+    journal = open_journal(args)
+    runner = make_runner(args, journal)
+    rows = report.hosts(runner, journal.passes(), runner.units(),
+                        args.stage)
+    print(output.render(rows, args.format, ['host', 'cell', 'stage',
+                                            'status', 'done', 'last', 'rc',
+                                            'when']))
+    return 0
+
+
+def cmd_log(args):
+    rows = report.log(open_journal(args).rows(args.stage), args.host,
+                      args.failed)
+    if args.format != 'table':
+        print(output.render(rows, args.format))
+        return 0
+    for row in rows:
+        print('#%(id)s run %(run)s %(when)s %(stage)s %(unit)s %(op)s '
+              '%(step)s: %(status)s rc=%(rc)s' % row)
+        print('  $ %s' % row['command'])
+        for line in (row['output'] or '').splitlines():
+            print('  | %s' % line)
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='nova-cutover',
+        description='Drive the nova-network -> Neutron cutover: staged, '
+                    'journalled, resumable, revertible.')
+    parser.add_argument('--journal', metavar='URL',
+                        help='SQLAlchemy URL of the journal (default: '
+                             '$NOVA_CUTOVER_JOURNAL, then '
+                             'sqlite:///nova-cutover.sqlite)')
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    def with_selection(p):
+        group = p.add_mutually_exclusive_group()
+        group.add_argument('--cell', help='only the hosts of this cell')
+        group.add_argument('--hosts', metavar='H,...',
+                           help='only these hosts')
+        return p
+
+    def with_stage(p):
+        p.add_argument('--stage', help='only this stage')
+        return p
+
+    def with_confirm(p):
+        p.add_argument('--confirm-point-of-no-return', dest='confirm',
+                       action='store_true',
+                       help='allow the thaw after a verified translation '
+                            '(and a rollback past it)')
+        return p
+
+    p = with_selection(with_stage(sub.add_parser(
+        'plan', help='print every action of a run, in order; run nothing')))
+    p.add_argument('plan', metavar='PLAN')
+    p.set_defaults(func=cmd_plan)
+    p = with_confirm(with_selection(with_stage(sub.add_parser(
+        'run', help='run the stages not done yet, or one stage'))))
+    p.add_argument('plan', metavar='PLAN')
+    p.set_defaults(func=cmd_run)
+    output.add_format_option(sub.add_parser(
+        'status', help='where each stage stands')).set_defaults(func=cmd_status)
+    with_confirm(sub.add_parser(
+        'resume', help='finish the pass a crash or a stop left unfinished')
+    ).set_defaults(func=cmd_resume)
+    with_confirm(with_stage(sub.add_parser(
+        'rollback', help='revert a stage (default: the last one run), last '
+                         'action first, and restore its freeze and grants'))
+    ).set_defaults(func=cmd_rollback)
+    output.add_format_option(with_stage(sub.add_parser(
+        'hosts', help='the state of each host in each stage'))
+    ).set_defaults(func=cmd_hosts)
+    p = with_stage(sub.add_parser(
+        'retry-hosts', help='run the fallen-back hosts again'))
+    p.add_argument('--hosts', metavar='H,...', help='only these hosts')
+    p.add_argument('--plan', metavar='PLAN',
+                   help='a corrected plan (default: the last one run)')
+    p.set_defaults(func=cmd_retry_hosts)
+    p = output.add_format_option(with_stage(sub.add_parser(
+        'log', help="the journal: every command and its output")))
+    p.add_argument('--host', help='only this host')
+    p.add_argument('--failed', action='store_true',
+                   help='only failed, timed out or unfinished actions')
+    p.set_defaults(func=cmd_log)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return args.func(args)
+    except (CommandError, plan_mod.PlanError, journal_mod.JournalError,
+            runner_mod.CutoverError) as exc:
+        print('nova-cutover: error: %s' % exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

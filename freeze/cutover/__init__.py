@@ -1,0 +1,1 @@
+"""The cutover runbook: plan, journal, executor, runner (nova-cutover)."""

@@ -1,0 +1,62 @@
+"""The freeze around a stage, as freeze-ctl command lines (pure).
+
+freeze-ctl is driven as a black box through its documented options, so the
+runner journals each toggle like any other command and the freeze tool can
+evolve on its own.  What a stage changes is undone from what ``status``
+said before it: the mode and reason, and the grants it added.
+"""
+
+import json
+import shlex
+
+
+class FreezeStatusError(ValueError):
+    """freeze-ctl status output that cannot be understood."""
+
+
+def status(base):
+    return '%s status -f json' % base
+
+
+def on(base, freeze):
+    words = ['on', '--mode', freeze.mode, '--reason', freeze.reason]
+    for grant in freeze.grants:
+        words += ['--grant', grant]
+    for grant in freeze.grant_groups:
+        words += ['--grant-group', grant]
+    return '%s %s -f json' % (base, shlex.join(words))
+
+
+def off(base):
+    return '%s off -f json' % base
+
+
+def restore(base, freeze, before_output):
+    """Commands that put the freeze back as ``before_output`` showed it."""
+    try:
+        before = json.loads(before_output)
+        frozen = bool(before['frozen'])
+        existing = {(g['kind'], g['actor'], g['project'])
+                    for g in before.get('grants') or ()}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FreezeStatusError('cannot read the freeze state saved before '
+                                'the stage: %s' % exc)
+    if not frozen:
+        return off(base)
+    words = ['on', '--mode', before['mode'], '--reason',
+             before.get('reason') or '']
+    commands = ['%s %s -f json' % (base, shlex.join(words))]
+    added = ([('user', g) for g in freeze.grants]
+             + [('group', g) for g in freeze.grant_groups])
+    for kind, grant in added:
+        actor, project = (_qualified(part) for part in grant.split(':'))
+        if (kind, actor, project) not in existing:
+            option = '--grant' if kind == 'user' else '--grant-group'
+            commands.append('%s revoke %s %s -f json'
+                            % (base, option, shlex.quote(grant)))
+    return ' && '.join(commands)
+
+
+def _qualified(name):
+    """``name`` as the state document writes it: with its domain."""
+    return name if '@' in name else name + '@Default'

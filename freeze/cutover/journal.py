@@ -1,0 +1,300 @@
+"""The journal: every action's intent and result, persisted around it.
+
+One row per execution of a command: inserted (``intent``) before the command
+starts, given the command's process id before the command is allowed to run,
+and completed with status, exit code and output after it ends.  ``resume``
+and ``rollback`` need nothing else: each pass also stores the plan text it
+ran with and the hosts it covers.
+
+SQLAlchemy Core over any URL; sqlite by default, in WAL mode with
+``synchronous=NORMAL``: a committed row survives the runner being killed
+(kill -9) at any moment; only a power loss may drop the last commits.
+"""
+
+import dataclasses
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = '1'
+#: Output kept per command: the tail, where errors are.
+OUTPUT_LIMIT = 64 * 1024
+
+_meta = sa.MetaData()
+meta_table = sa.Table(
+    'cutover_meta', _meta,
+    sa.Column('key', sa.String(64), primary_key=True),
+    sa.Column('value', sa.Text, nullable=False))
+passes_table = sa.Table(
+    'cutover_passes', _meta,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('stage', sa.String(64), nullable=False),
+    sa.Column('plan', sa.Text, nullable=False),
+    sa.Column('inventory', sa.Text, nullable=False),  # JSON: host -> cell
+    sa.Column('hosts', sa.Text, nullable=False),      # JSON: the pass's
+    sa.Column('status', sa.String(32), nullable=False),
+    sa.Column('note', sa.Text),
+    sa.Column('started', sa.Float, nullable=False),
+    sa.Column('updated', sa.Float, nullable=False))
+actions_table = sa.Table(
+    'cutover_actions', _meta,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('pass_id', sa.Integer, nullable=False, index=True),
+    sa.Column('stage', sa.String(64), nullable=False),
+    sa.Column('unit', sa.String(255), nullable=False),  # host, '' = stage
+    sa.Column('step', sa.String(64), nullable=False),
+    sa.Column('op', sa.String(16), nullable=False),     # do check revert mark
+    sa.Column('status', sa.String(32), nullable=False),
+    sa.Column('command', sa.Text),
+    sa.Column('pid', sa.Integer),
+    sa.Column('pid_started', sa.Float),
+    sa.Column('rc', sa.Integer),
+    sa.Column('output', sa.Text),
+    sa.Column('started', sa.Float, nullable=False),
+    sa.Column('finished', sa.Float))
+sa.Index('cutover_actions_unit', actions_table.c.stage, actions_table.c.unit)
+
+INTENT = 'intent'
+#: The hot path's statements, built once: SQLAlchemy then reuses their
+#: compiled form (a fresh ``.values()`` per call costs ~4x as much).
+_b = sa.bindparam
+_INTENT = actions_table.insert()
+_SPAWNED = actions_table.update().where(actions_table.c.id == _b('row')).values(
+    pid=_b('pid'), pid_started=_b('pid_started'))
+_RESULT = actions_table.update().where(actions_table.c.id == _b('row')).values(
+    status=_b('status'), rc=_b('rc'), output=_b('output'),
+    finished=_b('finished'))
+FINAL = ('ok', 'failed', 'timeout')
+
+
+class JournalError(Exception):
+    """The journal cannot be opened or read; nothing was changed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    id: int
+    pass_id: int
+    stage: str
+    unit: str
+    step: str
+    op: str
+    status: str
+    command: str | None = None
+    pid: int | None = None
+    pid_started: float | None = None
+    rc: int | None = None
+    output: str | None = None
+    started: float = 0.0
+    finished: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    id: int
+    stage: str
+    plan: str
+    inventory: dict     # every host of the plan -> its cell
+    hosts: list         # the hosts this pass covers, in order
+    status: str
+    note: str | None
+    started: float
+    updated: float
+
+
+def default_url():
+    return os.environ.get('NOVA_CUTOVER_JOURNAL',
+                          'sqlite:///nova-cutover.sqlite')
+
+
+class Journal:
+    """A thread-safe handle; writes are serialised (sqlite has one writer)."""
+
+    def __init__(self, url, create=False):
+        self.url = url
+        try:
+            self.engine = sa.create_engine(url)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise JournalError('bad journal URL %r: %s' % (url, exc))
+        if self.engine.dialect.name == 'sqlite':
+            sa.event.listen(self.engine, 'connect', _sqlite_pragmas)
+            path = self.engine.url.database
+            if not create and path and not os.path.exists(path):
+                raise JournalError('no journal at %s (nothing has run yet, '
+                                   'or give --journal)' % path)
+        self._lock = threading.Lock()
+        self._guard(self._open, create)
+        self._writer = None  # one connection for all writes, kept open
+
+    def __str__(self):
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def _guard(self, function, *args):
+        try:
+            return function(*args)
+        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+            raise JournalError('journal %s: %s'
+                               % (self, getattr(exc, 'orig', None) or exc))
+
+    def _open(self, create):
+        """Create the tables when asked (idempotently: sqlite commits DDL
+        at once, so a runner killed half-way leaves tables without the
+        schema row), then insist on this tool's schema."""
+        with self.engine.begin() as conn:
+            tables = sa.inspect(conn).get_table_names()
+            if meta_table.name not in tables and not create:
+                raise JournalError('journal %s has no cutover tables' % self)
+            if create:
+                _meta.create_all(conn)
+            version = conn.execute(sa.select(meta_table.c.value).where(
+                meta_table.c.key == 'schema')).scalar()
+            if version is None and not any(
+                    conn.execute(sa.select(t).limit(1)).first()
+                    for t in (passes_table, actions_table)):
+                if create:
+                    conn.execute(meta_table.insert(), [
+                        {'key': 'schema', 'value': SCHEMA_VERSION}])
+                return  # created, or never used: empty either way
+            if version != SCHEMA_VERSION:
+                raise JournalError('journal %s has schema %r, this tool '
+                                   'reads %r' % (self, version,
+                                                 SCHEMA_VERSION))
+
+    # -- writes --------------------------------------------------------
+
+    def _write(self, statement, params=None):
+        with self._lock:
+            return self._guard(self._execute, statement, params)
+
+    def _execute(self, statement, params):
+        if self._writer is None:
+            self._writer = self.engine.connect()
+        try:
+            result = self._writer.execute(statement, params or {})
+            self._writer.commit()
+        except BaseException:
+            self._writer.close()
+            self._writer = None
+            raise
+        return result
+
+    def new_pass(self, stage, plan_text, inventory, hosts, status='running'):
+        now = time.time()
+        result = self._write(passes_table.insert().values(
+            stage=stage, plan=plan_text, inventory=json.dumps(inventory),
+            hosts=json.dumps(hosts),
+            status=status, started=now, updated=now))
+        return result.inserted_primary_key[0]
+
+    def set_pass(self, pass_id, status, note=None):
+        self._write(passes_table.update().where(
+            passes_table.c.id == pass_id).values(
+                status=status, note=note, updated=time.time()))
+
+    def intent(self, pass_id, stage, unit, step, op, command):
+        result = self._write(_INTENT, dict(
+            pass_id=pass_id, stage=stage, unit=unit, step=step, op=op,
+            status=INTENT, command=command, started=time.time()))
+        return result.inserted_primary_key[0]
+
+    def spawned(self, row_id, pid, pid_started):
+        self._write(_SPAWNED, dict(row=row_id, pid=pid,
+                                   pid_started=pid_started))
+
+    def result(self, row_id, status, rc, output):
+        if len(output) > OUTPUT_LIMIT:
+            output = '[... %d bytes cut]\n' % (
+                len(output) - OUTPUT_LIMIT) + output[-OUTPUT_LIMIT:]
+        self._write(_RESULT, dict(row=row_id, status=status, rc=rc,
+                                  output=output, finished=time.time()))
+
+    def mark(self, pass_id, stage, unit, status, note=''):
+        """A host's state change that is not a command (fallen back...)."""
+        now = time.time()
+        self._write(actions_table.insert().values(
+            pass_id=pass_id, stage=stage, unit=unit, step='', op='mark',
+            status=status, output=note, started=now, finished=now))
+
+    # -- reads ---------------------------------------------------------
+
+    def passes(self):
+        return self._guard(self._passes)
+
+    def _passes(self):
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(passes_table).order_by(
+                passes_table.c.id)).mappings().all()
+        try:
+            return [Pass(**dict(r, hosts=json.loads(r['hosts']),
+                                inventory=json.loads(r['inventory'])))
+                    for r in rows]
+        except ValueError as exc:
+            raise JournalError('journal %s: a pass has corrupt hosts: %s'
+                               % (self, exc))
+
+    def rows(self, stage=None):
+        return self._guard(self._rows, stage)
+
+    def _rows(self, stage):
+        query = sa.select(actions_table).order_by(actions_table.c.id)
+        if stage is not None:
+            query = query.where(actions_table.c.stage == stage)
+        with self.engine.connect() as conn:
+            return [Row(**r) for r in conn.execute(query).mappings()]
+
+    # -- one runner at a time -------------------------------------------
+
+    def acquire(self):
+        """Record this process as the runner; refuse if another one lives.
+
+        The owner of a previous lease that is no longer running (killed) is
+        simply replaced: that is what ``resume`` is for.
+        """
+        me = '%s:%d' % (socket.gethostname(), os.getpid())
+        with self._lock:
+            self._guard(self._acquire, me)
+
+    def _acquire(self, me):
+        with self.engine.begin() as conn:
+            owner = conn.execute(sa.select(meta_table.c.value).where(
+                meta_table.c.key == 'runner')).scalar()
+            if owner and owner != me and _alive(owner):
+                raise JournalError('another nova-cutover (%s) is running on '
+                                   'this journal' % owner)
+            conn.execute(meta_table.delete().where(
+                meta_table.c.key == 'runner'))
+            conn.execute(meta_table.insert(), [{'key': 'runner',
+                                                'value': me}])
+
+    def release(self):
+        self._write(meta_table.delete().where(meta_table.c.key == 'runner'))
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+
+def _alive(owner):
+    host, _, pid = owner.rpartition(':')
+    if host != socket.gethostname():
+        return True  # cannot tell: be safe
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute('PRAGMA journal_mode=WAL')
+    cursor.execute('PRAGMA synchronous=NORMAL')
+    cursor.execute('PRAGMA busy_timeout=10000')
+    cursor.close()

@@ -1,0 +1,340 @@
+"""The YAML plan: the cloud, the stages, and every command they run.
+
+Pure: text in, validated frozen dataclasses out.  Every command template is
+rendered once at load time with placeholder values, so a typo in a variable
+name fails before anything runs, not in the middle of a stage.
+"""
+
+import dataclasses
+import math
+import re
+import string
+
+import yaml
+
+MODES = ('full', 'writes', 'network')
+_NAME = re.compile(r'^[a-z0-9][a-z0-9-]*$')
+#: Host names go into shell commands unquoted (``ssh {host} ...``): keep
+#: them to what a DNS name or nova service host can be.
+_HOST = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
+DEFAULTS = {'batch_size': 50, 'concurrency': 20, 'failure_threshold': 1,
+            'timeout': 600}
+HOST_VARS = ('host', 'cell')
+
+
+class PlanError(ValueError):
+    """The plan is malformed; the message names where."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One command with its optional check (exit 0 = already done) and revert."""
+
+    name: str
+    run: str
+    check: str | None
+    revert: str | None
+    timeout: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Freeze:
+    mode: str
+    reason: str
+    grants: tuple[str, ...]
+    grant_groups: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    name: str
+    freeze: Freeze | None
+    thaw: bool
+    commands: tuple[Step, ...]      # stage-level, in order, before the hosts
+    steps: tuple[Step, ...]         # per host, in order; health is the last
+    batch_size: int
+    concurrency: int
+    failure_threshold: str          # "N" hosts or "P%" of the batch
+    point_of_no_return: str | None  # what a rollback after the thaw loses
+
+    @property
+    def has_hosts(self):
+        return bool(self.steps)
+
+    def step(self, name):
+        return next(s for s in self.steps + self.commands if s.name == name)
+
+    def threshold(self, batch_len):
+        """Failed hosts in a batch of ``batch_len`` that stop the batch."""
+        text = self.failure_threshold
+        if text.endswith('%'):
+            return max(1, math.ceil(float(text[:-1]) * batch_len / 100))
+        return int(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    name: str
+    text: str
+    hosts: dict            # host -> cell, in plan order (cell by cell)
+    stages: tuple[Stage, ...]
+    freeze_command: str
+    variables: dict
+
+    def stage(self, name):
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise PlanError('unknown stage %r (the plan has: %s)'
+                        % (name, ', '.join(s.name for s in self.stages)))
+
+    def cells(self):
+        return list(dict.fromkeys(self.hosts.values()))
+
+    def render(self, template, stage, host=None):
+        values = dict(self.variables, stage=stage)
+        if host is not None:
+            values.update(host=host, cell=self.hosts[host])
+        return template.format_map(values)
+
+    def select(self, cell=None, hosts=None):
+        """The hosts a run covers, in plan order; unknown names are errors."""
+        if cell is not None:
+            if cell not in self.cells():
+                raise PlanError('unknown cell %r (the plan has: %s)'
+                                % (cell, ', '.join(self.cells())))
+            return [h for h, c in self.hosts.items() if c == cell]
+        if hosts is not None:
+            unknown = [h for h in hosts if h not in self.hosts]
+            if unknown:
+                raise PlanError('unknown host(s): %s' % ', '.join(unknown))
+            wanted = set(hosts)
+            return [h for h in self.hosts if h in wanted]
+        return list(self.hosts)
+
+    def batches(self, stage, hosts):
+        """Batches of at most ``batch_size``, never mixing two cells."""
+        out = []
+        for cell in self.cells():
+            members = [h for h in hosts if self.hosts[h] == cell]
+            for i in range(0, len(members), stage.batch_size):
+                out.append(members[i:i + stage.batch_size])
+        return out
+
+
+def load(text, hosts=None):
+    """Parse and validate a plan.  ``hosts`` (host -> cell) replaces the
+    plan's ``cells`` when the inventory was read from Nova."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PlanError('not valid YAML: %s' % exc)
+    doc = _Section(data, 'plan')
+    name = doc.string('name')
+    variables = doc.mapping('vars', {})
+    for key, value in variables.items():
+        if key in HOST_VARS + ('stage',):
+            raise PlanError('vars: %r is set by the runner' % key)
+        if not isinstance(value, (str, int, float)):
+            raise PlanError('vars.%s must be a string or a number' % key)
+    overrides = doc.mapping('defaults', {})
+    if set(overrides) - set(DEFAULTS):
+        raise PlanError('defaults: unknown key(s): %s (known: %s)' % (
+            ', '.join(sorted(set(overrides) - set(DEFAULTS))),
+            ', '.join(DEFAULTS)))
+    defaults = dict(DEFAULTS, **overrides)
+    freeze_section = _Section(doc.get('freeze', {}), 'freeze')
+    freeze_command = freeze_section.string('command', 'freeze-ctl')
+    default_reason = freeze_section.string('reason', 'nova-cutover %s' % name)
+    cells, inventory = doc.get('cells'), doc.get('inventory')
+    if hosts is None:
+        hosts = _cells(cells, inventory is not None)
+    raw_stages = doc.get('stages')
+    if not isinstance(raw_stages, list) or not raw_stages:
+        raise PlanError('stages: a non-empty list is required')
+    stages = tuple(_stage(_Section(s, 'stages[%d]' % i), defaults,
+                          default_reason, set(variables))
+                   for i, s in enumerate(raw_stages))
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        raise PlanError('stages: names must be unique: %s' % ', '.join(names))
+    if any(s.has_hosts for s in stages) and not hosts:
+        raise PlanError('cells: no hosts, but a stage has host steps')
+    doc.done()
+    return Plan(name, text, hosts, stages, freeze_command, dict(variables))
+
+
+def inventory_settings(text):
+    """The plan's ``inventory`` section (read hosts from Nova), or None."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None  # load() reports it
+    return data.get('inventory') if isinstance(data, dict) else None
+
+
+def _cells(raw, from_inventory):
+    if raw is None:
+        if from_inventory:
+            raise PlanError('inventory: the hosts must be read from Nova '
+                            'before the plan is loaded')
+        return {}
+    if not isinstance(raw, dict):
+        raise PlanError('cells: a mapping of cell name to host list')
+    hosts = {}
+    for cell, members in raw.items():
+        if not isinstance(members, list):
+            raise PlanError('cells.%s: a list of host names' % cell)
+        for host in members:
+            if not isinstance(host, str) or not _HOST.match(host):
+                raise PlanError('cells.%s: bad host name %r' % (cell, host))
+            if host in hosts:
+                raise PlanError('host %s is listed in cells %s and %s'
+                                % (host, hosts[host], cell))
+            hosts[host] = str(cell)
+    return hosts
+
+
+def _stage(sec, defaults, default_reason, variables):
+    name = sec.string('name')
+    if not _NAME.match(name):
+        raise PlanError('%s: stage name %r: lowercase letters, digits and -'
+                        % (sec.where, name))
+    sec.where = 'stage %s' % name
+    settings = {key: sec.get(key, defaults[key]) for key in DEFAULTS}
+    for key in ('batch_size', 'concurrency'):
+        if not isinstance(settings[key], int) or settings[key] < 1:
+            raise PlanError('%s: %s must be a positive integer'
+                            % (sec.where, key))
+    threshold = str(settings['failure_threshold'])
+    if not re.match(r'^([1-9]\d*|\d+(\.\d+)?%)$', threshold):
+        raise PlanError('%s: failure_threshold must be a positive integer '
+                        'or a percentage like 10%%' % sec.where)
+    timeout = settings['timeout']
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise PlanError('%s: timeout must be a positive number of seconds'
+                        % sec.where)
+    freeze = None
+    if 'freeze' in sec.data:
+        freeze = _freeze(_Section(sec.get('freeze'), sec.where + ' freeze'),
+                         default_reason)
+    thaw = sec.get('thaw', freeze is not None)
+    if not isinstance(thaw, bool) or (thaw and freeze is None):
+        raise PlanError('%s: thaw is true or false, and needs freeze'
+                        % sec.where)
+    stage_vars = variables | {'stage'}
+    commands = tuple(_step(_Section(c, '%s commands[%d]' % (sec.where, i)),
+                           timeout, stage_vars)
+                     for i, c in enumerate(sec.get('commands', [])))
+    steps = [_step(_Section(s, '%s steps[%d]' % (sec.where, i)), timeout,
+                   stage_vars | set(HOST_VARS))
+             for i, s in enumerate(sec.get('steps', []))]
+    health = sec.get('health')
+    if health is not None:
+        if not steps:
+            raise PlanError('%s: health without steps' % sec.where)
+        _check_template(health, stage_vars | set(HOST_VARS),
+                        sec.where + ' health')
+        steps.append(Step('health', health, health, None, timeout))
+    if not commands and not steps:
+        raise PlanError('%s: needs commands or steps' % sec.where)
+    names = [s.name for s in commands] + [s.name for s in steps]
+    if len(set(names)) != len(names):
+        raise PlanError('%s: command and step names must be unique'
+                        % sec.where)
+    ponr = sec.get('point_of_no_return')
+    if ponr is not None and (not isinstance(ponr, str) or not thaw):
+        raise PlanError('%s: point_of_no_return is the text of what a '
+                        'rollback after the thaw loses, and needs thaw'
+                        % sec.where)
+    sec.done()
+    return Stage(name, freeze, thaw, commands, tuple(steps),
+                 settings['batch_size'], settings['concurrency'], threshold,
+                 ponr)
+
+
+def _freeze(sec, default_reason):
+    mode = sec.string('mode')
+    if mode not in MODES:
+        raise PlanError('%s: mode must be one of %s' % (sec.where,
+                                                        ', '.join(MODES)))
+    reason = sec.string('reason', default_reason)
+    grants = tuple(_grant(g, sec.where) for g in sec.get('grants', []))
+    groups = tuple(_grant(g, sec.where) for g in sec.get('grant_groups', []))
+    sec.done()
+    return Freeze(mode, reason, grants, groups)
+
+
+def _grant(text, where):
+    if not isinstance(text, str) or not re.match(r'^[^:\s]+:[^:\s]+$', text):
+        raise PlanError('%s: grant %r must look like NAME[@DOMAIN]:'
+                        'PROJECT[@DOMAIN]' % (where, text))
+    return text
+
+
+def _step(sec, timeout, allowed):
+    name = sec.string('name')
+    if not _NAME.match(name) or name == 'health':
+        raise PlanError('%s: name %r: lowercase letters, digits and -, '
+                        'not "health"' % (sec.where, name))
+    sec.where += ' (%s)' % name
+    templates = {key: sec.get(key) for key in ('run', 'check', 'revert')}
+    if templates['run'] is None:
+        raise PlanError('%s: run is required' % sec.where)
+    for key, template in templates.items():
+        if template is not None:
+            _check_template(template, allowed, '%s %s' % (sec.where, key))
+    step_timeout = sec.get('timeout', timeout)
+    if not isinstance(step_timeout, (int, float)) or step_timeout <= 0:
+        raise PlanError('%s: timeout must be positive' % sec.where)
+    sec.done()
+    return Step(name, templates['run'], templates['check'],
+                templates['revert'], float(step_timeout))
+
+
+def _check_template(template, allowed, where):
+    if not isinstance(template, str) or not template.strip():
+        raise PlanError('%s: must be a non-empty string' % where)
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template)
+                  if f is not None]
+    except ValueError as exc:
+        raise PlanError('%s: %s (write {{ and }} for literal braces)'
+                        % (where, exc))
+    for field in fields:
+        if field not in allowed:
+            raise PlanError('%s: unknown variable {%s} (known: %s)'
+                            % (where, field, ', '.join(sorted(allowed))))
+
+
+class _Section:
+    """A mapping being validated: typed getters, unknown keys refused."""
+
+    def __init__(self, data, where):
+        if not isinstance(data, dict):
+            raise PlanError('%s: must be a mapping' % where)
+        self.data, self.where, self.seen = data, where, set()
+
+    def get(self, key, default=None):
+        self.seen.add(key)
+        return self.data.get(key, default)
+
+    def string(self, key, default=None):
+        value = self.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise PlanError('%s: %s must be a non-empty string'
+                            % (self.where, key))
+        return value
+
+    def mapping(self, key, default):
+        value = self.get(key, default)
+        if not isinstance(value, dict):
+            raise PlanError('%s: %s must be a mapping' % (self.where, key))
+        return value
+
+    def done(self):
+        unknown = set(self.data) - self.seen
+        if unknown:
+            raise PlanError('%s: unknown key(s): %s'
+                            % (self.where, ', '.join(sorted(map(str,
+                                                                unknown)))))

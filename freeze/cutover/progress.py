@@ -1,0 +1,99 @@
+"""What the runner tells the operator while it works.
+
+On a terminal: one line redrawn in place (hosts done, failed, remaining,
+estimated time left), with events printed above it.  Otherwise: quiet,
+one ``key=value`` line per event (stage start and end, batch end, host
+fallen back), easy to grep and to ship to a log system.
+"""
+
+import shlex
+import sys
+import threading
+import time
+
+
+def eta(elapsed, completed, remaining):
+    """Seconds left at the pace so far; None before anything completed."""
+    if completed <= 0:
+        return None
+    return elapsed / completed * remaining
+
+
+def format_seconds(seconds):
+    if seconds is None:
+        return '?'
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return '%dh%02dm' % (seconds // 3600, seconds % 3600 // 60)
+    if seconds >= 60:
+        return '%dm%02ds' % (seconds // 60, seconds % 60)
+    return '%ds' % seconds
+
+
+def logfmt(event, fields):
+    parts = ['event=%s' % event]
+    for key, value in fields.items():
+        text = str(value)
+        if not text or any(c in text for c in ' "=\n'):
+            text = '"%s"' % text.replace('\\', '\\\\').replace(
+                '"', '\\"').replace('\n', '\\n')
+        parts.append('%s=%s' % (key, text))
+    return ' '.join(parts)
+
+
+class Progress:
+    """Thread-safe; ``hosts`` is called after every host, cheaply."""
+
+    REDRAW = 0.1  # seconds between terminal redraws
+
+    def __init__(self, stream=None, tty=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._lock = threading.Lock()
+        self._line = ''
+        self._drawn = 0.0
+        self._start = time.monotonic()
+        self._base = 0
+
+    def begin(self, completed_before=0):
+        """A pass starts: the ETA counts only what this process completes."""
+        self._start, self._base = time.monotonic(), completed_before
+
+    def event(self, event, **fields):
+        with self._lock:
+            if self.tty:
+                self._clear()
+                words = ' '.join('%s=%s' % (k, shlex.quote(str(v)))
+                                 for k, v in fields.items())
+                self.stream.write('%s %s\n' % (event, words))
+                self._draw(self._line)
+            else:
+                self.stream.write(logfmt(event, fields) + '\n')
+            self.stream.flush()
+
+    def hosts(self, stage, done, failed, remaining, final=False):
+        if not self.tty:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if not final and now - self._drawn < self.REDRAW:
+                return
+            left = eta(now - self._start, done + failed - self._base,
+                       remaining)
+            self._draw('%s: %d done, %d failed, %d remaining, ETA %s'
+                       % (stage, done, failed, remaining,
+                          format_seconds(left)))
+            if final:
+                self.stream.write('\n')
+                self._line = ''
+            self.stream.flush()
+            self._drawn = now
+
+    def _draw(self, line):
+        self._clear()
+        self.stream.write(line)
+        self._line = line
+
+    def _clear(self):
+        if self._line:
+            self.stream.write('\r\033[K')

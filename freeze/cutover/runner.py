@@ -1,0 +1,548 @@
+"""Drive passes of stages: forward, resume, fallback, rollback.
+
+A *pass* is one run of one stage over a set of hosts: freeze (as the stage
+says), its stage-level commands, its hosts batch by batch, thaw.  Every
+command goes through ``_act``: intent journalled, pid journalled, gate
+opened, result journalled.  Decisions are taken from ``views`` over the
+journal's rows, the same way after a crash as during a run.
+"""
+
+import concurrent.futures
+import threading
+import time
+
+from freeze.cutover import executor
+from freeze.cutover import freezing
+from freeze.cutover import plan as plan_mod
+from freeze.cutover import views
+from freeze.cutover.journal import Row
+
+EXIT = {views.DONE: 0, views.ROLLED_BACK: 0, views.STOPPED: 1,
+        views.AWAITING: 3}
+HOST_END = ('done', views.MARK_FALLEN_BACK, views.MARK_STUCK)
+
+
+class CutoverError(Exception):
+    """A refusal or failure explained to the operator; nothing half-done."""
+
+
+def stage_actions(stage):
+    """The stage-level actions of a pass: (before the hosts, after them)."""
+    pre = (['freeze-before', 'freeze'] if stage.freeze else []) + [
+        c.name for c in stage.commands]
+    return pre, ['thaw'] if stage.thaw else []
+
+
+class Runner:
+    def __init__(self, journal, progress, confirm=False):
+        self.journal = journal
+        self.progress = progress
+        self.confirm = confirm
+        self._plans = {}
+
+    # -- what the journal says ------------------------------------------
+
+    def plan_of(self, p):
+        if p.id not in self._plans:
+            self._plans[p.id] = plan_mod.load(p.plan, hosts=p.inventory)
+        return self._plans[p.id]
+
+    def unfinished(self):
+        return [p for p in self.journal.passes()
+                if p.status in views.UNFINISHED]
+
+    def stage_status(self, plan, stage, passes, units):
+        """not-started, rolled-back, an unfinished status, partial, done."""
+        mine = [p for p in passes if p.stage == stage.name]
+        if not mine:
+            return 'not-started'
+        mine = [p for p in mine if p.status != views.ROLLED_BACK]
+        if not mine:
+            return views.ROLLED_BACK
+        if mine[-1].status in views.UNFINISHED:
+            return mine[-1].status
+        if stage.has_hosts and any(
+                _unit(units, stage.name, h).status(_names(stage.steps))
+                == 'pending' for h in plan.hosts):
+            return 'partial'
+        return views.DONE
+
+    # -- run ------------------------------------------------------------
+
+    def run(self, plan, stage_name=None, selection=None, retry=False):
+        """Start passes: one stage, or every stage not done, in order."""
+        busy = self.unfinished()
+        if busy:
+            raise CutoverError(
+                'pass %d of stage %s is %s: resume it or roll it back first'
+                % (busy[-1].id, busy[-1].stage, busy[-1].status))
+        stages = [plan.stage(stage_name)] if stage_name else plan.stages
+        if selection is not None and not all(s.has_hosts for s in stages):
+            raise CutoverError('--cell/--hosts choose hosts: give --stage '
+                               'with a host stage')
+        status = views.DONE
+        for stage in stages:
+            passes, units = self.journal.passes(), self.units()
+            if retry and not stage.has_hosts:
+                continue
+            current = self.stage_status(plan, stage, passes, units)
+            if current == views.DONE and not retry:
+                if stage_name:
+                    self.progress.event('stage-done', stage=stage.name,
+                                        note='nothing to do')
+                continue
+            self._check_order(plan, stage, passes, units, retry)
+            hosts = self._hosts_for(plan, stage, units, selection, retry)
+            if stage.has_hosts and not hosts:
+                self.progress.event('stage-skipped', stage=stage.name,
+                                    note='no host to run')
+                continue
+            pass_id = self.journal.new_pass(stage.name, plan.text,
+                                            plan.hosts, hosts)
+            status = self._forward(self._pass(pass_id))
+            if status != views.DONE:
+                break
+        return status
+
+    def _check_order(self, plan, stage, passes, units, retry=False):
+        """Stages run in plan order; fallen-back hosts may be retried
+        later, once the stage after theirs has run."""
+        for earlier in plan.stages[:plan.stages.index(stage)]:
+            status = self.stage_status(plan, earlier, passes, units)
+            if status != views.DONE:
+                raise CutoverError('stage %s comes after %s, which is %s'
+                                   % (stage.name, earlier.name, status))
+        after = plan.stages[plan.stages.index(stage) + 1:]
+        later = [] if retry else [
+            s.name for s in after
+            if self.stage_status(plan, s, passes, units)
+            not in ('not-started', views.ROLLED_BACK)]
+        if later:
+            raise CutoverError('stage %s has run after %s: roll it back '
+                               'first' % (', '.join(later), stage.name))
+
+    def _hosts_for(self, plan, stage, units, selection, retry):
+        if not stage.has_hosts:
+            return []
+        chosen = plan.select(*selection) if selection else list(plan.hosts)
+        names = _names(stage.steps)
+        wanted = (views.MARK_FALLEN_BACK, views.MARK_STUCK) if retry else (
+            'pending',)
+        return [h for h in chosen
+                if _unit(units, stage.name, h).status(names) in wanted]
+
+    # -- resume -----------------------------------------------------------
+
+    def resume(self):
+        busy = self.unfinished()
+        if not busy:
+            raise CutoverError('nothing to resume: no pass is unfinished')
+        p = busy[-1]
+        if p.status == views.ROLLING_BACK:
+            return self._rollback_pass(p)
+        return self._forward(p)
+
+    # -- forward ----------------------------------------------------------
+
+    def _pass(self, pass_id):
+        return next(p for p in self.journal.passes() if p.id == pass_id)
+
+    def units(self, stage=None):
+        """Journal rows by unit: (stage, host), or (pass, '') for a pass's
+        stage-level actions."""
+        rows = {}
+        for row in self.journal.rows(stage):
+            key = (row.stage, row.unit) if row.unit else (row.pass_id, '')
+            rows.setdefault(key, []).append(row)
+        return rows
+
+    def _forward(self, p):
+        plan = self.plan_of(p)
+        stage = plan.stage(p.stage)
+        self.journal.set_pass(p.id, views.RUNNING)
+        self.progress.event('stage-start', stage=stage.name, run=p.id,
+                            hosts=len(p.hosts))
+        rows = self.units(stage.name)
+        pre, post = stage_actions(stage)
+        stage_rows = rows.setdefault((p.id, ''), [])
+        for name in pre:
+            if not self._stage_action(p, plan, stage, stage_rows, name):
+                return self._stop(p, 'stage action %s failed' % name)
+        if stage.has_hosts:
+            stopped = self._hosts(p, plan, stage, rows)
+            if stopped:
+                return self._stop(p, stopped, already=True)
+        for name in post:
+            if stage.point_of_no_return and not self.confirm and \
+                    name not in views.unit_view(stage_rows).completed:
+                note = point_of_no_return_text(stage)
+                self.journal.set_pass(p.id, views.AWAITING, note)
+                self.progress.event('awaiting-confirmation',
+                                    stage=stage.name, run=p.id, note=note)
+                return views.AWAITING
+            if not self._stage_action(p, plan, stage, stage_rows, name):
+                return self._stop(p, 'stage action %s failed' % name)
+        self.journal.set_pass(p.id, views.DONE)
+        self.progress.event('stage-done', stage=stage.name, run=p.id)
+        return views.DONE
+
+    def _stop(self, p, note, already=False):
+        if not already:
+            self.journal.set_pass(p.id, views.STOPPED, note)
+        self.progress.event('stage-stopped', stage=p.stage, run=p.id,
+                            note=note)
+        return views.STOPPED
+
+    def _stage_command(self, plan, stage, name, stage_rows, op='do'):
+        """The rendered command of a stage-level action (and its revert)."""
+        base = plan.freeze_command
+        if name == 'freeze-before':
+            return (freezing.status(base), None)[op == 'revert']
+        if name == 'freeze':
+            if op == 'do':
+                return freezing.on(base, stage.freeze)
+            before = _last_ok(stage_rows, 'freeze-before')
+            return freezing.restore(base, stage.freeze, before.output)
+        if name == 'thaw':
+            return (freezing.off(base) if op == 'do'
+                    else freezing.on(base, stage.freeze))
+        step = stage.step(name)
+        template = step.run if op == 'do' else step.revert
+        return template and plan.render(template, stage.name)
+
+    def _stage_action(self, p, plan, stage, stage_rows, name):
+        view = views.unit_view(stage_rows)
+        if name in view.completed:
+            return True
+        step = stage.step(name) if name in _names(stage.commands) else None
+        timeout = step.timeout if step else 120.0
+        if self._settled_in_doubt(p, '', stage, step, view, stage_rows,
+                                  plan):
+            return True
+        command = self._stage_command(plan, stage, name, stage_rows)
+        outcome = self._act(p, stage.name, '', name, 'do', command, timeout,
+                            stage_rows)
+        self.progress.event('stage-action', stage=stage.name, action=name,
+                            status=outcome.status, rc=outcome.rc,
+                            seconds='%.2f' % outcome.seconds)
+        return outcome.status == 'ok'
+
+    def _settled_in_doubt(self, p, unit, stage, step, view, rows, plan):
+        """An intent without a result: wait for a command still running
+        from the killed runner, then ask the step's check whether it is
+        done.  Without a check the action is simply done again."""
+        row = view.in_doubt
+        if row is None:
+            return False
+        deadline = row.started + (step.timeout if step else 120.0)
+        executor.wait_orphan(row.pid, row.pid_started, deadline)
+        if row.op != 'do' or step is None or step.check is None:
+            return False
+        check = plan.render(step.check, stage.name, unit or None)
+        outcome = self._act(p, stage.name, unit, row.step, 'check', check,
+                            step.timeout, rows)
+        return outcome.status == 'ok'
+
+    def _act(self, p, stage, unit, step, op, command, timeout, rows):
+        """One journalled command; its final row is appended to ``rows``."""
+        row_id = self.journal.intent(p.id, stage, unit, step, op, command)
+        gated = executor.Gated(command)
+        started_at = gated.started_at()
+        self.journal.spawned(row_id, gated.pid, started_at)
+        outcome = gated.release(timeout)
+        self.journal.result(row_id, outcome.status, outcome.rc,
+                            outcome.output)
+        rows.append(Row(row_id, p.id, stage, unit, step, op, outcome.status,
+                        command, gated.pid, started_at, outcome.rc,
+                        outcome.output, time.time(), time.time()))
+        return outcome
+
+    def _mark(self, p, stage, host, mark, rows, note=''):
+        self.journal.mark(p.id, stage, host, mark, note)
+        rows.append(Row(0, p.id, stage, host, '', 'mark', mark))
+
+    # -- hosts ------------------------------------------------------------
+
+    def _hosts(self, p, plan, stage, rows):
+        """Batches in order; returns why the pass stopped, or None."""
+        names = _names(stage.steps)
+        hosts = list(p.hosts)
+        host_rows = {h: rows.setdefault((stage.name, h), []) for h in hosts}
+        counts = _Counts(stage.name, self.progress)
+        for h in hosts:
+            counts.add(views.unit_view(host_rows[h]).status(names), p.id,
+                       views.unit_view(host_rows[h]))
+        self.progress.begin(counts.done + counts.failed)
+        with concurrent.futures.ThreadPoolExecutor(stage.concurrency) as pool:
+            for number, batch in enumerate(plan.batches(stage, hosts), 1):
+                stopped = self._batch(p, plan, stage, batch, host_rows, pool,
+                                      counts, number)
+                if stopped:
+                    return stopped
+        self.progress.hosts(stage.name, counts.done, counts.failed,
+                            counts.remaining, final=True)
+        return None
+
+    def _batch(self, p, plan, stage, batch, host_rows, pool, counts, number):
+        names = _names(stage.steps)
+        limit = stage.threshold(len(batch))
+        failed = [h for h in batch if _failed_in(host_rows[h], p.id)]
+        stop = threading.Event()
+        if len(failed) >= limit:
+            stop.set()
+        todo = [h for h in batch if h not in failed and
+                views.unit_view(host_rows[h]).status(names) != 'done']
+        futures = {pool.submit(self._host, p, plan, stage, h, host_rows[h],
+                               stop): h for h in todo}
+        for future in concurrent.futures.as_completed(futures):
+            host, result = futures[future], future.result()
+            if result is None:
+                continue
+            counts.finish(result)
+            if result != 'done':
+                failed.append(host)
+                self.progress.event('host-' + result, stage=stage.name,
+                                    host=host,
+                                    step=_failed_step(host_rows[host]))
+                if len(failed) >= limit:
+                    stop.set()
+        self.progress.event('batch-done', stage=stage.name, batch=number,
+                            hosts=len(batch), failed=len(failed),
+                            done=counts.done, remaining=counts.remaining)
+        if not stop.is_set():
+            return None
+        note = ('batch %d: %d of %d hosts failed (threshold %d): the batch '
+                'is reverted' % (number, len(failed), len(batch), limit))
+        self.journal.set_pass(p.id, views.STOPPED, note)
+        reverted = list(pool.map(
+            lambda h: self._revert_host(p, plan, stage, h, host_rows[h],
+                                        views.MARK_BATCH),
+            [h for h in batch if views.unit_view(host_rows[h]).status(names)
+             in ('done', 'running', views.MARK_FALLEN_BACK)]))
+        stuck = reverted.count(views.MARK_STUCK)
+        return note + ('' if not stuck else
+                       '; %d host(s) could not be reverted' % stuck)
+
+    def _host(self, p, plan, stage, host, rows, stop):
+        """Forward one host through every step; on failure fall back."""
+        if stop.is_set():
+            return None
+        view = views.unit_view(rows)
+        doubt = view.in_doubt
+        if view.failed is None and doubt is not None:
+            step = stage.step(doubt.step)
+            if doubt.op == 'revert':  # a batch revert cut short: finish it
+                executor.wait_orphan(doubt.pid, doubt.pid_started,
+                                     doubt.started + step.timeout)
+                self._act(p, stage.name, host, step.name, 'revert',
+                          plan.render(step.revert, stage.name, host),
+                          step.timeout, rows)
+            else:
+                self._settled_in_doubt(p, host, stage, step, view, rows,
+                                       plan)
+            view = views.unit_view(rows)
+        if view.failed is None:
+            for step in stage.steps:
+                if step.name in view.completed:
+                    continue
+                command = plan.render(step.run, stage.name, host)
+                outcome = self._act(p, stage.name, host, step.name, 'do',
+                                    command, step.timeout, rows)
+                if outcome.status != 'ok':
+                    break
+            else:
+                return 'done'
+        return self._revert_host(p, plan, stage, host, rows,
+                                 views.MARK_FALLEN_BACK)
+
+    def _revert_host(self, p, plan, stage, host, rows, mark):
+        """Revert what the host has applied, last first; then mark it."""
+        view = views.unit_view(rows)
+        if view.in_doubt is not None:
+            executor.wait_orphan(view.in_doubt.pid, view.in_doubt.pid_started,
+                                 view.in_doubt.started + stage.step(
+                                     view.in_doubt.step).timeout)
+        for name in view.to_revert():
+            step = stage.step(name)
+            if step.revert is None:
+                continue
+            command = plan.render(step.revert, stage.name, host)
+            outcome = self._act(p, stage.name, host, name, 'revert', command,
+                                step.timeout, rows)
+            if outcome.status != 'ok':
+                self._mark(p, stage.name, host, views.MARK_STUCK, rows,
+                           'revert of %s failed' % name)
+                return views.MARK_STUCK
+        self._mark(p, stage.name, host, mark, rows)
+        return mark
+
+    # -- rollback ---------------------------------------------------------
+
+    def rollback(self, stage_name=None):
+        passes = self.journal.passes()
+        busy = [p for p in passes if p.status in views.UNFINISHED]
+        live = [p for p in passes if p.status != views.ROLLED_BACK]
+        if not live:
+            raise CutoverError('nothing to roll back')
+        plan = self.plan_of(live[-1])
+        order = [s.name for s in plan.stages]
+        started = [s for s in order if any(p.stage == s for p in live)]
+        target = stage_name or started[-1]
+        plan.stage(target)
+        if target not in started:
+            raise CutoverError('stage %s has nothing to roll back' % target)
+        if started[-1] != target:
+            raise CutoverError('roll back %s first: it ran after %s'
+                               % (started[-1], target))
+        if busy and busy[-1].stage != target:
+            raise CutoverError('pass %d of stage %s is %s: resume or roll '
+                               'back that stage first'
+                               % (busy[-1].id, busy[-1].stage,
+                                  busy[-1].status))
+        mine = [p for p in live if p.stage == target]
+        units = self.units(target)
+        for p in mine:
+            stage = self.plan_of(p).stage(target)
+            thawed = 'thaw' in views.unit_view(
+                units.get((p.id, ''), [])).completed
+            if stage.point_of_no_return and thawed and not self.confirm:
+                raise CutoverError(
+                    'stage %s was thawed after its point of no return. '
+                    'Rolling it back loses: %s\nGive '
+                    '--confirm-point-of-no-return to roll back anyway.'
+                    % (target, stage.point_of_no_return))
+        status = views.ROLLED_BACK
+        for p in reversed(mine):
+            status = self._rollback_pass(p)
+            if status != views.ROLLED_BACK:
+                break
+        return status
+
+    def _rollback_pass(self, p):
+        plan = self.plan_of(p)
+        stage = plan.stage(p.stage)
+        self.journal.set_pass(p.id, views.ROLLING_BACK)
+        self.progress.event('rollback-start', stage=stage.name, run=p.id)
+        rows = self.units(stage.name)
+        stage_rows = rows.setdefault((p.id, ''), [])
+        pre, post = stage_actions(stage)
+        if not self._revert_stage_actions(p, plan, stage, stage_rows, post):
+            return self._rollback_stuck(p, 'a stage action did not revert')
+        hosts = [h for h in p.hosts
+                 if views.unit_view(rows.get((stage.name, h), [])).pass_id
+                 == p.id or _failed_in(rows.get((stage.name, h), []), p.id)]
+        if hosts:
+            with concurrent.futures.ThreadPoolExecutor(
+                    stage.concurrency) as pool:
+                results = list(pool.map(
+                    lambda h: self._revert_host(
+                        p, plan, stage, h, rows.setdefault((stage.name, h),
+                                                           []),
+                        views.MARK_ROLLED_BACK), hosts))
+            stuck = [h for h, r in zip(hosts, results)
+                     if r == views.MARK_STUCK]
+            if stuck:
+                return self._rollback_stuck(
+                    p, 'host(s) could not be reverted: %s' % ', '.join(stuck))
+        if not self._revert_stage_actions(p, plan, stage, stage_rows, pre):
+            return self._rollback_stuck(p, 'a stage action did not revert')
+        self.journal.set_pass(p.id, views.ROLLED_BACK)
+        self.progress.event('rollback-done', stage=stage.name, run=p.id)
+        return views.ROLLED_BACK
+
+    def _rollback_stuck(self, p, note):
+        self.journal.set_pass(p.id, views.ROLLING_BACK, note)
+        self.progress.event('rollback-stopped', stage=p.stage, run=p.id,
+                            note=note)
+        return views.STOPPED
+
+    def _revert_stage_actions(self, p, plan, stage, stage_rows, names):
+        for name in reversed(names):
+            view = views.unit_view(stage_rows)
+            if name not in view.applied:
+                continue
+            if view.in_doubt is not None:
+                executor.wait_orphan(view.in_doubt.pid,
+                                     view.in_doubt.pid_started,
+                                     view.in_doubt.started + 120.0)
+            try:
+                command = self._stage_command(plan, stage, name, stage_rows,
+                                              'revert')
+            except freezing.FreezeStatusError as exc:
+                raise CutoverError('stage %s: %s' % (stage.name, exc))
+            if command is None:
+                stage_rows.append(Row(0, p.id, stage.name, '', name,
+                                      'revert', 'ok'))
+                continue
+            step = stage.step(name) if name in _names(stage.commands) \
+                else None
+            outcome = self._act(p, stage.name, '', name, 'revert', command,
+                                step.timeout if step else 120.0, stage_rows)
+            self.progress.event('stage-revert', stage=stage.name,
+                                action=name, status=outcome.status,
+                                rc=outcome.rc)
+            if outcome.status != 'ok':
+                return False
+        return True
+
+
+def point_of_no_return_text(stage):
+    return ('stage %s is verified and the API stays frozen (%s). Thawing is '
+            'the point of no return: a rollback after it loses: %s. To thaw: '
+            'nova-cutover resume --confirm-point-of-no-return'
+            % (stage.name, stage.freeze.mode, stage.point_of_no_return))
+
+
+class _Counts:
+    """Hosts of a pass: done, failed, remaining; feeds the progress line."""
+
+    def __init__(self, stage, progress):
+        self.stage, self.progress = stage, progress
+        self.done = self.failed = self.remaining = 0
+        self._lock = threading.Lock()
+
+    def add(self, status, pass_id, view):
+        if status == 'done':
+            self.done += 1
+        elif view.mark_pass == pass_id and status in HOST_END:
+            self.failed += 1
+        else:
+            self.remaining += 1
+
+    def finish(self, result):
+        with self._lock:
+            self.remaining -= 1
+            if result == 'done':
+                self.done += 1
+            else:
+                self.failed += 1
+            self.progress.hosts(self.stage, self.done, self.failed,
+                                self.remaining)
+
+
+def _names(steps):
+    return [s.name for s in steps]
+
+
+def _unit(units, stage, host):
+    return views.unit_view(units.get((stage, host), []))
+
+
+def _failed_in(rows, pass_id):
+    view = views.unit_view(rows)
+    return view.mark in (views.MARK_FALLEN_BACK, views.MARK_STUCK) and \
+        view.mark_pass == pass_id and view.pass_id is None
+
+
+def _failed_step(rows):
+    for row in reversed(rows):
+        if row.op == 'do' and row.status in ('failed', 'timeout'):
+            return '%s (%s)' % (row.step, row.status)
+    return ''
+
+
+def _last_ok(rows, step):
+    for row in reversed(rows):
+        if row.step == step and row.op == 'do' and row.status == 'ok':
+            return row
+    raise CutoverError('the journal has no result for %s' % step)

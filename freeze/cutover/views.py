@@ -1,0 +1,109 @@
+"""Pure: journal rows -> where each host and each stage stands.
+
+The runner never keeps state of its own between actions: after a crash the
+same functions over the same rows say what is done, what is in doubt (an
+intent without a result) and what must be reverted.
+"""
+
+import dataclasses
+
+from freeze.cutover.journal import INTENT
+
+#: host marks; the first two make a host pending again
+MARK_BATCH = 'batch-reverted'     # its batch stopped: reverted with it
+MARK_ROLLED_BACK = 'rolled-back'  # the stage was rolled back
+MARK_FALLEN_BACK = 'fallen-back'  # its own step failed: reverted alone
+MARK_STUCK = 'revert-failed'      # a revert failed: needs an operator
+PENDING_MARKS = (MARK_BATCH, MARK_ROLLED_BACK)
+
+#: pass statuses
+RUNNING, STOPPED, AWAITING = 'running', 'stopped', 'awaiting-confirmation'
+DONE, ROLLING_BACK, ROLLED_BACK = 'done', 'rolling-back', 'rolled-back'
+UNFINISHED = (RUNNING, STOPPED, AWAITING, ROLLING_BACK)
+
+
+@dataclasses.dataclass
+class UnitView:
+    """One host in one stage (or one pass's stage-level actions).
+
+    ``applied`` are the steps that may have changed the host (done, failed
+    half-way, or started without a result), ``completed`` those known done;
+    a revert that succeeds removes a step from both.  ``failed`` stays set
+    until the host is marked, so a fallback cut short is finished on resume.
+    """
+
+    applied: list = dataclasses.field(default_factory=list)
+    completed: list = dataclasses.field(default_factory=list)
+    in_doubt: object = None     # the Row of an action without a result
+    failed: object = None       # the Row of a failed step or revert
+    mark: str | None = None     # the last mark, and its pass
+    mark_pass: int | None = None
+    pass_id: int | None = None  # the pass of the rows after the mark
+    last: object = None         # the last command Row
+
+    def status(self, steps):
+        if self.failed is not None:
+            return 'failing'
+        if self.pass_id is None:
+            return self.mark if self.mark and self.mark not in \
+                PENDING_MARKS else 'pending'
+        if self.in_doubt is None and self.completed == list(steps):
+            return 'done'
+        return 'running'
+
+    def to_revert(self):
+        """Steps that may have changed the host, last first."""
+        return self.applied[::-1]
+
+
+def unit_view(rows):
+    """Fold one unit's rows (in journal order) into its view."""
+    view = UnitView()
+    for row in rows:
+        if row.op == 'mark':
+            view = UnitView(mark=row.status, mark_pass=row.pass_id,
+                            last=view.last,
+                            applied=view.applied if row.status == MARK_STUCK
+                            else [])
+            continue
+        view.pass_id, view.last = row.pass_id, row
+        if row.status == INTENT:
+            if row.op != 'check':
+                view.in_doubt = row
+                if row.op == 'do':
+                    _add(view.applied, row.step)
+            continue
+        if row.op == 'check':
+            if row.status == 'ok':
+                _add(view.completed, row.step)
+                view.in_doubt = None
+            continue  # a failed check leaves the action in doubt
+        view.in_doubt = None
+        if row.op == 'do':
+            _add(view.applied, row.step)
+            if row.status == 'ok':
+                _add(view.completed, row.step)
+            else:
+                view.failed = row
+        elif row.op == 'revert':
+            if row.status == 'ok':
+                for steps in (view.applied, view.completed):
+                    if row.step in steps:
+                        steps.remove(row.step)
+            else:
+                view.failed = row
+    return view
+
+
+def _add(steps, step):
+    if step not in steps:
+        steps.append(step)
+
+
+def group(rows):
+    """Rows by (stage, unit) for hosts and (pass, '') for stage actions."""
+    units = {}
+    for row in rows:
+        key = (row.stage, row.unit) if row.unit else (row.pass_id, '')
+        units.setdefault(key, []).append(row)
+    return {key: unit_view(unit_rows) for key, unit_rows in units.items()}

@@ -1,0 +1,79 @@
+"""The journal: durable rows, clear errors, one runner at a time."""
+
+import subprocess
+
+import pytest
+
+from freeze.cutover import journal as journal_mod
+from freeze.cutover import freezing
+from freeze.cutover import plan as plan_mod
+from freeze.cutover import progress
+
+
+def url(tmp_path, name='j.sqlite'):
+    return 'sqlite:///%s' % (tmp_path / name)
+
+
+def test_rows_round_trip_and_output_tail_kept(tmp_path):
+    j = journal_mod.Journal(url(tmp_path), create=True)
+    p = j.new_pass('s', 'plan', {'h': 'c'}, ['h'])
+    r = j.intent(p, 's', 'h', 'switch', 'do', 'echo')
+    j.spawned(r, 123, 1.5)
+    j.result(r, 'ok', 0, 'x' * (journal_mod.OUTPUT_LIMIT + 10) + 'END')
+    (row,) = journal_mod.Journal(url(tmp_path)).rows()
+    assert (row.status, row.pid, row.rc) == ('ok', 123, 0)
+    assert row.output.endswith('END') and row.output.startswith('[... 13')
+    assert j.passes()[0].hosts == ['h']
+
+
+def test_missing_corrupt_and_foreign_journals(tmp_path):
+    with pytest.raises(journal_mod.JournalError, match='no journal'):
+        journal_mod.Journal(url(tmp_path))
+    bad = tmp_path / 'bad.sqlite'
+    bad.write_bytes(b'not a database' * 100)
+    with pytest.raises(journal_mod.JournalError, match='not a database'):
+        journal_mod.Journal(url(tmp_path, 'bad.sqlite'), create=True)
+    assert bad.read_bytes() == b'not a database' * 100  # left untouched
+    with pytest.raises(journal_mod.JournalError, match='bad journal URL'):
+        journal_mod.Journal('nosuchdb://x')
+
+
+def test_one_runner_at_a_time(tmp_path):
+    j = journal_mod.Journal(url(tmp_path), create=True)
+    other = subprocess.Popen(['sleep', '30'])
+    try:
+        with j.engine.begin() as conn:
+            conn.execute(journal_mod.meta_table.insert(), [{
+                'key': 'runner',
+                'value': '%s:%d' % (__import__('socket').gethostname(),
+                                    other.pid)}])
+        with pytest.raises(journal_mod.JournalError, match='another'):
+            j.acquire()
+    finally:
+        other.kill()
+        other.wait()
+    j.acquire()  # its owner is gone (killed): taken over
+    j.release()
+
+
+def test_freeze_restore_commands():
+    stage = plan_mod.Freeze('network', 'r', ('alice:ops', 'bob@ldap:ops'),
+                            ())
+    assert freezing.restore('fc', stage, '{"frozen": false}') == \
+        'fc off -f json'
+    before = ('{"frozen": true, "mode": "full", "reason": "earlier", '
+              '"grants": [{"kind": "user", "actor": "alice@Default", '
+              '"project": "ops@Default"}]}')
+    assert freezing.restore('fc', stage, before) == (
+        "fc on --mode full --reason earlier -f json && "
+        "fc revoke --grant bob@ldap:ops -f json")
+    with pytest.raises(freezing.FreezeStatusError):
+        freezing.restore('fc', stage, 'Traceback ...')
+
+
+def test_progress_eta_and_quiet_lines():
+    assert progress.eta(10.0, 5, 20) == 40.0
+    assert progress.eta(1.0, 0, 20) is None
+    assert progress.format_seconds(3725) == '1h02m'
+    assert progress.logfmt('x', {'a': 1, 'b': 'two words'}) == \
+        'event=x a=1 b="two words"'

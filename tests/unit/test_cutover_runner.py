@@ -1,0 +1,125 @@
+"""The runner over a simulated fleet of real host directories and processes
+(no freeze here: the e2e tests toggle the real one)."""
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fleet import Fleet  # noqa: E402
+
+from freeze.cutover import journal as journal_mod  # noqa: E402
+from freeze.cutover import plan as plan_mod  # noqa: E402
+from freeze.cutover import progress  # noqa: E402
+from freeze.cutover import runner as runner_mod  # noqa: E402
+from freeze.cutover import views  # noqa: E402
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    made = Fleet(tmp_path / 'fleet', size=50).create()
+    yield made
+    made.stop()
+
+
+def make(tmp_path, confirm=False):
+    journal = journal_mod.Journal('sqlite:///%s' % (tmp_path / 'j.sqlite'),
+                                  create=True)
+    out = io.StringIO()
+    return runner_mod.Runner(journal, progress.Progress(out, tty=False),
+                             confirm=confirm), out
+
+
+def statuses(runner, stage):
+    plan = runner.plan_of(runner.journal.passes()[-1])
+    units = runner.units(stage)
+    names = [s.name for s in plan.stage(stage).steps]
+    return {h: runner_mod._unit(units, stage, h).status(names)
+            for h in plan.hosts}
+
+
+def test_failing_and_hanging_hosts_fall_back_alone(fleet, tmp_path):
+    before = fleet.snapshot()
+    fleet.inject('cmp003', 'switch')
+    fleet.inject('cmp030', 'hang')
+    plan = plan_mod.load(fleet.plan(stages=('compute-l2',), timeout=2))
+    runner, out = make(tmp_path)
+    assert runner.run(plan) == views.DONE
+    result = statuses(runner, 'compute-l2')
+    assert result.pop('cmp003') == result.pop('cmp030') == 'fallen-back'
+    assert set(result.values()) == {'done'}
+    after = fleet.snapshot()
+    for host in ('cmp003', 'cmp030'):  # reverted byte for byte
+        prefix = 'hosts/%s/' % host
+        assert {k: v for k, v in after.items() if k.startswith(prefix)} == \
+            {k: v for k, v in before.items() if k.startswith(prefix)}
+    assert 'event=host-fallen-back stage=compute-l2 host=cmp030 ' \
+        'step="switch (timeout)"' in out.getvalue()
+    rows = [r for r in runner.journal.rows() if r.unit == 'cmp003']
+    assert 'neutron unreachable' in rows[0].output
+
+    fleet.heal('cmp003', 'switch')
+    fleet.heal('cmp030', 'hang')
+    assert runner.run(plan, 'compute-l2', retry=True) == views.DONE
+    assert set(statuses(runner, 'compute-l2').values()) == {'done'}
+    assert all(fleet.completions(h, 'switch') == 1 for h in fleet.hosts)
+
+
+def test_threshold_stops_and_reverts_the_batch_then_resume(fleet, tmp_path):
+    before = fleet.snapshot()
+    for host in ('cmp010', 'cmp011'):  # both in batch 2 of cell1
+        fleet.inject(host, 'switch')
+    plan = plan_mod.load(fleet.plan(stages=('compute-l2',),
+                                    failure_threshold=2))
+    runner, out = make(tmp_path)
+    assert runner.run(plan) == views.STOPPED
+    result = statuses(runner, 'compute-l2')
+    assert all(result['cmp%03d' % i] == 'done' for i in range(10))
+    assert all(result['cmp%03d' % i] == 'pending'
+               for i in range(10, 50))
+    p = runner.journal.passes()[-1]
+    assert p.status == views.STOPPED and 'threshold 2' in p.note
+    batch2 = {k: v for k, v in fleet.snapshot().items()
+              if any(k.startswith('hosts/cmp%03d/' % i)
+                     for i in range(10, 20))}
+    assert batch2 == {k: v for k, v in before.items() if k in batch2}
+
+    with pytest.raises(runner_mod.CutoverError, match='resume it or roll'):
+        runner.run(plan)
+    for host in ('cmp010', 'cmp011'):
+        fleet.heal(host, 'switch')
+    assert runner.resume() == views.DONE
+    assert statuses(runner, 'compute-l2')['cmp012'] == 'done'
+    assert runner.rollback() == views.ROLLED_BACK
+    assert fleet.snapshot() == before
+
+
+def test_stages_in_order_cell_by_cell_and_rollback_each(fleet, tmp_path):
+    before = fleet.snapshot()
+    plan = plan_mod.load(fleet.plan(stages=('proxy', 'compute-l2',
+                                            'next-gen')))
+    runner, _ = make(tmp_path)
+    with pytest.raises(runner_mod.CutoverError, match='comes after proxy'):
+        runner.run(plan, 'compute-l2')
+    assert runner.run(plan, 'proxy') == views.DONE
+    after_proxy = fleet.snapshot()
+    assert runner.run(plan, 'compute-l2', ('cell2', None)) == views.DONE
+    assert set(statuses(runner, 'compute-l2').values()) == {'done',
+                                                             'pending'}
+    with pytest.raises(runner_mod.CutoverError, match='partial'):
+        runner.run(plan, 'next-gen')
+    assert runner.run(plan) == views.DONE  # the rest: cell1, then next-gen
+    assert set(statuses(runner, 'next-gen').values()) == {'done'}
+    with pytest.raises(runner_mod.CutoverError, match='roll back next-gen'):
+        runner.rollback('compute-l2')
+    assert runner.rollback() == views.ROLLED_BACK          # next-gen
+    assert runner.rollback() == views.ROLLED_BACK          # compute-l2, both
+    assert fleet.snapshot() == after_proxy
+    assert set(statuses(runner, 'compute-l2').values()) == {'pending'}
+    assert runner.rollback() == views.ROLLED_BACK          # proxy
+    assert fleet.snapshot() == before
+    with pytest.raises(runner_mod.CutoverError, match='nothing to roll'):
+        runner.rollback()

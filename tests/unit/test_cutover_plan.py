@@ -86,8 +86,8 @@ def test_unknown_stage_cell_host():
 
 def test_the_example_plan_loads():
     from pathlib import Path
-    text = (Path(__file__).parents[2] / 'examples'
-            / 'cutover-plan.yaml').read_text()
+    text = (Path(__file__).parents[2] / 'tools'
+            / 'cutover-plan.example.yaml').read_text()
     plan = plan_mod.load(text)
     assert [s.name for s in plan.stages] == [
         'proxy', 'compute-l2', 'translate', 'next-gen']

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The services the demo and the tests run for real, from PyPI.
-SERVICES := nova==34.* keystone==30.* gunicorn
+SERVICES := nova==34.* keystone==30.* neutron==29.* gunicorn
 
 .PHONY: demo test bench policies venv clean
 

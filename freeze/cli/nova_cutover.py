@@ -6,9 +6,9 @@ Exit codes: 0 done, 1 failed or stopped (see ``status``), 2 bad usage,
 """
 
 import argparse
-import importlib
 import sys
 
+from freeze.cli import cutover_translate
 from freeze.cli import output
 from freeze.cutover import inventory
 from freeze.cutover import journal as journal_mod
@@ -16,11 +16,6 @@ from freeze.cutover import plan as plan_mod
 from freeze.cutover import progress as progress_mod
 from freeze.cutover import report
 from freeze.cutover import runner as runner_mod
-
-#: Modules that add subcommand groups: each has ``register(subparsers)``
-#: and sets ``func(args) -> exit code`` on its parsers.
-SUBCOMMAND_MODULES = []  # the lead wires 'freeze.cli.cutover_translate' here
-
 
 class CommandError(Exception):
     """A clear, expected failure: printed without a traceback."""
@@ -205,8 +200,7 @@ def build_parser():
     p.add_argument('--failed', action='store_true',
                    help='only failed, timed out or unfinished actions')
     p.set_defaults(func=cmd_log)
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    cutover_translate.register(sub)
     return parser
 
 

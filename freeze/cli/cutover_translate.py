@@ -1,0 +1,168 @@
+"""``nova-cutover translate plan|apply|verify|rollback``: argument parsing
+and output around freeze.translate.
+
+``register(subparsers)`` adds the group to the nova-cutover parser;
+``python -m freeze.cli.cutover_translate ...`` runs it on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+
+import sqlalchemy
+
+from freeze.novanet import model, source
+from freeze.translate import config, converge, desired, rollback, verify
+from freeze.translate.neutron import Neutron, NeutronError
+from freeze.translate.progress import Progress
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        'translate', help='nova-network -> Neutron: converge, verify, undo')
+    actions = parser.add_subparsers(dest='translate_action', required=True)
+    for name, fn, help in (
+            ('plan', _plan, 'print the difference, change nothing'),
+            ('apply', _apply, 'converge Neutron onto nova-network'),
+            ('verify', _verify, 'compare; exit 1 on any mismatch'),
+            ('rollback', _rollback, 'remove what the tool created')):
+        sub = actions.add_parser(name, help=help)
+        sub.add_argument('--config', required=True,
+                         help='the translation settings (YAML)')
+        sub.add_argument('--source', help='nova database URL (overrides '
+                         'the config)')
+        sub.add_argument('--neutron-url', help='a noauth Neutron endpoint; '
+                         'else OS_CLOUD / OS_* credentials')
+        sub.add_argument('--samples', type=int, default=3,
+                         help='changes and problems shown per kind')
+        if name in ('apply', 'rollback'):
+            sub.add_argument('--workers', type=int)
+            sub.add_argument('--bulk-size', type=int)
+            sub.add_argument('--no-progress', action='store_true')
+        sub.set_defaults(func=functools.partial(_guarded, fn))
+
+
+def _guarded(fn, args) -> int:
+    """Errors as one line and exit 2, whichever parser runs the command."""
+    try:
+        return fn(args)
+    except (config.ConfigError, OSError, NeutronError,
+            sqlalchemy.exc.SQLAlchemyError) as exc:
+        print(f'nova-cutover translate: {exc}', file=sys.stderr)
+        return 2
+
+
+def _settings(args) -> config.Settings:
+    return config.load(args.config)
+
+
+def _neutron(args, settings: config.Settings) -> Neutron:
+    url = args.neutron_url or settings.neutron_url
+    if url:
+        return Neutron.noauth(url)
+    import openstack.config
+    return Neutron(openstack.config.OpenStackConfig().get_one().get_session())
+
+
+def _desired(args, settings) -> desired.Desired:
+    url = args.source or settings.source
+    if not url:
+        raise config.ConfigError('no source database (--source or source:)')
+    began = time.monotonic()
+    nova = model.build(source.read(url))
+    wanted = desired.translate(nova, settings)
+    problems = nova.problems + wanted.problems
+    print(f'nova-network: {len(nova.ports)} ports, {len(nova.networks)} '
+          f'networks, {len(nova.groups)} groups -> {len(wanted)} Neutron '
+          f'resources in {time.monotonic() - began:.1f}s; '
+          f'{len(problems)} problem(s)')
+    shown: dict[tuple[str, str], int] = {}
+    for p in problems:
+        n = shown[p.kind, p.table] = shown.get((p.kind, p.table), 0) + 1
+        if n <= args.samples:
+            print(f'  {p}')
+    for (kind, table), n in shown.items():
+        if n > args.samples:
+            print(f'  ... {n - args.samples} more {kind} in {table}')
+    return wanted
+
+
+def _print_plan(plan: converge.Plan, samples: int) -> None:
+    counts = plan.counts()
+    if not counts:
+        print('no change')
+    for kind, ops in counts.items():
+        print(f'{kind:17} ' + ', '.join(f'{op} {n}' for op, n in ops.items()))
+    shown: dict[tuple[str, str], int] = {}
+    for c in plan.changes:
+        n = shown[c.op, c.kind] = shown.get((c.op, c.kind), 0) + 1
+        if n <= samples:
+            print(f'  {c.op} {c.kind} {c.key}'
+                  + (f' ({", ".join(c.fields)})' if c.fields else ''))
+
+
+def _plan(args) -> int:
+    settings = _settings(args)
+    neutron = _neutron(args, settings)
+    plan = converge.diff(_desired(args, settings), converge.fetch(neutron))
+    _print_plan(plan, args.samples)
+    return 0
+
+
+def _run_apply(args, settings, plan, actual, neutron) -> int:
+    _print_plan(plan, args.samples)
+    progress = None if args.no_progress else Progress(len(plan.changes))
+    began = time.monotonic()
+    result = converge.apply(
+        plan, neutron, actual, args.workers or settings.workers,
+        args.bulk_size or settings.bulk_size, progress)
+    if progress:
+        progress.close()
+    print(f'applied {result.done - len(result.failures)} of '
+          f'{len(plan.changes)} change(s) in {time.monotonic() - began:.1f}s;'
+          f' {len(result.failures)} failed')
+    for kind, key, message in result.failures:
+        print(f'  FAILED {kind} {key}: {message}')
+    return 1 if result.failures else 0
+
+
+def _apply(args) -> int:
+    settings = _settings(args)
+    neutron = _neutron(args, settings)
+    wanted = _desired(args, settings)
+    actual = converge.fetch(neutron)
+    return _run_apply(args, settings, converge.diff(wanted, actual), actual,
+                      neutron)
+
+
+def _verify(args) -> int:
+    settings = _settings(args)
+    neutron = _neutron(args, settings)
+    plan = converge.diff(_desired(args, settings), converge.fetch(neutron))
+    lines = verify.mismatches(plan)
+    for line in lines:
+        print(line)
+    print(f'verify: {len(lines)} mismatch(es)' if lines else
+          'verify: Neutron matches nova-network')
+    return 1 if lines else 0
+
+
+def _rollback(args) -> int:
+    settings = _settings(args)
+    neutron = _neutron(args, settings)
+    plan, actual = rollback.plan(neutron)
+    return _run_apply(args, settings, plan, actual, neutron)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='nova-cutover')
+    register(parser.add_subparsers(dest='command', required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

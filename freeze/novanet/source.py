@@ -1,0 +1,44 @@
+"""Read-only access to a nova-network database: the live rows of each table.
+
+Only the columns declared in schema.py are selected, so a real queens
+database and a generated one read the same. Nothing is ever written: sqlite
+files are opened read-only, other databases in a transaction that is rolled
+back. Interpreting the rows (and reporting what does not fit) is model.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy
+
+from freeze.novanet import schema
+
+Rows = dict[str, list[Mapping[str, Any]]]
+
+
+def engine(url: str) -> sqlalchemy.Engine:
+    """An engine that cannot write where the driver allows saying so."""
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.get_backend_name() == 'sqlite' and parsed.database not in (
+            None, '', ':memory:'):
+        return sqlalchemy.create_engine(
+            f'sqlite:///file:{parsed.database}?mode=ro&uri=true')
+    return sqlalchemy.create_engine(url)
+
+
+def read(url_or_engine: str | sqlalchemy.Engine) -> Rows:
+    """Every live row (``deleted = 0``) of the nova-network tables."""
+    eng = (engine(url_or_engine) if isinstance(url_or_engine, str)
+           else url_or_engine)
+    rows: Rows = {}
+    with eng.connect() as conn:
+        try:
+            for table in schema.TABLES:
+                rows[table.name] = conn.execute(
+                    sqlalchemy.select(table).where(table.c.deleted == 0)
+                ).mappings().all()
+        finally:
+            conn.rollback()
+    return rows

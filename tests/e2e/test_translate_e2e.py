@@ -1,0 +1,160 @@
+"""nova-network -> Neutron against a real Neutron 29: generate, apply,
+verify, change the source, apply the delta, roll back to where it was."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tools'))
+
+from localneutron import LocalNeutron  # noqa: E402
+
+from freeze.cli import cutover_translate  # noqa: E402
+from freeze.novanet import generate, model, source  # noqa: E402
+from freeze.translate import config, converge, desired  # noqa: E402
+from freeze.translate.neutron import Neutron  # noqa: E402
+
+ADMIN = 'ad' * 16
+
+
+@pytest.fixture(scope='session')
+def neutron_server(tmp_path_factory):
+    with LocalNeutron(str(tmp_path_factory.mktemp('neutron'))) as server:
+        yield server
+
+
+@pytest.fixture(scope='session')
+def neutron(neutron_server):
+    return Neutron.noauth(neutron_server.url)
+
+
+def snapshot(neutron):
+    """Neutron's state, ids and timestamps aside."""
+    def strip(obj):
+        return {k: v for k, v in obj.items() if k not in (
+            'id', 'created_at', 'updated_at', 'revision_number',
+            'security_group_id', 'remote_group_id', 'network_id',
+            'subnets', 'security_group_rules', 'tenant_id')}
+    out = {}
+    for collection in ('networks', 'subnets', 'ports', 'routers',
+                       'floatingips', 'security-groups'):
+        items = neutron.list(collection)
+        out[collection] = sorted(repr(sorted(strip(o).items()))
+                                 for o in items)
+    out['rules'] = sorted(
+        (g['project_id'], g['name'], r['direction'], r['ethertype'],
+         str(r['protocol']), r['remote_group_id'] == g['id'])
+        for g in neutron.list('security-groups')
+        for r in g['security_group_rules'])
+    return out
+
+
+def run(capsys, *argv):
+    rc = cutover_translate.main(['translate', *argv])
+    return rc, capsys.readouterr().out
+
+
+def test_apply_verify_delta_rollback(neutron, neutron_server, tmp_path,
+                                     capsys):
+    # Something Neutron held before, owned by the admin project: untouched.
+    neutron.create('networks', {
+        'name': 'pre-existing', 'project_id': ADMIN,
+        'provider:network_type': 'vlan',
+        'provider:physical_network': 'physnet2',
+        'provider:segmentation_id': 3000})
+    gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=24)
+    conf = tmp_path / 'translate.yaml'
+    conf.write_text(yaml.safe_dump({
+        **generate.settings(gen, ADMIN), 'neutron_url': neutron_server.url,
+        'workers': 3, 'bulk_size': 8}))
+    args = ['--config', str(conf)]
+    before = snapshot(neutron)
+
+    rc, out = run(capsys, 'apply', *args, '--no-progress')
+    assert rc == 0, out
+    assert 'problem(s)' in out and 'MAC fa:16:3e:00:00:01 already used' in out
+    rc, out = run(capsys, 'verify', *args)
+    assert rc == 0, out
+    rc, out = run(capsys, 'plan', *args)
+    assert 'no change' in out
+
+    # nova keeps working while the API is live: a boot, a release, a rule.
+    project = gen.projects[0]
+    groups = gen.group_ids[project]
+    settings = config.load(str(conf))
+    nova = model.build(source.read(gen.url))
+    released = next(f.address for f in nova.floating_ips if f.port)
+    generate.add_instance(gen.url, project, gen.network_ids[0], 'compute-2',
+                          [groups['default'], groups['web']])
+    generate.release_floating_ip(gen.url, released)
+    generate.add_rule(gen.url, groups['web'], 'tcp', 8080, 8080,
+                      '192.168.0.0/16')
+    rc, out = run(capsys, 'verify', *args)
+    assert rc == 1
+    assert f'extra in Neutron: floatingip fip:{released}' in out
+    plan = converge.diff(desired.translate(model.build(source.read(gen.url)),
+                                           settings),
+                         converge.fetch(neutron))
+    assert plan.counts() == {'rule': {'create': 1}, 'port': {'create': 1},
+                             'floatingip': {'delete': 1}}
+    rc, out = run(capsys, 'apply', *args, '--no-progress')
+    assert rc == 0, out
+    rc, out = run(capsys, 'verify', *args)
+    assert rc == 0, out
+
+    rc, out = run(capsys, 'rollback', *args, '--no-progress')
+    assert rc == 0, out
+    assert snapshot(neutron) == before
+
+
+def test_bulk_conflict_is_bisected_and_reported(neutron, neutron_server,
+                                                tmp_path):
+    gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=6,
+                            projects=1, dangling=False)
+    settings = config.parse({**generate.settings(gen, ADMIN),
+                             'neutron_url': neutron_server.url})
+    wanted = desired.translate(model.build(source.read(gen.url)), settings)
+    # A crash in the middle of the first apply; the next one converges.
+    def crash(n, done=[0]):
+        done[0] += n
+        if done[0] > 25:
+            raise KeyboardInterrupt('operator lost patience')
+    actual = converge.fetch(neutron)
+    with pytest.raises(KeyboardInterrupt):
+        converge.apply(converge.diff(wanted, actual), neutron, actual,
+                       workers=2, bulk_size=4, progress=crash)
+    assert not converge_to(wanted, neutron).failures
+    assert not converge.diff(wanted, converge.fetch(neutron))
+    assert len(neutron.list('ports', tags=converge.MARK)) == len(
+        wanted.resources['port'])  # no duplicate
+    # Two ports gone; someone else took the address of one of them.
+    ports = sorted(neutron.list('ports', tags=converge.MARK,
+                                device_owner='compute:nova'),
+                   key=lambda p: p['mac_address'])[:2]
+    for port in ports:
+        neutron.delete('ports', port['id'])
+    thief = neutron.create('ports', {
+        'network_id': ports[0]['network_id'], 'project_id': ADMIN,
+        'fixed_ips': [{'ip_address': ports[0]['fixed_ips'][0]['ip_address'],
+                       'subnet_id': ports[0]['fixed_ips'][0]['subnet_id']}]})
+    actual = converge.fetch(neutron)
+    plan = converge.diff(wanted, actual)
+    assert plan.counts()['port'] == {'create': 2}
+    result = converge.apply(plan, neutron, actual, workers=2, bulk_size=2)
+    failed = [(key, message) for kind, key, message in result.failures
+              if kind == 'port']
+    assert len(failed) == 1 and 'IP address' in failed[0][1], failed
+    left = converge.diff(wanted, converge.fetch(neutron)).changes
+    assert [c.key for c in left if c.kind == 'port'] == [failed[0][0]]
+    neutron.delete('ports', thief['id'])
+    assert not converge_to(wanted, neutron).failures
+    assert not converge_to(desired.Desired.empty(), neutron).failures
+    assert not neutron.list('ports', tags=converge.MARK)
+
+
+def converge_to(wanted, neutron):
+    actual = converge.fetch(neutron)
+    return converge.apply(converge.diff(wanted, actual), neutron, actual)

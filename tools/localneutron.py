@@ -1,0 +1,167 @@
+"""A real Neutron 29 on loopback, for the translation's e2e tests and benchmark.
+
+Neutron runs as in production (its own WSGI app under gunicorn, ML2 with flat
+and vlan provider networks, the router plugin) with what a laptop needs
+instead of a cloud: sqlite, ``noauth`` (every request is admin, so create
+bodies carry ``project_id``), a fake message bus, no nova notifications, no
+quotas, and a test-only mechanism driver that binds every port
+(tools/neutron_bind_all.py).
+
+On sqlite ``neutron-db-manage upgrade heads`` fails, so the schema is created
+from Neutron's model metadata and then stamped.
+
+Standalone, ``python tools/localneutron.py`` prints the URL and runs until
+Ctrl-C. As a gunicorn app: ``localneutron:application()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, TOOLS)
+
+from localcloud import ApiProcess, _check, _run, _write_ini, call  # noqa: E402
+
+#: physnets the ML2 config accepts; the translation config maps onto them.
+PHYSNETS = ('physnet1', 'physnet2', 'public')
+
+
+class LocalNeutron(ApiProcess):
+    """neutron-server's API in its own dir (config, sqlite db, log).
+
+    Reuses localcloud's process handling (ready files, process group, stop);
+    only the command line differs, since Neutron's app is loaded from here.
+    """
+
+    def __init__(self, workdir: str):
+        super().__init__('neutron', 'neutron', 'OS_NEUTRON_CONFIG_DIR',
+                         os.path.abspath(workdir))
+        self.conf_files = [os.path.join(self.dir, 'neutron.conf'),
+                           os.path.join(self.dir, 'ml2_conf.ini')]
+
+    def start(self, timeout: float = 120.0) -> None:
+        atexit.register(self.stop)
+        self._configure()
+        env = dict(os.environ, LOCALCLOUD_READY_DIR=self._ready_dir,
+                   OS_NEUTRON_CONFIG_DIR=self.dir,
+                   OS_NEUTRON_CONFIG_FILES=';'.join(self.conf_files))
+        argv = [sys.executable, '-m', 'gunicorn',
+                '--bind', self.url.removeprefix('http://'),
+                # sqlite: one sync worker; bulk requests take long.
+                '--workers', '1', '--timeout', '600',
+                '--graceful-timeout', '5', '--pythonpath', TOOLS,
+                '--no-control-socket', 'localneutron:application()']
+        with open(self.log_path, 'ab') as log:
+            self._proc = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._wait_ready(timeout)
+            self._default_rule_templates()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _default_rule_templates(self) -> None:
+        """Neutron's stock default-group rules. A data migration inserts
+        them; a schema created from the models has none, and default groups
+        would come up empty."""
+        for ethertype in ('IPv4', 'IPv6'):
+            for rule in ({'direction': 'ingress', 'remote_group_id': 'PARENT',
+                          'used_in_non_default_sg': False},
+                         {'direction': 'egress',
+                          'used_in_non_default_sg': True}):
+                reply = call('POST', self.url + '/v2.0/default-security-group'
+                             '-rules', {'default_security_group_rule': {
+                                 'ethertype': ethertype,
+                                 'used_in_default_sg': True, **rule}})
+                _check(reply, 'default security group rule')
+
+    def stop(self) -> None:
+        super().stop()
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> LocalNeutron:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _configure(self) -> None:
+        db = f'sqlite:///{self.dir}/neutron.sqlite'
+        _write_ini(self.conf_files[0], {
+            'DEFAULT': {
+                'core_plugin': 'ml2', 'service_plugins': 'router',
+                'auth_strategy': 'noauth', 'transport_url': 'fake:/',
+                'api_paste_config': os.path.join(
+                    sys.prefix, 'etc', 'neutron', 'api-paste.ini'),
+                'notify_nova_on_port_status_changes': 'false',
+                'notify_nova_on_port_data_changes': 'false',
+                # No agents: scheduling DHCP per port only logs warnings.
+                'dhcp_agent_notification': 'false',
+                'log_file': os.path.join(self.dir, 'neutron-server.log'),
+                'debug': 'false',
+            },
+            'database': {'connection': db},
+            'oslo_concurrency': {'lock_path': f'{self.dir}/locks'},
+            'quotas': {f'quota_{name}': '-1' for name in (
+                'network', 'subnet', 'port', 'router', 'floatingip',
+                'security_group', 'security_group_rule')},
+        })
+        _write_ini(self.conf_files[1], {
+            'ml2': {
+                'type_drivers': 'flat,vlan', 'tenant_network_types': '',
+                'mechanism_drivers': 'nova_freeze_bind_all',
+                # Tags in a port POST body are dropped without the second.
+                'extension_drivers':
+                    'port_security,tag_ports_during_bulk_creation',
+            },
+            'ml2_type_flat': {'flat_networks': '*'},
+            'ml2_type_vlan': {'network_vlan_ranges': ','.join(PHYSNETS)},
+        })
+        log = os.path.join(self.dir, 'neutron-db-manage.log')
+        _run([sys.executable, '-c',
+              'import sqlalchemy, sys\n'
+              'from neutron.db.migration.models import head\n'
+              'head.get_metadata().create_all('
+              'sqlalchemy.create_engine(sys.argv[1]))', db], log)
+        _run([os.path.join(os.path.dirname(sys.executable),
+                           'neutron-db-manage'),
+              *(arg for f in self.conf_files for arg in ('--config-file', f)),
+              'stamp', 'heads'], log)
+
+
+def application():
+    """gunicorn factory: Neutron parses sys.argv, which holds gunicorn's."""
+    sys.argv = sys.argv[:1]
+    from neutron.wsgi.api import application as app
+    ready_dir = os.environ.get('LOCALCLOUD_READY_DIR')
+    if ready_dir:
+        open(os.path.join(ready_dir, str(os.getpid())), 'w').close()
+    return app
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split('\n')[0]).parse_args()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: sys.exit(0))
+    with tempfile.TemporaryDirectory(prefix='localneutron-') as workdir:
+        began = time.monotonic()
+        with LocalNeutron(workdir) as neutron:
+            print(f'started in {time.monotonic() - began:.1f}s; logs under '
+                  f'{neutron.dir}\nneutron: {neutron.url}\nCtrl-C to stop',
+                  flush=True)
+            signal.pause()
+
+
+if __name__ == '__main__':
+    main()

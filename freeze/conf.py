@@ -38,7 +38,24 @@ OPTS = [
                     'time.'),
     cfg.FloatOpt('check_interval', default=0.5, min=0.0,
                  help='Seconds between checks for a changed state document '
-                      'in each worker.'),
+                      'in each worker (file backend; etcd pushes changes '
+                      'through a watch and is re-read every '
+                      'heartbeat_interval).'),
+    cfg.FloatOpt('stale_after', default=10.0, min=0.0,
+                 help='Seconds after the last good read of the state during '
+                      'which a worker that cannot read it (etcd unreachable) '
+                      'keeps enforcing the last state read; then fail_mode '
+                      'applies. Keep it at most ack_expiry, so that a worker '
+                      'cut off from the state applies fail_mode before '
+                      'freeze-ctl stops waiting for it.'),
+    cfg.FloatOpt('heartbeat_interval', default=2.0, min=0.1,
+                 help='Seconds between heartbeats of each worker\'s '
+                      'acknowledgement (and re-reads of an etcd state).'),
+    cfg.FloatOpt('ack_expiry', default=10.0, min=1.0,
+                 help='Seconds without a heartbeat after which a worker\'s '
+                      'acknowledgement expires and freeze-ctl stops waiting '
+                      'for it (an etcd lease of this many seconds, rounded '
+                      'up). More than heartbeat_interval.'),
     cfg.StrOpt('policy_dir',
                help='One of nova\'s [oslo_policy] policy_dirs: when set, '
                     'freeze-ctl on/off/status also write, remove and check '
@@ -64,6 +81,10 @@ class Settings:
     fail_mode: str
     retry_after: int
     check_interval: float
+    stale_after: float = 10.0
+    heartbeat_interval: float = 2.0
+    ack_expiry: float = 10.0
+    policy_dir: str = None
 
 
 def load_settings(conf, overrides=None):
@@ -85,6 +106,11 @@ def load_settings(conf, overrides=None):
         else:
             value = getattr(conf[GROUP], name)
         values[name] = value
+    if values['ack_expiry'] <= values['heartbeat_interval']:
+        raise ValueError('[freeze] ack_expiry (%s) must be more than '
+                         'heartbeat_interval (%s), or live workers expire'
+                         % (values['ack_expiry'],
+                            values['heartbeat_interval']))
     return Settings(
         state_url=values['state_url'],
         rules=decision.Rules(
@@ -93,4 +119,8 @@ def load_settings(conf, overrides=None):
             allow=tuple(decision.AllowRule.parse(a) for a in values['allow'])),
         fail_mode=values['fail_mode'],
         retry_after=values['retry_after'],
-        check_interval=values['check_interval'])
+        check_interval=values['check_interval'],
+        stale_after=values['stale_after'],
+        heartbeat_interval=values['heartbeat_interval'],
+        ack_expiry=values['ack_expiry'],
+        policy_dir=values['policy_dir'])

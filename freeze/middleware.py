@@ -3,7 +3,9 @@
 Placed right after ``authtoken keystonecontext``: it reads the identity those
 two established, asks ``decision.decide`` and either passes the request on
 untouched or answers it the way nova answers an unavailable service.  While
-thawed the cost is a cached state read and one substring test.
+thawed the cost is a cached state read and one substring test.  The state
+comes from the watcher's view in memory: no request waits on the state
+backend (``freeze.state.watch``).
 
 Paste::
 
@@ -14,6 +16,9 @@ Paste::
 """
 
 import json
+import os
+import threading
+import weakref
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -21,6 +26,7 @@ import webob
 
 from freeze import conf as freeze_conf
 from freeze import decision
+from freeze import overlay
 from freeze import routes
 from freeze.state import document
 from freeze.state import open_backend
@@ -88,9 +94,7 @@ class FreezeMiddleware:
         self.application = application
         self.settings = settings
         self.rules = settings.rules
-        self.watcher = watcher or watch.StateWatcher(
-            open_backend(settings.state_url), settings.fail_mode,
-            settings.check_interval)
+        self.watcher = watcher or shared_watcher(settings)
         self.clock = clock or document.utcnow
 
     def __call__(self, environ, start_response):
@@ -160,8 +164,48 @@ class FreezeMiddleware:
         view = self.watcher.current()
         body = {'freeze': dict(view.state.to_dict(),
                                in_force=view.state.in_force(self.clock()),
-                               problem=view.problem)}
+                               problem=view.problem, failing=view.failing,
+                               worker='%s:%d' % (self.watcher.host,
+                                                 os.getpid()))}
         return _json_response(start_response, '200 OK', body)
+
+
+_WATCHERS = weakref.WeakValueDictionary()  # state URL -> watcher
+_OPTIONS = {}  # state URL -> the options its watcher was made with
+_WATCHERS_LOCK = threading.Lock()
+
+
+def _watcher_options(settings):
+    return dict(fail_mode=settings.fail_mode,
+                check_interval=settings.check_interval,
+                stale_after=settings.stale_after,
+                heartbeat_interval=settings.heartbeat_interval,
+                ack_expiry=settings.ack_expiry,
+                overlay_path=settings.policy_dir and os.path.join(
+                    settings.policy_dir, overlay.OVERLAY_NAME))
+
+
+def shared_watcher(settings):
+    """The process's one watcher of ``settings.state_url``, started.
+
+    nova's api-paste.ini builds the filter once per pipeline (v2.1 and the
+    legacy v2), but a process must have one view and one acknowledgement:
+    with two, one could acknowledge an epoch the other does not enforce yet.
+    """
+    options = _watcher_options(settings)
+    with _WATCHERS_LOCK:
+        watcher = _WATCHERS.get(settings.state_url)
+        if watcher is None:
+            watcher = watch.StateWatcher(open_backend(settings.state_url),
+                                         **options)
+            watcher.start()
+            _WATCHERS[settings.state_url] = watcher
+            _OPTIONS[settings.state_url] = options
+        elif _OPTIONS[settings.state_url] != options:
+            LOG.warning('Two [filter:freeze] sections watch %s with different '
+                        'options; the first one\'s apply to both: %s',
+                        settings.state_url, _OPTIONS[settings.state_url])
+        return watcher
 
 
 def filter_factory(global_conf, **local_conf):

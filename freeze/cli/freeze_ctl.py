@@ -20,10 +20,12 @@ from freeze import conf as freeze_conf
 from freeze import keystone
 from freeze import overlay
 from freeze import pastefile
+from freeze import quiesce
 from freeze import state as freeze_state
 from freeze import window
 from freeze.cli import auth
 from freeze.cli import output
+from freeze.state import acks
 from freeze.state import document
 
 DEFAULT_NOVA_CONF = '/etc/nova/nova.conf'
@@ -100,6 +102,60 @@ def _show(state_dict, args):
     print(output.render(state_dict, args.format))
 
 
+WORKER_COLUMNS = ['host', 'pid', 'epoch', 'status', 'heartbeat_age_s',
+                  'overlay', 'problem']
+
+
+def _wait_for_workers(backend, epoch, wait):
+    """None once every live worker enforces ``epoch``, else why not."""
+    store = backend.ack_store()
+    try:
+        records, behind = acks.wait_for_epoch(store, epoch, wait)
+    except freeze_state.StateUnavailable as exc:
+        return ('epoch %d is recorded, but the workers cannot be checked: %s'
+                % (epoch, exc))
+    if not records:
+        print('freeze-ctl: warning: no nova-api worker reports to %s: is '
+              'the freeze filter in nova\'s pipeline, with this state URL?'
+              % store, file=sys.stderr)
+    if behind:
+        return ('epoch %d is recorded, but after %gs these workers do not '
+                'enforce it: %s' % (epoch, wait, ', '.join(
+                    acks.describe(a) for a in behind)))
+    return None
+
+
+def _quiesce(args):
+    """None once nothing is in flight in nova, else what still is."""
+    def show(items):
+        if items:
+            print('freeze-ctl: waiting for %d in flight:\n%s' % (
+                len(items), output.render([i.to_dict() for i in items],
+                                          'table')), file=sys.stderr)
+    try:
+        nova = quiesce.Nova.from_config(args)
+        left = quiesce.wait_quiet(nova.in_flight, args.quiesce_timeout,
+                                  on_change=show)
+    except quiesce.QuiesceError as exc:
+        return 'cannot check what is in flight: %s' % exc
+    if left:
+        return 'still in flight after %gs: %s' % (args.quiesce_timeout,
+                                                  quiesce.describe(left))
+    print('freeze-ctl: nothing in flight: ready for the cut', file=sys.stderr)
+    return None
+
+
+def _finish(backend, state, shown, args, quiet=False):
+    """Show ``shown`` once every live worker enforces ``state`` (and, with
+    ``quiet``, nothing is in flight in nova); else show it and fail."""
+    problem = _wait_for_workers(backend, state.epoch, args.wait)
+    if problem is None and quiet:
+        problem = _quiesce(args)
+    _show(shown, args)
+    if problem:
+        raise CommandError(problem)
+
+
 def cmd_on(backend, args, now):
     until = args.until
     if args.duration is not None:
@@ -139,7 +195,7 @@ def cmd_on(backend, args, now):
     if target is not None:
         target.write(text)
         shown['policy_overlay'] = str(target)
-    _show(shown, args)
+    _finish(backend, new, shown, args, quiet=args.quiesce)
 
 
 def cmd_off(backend, args, now):
@@ -166,7 +222,7 @@ def cmd_off(backend, args, now):
         _show(dict(shown, grants=[g.to_dict() for g in exc.stuck]), args)
         raise CommandError(str(exc))
     shown.update(grants=[], revoked=[keystone.describe(g) for g in revoked])
-    _show(shown, args)
+    _finish(backend, new, shown, args)
 
 
 def cmd_status(backend, args, now):
@@ -180,7 +236,26 @@ def cmd_status(backend, args, now):
         shown.update(policy_overlay=str(target),
                      policy_overlay_matches=matches,
                      policy_overlay_detail=detail)
+    _show_status(shown, _worker_rows(backend, state, now), args)
+
+
+def _worker_rows(backend, state, now):
+    """The workers and how they stand against ``state``."""
+    try:
+        records = backend.ack_store().records(detail=True)
+    except freeze_state.StateUnavailable as exc:
+        print('freeze-ctl: warning: cannot list the workers: %s' % exc,
+              file=sys.stderr)
+        return []
+    return acks.rows(records, state, now)
+
+
+def _show_status(shown, workers, args):
+    if args.format != 'table':
+        _show(dict(shown, workers=workers), args)
+        return
     _show(shown, args)
+    print(output.render(workers, 'table', WORKER_COLUMNS))
 
 
 def grant_targets(args):
@@ -335,6 +410,13 @@ def build_parser(argv=()):
                        default='table', help='output format')
         return p
 
+    def with_wait(p):
+        p.add_argument('--wait', type=float, default=30.0, metavar='SECONDS',
+                       help='return once every live nova-api worker enforces '
+                            'the change, or fail after this long naming the '
+                            'workers that lag (default: 30)')
+        return p
+
     def with_policy_file(p):
         p.add_argument('--policy-file', metavar='PATH',
                        help="nova's policy file (default: [oslo_policy] "
@@ -367,10 +449,18 @@ def build_parser(argv=()):
                          'thawing mid-translation corrupts data)')
     on.add_argument('--force', action='store_true',
                     help='replace a corrupt state document (kept aside)')
-    with_grants(on)
+    with_grants(with_wait(on))
+    on.add_argument('--quiesce', action='store_true',
+                    help='then wait until no server has a task_state and no '
+                         'migration is in progress (needs Nova admin '
+                         'credentials: --os-cloud or OS_* variables)')
+    on.add_argument('--quiesce-timeout', type=float, default=600.0,
+                    metavar='SECONDS',
+                    help='fail after this long, listing what is still in '
+                         'flight (default: 600)')
 
-    off = with_policy_dir(with_format(sub.add_parser('off',
-                                                     help='thaw the API')))
+    off = with_wait(with_policy_dir(with_format(sub.add_parser(
+        'off', help='thaw the API'))))
     off.add_argument('--force', action='store_true',
                      help='replace a corrupt state document (kept aside)')
     with_policy_dir(with_format(sub.add_parser('status',
@@ -423,7 +513,8 @@ def main(argv=None):
         backend = freeze_state.open_backend(resolve_state_url(args))
         COMMANDS[args.command](backend, args, document.utcnow())
     except (CommandError, ValueError, freeze_state.StateUnavailable,
-            overlay.OverlayError, keystone.GrantError) as exc:
+            freeze_state.StateConflict, overlay.OverlayError,
+            keystone.GrantError) as exc:
         message = str(exc)
         if isinstance(exc, document.StateError):
             message += ('\nThe state document is corrupt. Check it, or use '

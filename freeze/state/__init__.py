@@ -12,8 +12,12 @@ class StateConflict(Exception):
 
 
 def open_backend(url):
-    """Return the backend for a state URL (``file:///path`` or a bare path)."""
+    """Return the backend for a state URL: ``file:///path`` (or a bare
+    path), or ``etcd3+http://HOST:PORT[,HOST:PORT...][/prefix]``."""
     parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme == 'etcd3+http':
+        from freeze.state import etcd
+        return etcd.EtcdBackend.from_url(url)
     if parsed.scheme in ('', 'file'):
         from freeze.state import file as file_backend
         path = urllib.parse.unquote(parsed.path)
@@ -21,5 +25,5 @@ def open_backend(url):
             raise ValueError('state URL must be file:///ABSOLUTE/PATH, not %r'
                              % url)
         return file_backend.FileBackend(path)
-    raise ValueError('unsupported state URL scheme %r in %r (supported: file)'
-                     % (parsed.scheme, url))
+    raise ValueError('unsupported state URL scheme %r in %r (supported: '
+                     'file, etcd3+http)' % (parsed.scheme, url))

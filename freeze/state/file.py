@@ -13,10 +13,14 @@ import os
 
 from freeze import atomic
 from freeze.state import StateUnavailable
+from freeze.state import acks
 from freeze.state import document
 
 
 class FileBackend:
+
+    #: Local: a request may check it inline (a stat), unlike a network one.
+    remote = False
 
     def __init__(self, path):
         self.path = os.path.abspath(path)
@@ -114,6 +118,10 @@ class FileBackend:
             f.write(json.dumps(entry, sort_keys=True) + '\n')
             f.flush()
             os.fsync(f.fileno())
+
+    def ack_store(self):
+        """Worker acknowledgements: small files in ``<state>.workers/``."""
+        return acks.AckDir(self.path + '.workers')
 
     def history(self):
         """The audit history, oldest first; unreadable lines are skipped."""

@@ -1,24 +1,47 @@
 """Each worker's view of the freeze: cached, cheap, and never an exception.
 
-The middleware asks for the state on every request, so the common case is a
-clock read and a comparison.  At most every ``check_interval`` seconds one
-thread checks whether the document changed and re-reads it.  When it cannot be
-read, ``fail_mode`` decides what to enforce, and the problem is logged loudly
-once, not on every request.
+The middleware asks for the state on every request and only ever gets the
+view held in memory.  A background thread per process (the keeper) keeps it
+current and reports what this process enforces (its acknowledgement, see
+``acks``).  On the file backend the keeper checks the file every
+``check_interval``, and a request may do the same check inline (a stat).  On
+etcd, where a check is a network call, requests never check: a second thread
+follows an etcd watch (the fast path), and the keeper re-reads every
+``heartbeat_interval`` (the fallback, and the health check).
+
+The threads start with ``start()``, and again in a process forked after it
+(threads do not survive fork()) at its first request once a check is due.
+
+When the state cannot be read, the last state read is kept until
+``stale_after`` seconds after the last good read, then ``fail_mode`` decides;
+a corrupt document applies ``fail_mode`` at once.  Problems are logged once,
+not on every request.
 """
 
+import atexit
 import dataclasses
+import os
+import socket
 import threading
 import time
+import weakref
 
 from oslo_log import log as logging
 
 from freeze.state import StateUnavailable
+from freeze.state import acks
 from freeze.state import document
 
 LOG = logging.getLogger(__name__)
 
 _UNSET = object()
+#: The keeper never spins faster than this, whatever the intervals say.
+MIN_TICK = 0.05
+#: A broken watch is re-opened after this, doubling up to MAX_BACKOFF.
+MIN_BACKOFF, MAX_BACKOFF = 0.05, 2.0
+
+_START_LOCK = threading.Lock()
+_STARTED = weakref.WeakSet()
 
 
 def fail_closed_state(problem, epoch):
@@ -30,58 +53,302 @@ def fail_closed_state(problem, epoch):
 
 @dataclasses.dataclass(frozen=True)
 class View:
+    """What to enforce; ``failing`` when it is ``fail_mode``'s stand-in
+    rather than a state read, ``problem`` whenever reading has trouble."""
+
     state: document.FreezeState
     problem: str = None
+    failing: bool = False
 
 
 class StateWatcher:
 
     def __init__(self, backend, fail_mode='closed', check_interval=0.5,
-                 clock=time.monotonic):
+                 clock=time.monotonic, stale_after=10.0,
+                 heartbeat_interval=2.0, ack_expiry=10.0, host=None,
+                 overlay_path=None):
         self.backend = backend
         self.fail_mode = fail_mode
-        self.check_interval = check_interval
         self.clock = clock
+        self.stale_after = stale_after
+        self.heartbeat_interval = heartbeat_interval
+        self.ack_expiry = ack_expiry
+        self.host = host or socket.gethostname()
+        # The policy overlay this worker's nova reads, reported with the ack.
+        self.overlay_path = overlay_path
+        # How often the state is re-read when nothing says it changed.
+        self.interval = heartbeat_interval if backend.remote else check_interval
         self._lock = threading.Lock()
         self._signature = _UNSET
         self._good = None
+        self._last_read = None
+        self._problem = None
         self._view = None
         self._next_check = 0.0
+        # This process's threads and record; see start().
+        self._owner = None
+        self._threads = ()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._stream = None
+        self._acks = None
+        self._reported = None
+        self._report_problem = None
+        self._next_heartbeat = 0.0
+        self._started_at = None
+
+    # -- the request path ----------------------------------------------------
 
     def current(self):
-        """The view to enforce now."""
-        if self._view is None or self.clock() >= self._next_check:
+        """The view to enforce now: a clock read and a comparison, except
+        when a check is due (every ``interval``)."""
+        if self.clock() >= self._next_check or self._view is None:
+            self._due()
+        return self._view
+
+    def _due(self):
+        """A check is due.  A keeper moves ``_next_check`` on by itself, so
+        this is also where a forked child notices it has none."""
+        if self._owner is not None and self._owner != os.getpid():
+            self.start()  # forked since start(): our threads stayed behind
+        elif self._view is None or not self.backend.remote:
             if self._lock.acquire(blocking=self._view is None):
                 try:
                     self._refresh()
                 finally:
                     self._lock.release()
-        return self._view
+
+    # -- reading (always under self._lock) -------------------------------------
 
     def _refresh(self):
-        self._next_check = self.clock() + self.check_interval
+        now = self.clock()
+        self._next_check = now + self.interval
         try:
             signature = self.backend.signature()
-            if signature == self._signature and self._view.problem is None:
+            if signature == self._signature and self._problem is None:
+                self._last_read = now
                 return
-            state = self.backend.read()
-        except (StateUnavailable, document.StateError) as exc:
+            self._install(signature, self.backend.read(), now)
+        except StateUnavailable as exc:
+            self._unavailable(str(exc), now)
+        except document.StateError as exc:
             self._fail(str(exc))
-            return
-        if self._view is not None and self._view.problem is not None:
+
+    def _offer(self, version, item):
+        """A state (or StateError) from the watch stream, at ``version``."""
+        with self._lock:
+            now = self.clock()
+            if isinstance(item, document.StateError):
+                self._signature = _UNSET
+                self._fail(str(item))
+            elif (self._problem is None and self._signature not in (_UNSET, None)
+                  and version <= self._signature):
+                self._last_read = now  # older or known: a resync got there
+            else:
+                self._install(version, item, now)
+
+    def _install(self, signature, state, now):
+        if self._problem is not None:
             LOG.warning('Freeze state readable again from %s', self.backend)
         self._signature = signature
         self._good = state
-        self._view = View(state)
+        self._last_read = now
+        self._problem = None
+        self._set_view(View(state))
+
+    def _note(self, problem):
+        if problem != self._problem:
+            LOG.error('Freeze state unreadable from %s: %s; fail_mode=%s, '
+                      'stale_after=%ss', self.backend, problem,
+                      self.fail_mode, self.stale_after)
+            self._problem = problem
+
+    def _unavailable(self, problem, now):
+        """Keep the last state read for a while, then apply fail_mode."""
+        self._note(problem)
+        self._signature = _UNSET
+        if self._stream is not None:
+            self._stream.close()  # may be dead silently; the follower reopens
+        if self._good is None or now - self._last_read >= self.stale_after:
+            self._fail(problem)
+        elif self._view is None or not self._view.failing:
+            self._set_view(View(self._good, '%s; keeping the last state read '
+                                'for up to %ss' % (problem, self.stale_after)))
 
     def _fail(self, problem):
-        if self._view is None or self._view.problem != problem:
-            LOG.error('Freeze state unreadable from %s: %s; fail_mode=%s',
-                      self.backend, problem, self.fail_mode)
+        self._note(problem)
         self._signature = _UNSET
         if self.fail_mode == 'open':
             state = self._good or document.THAWED
         else:
             state = fail_closed_state(
                 problem, self._good.epoch if self._good else 0)
-        self._view = View(state, problem)
+        self._set_view(View(state, problem, failing=True))
+
+    def _set_view(self, view):
+        if view != self._view:
+            self._view = view
+            self._wake.set()  # the keeper acknowledges it now
+
+    # -- the background threads --------------------------------------------------
+
+    def start(self):
+        """Read the state, start this process's threads and report.
+
+        Called once when the filter is built, and again by the first
+        request in a forked child, which inherits the view but no threads.
+        """
+        with _START_LOCK:
+            pid = os.getpid()
+            if self._owner == pid:
+                return
+            if self._owner is not None:
+                # The parent's lock may have been held at fork time.
+                self._lock = threading.Lock()
+                self._stream = None
+            self._owner = pid
+            self._stop = threading.Event()
+            self._wake = threading.Event()
+            self._acks = self.backend.ack_store()
+            self._reported = None
+            self._next_heartbeat = 0.0
+            self._started_at = document.utcnow()
+            if self._view is None:
+                with self._lock:
+                    self._refresh()
+            ref = weakref.ref(self)
+            self._threads = [threading.Thread(
+                target=_keep, args=(ref, self._stop, self._wake),
+                name='freeze-keeper', daemon=True)]
+            if self.backend.remote:
+                self._threads.append(threading.Thread(
+                    target=_follow, args=(ref, self._stop, self.backend),
+                    name='freeze-watch', daemon=True))
+            for thread in self._threads:
+                thread.start()
+            _STARTED.add(self)
+
+    def stop(self):
+        """Stop this process's threads and withdraw its record."""
+        if self._owner != os.getpid():
+            return
+        self._owner = None
+        self._stop.set()
+        self._wake.set()
+        if self._stream is not None:
+            self._stream.close()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+        if self._reported is not None:
+            try:
+                self._acks.retire(self._ack())
+            except StateUnavailable as exc:
+                LOG.warning('Could not withdraw this worker\'s record from '
+                            '%s: %s', self._acks, exc)
+
+    def _ack(self, overlay=None):
+        view = self._view
+        return acks.WorkerAck(
+            host=self.host, pid=self._owner or os.getpid(),
+            epoch=view.state.epoch, heartbeat=document.utcnow(),
+            expiry=self.ack_expiry, failing=view.failing,
+            problem=view.problem, started_at=self._started_at,
+            overlay=overlay)
+
+    def _tick(self):
+        """One round of the keeper; returns the seconds until the next."""
+        now = self.clock()
+        with self._lock:
+            if now >= self._next_check:
+                self._refresh()
+            elif (self._problem is not None and not self._view.failing
+                  and now - self._last_read >= self.stale_after):
+                self._fail(self._problem)
+        self._report(now)
+        waits = [self._next_check, self._next_heartbeat]
+        if self._problem is not None and not self._view.failing:
+            waits.append(self._last_read + self.stale_after)
+        return max(MIN_TICK, min(waits) - self.clock())
+
+    def _report(self, now):
+        view = self._view
+        overlay = (acks.read_overlay_mode(self.overlay_path)
+                   if self.overlay_path else None)
+        said = (view.state.epoch, view.failing, view.problem, overlay)
+        if said == self._reported and now < self._next_heartbeat:
+            return
+        try:
+            self._acks.report(self._ack(overlay))
+        except StateUnavailable as exc:
+            if self._report_problem != str(exc):
+                LOG.warning('Cannot report this worker to %s: %s',
+                            self._acks, exc)
+                self._report_problem = str(exc)
+            self._next_heartbeat = now + min(1.0, self.heartbeat_interval)
+            return
+        self._report_problem = None
+        self._reported = said
+        self._next_heartbeat = now + self.heartbeat_interval
+
+
+def _keep(ref, stop, wake):
+    """The keeper: re-read when due, apply staleness, report.  It holds its
+    watcher only weakly, so it ends with it."""
+    while not stop.is_set():
+        watcher = ref()
+        if watcher is None:
+            return
+        try:
+            delay = watcher._tick()
+        except Exception:  # never let the keeper die: log and go on
+            LOG.exception('Freeze keeper failed; retrying')
+            delay = 1.0
+        del watcher
+        wake.wait(delay)
+        wake.clear()
+
+
+def _follow(ref, stop, backend):
+    """Follow the backend's change stream, re-opening it when it breaks.
+
+    Only the fast path: trouble here is retried quietly, since the keeper's
+    re-reads judge whether the state can be read.
+    """
+    backoff = MIN_BACKOFF
+    while not stop.is_set():
+        stream = backend.follow()
+        watcher = ref()
+        if watcher is None:
+            return
+        watcher._stream = stream
+        del watcher
+        try:
+            for version, item in stream:
+                watcher = ref()
+                if watcher is None or stop.is_set():
+                    stream.close()
+                    return
+                watcher._offer(version, item)
+                del watcher
+                backoff = MIN_BACKOFF
+        except StateUnavailable as exc:
+            LOG.debug('Freeze watch interrupted: %s', exc)
+        except Exception:
+            LOG.exception('Freeze watch failed; re-opening it')
+        stop.wait(backoff)
+        backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+def _stop_all():
+    for watcher in list(_STARTED):
+        watcher.stop()
+
+
+def _reinit_after_fork():
+    global _START_LOCK
+    _START_LOCK = threading.Lock()
+
+
+atexit.register(_stop_all)
+os.register_at_fork(after_in_child=_reinit_after_fork)

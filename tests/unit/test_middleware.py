@@ -13,6 +13,7 @@ from freeze import conf as freeze_conf
 from freeze import middleware
 from freeze.state import document
 from freeze.state import file as file_backend
+from freeze.state import watch
 
 NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
 
@@ -43,7 +44,11 @@ def app(state_path):
     settings = freeze_conf.load_settings(
         conf, {'state_url': 'file://%s' % state_path, 'check_interval': '0'})
     downstream = Downstream()
-    filt = middleware.FreezeMiddleware(downstream, settings,
+    # Without the background threads, check_interval=0 means every request
+    # reads the file itself: each test sees exactly the state it wrote.
+    watcher = watch.StateWatcher(file_backend.FileBackend(str(state_path)),
+                                 settings.fail_mode, 0)
+    filt = middleware.FreezeMiddleware(downstream, settings, watcher=watcher,
                                        clock=lambda: NOW)
     filt.downstream = downstream
     return filt

@@ -1,0 +1,218 @@
+"""Worker acknowledgements: which nova-api processes enforce which epoch.
+
+Every middleware process keeps one record (host, pid, the epoch it enforces,
+its last heartbeat) where freeze-ctl can list them: small files beside the
+state document on the file backend, keys under a lease on etcd.  A record
+that stops being renewed expires, so a killed worker stops counting.
+
+The judging is pure; the stores are thin adapters.
+"""
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import re
+import time
+
+from freeze.state import StateUnavailable
+from freeze.state import document
+
+#: File records expired this long ago are deleted when a worker registers,
+#: so that killed workers do not pile up; younger ones stay, shown as expired.
+PRUNE_AFTER = datetime.timedelta(days=1)
+
+OK, LAGGING, FAILING, EXPIRED = 'ok', 'lagging', 'failing', 'expired'
+
+#: The first line ``freeze.policy.header`` writes into an overlay.
+_OVERLAY_HEADER = re.compile(r'# nova-freeze policy overlay, mode (\w+)\.')
+ABSENT = 'absent'
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerAck:
+    """What one middleware process says it enforces.
+
+    ``failing`` is true while it applies ``fail_mode`` instead of a state it
+    read (``problem`` says why).  ``expires_at`` is None for a record that a
+    store keeps alive by other means (an etcd lease) and has not dated.
+    ``overlay`` is the mode of the policy overlay in the worker's
+    ``[freeze] policy_dir`` (``absent`` when there is none there), or None
+    when it has no policy_dir.
+    """
+
+    host: str
+    pid: int
+    epoch: int
+    heartbeat: datetime.datetime
+    expiry: float
+    failing: bool = False
+    problem: str = None
+    started_at: datetime.datetime = None
+    expires_at: datetime.datetime = None
+    overlay: str = None
+
+    @property
+    def name(self):
+        return '%s-%d' % (re.sub(r'[^A-Za-z0-9._-]', '_', self.host), self.pid)
+
+    def to_dict(self):
+        return {'host': self.host, 'pid': self.pid, 'epoch': self.epoch,
+                'heartbeat': document.format_time(self.heartbeat),
+                'expiry': self.expiry, 'failing': self.failing,
+                'problem': self.problem,
+                'started_at': document.format_time(self.started_at),
+                'overlay': self.overlay}
+
+    @classmethod
+    def from_dict(cls, data):
+        """Parse a stored record; a malformed one raises StateError."""
+        try:
+            heartbeat = document.parse_time(data['heartbeat'], 'heartbeat')
+            expiry = float(data['expiry'])
+            return cls(host=str(data['host']), pid=int(data['pid']),
+                       epoch=int(data['epoch']), heartbeat=heartbeat,
+                       expiry=expiry, failing=bool(data.get('failing')),
+                       problem=data.get('problem'),
+                       started_at=document.parse_time(data.get('started_at')),
+                       expires_at=heartbeat + datetime.timedelta(
+                           seconds=expiry),
+                       overlay=data.get('overlay'))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise document.StateError('malformed worker record: %s' % exc)
+
+
+def judge(ack, epoch, now):
+    """``ok``, ``lagging``, ``failing`` or ``expired`` against ``epoch``."""
+    if ack.expires_at is not None and now > ack.expires_at:
+        return EXPIRED
+    if ack.failing:
+        return FAILING
+    return OK if ack.epoch >= epoch else LAGGING
+
+
+def overlay_status(ack, state, now):
+    """Whether the worker's policy overlay matches ``state``: None when it
+    has none configured, else ``ok``, ``missing`` or ``stale (...)``."""
+    if ack.overlay is None:
+        return None
+    expected = state.mode if state.in_force(now) else ABSENT
+    if ack.overlay == expected:
+        return OK
+    if ack.overlay == ABSENT:
+        return 'missing'
+    return 'stale (mode %s)' % ack.overlay
+
+
+def read_overlay_mode(path):
+    """The mode an overlay file was written for, ``absent``, or a short
+    reason it cannot be told."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            first = f.readline()
+    except FileNotFoundError:
+        return ABSENT
+    except (OSError, UnicodeDecodeError) as exc:
+        return 'unreadable: %s' % exc.__class__.__name__
+    found = _OVERLAY_HEADER.match(first)
+    return found.group(1) if found else 'not a nova-freeze overlay'
+
+
+def laggards(records, epoch, now):
+    """The live workers that do not (yet) enforce ``epoch``."""
+    return [ack for ack in records
+            if judge(ack, epoch, now) in (LAGGING, FAILING)]
+
+
+def describe(ack):
+    return '%s pid %d (epoch %d%s)' % (
+        ack.host, ack.pid, ack.epoch,
+        ', failing: %s' % ack.problem if ack.failing else '')
+
+
+def rows(records, state, now):
+    """One row per worker for ``freeze-ctl status``, stable order."""
+    def age(moment):
+        return None if moment is None else round(
+            (now - moment).total_seconds(), 1)
+    return [{'host': ack.host, 'pid': ack.pid, 'epoch': ack.epoch,
+             'status': judge(ack, state.epoch, now),
+             'heartbeat_age_s': age(ack.heartbeat),
+             'overlay': overlay_status(ack, state, now),
+             'problem': ack.problem}
+            for ack in sorted(records, key=lambda a: (a.host, a.pid))]
+
+
+def wait_for_epoch(store, epoch, timeout, now=document.utcnow,
+                   clock=time.monotonic, sleep=time.sleep, interval=0.05):
+    """Poll ``store`` until no live worker lags behind ``epoch``.
+
+    Returns ``(records, laggards)``; laggards is empty on success, else the
+    workers still behind when ``timeout`` seconds ran out.  A worker whose
+    record expires while waiting stops counting.
+    """
+    deadline = clock() + timeout
+    while True:
+        records = store.records()
+        behind = laggards(records, epoch, now())
+        if not behind or clock() >= deadline:
+            return records, behind
+        sleep(min(interval, max(0.0, deadline - clock())))
+
+
+class AckDir:
+    """Records as ``<dir>/<host>-<pid>.json``, renewed by rewriting them."""
+
+    def __init__(self, path):
+        self.path = path
+        self._pruned = False
+
+    def __str__(self):
+        return self.path
+
+    def _file(self, ack):
+        return os.path.join(self.path, ack.name + '.json')
+
+    def report(self, ack):
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            if not self._pruned:
+                self._prune(ack.heartbeat)
+                self._pruned = True
+            tmp = os.path.join(self.path, '.%s.tmp' % ack.name)
+            with open(tmp, 'w', encoding='utf-8') as f:
+                json.dump(ack.to_dict(), f, sort_keys=True)
+            os.replace(tmp, self._file(ack))
+        except OSError as exc:
+            raise StateUnavailable('cannot write worker record in %s: %s'
+                                   % (self.path, exc))
+
+    def retire(self, ack):
+        with contextlib.suppress(OSError):
+            os.unlink(self._file(ack))
+
+    def records(self, detail=False):
+        """Every record, expired ones included; unreadable files skipped.
+
+        File records are always dated, so ``detail`` changes nothing here.
+        """
+        found = []
+        try:
+            names = sorted(os.listdir(self.path))
+        except FileNotFoundError:
+            return found
+        except OSError as exc:
+            raise StateUnavailable('cannot list %s: %s' % (self.path, exc))
+        for name in names:
+            if name.startswith('.') or not name.endswith('.json'):
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                with open(os.path.join(self.path, name), encoding='utf-8') as f:
+                    found.append(WorkerAck.from_dict(json.load(f)))
+        return found
+
+    def _prune(self, now):
+        for ack in self.records():
+            if now - ack.expires_at > PRUNE_AFTER:
+                self.retire(ack)

@@ -1,0 +1,269 @@
+"""The etcd backend against a real etcd: CAS, history, watch, leases."""
+
+import datetime
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+from freeze.state import StateConflict
+from freeze.state import StateUnavailable
+from freeze.state import acks
+from freeze.state import document
+from freeze.state import etcd as etcd_backend
+from freeze.state import open_backend
+from freeze.state import watch
+
+NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
+
+
+def freeze(mode):
+    def change(old):
+        return document.FreezeState(epoch=old.epoch + 1, frozen=True,
+                                    mode=mode, reason='cut', started_at=NOW)
+    return change
+
+
+@pytest.fixture
+def backend(etcd):
+    """A backend on a prefix of its own."""
+    return open_backend(etcd.state_url('/test-%s' % uuid.uuid4().hex[:8]))
+
+
+def dead_endpoint():
+    """A loopback port nobody listens on: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return ('127.0.0.1', sock.getsockname()[1])
+
+
+@pytest.mark.parametrize('url, endpoints, prefix', [
+    ('etcd3+http://e1', [('e1', 2379)], '/nova-freeze'),
+    ('etcd3+http://e1:4001,e2:4002/cloud/a/', [('e1', 4001), ('e2', 4002)],
+     '/cloud/a'),
+    ('etcd3+http://[::1]:2379,10.0.0.2/p', [('::1', 2379), ('10.0.0.2', 2379)],
+     '/p'),
+])
+def test_urls(url, endpoints, prefix):
+    assert etcd_backend.parse_url(url) == (endpoints, prefix)
+    backend = open_backend(url)
+    assert isinstance(backend, etcd_backend.EtcdBackend)
+    assert open_backend(str(backend)).endpoints == endpoints
+
+
+@pytest.mark.parametrize('url', ['etcd3+http://', 'etcd3+http://a:99999',
+                                 'etcd3+http://a,,b', 'etcd3+http://u@a/p',
+                                 'etcd3+http://a/p?x=1', 'etcd3+http://a b'])
+def test_bad_urls_are_refused(url):
+    with pytest.raises(ValueError):
+        open_backend(url)
+
+
+def test_absent_state_is_thawed_and_updates_record_history(backend):
+    assert backend.read() == document.THAWED
+    assert backend.signature() is None
+    old, new = backend.update(freeze('full'), 'ops', NOW)
+    assert (old.epoch, new.epoch, new.mode) == (0, 1, 'full')
+    assert backend.read() == new
+    first = backend.signature()
+    backend.update(lambda old: None, 'ops', NOW)  # no change: no write
+    assert backend.signature() == first
+    backend.update(freeze('network'), 'ops', NOW)
+    assert backend.signature() > first
+    history = backend.history()
+    assert [h['new']['epoch'] for h in history] == [1, 2]
+    assert history[1]['old']['mode'] == 'full' and history[1]['who'] == 'ops'
+
+
+def test_a_write_between_read_and_swap_is_a_conflict(backend):
+    rival = open_backend(str(backend))
+    backend.update(freeze('full'), 'ops', NOW)
+
+    def change(old):
+        rival.update(freeze('network'), 'rival', NOW)
+        return freeze('writes')(old)
+    with pytest.raises(StateConflict, match='changed while this command ran'):
+        backend.update(change, 'ops', NOW)
+    state = backend.read()
+    assert (state.epoch, state.mode) == (2, 'network')
+    assert [h['who'] for h in backend.history()] == ['ops', 'rival']
+
+
+def test_concurrent_writers_keep_epochs_strictly_increasing(backend):
+    wins = []
+
+    def work():
+        mine = open_backend(str(backend))
+        for _ in range(10):
+            while True:
+                try:
+                    wins.append(mine.update(freeze('full'), 'ops', NOW)[1])
+                    break
+                except StateConflict:
+                    continue
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(w.epoch for w in wins) == list(range(1, 41))
+    assert [h['new']['epoch'] for h in backend.history()] == list(range(1, 41))
+
+
+def test_corrupt_state_refused_then_set_aside_with_force(backend):
+    backend.update(freeze('full'), 'ops', NOW)
+    backend.update(freeze('full'), 'ops', NOW)
+    backend.call('corrupt it', lambda c: c.put(backend.state_key, '{"ep'))
+    with pytest.raises(document.StateError):
+        backend.read()
+    with pytest.raises(document.StateError):
+        backend.update(freeze('full'), 'ops', NOW)
+    _, new = backend.update(freeze('full'), 'ops', NOW, force=True)
+    assert new.epoch == 3
+    aside = backend.call('list', lambda c: c.get_prefix(
+        backend.key('corrupt', '')))
+    assert [value for value, _ in aside] == [b'{"ep']
+
+
+def test_a_deleted_state_continues_the_epochs(backend):
+    backend.update(freeze('full'), 'ops', NOW)
+    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    _, new = backend.update(freeze('writes'), 'ops', NOW)
+    assert new.epoch == 2
+
+
+def test_unreachable_etcd_is_a_quick_clear_error():
+    backend = etcd_backend.EtcdBackend([dead_endpoint()])
+    started = time.monotonic()
+    with pytest.raises(StateUnavailable, match='Connection refused'):
+        backend.read()
+    with pytest.raises(StateUnavailable):
+        backend.update(freeze('full'), 'ops', NOW)
+    assert time.monotonic() - started < 2
+
+
+def test_the_next_endpoint_answers_when_one_is_down(backend):
+    both = etcd_backend.EtcdBackend([dead_endpoint(), backend.endpoints[0]],
+                                    backend.prefix)
+    both.update(freeze('full'), 'ops', NOW)
+    assert backend.read().frozen
+
+
+def test_follow_yields_now_then_each_change_until_closed(backend):
+    stream = backend.follow()
+    seen = []
+
+    def read():
+        for version, state in stream:
+            seen.append((version, state))
+    reader = threading.Thread(target=read)
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    backend.update(freeze('full'), 'ops', NOW)
+    backend.call('corrupt it', lambda c: c.put(backend.state_key, 'nope'))
+    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    while len(seen) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stream.close()
+    reader.join(timeout=5)
+    assert not reader.is_alive()
+    assert seen[0] == (0, document.THAWED)
+    assert seen[1][1].mode == 'full'
+    assert isinstance(seen[2][1], document.StateError)
+    assert seen[3][1] == document.THAWED
+    versions = [v for v, _ in seen]
+    assert versions[1:] == sorted(versions[1:])
+
+
+def ack(pid, epoch=1, expiry=3.0):
+    return acks.WorkerAck(host='api-1', pid=pid, epoch=epoch,
+                          heartbeat=document.utcnow(), expiry=expiry)
+
+
+def test_worker_records_live_under_a_lease(backend):
+    store = backend.ack_store()
+    store.report(ack(101))
+    store.report(ack(101))  # unchanged: a keep-alive, no new revision
+    other = backend.ack_store()
+    other.report(ack(102, epoch=2))
+    records = backend.ack_store().records(detail=True)
+    assert sorted((r.pid, r.epoch) for r in records) == [(101, 1), (102, 2)]
+    assert all(r.expires_at > document.utcnow() for r in records)
+    assert all(r.expires_at is None for r in backend.ack_store().records())
+    other.retire(ack(102))
+    assert [r.pid for r in backend.ack_store().records()] == [101]
+
+
+def test_a_record_expires_when_heartbeats_stop(backend):
+    backend.ack_store().report(ack(103, expiry=2))
+    deadline = time.monotonic() + 6
+    while backend.ack_store().records() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert backend.ack_store().records() == []
+
+
+def test_a_record_comes_back_after_its_lease_was_lost(backend):
+    store = backend.ack_store()
+    store.report(ack(104))
+    [record] = backend.call('list', lambda c: c.get_prefix(
+        backend.key('workers', '')))
+    backend.call('revoke', lambda c: c.post(
+        c.get_url('/kv/lease/revoke'), json={'ID': int(record[1]['lease'])}))
+    assert backend.ack_store().records() == []
+    store.report(ack(104))  # the keep-alive finds no lease: granted anew
+    assert [r.pid for r in backend.ack_store().records()] == [104]
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(0.005)
+    raise AssertionError('not within %ss' % timeout)
+
+
+def test_watcher_follows_changes_and_acknowledges_them(backend):
+    watcher = watch.StateWatcher(open_backend(str(backend)), 'closed',
+                                 heartbeat_interval=0.5, ack_expiry=3)
+    watcher.start()
+    try:
+        assert watcher.current().state == document.THAWED
+        wait_until(lambda: backend.ack_store().records())
+        written = time.monotonic()
+        _, new = backend.update(freeze('writes'), 'ops', NOW)
+        seen = wait_until(lambda: watcher.current().state.epoch == new.epoch)
+        assert seen - written < 0.25  # the watch, not the 0.5 s re-read
+        records, behind = acks.wait_for_epoch(backend.ack_store(), new.epoch,
+                                              timeout=2)
+        assert behind == [] and [r.epoch for r in records] == [new.epoch]
+    finally:
+        watcher.stop()
+    assert backend.ack_store().records() == []
+
+
+def test_freeze_ctl_reports_a_conflict_clearly(backend, monkeypatch, capsys):
+    """Two freeze-ctl at once, the interleaving forced: another writer gets
+    in between this command's read and its compare-and-swap."""
+    from freeze.cli import freeze_ctl
+
+    class Raced(etcd_backend.EtcdBackend):
+        def update(self, change, who, now, force=False):
+            def raced(old):
+                open_backend(str(backend)).update(freeze('network'), 'rival',
+                                                  NOW)
+                return change(old)
+            return super().update(raced, who, now, force)
+    monkeypatch.setattr(freeze_ctl.freeze_state, 'open_backend',
+                        lambda url: Raced.from_url(url))
+    code = freeze_ctl.main(['--state', str(backend), 'on', '--mode', 'full',
+                            '--reason', 'x'])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith('freeze-ctl: error: the freeze state in %s changed '
+                          'while this command ran' % backend)
+    assert (backend.read().epoch, backend.read().mode) == (1, 'network')

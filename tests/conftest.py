@@ -1,5 +1,6 @@
 """Fixtures shared by unit and e2e tests: a real etcd, once per session."""
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,7 +16,10 @@ from localetcd import LocalEtcd  # noqa: E402
 def etcd(tmp_path_factory):
     """A single-member etcd on loopback (Debian's etcd-server package)."""
     if shutil.which('etcd') is None:
-        pytest.skip('etcd is not installed (apt-get install etcd-server; '
-                    '.ci/run does it)')
+        message = ('etcd is not installed (apt-get install etcd-server; '
+                   '.ci/run does it)')
+        if os.environ.get('CI'):
+            pytest.fail(message)  # in CI a missing install step must show
+        pytest.skip(message)
     with LocalEtcd(str(tmp_path_factory.mktemp('etcd'))) as server:
         yield server

@@ -114,6 +114,12 @@ class ApiProcess:
                 # Else every gunicorn shares ~/.gunicorn/gunicorn.ctl.
                 '--no-control-socket',
                 f'localcloud_wsgi:{self._app}()']
+        self.spawn(argv, env, timeout)
+
+    def spawn(self, argv: list[str], env: dict[str, str],
+              timeout: float) -> None:
+        """Run the server in its own process group, logging to its dir,
+        and wait until it is ready (or stop it)."""
         with open(self.log_path, 'ab') as log:
             self._proc = subprocess.Popen(
                 argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
@@ -123,6 +129,11 @@ class ApiProcess:
         except BaseException:
             self.stop()  # a half-started server is no use to anyone
             raise
+
+    @property
+    def pid(self) -> int | None:
+        """The gunicorn master's pid (workers are its children)."""
+        return self._proc.pid if self._proc is not None else None
 
     def _wait_ready(self, timeout: float) -> None:
         """Until every worker has loaded the app and the URL answers."""
@@ -224,7 +235,7 @@ class LocalCloud:
                     'domain': {'name': DOMAIN}}}},
                 'scope': {'project': {'name': project,
                                       'domain': {'name': DOMAIN}}}}})
-        _check(reply, f'token for {user}')
+        check_reply(reply, f'token for {user}')
         return reply.headers['X-Subject-Token']
 
     def os_env(self, user: str) -> dict[str, str]:
@@ -246,7 +257,7 @@ class LocalCloud:
     def _start_keystone(self) -> None:
         conf_dir = self.keystone.dir
         conf = os.path.join(conf_dir, 'keystone.conf')
-        _write_ini(conf, {
+        write_ini(conf, {
             'database': {'connection': _sqlite(conf_dir, 'keystone')},
             # Every key repository under the workdir, or keystone falls
             # back to /etc/keystone (fernet_setup fills receipts' too).
@@ -273,7 +284,7 @@ class LocalCloud:
                          '--bootstrap-admin-url', self.keystone_url,
                          '--bootstrap-public-url', self.keystone_url,
                          '--bootstrap-internal-url', self.keystone_url]):
-            _run([f'{BIN}/keystone-manage', '--config-file', conf, *command],
+            run_logged([f'{BIN}/keystone-manage', '--config-file', conf, *command],
                  os.path.join(conf_dir, 'keystone-manage.log'))
         self.keystone.start()
         self._register_users_and_nova()
@@ -283,7 +294,7 @@ class LocalCloud:
 
         def admin(method: str, path: str, body: Any = None) -> Any:
             reply = call(method, self.keystone_url + path, body, token)
-            return _check(reply, f'{method} {path}').body
+            return check_reply(reply, f'{method} {path}').body
 
         def ensure(kind: str, names: set[str], **fields: str) -> dict:
             ids = {x['name']: x['id'] for x in admin('GET', f'/{kind}')[kind]}
@@ -321,7 +332,7 @@ class LocalCloud:
                          'OS_NOVA_CONFIG_DIR', self.workdir, workers)
         self._apis.append(api)
         shutil.copyfile(paste_ini, os.path.join(api.dir, 'api-paste.ini'))
-        _write_ini(os.path.join(api.dir, 'nova.conf'),
+        write_ini(os.path.join(api.dir, 'nova.conf'),
                    _merged(self._nova_base_conf(), nova_conf))
         return api
 
@@ -355,7 +366,7 @@ class LocalCloud:
                          cell0],
                         ['cell_v2', 'create_cell', '--name', 'cell1'],
                         ['db', 'sync']):  # cell1 and cell0
-            _run(manage + command,
+            run_logged(manage + command,
                  os.path.join(self.workdir, 'nova-manage.log'))
         self.nova.start()
 
@@ -373,13 +384,13 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _check(reply: Reply, what: str) -> Reply:
+def check_reply(reply: Reply, what: str) -> Reply:
     if reply.status >= 400:
         raise RuntimeError(f'{what}: HTTP {reply.status} {reply.body}')
     return reply
 
 
-def _run(argv: list[str], log_path: str) -> None:
+def run_logged(argv: list[str], log_path: str) -> None:
     with open(log_path, 'ab') as log:
         log.write(f'$ {" ".join(argv)}\n'.encode())
         log.flush()
@@ -407,7 +418,7 @@ def _merged(base: dict, extra: dict) -> dict:
     return merged
 
 
-def _write_ini(path: str, sections: dict[str, dict[str, str]]) -> None:
+def write_ini(path: str, sections: dict[str, dict[str, str]]) -> None:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_dict(sections)
     with open(path, 'w') as out:

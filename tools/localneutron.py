@@ -20,7 +20,6 @@ import argparse
 import atexit
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import time
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, TOOLS)
 
-from localcloud import ApiProcess, _check, _run, _write_ini, call  # noqa: E402
+from localcloud import ApiProcess, call, check_reply, run_logged, write_ini  # noqa: E402
 
 #: physnets the ML2 config accepts; the translation config maps onto them.
 PHYSNETS = ('physnet1', 'physnet2', 'public')
@@ -59,12 +58,8 @@ class LocalNeutron(ApiProcess):
                 '--workers', '1', '--timeout', '600',
                 '--graceful-timeout', '5', '--pythonpath', TOOLS,
                 '--no-control-socket', 'localneutron:application()']
-        with open(self.log_path, 'ab') as log:
-            self._proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
+        self.spawn(argv, env, timeout)
         try:
-            self._wait_ready(timeout)
             self._default_rule_templates()
         except BaseException:
             self.stop()
@@ -83,7 +78,7 @@ class LocalNeutron(ApiProcess):
                              '-rules', {'default_security_group_rule': {
                                  'ethertype': ethertype,
                                  'used_in_default_sg': True, **rule}})
-                _check(reply, 'default security group rule')
+                check_reply(reply, 'default security group rule')
 
     def stop(self) -> None:
         super().stop()
@@ -98,7 +93,7 @@ class LocalNeutron(ApiProcess):
 
     def _configure(self) -> None:
         db = f'sqlite:///{self.dir}/neutron.sqlite'
-        _write_ini(self.conf_files[0], {
+        write_ini(self.conf_files[0], {
             'DEFAULT': {
                 'core_plugin': 'ml2', 'service_plugins': 'router',
                 'auth_strategy': 'noauth', 'transport_url': 'fake:/',
@@ -117,7 +112,7 @@ class LocalNeutron(ApiProcess):
                 'network', 'subnet', 'port', 'router', 'floatingip',
                 'security_group', 'security_group_rule')},
         })
-        _write_ini(self.conf_files[1], {
+        write_ini(self.conf_files[1], {
             'ml2': {
                 'type_drivers': 'flat,vlan', 'tenant_network_types': '',
                 'mechanism_drivers': 'nova_freeze_bind_all',
@@ -129,12 +124,12 @@ class LocalNeutron(ApiProcess):
             'ml2_type_vlan': {'network_vlan_ranges': ','.join(PHYSNETS)},
         })
         log = os.path.join(self.dir, 'neutron-db-manage.log')
-        _run([sys.executable, '-c',
+        run_logged([sys.executable, '-c',
               'import sqlalchemy, sys\n'
               'from neutron.db.migration.models import head\n'
               'head.get_metadata().create_all('
               'sqlalchemy.create_engine(sys.argv[1]))', db], log)
-        _run([os.path.join(os.path.dirname(sys.executable),
+        run_logged([os.path.join(os.path.dirname(sys.executable),
                            'neutron-db-manage'),
               *(arg for f in self.conf_files for arg in ('--config-file', f)),
               'stamp', 'heads'], log)

@@ -44,7 +44,7 @@ def ctl_json(state_url, *args):
 
 def worker_pids(api):
     """The gunicorn master's live children: its workers."""
-    master = api._proc.pid  # ApiProcess keeps the master's Popen
+    master = api.pid
     pids = []
     for entry in os.listdir('/proc'):
         if not entry.isdigit():

@@ -333,7 +333,7 @@ class LocalCloud:
         self._apis.append(api)
         shutil.copyfile(paste_ini, os.path.join(api.dir, 'api-paste.ini'))
         write_ini(os.path.join(api.dir, 'nova.conf'),
-                   _merged(self._nova_base_conf(), nova_conf))
+                   merged_ini(self._nova_base_conf(), nova_conf))
         return api
 
     def _nova_base_conf(self) -> dict[str, dict[str, str]]:
@@ -411,7 +411,7 @@ def _sqlite(directory: str, name: str) -> str:
     return f'sqlite:///{directory}/{name}.sqlite'
 
 
-def _merged(base: dict, extra: dict) -> dict:
+def merged_ini(base: dict, extra: dict) -> dict:
     merged = {section: dict(options) for section, options in base.items()}
     for section, options in extra.items():
         merged.setdefault(section, {}).update(options)

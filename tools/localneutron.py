@@ -27,7 +27,8 @@ import time
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, TOOLS)
 
-from localcloud import ApiProcess, call, check_reply, run_logged, write_ini  # noqa: E402
+from localcloud import (  # noqa: E402
+    ApiProcess, call, check_reply, merged_ini, run_logged, write_ini)
 
 #: physnets the ML2 config accepts; the translation config maps onto them.
 PHYSNETS = ('physnet1', 'physnet2', 'public')
@@ -40,9 +41,13 @@ class LocalNeutron(ApiProcess):
     only the command line differs, since Neutron's app is loaded from here.
     """
 
-    def __init__(self, workdir: str):
+    def __init__(self, workdir: str,
+                 neutron_conf: dict[str, dict[str, str]] | None = None):
+        """``neutron_conf``: sections/options laid over the defaults of
+        neutron.conf (e.g. Keystone authentication instead of noauth)."""
         super().__init__('neutron', 'neutron', 'OS_NEUTRON_CONFIG_DIR',
                          os.path.abspath(workdir))
+        self._extra_conf = neutron_conf or {}
         self.conf_files = [os.path.join(self.dir, 'neutron.conf'),
                            os.path.join(self.dir, 'ml2_conf.ini')]
 
@@ -93,7 +98,7 @@ class LocalNeutron(ApiProcess):
 
     def _configure(self) -> None:
         db = f'sqlite:///{self.dir}/neutron.sqlite'
-        write_ini(self.conf_files[0], {
+        write_ini(self.conf_files[0], merged_ini({
             'DEFAULT': {
                 'core_plugin': 'ml2', 'service_plugins': 'router',
                 'auth_strategy': 'noauth', 'transport_url': 'fake:/',
@@ -111,7 +116,7 @@ class LocalNeutron(ApiProcess):
             'quotas': {f'quota_{name}': '-1' for name in (
                 'network', 'subnet', 'port', 'router', 'floatingip',
                 'security_group', 'security_group_rule')},
-        })
+        }, self._extra_conf))
         write_ini(self.conf_files[1], {
             'ml2': {
                 'type_drivers': 'flat,vlan', 'tenant_network_types': '',

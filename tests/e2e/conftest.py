@@ -1,4 +1,5 @@
-"""Session fixtures: one real Keystone + nova-api for the whole e2e run.
+"""Session fixtures: one real Keystone + nova-api (and, when asked, one
+Neutron) for the whole e2e run.
 
 Starting the cloud costs ~20 s, so it is started once per session; override
 ``paste_ini`` or ``nova_conf`` in a conftest to run the suite against another
@@ -14,6 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools'))
 
 from localcloud import LocalCloud  # noqa: E402
+from localneutron import LocalNeutron  # noqa: E402
+
+from freeze.translate.neutron import Neutron  # noqa: E402
 
 
 @pytest.fixture(scope='session')
@@ -37,3 +41,16 @@ def cloud(tmp_path_factory, paste_ini, nova_conf):
     with LocalCloud(str(tmp_path_factory.mktemp('cloud')), str(paste_ini),
                     nova_conf) as started:
         yield started
+
+
+@pytest.fixture(scope='session')
+def neutron_server(tmp_path_factory):
+    """A real Neutron 29 (noauth, sqlite), shared by the translation and
+    proxy tests: each test works in projects of its own."""
+    with LocalNeutron(str(tmp_path_factory.mktemp('neutron'))) as server:
+        yield server
+
+
+@pytest.fixture(scope='session')
+def neutron(neutron_server):
+    return Neutron.noauth(neutron_server.url)

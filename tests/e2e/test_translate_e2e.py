@@ -1,34 +1,14 @@
 """nova-network -> Neutron against a real Neutron 29: generate, apply,
 verify, change the source, apply the delta, roll back to where it was."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'tools'))
-
-from localneutron import LocalNeutron  # noqa: E402
-
-from freeze.cli import cutover_translate  # noqa: E402
-from freeze.novanet import generate, model, source  # noqa: E402
-from freeze.translate import config, converge, desired  # noqa: E402
-from freeze.translate.neutron import Neutron  # noqa: E402
+from freeze.cli import cutover_translate
+from freeze.novanet import generate, model, source
+from freeze.translate import config, converge, desired
 
 ADMIN = 'ad' * 16
-
-
-@pytest.fixture(scope='session')
-def neutron_server(tmp_path_factory):
-    with LocalNeutron(str(tmp_path_factory.mktemp('neutron'))) as server:
-        yield server
-
-
-@pytest.fixture(scope='session')
-def neutron(neutron_server):
-    return Neutron.noauth(neutron_server.url)
 
 
 def snapshot(neutron):

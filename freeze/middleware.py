@@ -98,6 +98,16 @@ class FreezeMiddleware:
         self.clock = clock or document.utcnow
 
     def __call__(self, environ, start_response):
+        try:
+            answer = self._answer(environ, start_response)
+        except Exception:
+            answer = self._own_failure(environ, start_response)
+        if answer is None:
+            return self.application(environ, start_response)
+        return answer
+
+    def _answer(self, environ, start_response):
+        """The filter's own response, or None to pass the request on."""
         path_info = environ.get('PATH_INFO', '')
         if 'os-freeze' in path_info:
             path = routes.normalise(path_info)
@@ -106,7 +116,7 @@ class FreezeMiddleware:
         view = self.watcher.current()
         now = self.clock()
         if not view.state.in_force(now):
-            return self.application(environ, start_response)
+            return None
         method = environ.get('REQUEST_METHOD', '').upper()
         path = routes.normalise(path_info)
         action = None
@@ -117,8 +127,27 @@ class FreezeMiddleware:
                                       action=action)
         verdict = decision.decide(facts, view.state, self.rules, now)
         if verdict.allowed:
-            return self.application(environ, start_response)
+            return None
         return self._block(environ, start_response, facts, view, verdict, now)
+
+    def _own_failure(self, environ, start_response):
+        """A bug in this filter must not become nova's 500, nor open the
+        API by accident: ``fail_mode`` decides, as for an unreadable state
+        (closed: every request gets the freeze's 503, migrators included,
+        since no part of the decision can be trusted; open: pass)."""
+        LOG.exception('Freeze filter failed on %s %s; fail_mode=%s',
+                      environ.get('REQUEST_METHOD'),
+                      environ.get('PATH_INFO'), self.settings.fail_mode)
+        if self.settings.fail_mode == 'open':
+            return None
+        return _json_response(
+            start_response, '503 Service Unavailable',
+            {'serviceUnavailable': {
+                'code': 503,
+                'message': 'The compute API is frozen: the freeze filter '
+                           'failed on this request and fails closed; ask '
+                           'the operators (see nova-api\'s log).'}},
+            [('Retry-After', str(self.settings.retry_after))])
 
     def _retry_after(self, state, now):
         if state.until is not None and state.until > now:

@@ -1,5 +1,6 @@
 """The WSGI filter: identity, classification, nova-style faults, monitoring."""
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -193,6 +194,36 @@ def test_corrupt_state_fails_closed_never_500(app, state_path):
     assert response.status_int == 503
     assert 'cannot be read' in response.json['serviceUnavailable']['message']
     assert call(app, 'POST', '/flavors', roles=['migration']).status_int == 200
+
+
+@pytest.mark.parametrize('fail_mode, status', [('closed', 503),
+                                                ('open', 200)])
+def test_a_bug_in_the_filter_follows_fail_mode_never_500(
+        app, state_path, monkeypatch, caplog, fail_mode, status):
+    set_state(state_path, frozen=True, mode='full')
+    monkeypatch.setattr(app, 'settings', dataclasses.replace(
+        app.settings, fail_mode=fail_mode))
+
+    def broken(*args):
+        raise KeyError('a bug')
+    monkeypatch.setattr(middleware.decision, 'decide', broken)
+    with caplog.at_level(logging.ERROR, logger='freeze.middleware'):
+        response = call(app, 'GET', '/servers', roles=['migration'])
+    assert response.status_int == status
+    assert len(app.downstream.calls) == (status == 200)
+    assert 'Freeze filter failed on GET /servers' in caplog.text
+    if status == 503:
+        assert response.headers['Retry-After']
+        assert 'fails closed' in (
+            response.json['serviceUnavailable']['message'])
+
+
+def test_errors_downstream_are_novas_own(app):
+    def nova_fails(environ, start_response):
+        raise RuntimeError('nova')
+    app.application = nova_fails
+    with pytest.raises(RuntimeError, match='nova'):
+        call(app, 'GET', '/servers', roles=['member'])
 
 
 def test_blocked_calls_are_logged(app, state_path, caplog):

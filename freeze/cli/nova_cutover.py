@@ -66,7 +66,11 @@ def cmd_plan(args):
     stages = [plan.stage(args.stage)] if args.stage else plan.stages
     hosts = plan.select(*selection(args)) if selection(args) else list(
         plan.hosts)
-    print('\n'.join(report.describe(plan, stages, hosts)))
+    if args.format == 'table':
+        print('\n'.join(report.describe(plan, stages, hosts)))
+    else:
+        print(output.render(report.dry_run(plan, stages, hosts),
+                            args.format))
     return 0
 
 
@@ -168,8 +172,8 @@ def build_parser():
                             '(and a rollback past it)')
         return p
 
-    p = with_selection(with_stage(sub.add_parser(
-        'plan', help='print every action of a run, in order; run nothing')))
+    p = output.add_format_option(with_selection(with_stage(sub.add_parser(
+        'plan', help='print every action of a run, in order; run nothing'))))
     p.add_argument('plan', metavar='PLAN')
     p.set_defaults(func=cmd_plan)
     p = with_confirm(with_selection(with_stage(sub.add_parser(

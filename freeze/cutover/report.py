@@ -6,50 +6,66 @@ from freeze.cutover import freezing
 from freeze.cutover import views
 
 
-def describe(plan, stages, hosts):
-    """Every action of a run, in order, as text lines (the dry run)."""
-    lines = ['plan %s: %d host(s) in %d cell(s)'
-             % (plan.name, len(plan.hosts), len(plan.cells()))]
+def dry_run(plan, stages, hosts):
+    """Every action of a run, in order, as data (``plan -f json|yaml``)."""
     base = plan.freeze_command
+    out = {'plan': plan.name, 'hosts': len(plan.hosts),
+           'cells': len(plan.cells()), 'stages': []}
     for stage in stages:
-        lines.append('')
-        lines.append('stage %s' % stage.name)
-        n = 0
+        actions = []
 
-        def say(text, revert=None):
-            nonlocal n
-            n += 1
-            lines.append('  %3d. %s' % (n, text))
-            if revert:
-                lines.append('       revert: %s' % revert)
+        def add(action, run, revert=None, **more):
+            actions.append(dict(n=len(actions) + 1, action=action, run=run,
+                                revert=revert or None, **more))
         if stage.freeze:
-            say('freeze-before: %s' % freezing.status(base))
-            say('freeze: %s' % freezing.on(base, stage.freeze),
+            add('freeze-before', freezing.status(base))
+            add('freeze', freezing.on(base, stage.freeze),
                 'put the freeze back as freeze-before showed it')
         for command in stage.commands:
-            say('%s: %s' % (command.name, plan.render(command.run,
-                                                      stage.name)),
+            add(command.name, plan.render(command.run, stage.name),
                 command.revert and plan.render(command.revert, stage.name))
         if stage.has_hosts:
             batches = plan.batches(stage, hosts)
             for number, batch in enumerate(batches, 1):
-                say('batch %d/%d, cell %s: %d host(s), %d at a time, stops '
-                    'at %d failed' % (number, len(batches),
-                                      plan.hosts[batch[0]], len(batch),
-                                      stage.concurrency,
-                                      stage.threshold(len(batch))))
-                for host in batch:
-                    for step in stage.steps:
-                        lines.append('         %s %s: %s' % (
-                            host, step.name,
-                            plan.render(step.run, stage.name, host)))
+                add('batch', None, batch=number, batches=len(batches),
+                    cell=plan.hosts[batch[0]], hosts=list(batch),
+                    concurrency=stage.concurrency,
+                    stops_at_failed=stage.threshold(len(batch)),
+                    steps=[{'host': host, 'step': step.name,
+                            'run': plan.render(step.run, stage.name, host)}
+                           for host in batch for step in stage.steps])
         if stage.thaw:
-            say('thaw: %s' % freezing.off(base),
+            add('thaw', freezing.off(base),
                 'freeze again: %s' % freezing.on(base, stage.freeze))
-            if stage.point_of_no_return:
-                lines.append('       point of no return: needs '
-                             '--confirm-point-of-no-return; a rollback '
-                             'after it loses: %s' % stage.point_of_no_return)
+        out['stages'].append({'stage': stage.name, 'actions': actions,
+                              'point_of_no_return': stage.thaw and (
+                                  stage.point_of_no_return) or None})
+    return out
+
+
+def describe(plan, stages, hosts):
+    """The dry run as text lines."""
+    run = dry_run(plan, stages, hosts)
+    lines = ['plan %(plan)s: %(hosts)d host(s) in %(cells)d cell(s)' % run]
+    for stage in run['stages']:
+        lines += ['', 'stage %s' % stage['stage']]
+        for a in stage['actions']:
+            if a['action'] == 'batch':
+                lines.append('  %3d. batch %d/%d, cell %s: %d host(s), %d at '
+                             'a time, stops at %d failed'
+                             % (a['n'], a['batch'], a['batches'], a['cell'],
+                                len(a['hosts']), a['concurrency'],
+                                a['stops_at_failed']))
+                lines += ['         %(host)s %(step)s: %(run)s' % s
+                          for s in a['steps']]
+                continue
+            lines.append('  %3d. %s: %s' % (a['n'], a['action'], a['run']))
+            if a['revert']:
+                lines.append('       revert: %s' % a['revert'])
+        if stage['point_of_no_return']:
+            lines.append('       point of no return: needs '
+                         '--confirm-point-of-no-return; a rollback '
+                         'after it loses: %s' % stage['point_of_no_return'])
     return lines
 
 

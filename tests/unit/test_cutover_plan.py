@@ -107,3 +107,28 @@ def test_inventory_from_nova_groups_by_zone():
     assert plan_mod.inventory_settings(text) == {'from': 'nova'}
     plan = plan_mod.load(text, hosts={'x1': 'az1'})
     assert plan.hosts == {'x1': 'az1'}
+
+
+def test_the_dry_run_as_data_and_as_text(tmp_path, capsys):
+    from freeze.cli import nova_cutover
+    path = tmp_path / 'plan.yaml'
+    path.write_text(yaml.safe_dump(BASE))
+    assert nova_cutover.main(['plan', '-f', 'json', str(path)]) == 0
+    run = yaml.safe_load(capsys.readouterr().out)
+    assert (run['plan'], run['hosts'], run['cells']) == ('p', 4, 2)
+    proxy, l2 = run['stages']
+    assert proxy['actions'] == [{'n': 1, 'action': 'up', 'run': 'echo /x',
+                                 'revert': None}]
+    actions = [a['action'] for a in l2['actions']]
+    assert actions == ['freeze-before', 'freeze', 'batch', 'batch', 'batch',
+                       'thaw']
+    first = l2['actions'][2]
+    assert (first['cell'], first['hosts'], first['stops_at_failed']) == (
+        'c1', ['a', 'b'], 1)
+    assert first['steps'][0] == {'host': 'a', 'step': 'switch',
+                                 'run': 'ssh a switch'}
+    assert nova_cutover.main(['plan', str(path), '--stage', 'compute-l2',
+                              '--cell', 'c2']) == 0
+    text = capsys.readouterr().out
+    assert '  3. batch 1/1, cell c2: 1 host(s)' in text
+    assert 'd switch: ssh d switch' in text and 'ssh a' not in text

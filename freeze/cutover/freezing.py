@@ -3,11 +3,14 @@
 freeze-ctl is driven as a black box through its documented options, so the
 runner journals each toggle like any other command and the freeze tool can
 evolve on its own.  What a stage changes is undone from what ``status``
-said before it: the mode and reason, and the grants it added.
+said before it: the mode, reason, expected end and auto-thaw, and the
+grants it added.
 """
 
 import json
 import shlex
+
+from freeze.state import document
 
 
 class FreezeStatusError(ValueError):
@@ -31,20 +34,32 @@ def off(base):
     return '%s off -f json' % base
 
 
-def restore(base, freeze, before_output):
-    """Commands that put the freeze back as ``before_output`` showed it."""
+def restore(base, freeze, before_output, now):
+    """Commands that put the freeze back as ``before_output`` showed it.
+
+    An end time already past cannot be given again (freeze-ctl refuses it):
+    with auto-thaw that earlier freeze would have ended by now, so it stays
+    off; without, it comes back with no expected end.
+    """
     try:
         before = json.loads(before_output)
         frozen = bool(before['frozen'])
         existing = {(g['kind'], g['actor'], g['project'])
                     for g in before.get('grants') or ()}
+        until = document.parse_time(before.get('until'), 'until')
+        auto_thaw = bool(before.get('auto_thaw'))
     except (ValueError, KeyError, TypeError) as exc:
         raise FreezeStatusError('cannot read the freeze state saved before '
                                 'the stage: %s' % exc)
-    if not frozen:
+    ended = until is not None and until <= now
+    if not frozen or (auto_thaw and ended):
         return off(base)
     words = ['on', '--mode', before['mode'], '--reason',
              before.get('reason') or '']
+    if until is not None and not ended:
+        words += ['--until', document.format_time(until)]
+        if auto_thaw:
+            words.append('--auto-thaw')
     commands = ['%s %s -f json' % (base, shlex.join(words))]
     added = ([('user', g) for g in freeze.grants]
              + [('group', g) for g in freeze.grant_groups])

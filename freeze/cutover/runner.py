@@ -16,6 +16,7 @@ from freeze.cutover import freezing
 from freeze.cutover import plan as plan_mod
 from freeze.cutover import views
 from freeze.cutover.journal import Row
+from freeze.state import document
 
 EXIT = {views.DONE: 0, views.ROLLED_BACK: 0, views.STOPPED: 1,
         views.AWAITING: 3}
@@ -202,7 +203,8 @@ class Runner:
             if op == 'do':
                 return freezing.on(base, stage.freeze)
             before = _last_ok(stage_rows, 'freeze-before')
-            return freezing.restore(base, stage.freeze, before.output)
+            return freezing.restore(base, stage.freeze, before.output,
+                                    document.utcnow())
         if name == 'thaw':
             return (freezing.off(base) if op == 'do'
                     else freezing.on(base, stage.freeze))

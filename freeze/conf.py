@@ -17,7 +17,9 @@ DEFAULT_STATE_URL = 'file:///var/lib/nova-freeze/state.json'
 OPTS = [
     cfg.StrOpt('state_url', default=DEFAULT_STATE_URL,
                help='Where the freeze state document lives: '
-                    'file:///PATH (the embedded default).'),
+                    'file:///PATH (the embedded default), or etcd: '
+                    'etcd3+http(s)://HOST:PORT[,HOST:PORT...][/PREFIX]'
+                    '[?ca_cert=PATH&cert_cert=PATH&cert_key=PATH].'),
     cfg.ListOpt('migration_roles', default=['migration'],
                 help='Roles that may use the whole API during a freeze.'),
     cfg.ListOpt('reader_roles', default=['admin'],

@@ -13,9 +13,10 @@ class StateConflict(Exception):
 
 def open_backend(url):
     """Return the backend for a state URL: ``file:///path`` (or a bare
-    path), or ``etcd3+http://HOST:PORT[,HOST:PORT...][/prefix]``."""
+    path), or ``etcd3+http(s)://HOST:PORT[,HOST:PORT...][/prefix][?tls]``
+    (``freeze.state.etcd``)."""
     parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme == 'etcd3+http':
+    if parsed.scheme in ('etcd3+http', 'etcd3+https'):
         from freeze.state import etcd
         return etcd.EtcdBackend.from_url(url)
     if parsed.scheme in ('', 'file'):
@@ -26,4 +27,4 @@ def open_backend(url):
                              % url)
         return file_backend.FileBackend(path)
     raise ValueError('unsupported state URL scheme %r in %r (supported: '
-                     'file, etcd3+http)' % (parsed.scheme, url))
+                     'file, etcd3+http, etcd3+https)' % (parsed.scheme, url))

@@ -1,7 +1,10 @@
 """The cluster-wide state backend: etcd v3, through its JSON gateway.
 
 ``etcd3+http://HOST[:PORT][,HOST[:PORT]...][/PREFIX]`` (default port 2379,
-default prefix ``/nova-freeze``); needs etcd 3.4 or later.  Keys::
+default prefix ``/nova-freeze``); needs etcd 3.4 or later.  With TLS,
+``etcd3+https://...[?ca_cert=PATH][&cert_cert=PATH&cert_key=PATH]``: the
+server is verified against ``ca_cert`` (else the system's CAs) and the client
+certificate is shown when etcd asks for one (``--client-cert-auth``).  Keys::
 
     PREFIX/state              the state document (JSON, as in the file)
     PREFIX/history/EPOCH      the audit entry of each change (zero-padded)
@@ -43,7 +46,9 @@ from freeze.state import StateUnavailable
 from freeze.state import acks
 from freeze.state import document
 
-SCHEME = 'etcd3+http'
+SCHEMES = {'etcd3+http': 'http', 'etcd3+https': 'https'}
+#: what an https URL's query may name: files, checked when the URL is read
+TLS_FILES = ('ca_cert', 'cert_cert', 'cert_key')
 DEFAULT_PORT = 2379
 DEFAULT_PREFIX = '/nova-freeze'
 #: Seconds for one unary call (connect and read) to one endpoint.
@@ -53,6 +58,8 @@ TIMEOUT = 2.0
 WATCH_IDLE = 60.0
 
 _ERRNO = re.compile(r'\[Errno -?\d+\] [^\'"()]+')
+_SSL = re.compile(r'\[SSL: [A-Z_]+\][^\'"()]*|EOF occurred in violation '
+                  r'of protocol')
 _FAILURES = (etcd_exceptions.Etcd3Exception, requests.RequestException,
              ValueError)
 
@@ -68,6 +75,11 @@ def _unb64(text):
 def _describe(exc):
     """The short reason inside requests' and etcd3gw's long messages."""
     text = getattr(exc, 'detail_text', None) or str(exc) or type(exc).__name__
+    found = _SSL.search(text)  # etcd3gw wraps requests' SSLError: by text
+    if found:
+        return ('TLS handshake failed (%s): check the URL\'s ca_cert, and '
+                'cert_cert/cert_key if etcd asks for a client certificate'
+                % found.group(0).strip())
     found = _ERRNO.search(text)
     return found.group(0).strip() if found else text.strip()[:200]
 
@@ -84,14 +96,23 @@ def _parse_state(raw, where):
     return document.FreezeState.from_dict(data)
 
 
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where the state lives, as a state URL says."""
+
+    endpoints: list
+    prefix: str = DEFAULT_PREFIX
+    protocol: str = 'http'
+    tls: dict = dataclasses.field(default_factory=dict)  # TLS_FILES -> path
+
+
 def parse_url(url):
-    """``(endpoints, prefix)`` from an ``etcd3+http://`` URL, or ValueError."""
+    """The :class:`Target` of an ``etcd3+http(s)://`` URL, or ValueError."""
     parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme != SCHEME:
-        raise ValueError('not an %s URL: %r' % (SCHEME, url))
-    if parsed.query or parsed.fragment or '@' in parsed.netloc:
-        raise ValueError('etcd state URL takes no user, query or fragment: '
-                         '%r' % url)
+    if parsed.scheme not in SCHEMES:
+        raise ValueError('not an etcd3+http(s) URL: %r' % url)
+    if parsed.fragment or '@' in parsed.netloc:
+        raise ValueError('etcd state URL takes no user or fragment: %r' % url)
     endpoints = []
     for item in parsed.netloc.split(','):
         match = re.fullmatch(r'(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)'
@@ -104,7 +125,31 @@ def parse_url(url):
             raise ValueError('bad port in etcd endpoint %r' % item)
         endpoints.append((match.group(1).strip('[]'), port))
     prefix = parsed.path.rstrip('/') or DEFAULT_PREFIX
-    return endpoints, prefix
+    protocol = SCHEMES[parsed.scheme]
+    return Target(endpoints, prefix, protocol,
+                  _tls_files(parsed.query, protocol, url))
+
+
+def _tls_files(query, protocol, url):
+    """The query's TLS files: named once each, existing, the client's
+    certificate and key together; only over https."""
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True,
+                                   strict_parsing=bool(query))
+    tls = dict(pairs)
+    if pairs and protocol != 'https':
+        raise ValueError('only an etcd3+https URL takes TLS options: %r'
+                         % url)
+    unknown = set(tls) - set(TLS_FILES)
+    if unknown or len(tls) != len(pairs):
+        raise ValueError('etcd state URL options are %s, each once; not %r'
+                         % (', '.join(TLS_FILES), url))
+    if ('cert_cert' in tls) != ('cert_key' in tls):
+        raise ValueError('cert_cert and cert_key go together: %r' % url)
+    for name, path in tls.items():
+        if not os.path.isfile(path):
+            raise ValueError('%s %r in the etcd state URL is not a file'
+                             % (name, path))
+    return tls
 
 
 class EtcdBackend:
@@ -112,22 +157,25 @@ class EtcdBackend:
 
     remote = True
 
-    def __init__(self, endpoints, prefix=DEFAULT_PREFIX):
-        self.endpoints = list(endpoints)
-        self.prefix = prefix
-        self.state_key = prefix + '/state'
+    def __init__(self, target):
+        self.target = target
+        self.endpoints = list(target.endpoints)
+        self.prefix = target.prefix
+        self.state_key = self.prefix + '/state'
         self._clients_pid = None
         self._clients = []
         self._current = 0
 
     @classmethod
     def from_url(cls, url):
-        return cls(*parse_url(url))
+        return cls(parse_url(url))
 
     def __str__(self):
         hosts = ','.join('[%s]:%d' % (h, p) if ':' in h else '%s:%d' % (h, p)
                          for h, p in self.endpoints)
-        return '%s://%s%s' % (SCHEME, hosts, self.prefix)
+        query = urllib.parse.urlencode(self.target.tls)
+        return 'etcd3+%s://%s%s%s' % (self.target.protocol, hosts,
+                                      self.prefix, query and '?' + query)
 
     def key(self, *parts):
         return '/'.join((self.prefix,) + parts)
@@ -139,11 +187,28 @@ class EtcdBackend:
         a connection pool inherited across fork() is shared with the parent.
         """
         if self._clients_pid != os.getpid():
-            self._clients = [etcd3gw.client(host=host, port=port,
-                                            timeout=TIMEOUT, api_path='/v3/')
-                             for host, port in self.endpoints]
+            self._clients = [etcd3gw.client(
+                host=host, port=port, protocol=self.target.protocol,
+                timeout=TIMEOUT, api_path='/v3/', session=self.session())
+                for host, port in self.endpoints]
             self._clients_pid = os.getpid()
         return self._clients
+
+    def session(self):
+        """An HTTP session that reaches etcd directly, with the URL's TLS.
+
+        The environment is not trusted: requests lets ``REQUESTS_CA_BUNDLE``
+        override a session's CA (``ca_cert`` would be ignored), and a proxy
+        from ``*_proxy`` variables has no business between nova-api and its
+        freeze state, least of all on a long-lived watch stream.
+        """
+        session = requests.Session()
+        session.trust_env = False
+        tls = self.target.tls
+        session.verify = tls.get('ca_cert', True)
+        if 'cert_cert' in tls:
+            session.cert = (tls['cert_cert'], tls['cert_key'])
+        return session
 
     def call(self, what, operation):
         """``operation(client)`` on the first endpoint that answers."""
@@ -291,7 +356,8 @@ class _Follow:
         request = {'create_request': {'key': _b64(backend.state_key),
                                       'start_revision': revision + 1}}
         try:
-            self._response = requests.post(
+            # Its own connection, not one of the client's pool.
+            self._response = backend.session().post(
                 client.get_url('/watch'), json=request, stream=True,
                 timeout=(TIMEOUT, WATCH_IDLE))
             if self._closed:

@@ -47,7 +47,8 @@ def dead_endpoint():
      '/p'),
 ])
 def test_urls(url, endpoints, prefix):
-    assert etcd_backend.parse_url(url) == (endpoints, prefix)
+    assert etcd_backend.parse_url(url) == etcd_backend.Target(endpoints,
+                                                              prefix)
     backend = open_backend(url)
     assert isinstance(backend, etcd_backend.EtcdBackend)
     assert open_backend(str(backend)).endpoints == endpoints
@@ -55,7 +56,13 @@ def test_urls(url, endpoints, prefix):
 
 @pytest.mark.parametrize('url', ['etcd3+http://', 'etcd3+http://a:99999',
                                  'etcd3+http://a,,b', 'etcd3+http://u@a/p',
-                                 'etcd3+http://a/p?x=1', 'etcd3+http://a b'])
+                                 'etcd3+http://a/p?x=1', 'etcd3+http://a b',
+                                 'etcd3+http://a/p?ca_cert=/etc/hostname',
+                                 'etcd3+https://a/p?ca_cert=/nonexistent',
+                                 'etcd3+https://a?cert_cert=/etc/hostname',
+                                 'etcd3+https://a?ca_cert=/etc/hostname'
+                                 '&ca_cert=/etc/hostname',
+                                 'etcd3+https://a?verify=no'])
 def test_bad_urls_are_refused(url):
     with pytest.raises(ValueError):
         open_backend(url)
@@ -135,7 +142,7 @@ def test_a_deleted_state_continues_the_epochs(backend):
 
 
 def test_unreachable_etcd_is_a_quick_clear_error():
-    backend = etcd_backend.EtcdBackend([dead_endpoint()])
+    backend = etcd_backend.EtcdBackend(etcd_backend.Target([dead_endpoint()]))
     started = time.monotonic()
     with pytest.raises(StateUnavailable, match='Connection refused'):
         backend.read()
@@ -145,8 +152,8 @@ def test_unreachable_etcd_is_a_quick_clear_error():
 
 
 def test_the_next_endpoint_answers_when_one_is_down(backend):
-    both = etcd_backend.EtcdBackend([dead_endpoint(), backend.endpoints[0]],
-                                    backend.prefix)
+    both = etcd_backend.EtcdBackend(etcd_backend.Target(
+        [dead_endpoint(), backend.endpoints[0]], backend.prefix))
     both.update(freeze('full'), 'ops', NOW)
     assert backend.read().frozen
 

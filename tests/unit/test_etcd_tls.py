@@ -1,0 +1,84 @@
+"""The etcd backend over TLS, against a real etcd that demands a client
+certificate: state, history and the watch stream all go through it."""
+
+import datetime
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from freeze.state import StateUnavailable
+from freeze.state import document
+from freeze.state import open_backend
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools'))
+
+from localetcd import LocalEtcd  # noqa: E402
+
+NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture(scope='module')
+def tls_etcd(tmp_path_factory, etcd):  # etcd: installed, or fail/skip there
+    with LocalEtcd(str(tmp_path_factory.mktemp('etcd-tls')), tls=True) as s:
+        yield s
+
+
+def full(old):
+    return document.FreezeState(epoch=old.epoch + 1, frozen=True,
+                                mode='full', reason='tls', started_at=NOW)
+
+
+def test_state_history_and_watch_over_tls(tls_etcd):
+    url = tls_etcd.state_url('/tls-a')
+    backend = open_backend(url)
+    assert str(backend) == url
+    stream = backend.follow()
+    seen = []
+    follower = threading.Thread(
+        target=lambda: seen.extend(item for _, item in stream))
+    follower.start()
+    backend.update(full, 'ops', NOW)
+    assert backend.read().mode == 'full'
+    assert [e['new']['reason'] for e in backend.history()] == ['tls']
+    deadline = datetime.datetime.now() + datetime.timedelta(seconds=5)
+    while len(seen) < 2 and datetime.datetime.now() < deadline:
+        threading.Event().wait(0.05)
+    stream.close()
+    follower.join(5)
+    assert [s.frozen for s in seen] == [False, True]
+
+
+def without(url, *names):
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query)
+             if k not in names]
+    return parts._replace(query=urllib.parse.urlencode(query)).geturl()
+
+
+@pytest.mark.parametrize('names, detail', [
+    # no client certificate: etcd ends the handshake
+    (('cert_cert', 'cert_key'), 'EOF occurred'),
+    # etcd's certificate is not one the default CAs trust
+    (('ca_cert',), 'CERTIFICATE_VERIFY_FAILED'),
+])
+def test_tls_failures_are_clear_and_change_nothing(tls_etcd, names, detail):
+    url = tls_etcd.state_url('/tls-b-%d' % len(names))
+    with pytest.raises(StateUnavailable) as failure:
+        open_backend(without(url, *names)).update(full, 'ops', NOW)
+    assert 'TLS handshake failed (' in str(failure.value)
+    assert detail in str(failure.value) and 'ca_cert' in str(failure.value)
+    assert not open_backend(url).read().frozen
+
+
+def test_ca_cert_wins_over_requests_ca_bundle(tls_etcd, monkeypatch):
+    """requests would let the variable override the session's CA."""
+    monkeypatch.setenv('REQUESTS_CA_BUNDLE', '/etc/ssl/certs/none.pem')
+    assert not open_backend(tls_etcd.state_url('/tls-d')).read().frozen
+
+
+def test_plain_http_to_a_tls_etcd_is_unavailable(tls_etcd):
+    with pytest.raises(StateUnavailable):
+        open_backend('etcd3+http://%s/tls-c' % tls_etcd.endpoint).read()

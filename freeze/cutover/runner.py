@@ -384,8 +384,19 @@ class Runner:
         passes = self.journal.passes()
         busy = [p for p in passes if p.status in views.UNFINISHED]
         live = [p for p in passes if p.status != views.ROLLED_BACK]
-        if not live:
-            raise CutoverError('nothing to roll back')
+        if not passes:
+            raise CutoverError('nothing to roll back: nothing has run')
+        if stage_name is not None and all(p.stage != stage_name
+                                          for p in passes):
+            raise CutoverError('stage %s has nothing to roll back'
+                               % stage_name)
+        if all(p.stage != stage_name for p in live) and (
+                stage_name is not None or not live):
+            # Rolled back already (say, a rollback killed just after it
+            # finished, run again): the same end, nothing to do.
+            self.progress.event('rolled-back-already',
+                                stage=stage_name or passes[-1].stage)
+            return views.ROLLED_BACK
         plan = self.plan_of(live[-1])
         order = [s.name for s in plan.stages]
         started = [s for s in order if any(p.stage == s for p in live)]

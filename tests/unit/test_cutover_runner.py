@@ -121,5 +121,13 @@ def test_stages_in_order_cell_by_cell_and_rollback_each(fleet, tmp_path):
     assert set(statuses(runner, 'compute-l2').values()) == {'pending'}
     assert runner.rollback() == views.ROLLED_BACK          # proxy
     assert fleet.snapshot() == before
+    # Again (a rollback killed once it had finished): the same end.
+    assert runner.rollback() == views.ROLLED_BACK
+    assert runner.rollback('compute-l2') == views.ROLLED_BACK
+    assert fleet.snapshot() == before
     with pytest.raises(runner_mod.CutoverError, match='nothing to roll'):
-        runner.rollback()
+        runner.rollback('no-such-stage')
+    with pytest.raises(runner_mod.CutoverError, match='nothing has run'):
+        fresh = tmp_path / 'fresh'
+        fresh.mkdir()
+        make(fresh)[0].rollback()

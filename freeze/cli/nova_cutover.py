@@ -8,6 +8,7 @@ Exit codes: 0 done, 1 failed or stopped (see ``status``), 2 bad usage,
 import argparse
 import sys
 
+from freeze.cli import cutover_proxy
 from freeze.cli import cutover_translate
 from freeze.cli import output
 from freeze.cutover import inventory
@@ -205,6 +206,7 @@ def build_parser():
                    help='only failed, timed out or unfinished actions')
     p.set_defaults(func=cmd_log)
     cutover_translate.register(sub)
+    cutover_proxy.register(sub)
     return parser
 
 

@@ -2,12 +2,15 @@
 
 The comparison is the plan's own diff (desired from nova's data against what
 Neutron holds, every compared field: MAC, IPs, device, host, groups, rules,
-floating IPs), printed for people: an empty list means they agree.
+floating IPs), printed for people: an empty list means they agree. The
+same diff compares two Neutron APIs (the read-only proxy against the Neutron
+the translation filled): ``compare``.
 """
 
 from __future__ import annotations
 
-from freeze.translate.converge import Plan
+from freeze.translate.converge import Actual, Plan, diff
+from freeze.translate.desired import Desired, Resource
 
 _WHAT = {'create': 'missing in Neutron', 'delete': 'extra in Neutron',
          'tag': 'not tagged in Neutron'}
@@ -35,3 +38,17 @@ def _fmt(value) -> str:
     if isinstance(value, tuple):
         return '(' + ', '.join(map(_fmt, value)) + ')'
     return str(value) if value is not None else '-'
+
+
+def as_desired(actual: Actual) -> Desired:
+    """What one Neutron API shows, as the state another should hold."""
+    return Desired({kind: {key: Resource(kind, key, body)
+                           for key, body in items.items()}
+                    for kind, items in actual.items.items()}, [])
+
+
+def compare(expected: Actual, actual: Actual) -> list[str]:
+    """Two Neutron APIs (e.g. the read-only proxy and the Neutron the
+    translation filled), resource by resource, with verify's own diff:
+    'missing in Neutron' is in ``expected`` only, 'extra' in ``actual``."""
+    return mismatches(diff(as_desired(expected), actual))

@@ -1,0 +1,1 @@
+"""The read-only Neutron API over nova-network (issue 8)."""

@@ -1,0 +1,42 @@
+"""``nova-cutover proxy serve``: configuration checked first, then gunicorn."""
+
+import yaml
+
+from freeze.cli import cutover_proxy, nova_cutover
+from freeze.proxy import wsgi
+
+
+def serve(*argv):
+    args = nova_cutover.build_parser().parse_args(['proxy', 'serve', *argv])
+    return args.func(args)
+
+
+def test_bad_configuration_is_one_line_and_exit_2(tmp_path, capsys):
+    conf = tmp_path / 'proxy.conf'
+    conf.write_text('[proxy]\n')
+    assert serve('--config', str(conf)) == 2
+    assert 'value required for option plan' in capsys.readouterr().err
+    conf.write_text(f'[proxy]\nplan = {tmp_path}/missing.yaml\n')
+    assert serve('--config', str(conf)) == 2
+    assert 'missing.yaml' in capsys.readouterr().err
+
+
+def test_becomes_gunicorn_with_the_config_in_its_environment(
+        tmp_path, monkeypatch):
+    plan = tmp_path / 'plan.yaml'
+    plan.write_text(yaml.safe_dump({
+        'network_manager': 'Vlan', 'admin_project_id': 'a',
+        'source': 'sqlite:///nova.sqlite'}))
+    conf = tmp_path / 'proxy.conf'
+    conf.write_text(f'[proxy]\nplan = {plan}\n')
+    calls = []
+    monkeypatch.setattr(cutover_proxy.os, 'execve',
+                        lambda *a: calls.append(a))
+    serve('--config', str(conf), '--bind', '127.0.0.1:1234', '--workers',
+          '3', '--paste', 'p.ini')
+    (_, argv, env), = calls
+    assert argv[1:4] == ['-m', 'gunicorn', '--bind']
+    assert '127.0.0.1:1234' in argv and '3' in argv
+    assert argv[-1] == 'freeze.proxy.wsgi:application()'
+    assert env[wsgi.CONFIG_ENV] == str(conf)
+    assert env[wsgi.PASTE_ENV].endswith('/p.ini')

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from bench_proxy import ProxyServer
+from localproxy import ProxyServer
 
 from freeze.novanet import generate, model, source
 from freeze.proxy import view

@@ -1,0 +1,96 @@
+"""The read-only Neutron API (``nova-cutover proxy serve``) on loopback, for
+the e2e tests, the benchmark and the demo.
+
+It runs exactly as an operator runs it (gunicorn, the paste file in paste/),
+with ``noauth`` unless the config overlay says otherwise, on a free port, in
+its own process group; ready once every worker has loaded the view.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import yaml
+
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TOOLS)
+sys.path.insert(0, TOOLS)
+
+from localcloud import merged_ini, write_ini  # noqa: E402
+
+#: what freeze.proxy.loader logs when a worker's view is ready
+LOADED = 'nova-network view loaded'
+
+
+class ProxyServer:
+    """``nova-cutover proxy serve`` (noauth) over one nova database, in its
+    own process group; ready when every worker has loaded the view."""
+
+    def __init__(self, workdir: str, settings: dict, workers: int = 2,
+                 poll_interval: float = 2.0,
+                 conf: dict[str, dict[str, str]] | None = None):
+        """``conf``: sections/options laid over the proxy's config file
+        (e.g. ``auth_strategy = keystone`` and ``[keystone_authtoken]``)."""
+        os.makedirs(workdir, exist_ok=True)
+        self.workers = workers
+        self.log_path = os.path.join(workdir, 'proxy.log')
+        plan = os.path.join(workdir, 'plan.yaml')
+        with open(plan, 'w') as f:
+            yaml.safe_dump(settings, f)
+        self.config = os.path.join(workdir, 'proxy.conf')
+        write_ini(self.config, merged_ini({'proxy': {
+            'plan': plan, 'auth_strategy': 'noauth',
+            'poll_interval': str(poll_interval)}}, conf or {}))
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            self.url = f'http://127.0.0.1:{s.getsockname()[1]}'
+        self._proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 120.0) -> ProxyServer:
+        argv = [os.path.join(os.path.dirname(sys.executable), 'nova-cutover'),
+                'proxy', 'serve', '--config', self.config,
+                '--paste', os.path.join(REPO, 'paste', 'neutron-proxy.ini'),
+                '--bind', self.url.removeprefix('http://'),
+                '--workers', str(self.workers)]
+        with open(self.log_path, 'ab') as log:
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while self._loaded() < self.workers:
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f'proxy not ready; see {self.log_path}')
+            time.sleep(0.1)
+        return self
+
+    def worker_rss(self) -> list[int]:
+        """Resident memory of each worker, bytes."""
+        return [c.memory_info().rss
+                for c in psutil.Process(self._proc.pid).children()]
+
+    def _loaded(self) -> int:
+        with open(self.log_path, errors='replace') as f:
+            return f.read().count(LOADED)
+
+    def stop(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        os.killpg(self._proc.pid, signal.SIGTERM)
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+
+    def __enter__(self) -> ProxyServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

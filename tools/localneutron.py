@@ -73,7 +73,16 @@ class LocalNeutron(ApiProcess):
     def _default_rule_templates(self) -> None:
         """Neutron's stock default-group rules. A data migration inserts
         them; a schema created from the models has none, and default groups
-        would come up empty."""
+        would come up empty. Behind Keystone they are posted as the
+        [keystone_authtoken] user, who must then be an admin."""
+        token, auth = None, self._extra_conf.get('keystone_authtoken')
+        if auth:
+            from keystoneauth1 import loading, session
+            loader = loading.get_plugin_loader(auth.get('auth_type',
+                                                        'password'))
+            names = {option.dest for option in loader.get_options()}
+            token = session.Session(auth=loader.load_from_options(**{
+                k: v for k, v in auth.items() if k in names})).get_token()
         for ethertype in ('IPv4', 'IPv6'):
             for rule in ({'direction': 'ingress', 'remote_group_id': 'PARENT',
                           'used_in_non_default_sg': False},
@@ -82,7 +91,7 @@ class LocalNeutron(ApiProcess):
                 reply = call('POST', self.url + '/v2.0/default-security-group'
                              '-rules', {'default_security_group_rule': {
                                  'ethertype': ethertype,
-                                 'used_in_default_sg': True, **rule}})
+                                 'used_in_default_sg': True, **rule}}, token)
                 check_reply(reply, 'default security group rule')
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 
 import sqlalchemy
+from keystoneauth1 import exceptions as ks_exceptions
 
 from freeze.novanet import model, source
 from freeze.translate import config, converge, desired, rollback, verify
@@ -50,6 +51,7 @@ def _guarded(fn, args) -> int:
     try:
         return fn(args)
     except (config.ConfigError, OSError, NeutronError,
+            ks_exceptions.ClientException,
             sqlalchemy.exc.SQLAlchemyError) as exc:
         print(f'nova-cutover translate: {exc}', file=sys.stderr)
         return 2
@@ -64,7 +66,10 @@ def _neutron(args, settings: config.Settings) -> Neutron:
     if url:
         return Neutron.noauth(url)
     import openstack.config
-    return Neutron(openstack.config.OpenStackConfig().get_one().get_session())
+    cloud = openstack.config.OpenStackConfig().get_one()
+    return Neutron(cloud.get_session(), cloud.get_endpoint('network'),
+                   cloud.get_region_name('network'),
+                   cloud.get_interface('network'))
 
 
 def _desired(args, settings) -> desired.Desired:

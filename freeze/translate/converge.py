@@ -4,11 +4,16 @@ What the tool created carries the tag ``nova-cutover`` and
 ``nova-cutover:key=<key>``, and the key in its description too, which is
 set in the same request as the creation: a crash between creating and
 tagging leaves a resource found by description and tagged on the next run,
-never a duplicate. Ports get their tags in the bulk POST itself. Rules take
-no tags: they are keyed by content within their group. Neutron's own default
-group of a project is adopted (tagged) rather than created; a stock rule
-removed from it is first recorded in a tag of that group so that rollback
-can put it back.
+never a duplicate. A description of nova's own (security groups) replaces
+the key only once the tags hold it, and an untagged resource is tagged
+before any update: whatever step a crash interrupts, the next run finds the
+resource again. (Matching untagged groups by project and name instead would
+adopt, and on rollback delete, a group someone else made with that name.)
+Ports get their tags in the bulk POST itself. Rules take no tags: they are
+keyed by content within their group. Neutron's own default group of a
+project is adopted (tagged) rather than created; a stock rule removed from
+it is first recorded in a tag of that group so that rollback can put it
+back.
 
 Applying the diff to an empty desired state is the rollback.
 """
@@ -325,16 +330,19 @@ class _Applier:
         for change in plan.changes:
             by[change.op, change.kind].append(change)
         for kind in reversed(KINDS):
-            self._parallel(self._delete,
-                           by['delete', kind] + by['replace', kind])
+            deletes = by['delete', kind] + by['replace', kind]
+            if kind == 'rule':
+                deletes = self._skip_going_with_group(
+                    deletes, by['delete', 'security_group']
+                    + by['replace', 'security_group'])
+            self._parallel(self._delete, deletes)
         for kind in KINDS:
             creates = by['create', kind] + by['replace', kind]
             if kind in ('port', 'rule'):
                 if kind == 'rule':
                     creates = self._skip_present_rules(creates)
-                chunks = [creates[i:i + self.bulk_size]
-                          for i in range(0, len(creates), self.bulk_size)]
-                self._parallel(self._bulk, chunks, bulk=True)
+                self._parallel(self._bulk, self._chunks(kind, creates),
+                               bulk=True)
             elif kind == 'security_group':
                 for change in creates:  # defaults: tags set one at a time
                     self._guard(self._create, change)
@@ -356,13 +364,25 @@ class _Applier:
         with ThreadPoolExecutor(self.workers) as pool:
             list(pool.map(one, changes))
 
-    def _guard(self, fn: Callable[[Change], Any], change: Change) -> None:
-        """A change Neutron rejects is reported; the run goes on."""
+    def _guard(self, fn: Callable[[Change], Any], change: Change,
+               count: int = 1) -> None:
+        """A change Neutron rejects is reported; the run goes on. count:
+        0 for work the plan does not list."""
         try:
             fn(change)
         except (NeutronError, _MissingRef) as exc:
             self.result.fail(change.kind, change.key, str(exc))
-        self._advance(1)
+        self._advance(count)
+
+    def _chunks(self, kind: str, creates: list[Change]) -> list[list[Change]]:
+        """Bulk requests of up to bulk_size; Neutron takes a bulk of rules
+        only within one group (else 400 for the whole request)."""
+        runs: dict[Any, list[Change]] = {}
+        for c in creates:
+            group = c.want['security_group_id'] if kind == 'rule' else None
+            runs.setdefault(group, []).append(c)
+        return [run[i:i + self.bulk_size] for run in runs.values()
+                for i in range(0, len(run), self.bulk_size)]
 
     def _advance(self, n: int) -> None:
         with self.lock:
@@ -403,14 +423,18 @@ class _Applier:
             self._adopt_default(key, body['project_id'])
             return
         request = self._request(kind, body)
-        # The key travels with the creation itself where the description
-        # is free, so a crash before tagging cannot cause a duplicate.
-        request.setdefault('description', f'{MARK} key={key}')
+        # The key travels with the creation itself, so a crash before
+        # tagging cannot cause a duplicate; nova's description comes after.
+        description = request.pop('description', None)
+        request['description'] = f'{MARK} key={key}'
         obj = self.n.create(COLLECTION[kind], request)
         self.ids[key] = obj['id']
         if kind == 'security_group':
             self._note_neutron_rules(key, obj)
         self.n.set_tags(COLLECTION[kind], obj['id'], [MARK, KEY_TAG + key])
+        if description is not None:
+            self.n.update(COLLECTION[kind], obj['id'],
+                          {'description': description})
 
     def _bulk(self, chunk: list[Change]) -> None:
         """All-or-nothing bulk POST; on rejection, halve until the
@@ -443,6 +467,8 @@ class _Applier:
         return body
 
     def _update(self, change: Change) -> None:
+        if change.key in self.actual.untagged:
+            self._tag(change)  # before the description that finds it goes
         fields = {f: change.want[f] for f in change.fields}
         if change.kind == 'security_group' and change.want['name'] == 'default':
             fields.pop('description', None)
@@ -484,8 +510,23 @@ class _Applier:
         for key, rule_id in self.neutron_rules.items():
             if key not in wanted:
                 self._guard(lambda c, id=rule_id: self.n.delete(
-                    'security-group-rules', id), Change('delete', 'rule', key))
-        return [c for c in creates if c.key not in self.neutron_rules]
+                    'security-group-rules', id), Change('delete', 'rule', key),
+                    count=0)
+        kept = [c for c in creates if c.key not in self.neutron_rules]
+        self._advance(len(creates) - len(kept))
+        return kept
+
+    def _skip_going_with_group(self, deletes: list[Change],
+                               groups: list[Change]) -> list[Change]:
+        """Deleting a group deletes its rules: no request for each (an
+        adopted default group stays, so its rules are deleted one by one)."""
+        gone = {c.key for c in groups
+                if self.actual.raw[c.key].get('name') != 'default'
+                or CREATED_DEFAULT in self.actual.raw[c.key].get('tags', ())}
+        kept = [c for c in deletes
+                if c.have['security_group_id'].key not in gone]
+        self._advance(len(deletes) - len(kept))
+        return kept
 
     def _record_removed(self, change: Change) -> None:
         """Before a stock rule leaves an adopted default group, note it in a

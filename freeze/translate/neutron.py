@@ -30,9 +30,13 @@ class NeutronError(Exception):
 
 class Neutron:
     def __init__(self, session: ks_session.Session,
-                 endpoint: str | None = None):
+                 endpoint: str | None = None, region: str | None = None,
+                 interface: str = 'public'):
+        """Without ``endpoint``, the catalog's network endpoint of
+        ``region`` (else of whichever region the catalog lists first)."""
         self._api = adapter.Adapter(
-            session, service_type='network', interface='public',
+            session, service_type='network', interface=interface,
+            region_name=region,
             endpoint_override=endpoint and endpoint.rstrip('/'))
 
     @classmethod

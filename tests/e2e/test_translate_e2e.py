@@ -32,6 +32,19 @@ def snapshot(neutron):
     return out
 
 
+def baseline(neutron):
+    """Neutron's state before a run. Neutron gives a project its default
+    group with its first network, whoever makes it: the admin project's,
+    which owns the shared networks and keeps the group, is made first."""
+    net = neutron.create('networks', {
+        'name': 'baseline', 'project_id': ADMIN,
+        'provider:network_type': 'vlan',
+        'provider:physical_network': 'physnet2',
+        'provider:segmentation_id': 3001})
+    neutron.delete('networks', net['id'])
+    return snapshot(neutron)
+
+
 def run(capsys, *argv):
     rc = cutover_translate.main(['translate', *argv])
     return rc, capsys.readouterr().out
@@ -138,3 +151,33 @@ def test_bulk_conflict_is_bisected_and_reported(neutron, neutron_server,
 def converge_to(wanted, neutron):
     actual = converge.fetch(neutron)
     return converge.apply(converge.diff(wanted, actual), neutron, actual)
+
+
+def test_crash_before_tagging_a_described_group(neutron, neutron_server,
+                                                tmp_path, monkeypatch):
+    """A group keeping nova's description dies created but untagged (the
+    reply lost): the next apply finds it again, no duplicate."""
+    gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=1,
+                            projects=1, hosts=1, dangling=False, seed=3)
+    settings = config.parse({**generate.settings(gen, ADMIN),
+                             'floating_pools': {}})
+    wanted = desired.translate(model.build(source.read(gen.url)), settings)
+    before = baseline(neutron)
+
+    def create(collection, body, real=neutron.create):
+        obj = real(collection, body)
+        if collection == 'security-groups':
+            raise KeyboardInterrupt('the reply is lost')
+        return obj
+    monkeypatch.setattr(neutron, 'create', create)
+    with pytest.raises(KeyboardInterrupt):
+        converge_to(wanted, neutron)
+    monkeypatch.undo()
+    assert not converge_to(wanted, neutron).failures
+    assert not converge.diff(wanted, converge.fetch(neutron))
+    groups = neutron.list('security-groups', project_id=gen.projects[0])
+    assert sorted((g['name'], g['description']) for g in groups) == sorted(
+        (r.body['name'], r.body.get('description', 'Default security group'))
+        for r in wanted.resources['security_group'].values())
+    assert not converge_to(desired.Desired.empty(), neutron).failures
+    assert snapshot(neutron) == before

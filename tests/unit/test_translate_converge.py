@@ -1,7 +1,13 @@
-"""diff and verify on hand-made states: what changes, and how it reads."""
+"""diff and verify on hand-made states: what changes, and how it reads;
+apply against an in-memory Neutron where a crash must be survived."""
+
+import copy
+
+import pytest
 
 from freeze.translate import converge, verify
-from freeze.translate.desired import KINDS, Desired, Ref, Resource
+from freeze.translate.desired import KINDS, Desired, Ref, Resource, rule_key
+from freeze.translate.neutron import NeutronError
 
 
 def state(**resources):
@@ -81,3 +87,96 @@ def test_verify_reads_like_a_diff():
                for line in lines)
     assert any(line.startswith('extra in Neutron: port port:x')
                for line in lines)
+
+
+class FakeNeutron:
+    """Enough of Neutron for groups and rules: objects per collection, list
+    filters by equality (tags by membership), rules inside their group."""
+
+    def __init__(self):
+        self.objects = {c: {} for c in converge.COLLECTION.values()}
+        self.deleted = []   # collections, one per DELETE
+        self.bulks = []     # sizes of the bulk POSTs
+
+    def list(self, collection, **filters):
+        return [copy.deepcopy(o) for o in self.objects[collection].values()
+                if all(v in o['tags'] if f == 'tags' else o.get(f) == v
+                       for f, v in filters.items())]
+
+    def create(self, collection, body):
+        obj = {'id': f'id-{len(self.objects[collection])}', 'tags': [],
+               'security_group_rules': [], **body}
+        self.objects[collection][obj['id']] = obj
+        return copy.deepcopy(obj)
+
+    def create_bulk(self, collection, bodies):
+        assert collection == 'security-group-rules'
+        self.bulks.append(len(bodies))
+        if len({b['security_group_id'] for b in bodies}) > 1:
+            raise NeutronError(400, 'Only allowed to update rules for one '
+                               'security profile at a time')
+        rules = [{**dict.fromkeys(converge.RULE_FIELDS), **b,
+                  'id': f'rule-{b["security_group_id"]}-{n}'}
+                 for n, b in enumerate(bodies)]
+        group = self.objects['security-groups'][bodies[0]['security_group_id']]
+        group['security_group_rules'] += rules
+        return rules
+
+    def delete(self, collection, id):
+        self.deleted.append(collection)
+        del self.objects[collection][id]
+
+    def update(self, collection, id, body):
+        self.objects[collection][id].update(body)
+
+    def set_tags(self, collection, id, tags):
+        self.objects[collection][id]['tags'] = list(tags)
+
+
+GROUP = {'name': 'web', 'description': 'web servers', 'project_id': 'p'}
+
+
+def converge_to(wanted, neutron):
+    have = converge.fetch(neutron)
+    return converge.apply(converge.diff(wanted, have), neutron, have)
+
+
+@pytest.mark.parametrize('step', ['set_tags', 'update'])
+def test_a_crash_creating_a_described_group_leaves_no_duplicate(step):
+    neutron = FakeNeutron()
+    real = getattr(neutron, step)
+
+    def crash(*args):
+        setattr(neutron, step, real)
+        raise KeyboardInterrupt
+    setattr(neutron, step, crash)
+    wanted = state(**{'sg:1': ('security_group', GROUP)})
+    with pytest.raises(KeyboardInterrupt):
+        converge_to(wanted, neutron)
+    assert not converge_to(wanted, neutron).failures
+    (group,) = neutron.list('security-groups')
+    assert group['description'] == 'web servers'
+    assert converge.KEY_TAG + 'sg:1' in group['tags']
+    assert not converge.diff(wanted, converge.fetch(neutron))
+
+
+def rule(group, port):
+    body = {'security_group_id': Ref(group), 'direction': 'ingress',
+            'ethertype': 'IPv4', 'protocol': 'tcp', 'port_range_min': port,
+            'port_range_max': port, 'remote_ip_prefix': None,
+            'remote_group_id': None}
+    return rule_key(body), ('rule', body)
+
+
+def test_rules_are_sent_in_bulk_per_group_and_go_with_their_group():
+    neutron = FakeNeutron()
+    wanted = state(**{'sg:1': ('security_group', GROUP),
+                      'sg:2': ('security_group', dict(GROUP, name='db')),
+                      **dict(rule(g, p) for g in ('sg:1', 'sg:2')
+                             for p in (22, 80))})
+    assert not converge_to(wanted, neutron).failures
+    assert neutron.bulks == [2, 2]
+    assert not converge.diff(wanted, converge.fetch(neutron))
+    result = converge_to(Desired.empty(), neutron)
+    assert not result.failures and result.done == 6
+    assert neutron.deleted == ['security-groups'] * 2

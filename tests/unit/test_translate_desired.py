@@ -259,3 +259,30 @@ def test_config_rejects_unknown_manager_and_settings():
     with pytest.raises(config.ConfigError):
         config.parse({'network_manager': 'Flat', 'admin_project_id': 'x',
                       'typo': 1})
+
+
+def dhcp_ports(out):
+    return {key: (r.body['device_id'], r.body['fixed_ips'])
+            for key, r in out.resources['port'].items()
+            if key.startswith('hostip:')}
+
+
+def test_shared_dhcp_address_is_reserved_once_with_a_port():
+    data = rows(networks=[net(dhcp_server='10.0.0.6')])
+    assert dhcp_ports(translate(data)) == {}
+    assert dhcp_ports(translate(data, share_dhcp_address=True)) == {
+        f'hostip:{NET}:10.0.0.6': ('', {(Ref(f'subnet4:net:{NET}'),
+                                         '10.0.0.6')})}
+    # already held by a host: not a second port for it
+    data['fixed_ips'][6].update(host='compute-1', allocated=True)
+    assert dhcp_ports(translate(data, share_dhcp_address=True)) == {
+        f'hostip:{NET}:10.0.0.6': ('compute-1', {(Ref(f'subnet4:net:{NET}'),
+                                                  '10.0.0.6')})}
+
+
+def test_shared_dhcp_address_among_nova_reserved_rows_needs_no_port():
+    """nova reserves the dhcp_server row it creates: no pool holds it."""
+    for server in ('10.0.0.1', '10.0.0.4', None):
+        out = translate(rows(networks=[net(dhcp_server=server)]),
+                        share_dhcp_address=True)
+        assert dhcp_ports(out) == {}

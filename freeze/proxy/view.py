@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from freeze.translate.converge import KEY_TAG, MARK
-from freeze.translate.desired import Desired, Ref, Resource
+from freeze.translate.desired import Desired, Ref, Resource, eui64
 
 View = dict[str, list[dict]]      # collection -> objects, sorted by id
 
@@ -191,7 +191,10 @@ class _Builder:
     def _subnet(self, r: Resource) -> dict:
         b = r.body
         cidr = ipaddress.ip_network(b['cidr'], strict=False)
-        gateway = b.get('gateway_ip', str(cidr.network_address + 1))
+        # Neutron's default: the first address, or for IPv6 the
+        # subnet-router anycast address (the network's own).
+        gateway = b.get('gateway_ip', str(cidr.network_address
+                                          + (cidr.version == 4)))
         pools = b.get('allocation_pools') or _pools(cidr, gateway)
         network = self.res['network'][b['network_id'].key]
         return {**self._standard(r, b['project_id']),
@@ -212,11 +215,16 @@ class _Builder:
     def _port(self, r: Resource) -> dict:
         b = r.body
         host = b.get('binding:host_id', '')
-        fixed = sorted(b['fixed_ips'],
+        mac = b.get('mac_address') or _mac(r.key)
+        fixed = set(b['fixed_ips'])
+        slaac = self.res['subnet'].get('subnet6:' + b['network_id'].key)
+        if slaac and not any(s.key == slaac.key for s, _ in fixed):
+            # Neutron gives every port on a SLAAC subnet its address there.
+            fixed.add((Ref(slaac.key), eui64(slaac.body['cidr'], mac)))
+        fixed = sorted(fixed,
                        key=lambda p: (p[0].key.startswith('subnet6:'), p[1]))
         return self._port_object(
-            r, b['project_id'], b['network_id'], fixed,
-            mac=b.get('mac_address') or _mac(r.key),
+            r, b['project_id'], b['network_id'], fixed, mac=mac,
             device_id=b['device_id'], device_owner=b['device_owner'],
             host=host, groups=sorted(map(self.id, b['security_groups'])),
             status='ACTIVE' if host else 'DOWN')

@@ -40,9 +40,22 @@ def _fmt(value) -> str:
     return str(value) if value is not None else '-'
 
 
+#: ports nova had no MAC for (reserved host addresses): Neutron picks it,
+#: and with it their SLAAC address, as it picks ids
+_NEUTRON_MAC = 'hostip:'
+
+
 def as_desired(actual: Actual) -> Desired:
-    """What one Neutron API shows, as the state another should hold."""
-    return Desired({kind: {key: Resource(kind, key, body)
+    """What one Neutron API shows, as the state another should hold: all of
+    it but what Neutron picks by itself."""
+    def wanted(key: str, body: dict) -> dict:
+        if not key.startswith(_NEUTRON_MAC):
+            return body
+        fixed = frozenset(p for p in body['fixed_ips']
+                          if not p[0].key.startswith('subnet6:'))
+        return {f: v for f, v in dict(body, fixed_ips=fixed).items()
+                if f != 'mac_address'}
+    return Desired({kind: {key: Resource(kind, key, wanted(key, body))
                            for key, body in items.items()}
                     for kind, items in actual.items.items()}, [])
 

@@ -85,11 +85,27 @@ def test_openstack_cli_and_neutronclient(proxy):
         ports[0]['network_id'])
 
 
-def test_same_view_as_the_translated_neutron(proxy, nova, neutron):
+@pytest.fixture(params=['Vlan', 'FlatDHCP'])
+def case(request, nova, proxy, tmp_path):
+    """The module's VlanManager database and proxy, or a FlatDHCP one with
+    multi_host addresses and IPv6 (SLAAC) on a flat physnet of its own."""
+    if request.param == 'Vlan':
+        yield nova, proxy
+        return
+    url = f'sqlite:///{tmp_path}/flat.sqlite'
+    gen = generate.generate(url, ports=6, projects=1, hosts=2, seed=9)
+    settings = generate.settings(gen, ADMIN)
+    settings['physnets']['eth1'] = 'proxy-flat'
+    settings['floating_pools']['nova']['physnet'] = 'proxy-public'
+    with ProxyServer(str(tmp_path / 'proxy'), settings, workers=1) as flat:
+        yield (gen, settings), flat
+
+
+def test_same_view_as_the_translated_neutron(case, neutron):
     """After ``translate apply`` of the same database, the proxy and the real
     Neutron agree resource by resource (verify's diff), and their objects
     have the same attributes."""
-    gen, settings = nova
+    (gen, settings), proxy = case
     wanted = desired.translate(model.build(source.read(gen.url)),
                                config.parse(settings))
     actual = converge.fetch(neutron)

@@ -50,8 +50,10 @@ class Cutover:
             return {'status': 'not-started'}  # killed before it began
         rc, out = self('status', '-f', 'json')
         assert rc == 0, out
-        return next(s for s in json.loads(out)['stages']
-                    if s['stage'] == name)
+        # Killed after the journal was made but before its first pass: the
+        # journal knows no stage yet.
+        return next((s for s in json.loads(out)['stages']
+                     if s['stage'] == name), {'status': 'not-started'})
 
     def killed_after(self, seconds, *args):
         proc = self.start(*args)

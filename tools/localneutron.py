@@ -2,22 +2,25 @@
 
 Neutron runs as in production (its own WSGI app under gunicorn, ML2 with flat
 and vlan provider networks, the router plugin) with what a laptop needs
-instead of a cloud: sqlite, ``noauth`` (every request is admin, so create
-bodies carry ``project_id``), a fake message bus, no nova notifications, no
-quotas, and a test-only mechanism driver that binds every port
-(tools/neutron_bind_all.py).
+instead of a cloud: sqlite and one worker (the tests) or PostgreSQL and
+several (the benchmark, tools/localpostgres.py), ``noauth`` (every request is
+admin, so create bodies carry ``project_id``), a fake message bus, no nova
+notifications, no quotas, and a test-only mechanism driver that binds every
+port (tools/neutron_bind_all.py).
 
 On sqlite ``neutron-db-manage upgrade heads`` fails, so the schema is created
-from Neutron's model metadata and then stamped.
+from Neutron's model metadata and then stamped, whatever the database.
 
-Standalone, ``python tools/localneutron.py`` prints the URL and runs until
-Ctrl-C. As a gunicorn app: ``localneutron:application()``.
+Standalone, ``python tools/localneutron.py [--postgres] [--workers N]``
+prints the URL and runs until Ctrl-C. As a gunicorn app:
+``localneutron:application()``.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -29,6 +32,7 @@ sys.path.insert(0, TOOLS)
 
 from localcloud import (  # noqa: E402
     ApiProcess, call, check_reply, merged_ini, run_logged, write_ini)
+from localpostgres import LocalPostgres  # noqa: E402
 
 #: physnets the ML2 config accepts; the translation config maps onto them.
 PHYSNETS = ('physnet1', 'physnet2', 'public')
@@ -42,12 +46,17 @@ class LocalNeutron(ApiProcess):
     """
 
     def __init__(self, workdir: str,
-                 neutron_conf: dict[str, dict[str, str]] | None = None):
+                 neutron_conf: dict[str, dict[str, str]] | None = None,
+                 database: str | None = None, workers: int = 1):
         """``neutron_conf``: sections/options laid over the defaults of
-        neutron.conf (e.g. Keystone authentication instead of noauth)."""
+        neutron.conf (e.g. Keystone authentication instead of noauth).
+        ``database``: an SQLAlchemy URL of an empty database (default: a
+        sqlite file in the workdir, which only one worker can use).
+        ``workers``: gunicorn sync workers."""
         super().__init__('neutron', 'neutron', 'OS_NEUTRON_CONFIG_DIR',
-                         os.path.abspath(workdir))
+                         os.path.abspath(workdir), workers)
         self._extra_conf = neutron_conf or {}
+        self.database = database or f'sqlite:///{self.dir}/neutron.sqlite'
         self.conf_files = [os.path.join(self.dir, 'neutron.conf'),
                            os.path.join(self.dir, 'ml2_conf.ini')]
 
@@ -59,8 +68,8 @@ class LocalNeutron(ApiProcess):
                    OS_NEUTRON_CONFIG_FILES=';'.join(self.conf_files))
         argv = [sys.executable, '-m', 'gunicorn',
                 '--bind', self.url.removeprefix('http://'),
-                # sqlite: one sync worker; bulk requests take long.
-                '--workers', '1', '--timeout', '600',
+                # Bulk requests take long.
+                '--workers', str(self._workers), '--timeout', '600',
                 '--graceful-timeout', '5', '--pythonpath', TOOLS,
                 '--no-control-socket', 'localneutron:application()']
         self.spawn(argv, env, timeout)
@@ -106,7 +115,6 @@ class LocalNeutron(ApiProcess):
         self.stop()
 
     def _configure(self) -> None:
-        db = f'sqlite:///{self.dir}/neutron.sqlite'
         write_ini(self.conf_files[0], merged_ini({
             'DEFAULT': {
                 'core_plugin': 'ml2', 'service_plugins': 'router',
@@ -120,7 +128,7 @@ class LocalNeutron(ApiProcess):
                 'log_file': os.path.join(self.dir, 'neutron-server.log'),
                 'debug': 'false',
             },
-            'database': {'connection': db},
+            'database': {'connection': self.database},
             'oslo_concurrency': {'lock_path': f'{self.dir}/locks'},
             'quotas': {f'quota_{name}': '-1' for name in (
                 'network', 'subnet', 'port', 'router', 'floatingip',
@@ -142,7 +150,7 @@ class LocalNeutron(ApiProcess):
               'import sqlalchemy, sys\n'
               'from neutron.db.migration.models import head\n'
               'head.get_metadata().create_all('
-              'sqlalchemy.create_engine(sys.argv[1]))', db], log)
+              'sqlalchemy.create_engine(sys.argv[1]))', self.database], log)
         run_logged([os.path.join(os.path.dirname(sys.executable),
                            'neutron-db-manage'),
               *(arg for f in self.conf_files for arg in ('--config-file', f)),
@@ -160,12 +168,22 @@ def application():
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.split('\n')[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--postgres', action='store_true',
+                        help='on a throwaway PostgreSQL instead of sqlite')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='gunicorn workers (sqlite: only 1)')
+    args = parser.parse_args()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: sys.exit(0))
-    with tempfile.TemporaryDirectory(prefix='localneutron-') as workdir:
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix='localneutron-'))
+        db = (stack.enter_context(LocalPostgres()).url() if args.postgres
+              else None)
         began = time.monotonic()
-        with LocalNeutron(workdir) as neutron:
+        with LocalNeutron(workdir, database=db,
+                          workers=args.workers) as neutron:
             print(f'started in {time.monotonic() - began:.1f}s; logs under '
                   f'{neutron.dir}\nneutron: {neutron.url}\nCtrl-C to stop',
                   flush=True)

@@ -9,8 +9,11 @@ rest is kept, so one bad row never stops a run.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import ipaddress
-from collections.abc import Iterable, Mapping
+import socket
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +113,23 @@ class Model:
     problems: list[Problem]
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a while: building 100k objects
+    in one go, none of them garbage, triggers hundreds of collections whose
+    full passes walk everything built so far (a fifth of the time or more
+    of a 100k-port model and translation). Whatever state it was in comes
+    back afterwards; the objects are collected as usual from then on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@gc_paused()
 def build(rows: Rows) -> Model:
     problems: list[Problem] = []
     networks = {r['id']: _network(r) for r in rows['networks']}
@@ -260,7 +280,13 @@ def _fixed_ips(rows: Iterable[Mapping[str, Any]],
 
 def ipv4_int(text: str | None) -> int | None:
     """A dotted quad as an int, None if it is not one; several times faster
-    than ipaddress, which matters at 100k rows."""
+    than ipaddress, which matters at 100k rows. inet_pton reads the strict
+    quads (nearly all) in C; what it refuses, such as leading zeros, is
+    read as before, so the result does not depend on which path took it."""
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), 'big')
+    except (OSError, TypeError, ValueError):
+        pass
     try:
         a, b, c, d = map(int, text.split('.'))
     except (AttributeError, ValueError):

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from freeze.novanet.model import Model, Network, Problem, SecurityGroup
+from freeze.novanet.model import (
+    Model, Network, Problem, SecurityGroup, gc_paused)
 from freeze.translate.config import Settings
 
 #: creation order; deletion runs in reverse.
@@ -93,7 +95,11 @@ def _prefix(cidr_v6: str) -> int:
 
 
 def _ipv6_text(value: int) -> str:
-    """RFC 5952 text (what Neutron returns), without ipaddress's cost."""
+    """RFC 5952 text (what Neutron returns), without ipaddress's cost: the C
+    library's inet_ntop writes it, except where it would end in a dotted
+    IPv4 address (a leading zero group), which is left to the loop below."""
+    if value >> 112:
+        return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, 'big'))
     groups = [value >> shift & 0xffff for shift in range(112, -1, -16)]
     best, best_len, run = -1, 1, 0
     for i, g in enumerate(groups):
@@ -124,6 +130,7 @@ def runs(addresses: Iterable[int], version: int = 4
     return tuple(out)
 
 
+@gc_paused()
 def translate(model: Model, settings: Settings) -> Desired:
     return _Mapper(model, settings).run()
 
@@ -139,6 +146,8 @@ class _Mapper:
         self.flat_physnets: dict[str, str] = {}
         self.group_keys: dict[int, str] = {}
         self.refs: dict[str, Ref] = {}
+        self.net_refs: dict[int, tuple[Ref, Ref, Ref | None]] = {}
+        self.port_groups: dict[tuple, frozenset[Ref]] = {}
         #: networks the model already reported (invalid CIDR)
         self.bad_networks = {p.row for p in model.problems
                              if p.table == 'networks'}
@@ -342,9 +351,6 @@ class _Mapper:
         fixed = [(sub4, a) for a in port.addresses]
         if sub6:
             fixed.append((sub6, eui64(net.cidr_v6, port.mac)))
-        groups = {self._ref(self.group_keys[g]) for g in inst.group_ids}
-        if same_net:
-            groups.add(same_net)
         key = 'port:' + port.vif_uuid
         self.out['port'][key] = Resource('port', key, {
             'network_id': net_ref, 'project_id': inst.project_id,
@@ -352,14 +358,30 @@ class _Mapper:
             'device_id': inst.uuid,
             'device_owner': 'compute:' + (inst.availability_zone or 'nova'),
             'binding:host_id': inst.host or '',
-            'security_groups': frozenset(groups)})
+            'security_groups': self._port_groups(inst.group_ids, same_net)})
 
     def _refs(self, net: Network) -> tuple[Ref, Ref, Ref | None]:
-        """The network's and subnets' refs, made once: 100k ports share
-        them (and building a frozen dataclass is not free)."""
-        key = 'net:' + net.uuid
-        return (self._ref(key), self._ref('subnet4:' + key),
+        """The network's and subnets' refs, made once per network: 100k
+        ports share them (and building a frozen dataclass is not free)."""
+        refs = self.net_refs.get(net.id)
+        if refs is None:
+            key = 'net:' + net.uuid
+            refs = self.net_refs[net.id] = (
+                self._ref(key), self._ref('subnet4:' + key),
                 self._ref('subnet6:' + key) if net.cidr_v6 else None)
+        return refs
+
+    def _port_groups(self, group_ids: list[int], same_net: Ref | None
+                     ) -> frozenset[Ref]:
+        """A port's groups, one frozenset per combination: instances share
+        a handful of them, and 100k sets cost time and memory."""
+        combo = (*group_ids, same_net)
+        groups = self.port_groups.get(combo)
+        if groups is None:
+            groups = self.port_groups[combo] = frozenset(
+                {self._ref(self.group_keys[g]) for g in group_ids}
+                | ({same_net} if same_net else set()))
+        return groups
 
     def _ref(self, key: str) -> Ref:
         ref = self.refs.get(key)

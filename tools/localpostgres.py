@@ -1,0 +1,157 @@
+"""A throwaway PostgreSQL on loopback, for the translation benchmark.
+
+Debian's ``postgresql`` package provides the server binaries (on the PATH or
+under /usr/lib/postgresql/<version>/bin). The cluster lives in a temp dir of
+its own, on a free port, with durability off (``fsync``, synchronous commit):
+its data is worth nothing after the run, and the benchmark measures Neutron,
+not the disk. PostgreSQL refuses to run as root, so as root the server runs
+as the ``postgres`` system user the package creates.
+
+Standalone, ``python tools/localpostgres.py`` prints a database URL and runs
+until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import closing
+
+import psycopg2
+
+READY_TIMEOUT = 30.0
+SYSTEM_USER = 'postgres'
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _bin_dir() -> str:
+    found = shutil.which('postgres')
+    if found:
+        return os.path.dirname(found)
+    versions = sorted(glob.glob('/usr/lib/postgresql/*/bin/postgres'))
+    if not versions:
+        raise RuntimeError('PostgreSQL is not installed (apt-get install '
+                           'postgresql)')
+    return os.path.dirname(versions[-1])
+
+
+class LocalPostgres:
+    """One cluster, one database; ``stop()`` removes them."""
+
+    def __init__(self, database: str = 'neutron',
+                 max_connections: int = 200):
+        self.database = database
+        self.max_connections = max_connections
+        self.port = _free_port()
+        self._bin = _bin_dir()
+        #: subprocess's user/group arguments: the system user's as root
+        self._as = {}
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(SYSTEM_USER)
+            self._as = {'user': entry.pw_uid, 'group': entry.pw_gid,
+                        'extra_groups': []}
+        self.dir: str | None = None
+        self._proc: subprocess.Popen | None = None
+
+    def url(self, driver: str = 'postgresql+psycopg2') -> str:
+        return (f'{driver}://postgres@127.0.0.1:{self.port}/'
+                f'{self.database}')
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.dir, 'postgres.log')
+
+    def start(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix='localpostgres-')
+        if self._as:
+            os.chown(self.dir, self._as['user'], self._as['group'])
+        try:
+            self._run('initdb', '-D', f'{self.dir}/data', '-U', 'postgres',
+                      '-A', 'trust', '-E', 'UTF8', '--locale', 'C',
+                      '--no-sync')
+            with open(self.log_path, 'ab') as log:
+                self._proc = subprocess.Popen(
+                    [os.path.join(self._bin, 'postgres'),
+                     '-D', f'{self.dir}/data', '-h', '127.0.0.1',
+                     '-p', str(self.port), '-k', self.dir,
+                     '-c', f'max_connections={self.max_connections}',
+                     '-c', 'fsync=off', '-c', 'synchronous_commit=off',
+                     '-c', 'full_page_writes=off'],
+                    stdin=subprocess.DEVNULL, stdout=log, **self._as,
+                    stderr=subprocess.STDOUT, start_new_session=True)
+            self._wait_ready()
+            with closing(self._connect('postgres')) as conn:
+                conn.autocommit = True  # CREATE DATABASE: no transaction
+                conn.cursor().execute(f'CREATE DATABASE {self.database}')
+        except BaseException:
+            self.stop()
+            raise
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([os.path.join(self._bin, tool), *args],
+                       check=True, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, **self._as)
+
+    def _connect(self, database: str):
+        return psycopg2.connect(host='127.0.0.1', port=self.port,
+                                user='postgres', dbname=database)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f'postgres exited with '
+                                   f'{self._proc.returncode}; see '
+                                   f'{self.log_path}')
+            try:
+                self._connect('postgres').close()
+                return
+            except psycopg2.OperationalError:
+                time.sleep(0.1)
+        raise RuntimeError(f'postgres not ready after {READY_TIMEOUT}s; see '
+                           f'{self.log_path}')
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT), then remove the cluster; idempotent."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+            try:
+                self._proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self) -> LocalPostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def main() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: sys.exit(0))
+    with LocalPostgres() as server:
+        print(f'database URL: {server.url()}\nCtrl-C to stop', flush=True)
+        signal.pause()
+
+
+if __name__ == '__main__':
+    main()

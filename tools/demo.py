@@ -1,13 +1,18 @@
-"""The main job, end to end: freeze a real nova-api by role and show it.
+"""The main job, end to end, against real services on loopback.
 
-Starts a real Keystone and a real nova-api on loopback (sqlite in a temporary
-directory) with the freeze filter in nova's own pipeline, then for each phase —
-thawed, full, writes, network, thawed again — toggles the freeze with the real
-``freeze-ctl`` and prints user x request -> HTTP status.  Stops everything it
-started.
+1. The freeze: a real Keystone and a real nova-api (sqlite in a temporary
+   directory) with the freeze filter in nova's own pipeline; for each phase —
+   thawed, full, writes, network, thawed again — the real ``freeze-ctl``
+   toggles it and the table shows user x request -> HTTP status.  503 is the
+   freeze; 403 is nova's own policy; 404 means the call reached nova (the demo
+   aims actions at a missing server).
+2. The data path of the cutover on a generated nova-network database: step 0,
+   the read-only Neutron API over it (``nova-cutover proxy serve``) answering
+   ``openstack network list`` and refusing a write; then ``nova-cutover
+   translate apply`` and ``verify`` into a real Neutron 29, and the proxy's
+   view compared with that Neutron's, resource by resource.
 
-A status tells who answered: 503 is the freeze; 403 is nova's own policy;
-404 means the call reached nova (the demo aims actions at a missing server).
+Stops everything it started.
 """
 
 import os
@@ -17,9 +22,19 @@ import tempfile
 import time
 import uuid
 
+import yaml
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import localcloud  # noqa: E402
+from localneutron import LocalNeutron  # noqa: E402
+from localproxy import ProxyServer  # noqa: E402
+
+from freeze.novanet import generate  # noqa: E402
+from freeze.translate import converge, verify  # noqa: E402
+from freeze.translate.neutron import Neutron, NeutronError  # noqa: E402
+
+BIN = os.path.dirname(sys.executable)
 
 USERS = ['admin', 'demo-member', 'demo-migration', 'neutron']
 PHASES = [('thawed', None), ('full', 'full'), ('writes', 'writes'),
@@ -49,7 +64,7 @@ def requests_for(phase, user):
 
 
 def freeze_ctl(state_url, *args):
-    command = [os.path.join(os.path.dirname(sys.executable), 'freeze-ctl'),
+    command = [os.path.join(BIN, 'freeze-ctl'),
                '--state', state_url] + list(args) + ['-f', 'json']
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
@@ -80,12 +95,11 @@ def print_table(results):
             print('  '.join('-' * w for w in widths))
 
 
-def main():
-    workdir = tempfile.mkdtemp(prefix='nova-freeze-demo-')
+def freeze_demo(workdir):
     state_url = 'file://%s/freeze/state.json' % workdir
     paste = os.path.join(localcloud.REPO, 'paste', 'api-paste.ini')
-    print('Starting Keystone and nova-api (with the freeze filter) in %s ...'
-          % workdir, flush=True)
+    print('1. The freeze. Starting Keystone and nova-api (with the freeze '
+          'filter) ...', flush=True)
     started = time.monotonic()
     with localcloud.LocalCloud(workdir, paste,
                                {'freeze': {'state_url': state_url}}) as cloud:
@@ -109,8 +123,63 @@ def main():
                     results[(name, user, label)] = reply.status
         print_table(results)
         print('\n503 = blocked by the freeze, 403 = nova policy, 404 = reached '
-              'nova (missing server), 2xx = done.')
-    print('Stopped everything the demo started.')
+              'nova (missing server), 2xx = done.\n')
+
+
+def translate(action, config):
+    """``nova-cutover translate ACTION``: its exit code and last line."""
+    done = subprocess.run(
+        [os.path.join(BIN, 'nova-cutover'), 'translate', action, '--config',
+         config, *(['--no-progress'] if action == 'apply' else [])],
+        capture_output=True, text=True)
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    return done.returncode, lines[-1] if lines else ''
+
+
+def cutover_demo(workdir):
+    print('2. The data path, on a generated nova-network database (FlatDHCP, '
+          '12 instance ports, floating IPs, security groups).', flush=True)
+    gen = generate.generate('sqlite:///%s/nova-network.sqlite' % workdir,
+                            ports=12, projects=2, hosts=2)
+    settings = generate.settings(gen, 'ad' * 16)
+    with ProxyServer(os.path.join(workdir, 'proxy'), settings) as proxy:
+        print('\nStep 0: nova-cutover proxy serve (read-only Neutron API) at '
+              '%s\n$ openstack network list' % proxy.url, flush=True)
+        subprocess.run([os.path.join(BIN, 'openstack'), '--os-auth-type',
+                        'none', '--os-endpoint', proxy.url, 'network', 'list',
+                        '-c', 'Name', '-c', 'Subnets'], check=True)
+        served = Neutron.noauth(proxy.url)
+        try:
+            served.create('networks', {'name': 'x'})
+        except NeutronError as exc:
+            print('POST /v2.0/networks -> %s\n' % exc)
+        print('Starting a real Neutron 29 ...', flush=True)
+        with LocalNeutron(workdir) as server:
+            config = os.path.join(workdir, 'translate.yaml')
+            with open(config, 'w') as f:
+                yaml.safe_dump(dict(settings, neutron_url=server.url), f)
+            for action in ('plan', 'apply', 'verify'):
+                began = time.monotonic()
+                rc, last = translate(action, config)
+                print('$ nova-cutover translate %-7s exit %d in %4.1f s: %s'
+                      % (action, rc, time.monotonic() - began, last),
+                      flush=True)
+            neutron = Neutron.noauth(server.url)
+            real, view = converge.fetch(neutron), converge.fetch(served)
+            differences = (verify.compare(view, real)
+                           + verify.compare(real, view))
+            print('\nproxy vs Neutron after the translation: %d resources '
+                  'each, %d differences' % (len(view), len(differences)))
+            for line in differences[:10]:
+                print('  ' + line)
+
+
+def main():
+    workdir = tempfile.mkdtemp(prefix='nova-freeze-demo-')
+    print('Working in %s' % workdir)
+    freeze_demo(workdir)
+    cutover_demo(workdir)
+    print('\nStopped everything the demo started.')
     return 0
 
 

@@ -91,7 +91,7 @@ class ApiProcess:
         self.name = name
         self.dir = os.path.join(workdir, name)
         self.log_path = os.path.join(self.dir, f'{name}.log')
-        self.url = f'http://127.0.0.1:{_free_port()}'
+        self.url = f'http://127.0.0.1:{free_port()}'
         self._app = app
         self._config_dir_var = config_dir_var
         self._workers = workers
@@ -371,7 +371,8 @@ class LocalCloud:
         self.nova.start()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on now (the harness's servers)."""
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]

@@ -16,7 +16,6 @@ import ipaddress
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,13 +24,9 @@ import time
 import urllib.parse
 import urllib.request
 
+from localcloud import free_port
+
 READY_TIMEOUT = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 class LocalEtcd:
@@ -43,8 +38,8 @@ class LocalEtcd:
                                'etcd-server)')
         self.dir = os.path.join(os.path.abspath(workdir), 'etcd')
         os.makedirs(self.dir, exist_ok=True)
-        self.client_port = _free_port()
-        self.peer_port = _free_port()
+        self.client_port = free_port()
+        self.peer_port = free_port()
         self.log_path = os.path.join(self.dir, 'etcd.log')
         self._proc: subprocess.Popen | None = None
         self.tls = make_certificates(os.path.join(self.dir, 'tls')) if (

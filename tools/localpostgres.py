@@ -18,7 +18,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,14 +26,10 @@ from contextlib import closing
 
 import psycopg2
 
+from localcloud import free_port
+
 READY_TIMEOUT = 30.0
 SYSTEM_USER = 'postgres'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _bin_dir() -> str:
@@ -55,7 +50,7 @@ class LocalPostgres:
                  max_connections: int = 200):
         self.database = database
         self.max_connections = max_connections
-        self.port = _free_port()
+        self.port = free_port()
         self._bin = _bin_dir()
         #: subprocess's user/group arguments: the system user's as root
         self._as = {}

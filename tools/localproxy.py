@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ TOOLS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TOOLS)
 sys.path.insert(0, TOOLS)
 
-from localcloud import merged_ini, write_ini  # noqa: E402
+from localcloud import free_port, merged_ini, write_ini  # noqa: E402
 
 #: what freeze.proxy.loader logs when a worker's view is ready
 LOADED = 'nova-network view loaded'
@@ -47,9 +46,7 @@ class ProxyServer:
         write_ini(self.config, merged_ini({'proxy': {
             'plan': plan, 'auth_strategy': 'noauth',
             'poll_interval': str(poll_interval)}}, conf or {}))
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', 0))
-            self.url = f'http://127.0.0.1:{s.getsockname()[1]}'
+        self.url = f'http://127.0.0.1:{free_port()}'
         self._proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120.0) -> ProxyServer:

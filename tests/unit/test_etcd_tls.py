@@ -36,9 +36,10 @@ def test_state_history_and_watch_over_tls(tls_etcd):
     backend = open_backend(url)
     assert str(backend) == url
     stream = backend.follow()
-    seen = []
+    changes = iter(stream)
+    seen = [next(changes)[1]]  # the state now, read before the change
     follower = threading.Thread(
-        target=lambda: seen.extend(item for _, item in stream))
+        target=lambda: seen.extend(item for _, item in changes))
     follower.start()
     backend.update(full, 'ops', NOW)
     assert backend.read().mode == 'full'

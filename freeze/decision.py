@@ -15,6 +15,8 @@ from freeze import routes
 class RequestFacts:
     """What the decision needs to know about one request.
 
+    ``method`` is the one nova's router will match (``routing``), None when
+    it cannot be determined: a write to whatever the path names.
     ``path`` is normalised (see ``routes.normalise``); ``roles`` are lower-case
     and empty unless authtoken confirmed them; ``action`` is the server action
     name from the body, or None when it was not read or could not be parsed.

@@ -28,6 +28,7 @@ from freeze import conf as freeze_conf
 from freeze import decision
 from freeze import overlay
 from freeze import routes
+from freeze import routing
 from freeze.state import document
 from freeze.state import open_backend
 from freeze.state import watch
@@ -66,13 +67,15 @@ def _caller(environ):
 def _action_from_body(environ):
     """The server action named by the JSON body, as nova's action_peek reads it.
 
-    Returns None when the body is not a JSON object with exactly one key; the
-    body stays readable for nova.
+    Returns None when the body is not a JSON object with exactly one key,
+    including one nested too deeply for the parser (RecursionError): an
+    unparseable body, blocked for those the mode blocks.  The body stays
+    readable for nova.
     """
     request = webob.Request(environ)
     try:
         body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if isinstance(body, dict) and len(body) == 1:
         return next(iter(body))
@@ -117,8 +120,9 @@ class FreezeMiddleware:
         now = self.clock()
         if not view.state.in_force(now):
             return None
-        method = environ.get('REQUEST_METHOD', '').upper()
-        path = routes.normalise(path_info)
+        # The method and path nova's router will act on (a ``_method``
+        # override included); a method that cannot be told counts as a write.
+        method, path = routing.request_target(environ)
         action = None
         if view.state.mode == 'network' and routes.needs_action(method, path):
             action = _action_from_body(environ)

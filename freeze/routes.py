@@ -8,52 +8,30 @@ Paths are written as nova writes them in its policy documentation, with
 
 import dataclasses
 import re
-import urllib.parse
 
 READ_METHODS = frozenset({'GET', 'HEAD'})
 WRITE_METHODS = frozenset({'POST', 'PUT', 'PATCH', 'DELETE'})
 
-# First path segments of nova's v2.1 router (nova/api/openstack/compute/routes.py).
-# A first segment that is none of these is the optional ``{project_id}`` prefix.
-# tests/unit/test_routes.py checks this list against the installed nova.
-TOP_LEVEL = frozenset({
-    'versions', 'extensions', 'flavors', 'images', 'limits', 'os-agents',
-    'os-aggregates', 'os-assisted-volume-snapshots', 'os-availability-zone',
-    'os-baremetal-nodes', 'os-cells', 'os-certificates', 'os-cloudpipe',
-    'os-console-auth-tokens', 'os-fixed-ips', 'os-floating-ip-dns',
-    'os-floating-ip-pools', 'os-floating-ips', 'os-floating-ips-bulk',
-    'os-fping', 'os-hosts', 'os-hypervisors', 'os-instance_usage_audit_log',
-    'os-keypairs', 'os-migrations', 'os-networks', 'os-quota-class-sets',
-    'os-quota-sets', 'os-security-group-default-rules',
-    'os-security-group-rules', 'os-security-groups',
-    'os-server-external-events', 'os-server-groups', 'os-services',
-    'os-simple-tenant-usage', 'os-snapshots', 'os-tenant-networks',
-    'os-volumes', 'os-volumes_boot', 'servers',
-    # Not nova's: the freeze filter's own monitoring endpoint.
-    'os-freeze',
-})
-
 _VERSIONS = frozenset({'v2', 'v2.1'})
-_MAX_UNQUOTE = 3
+# nova's ProjectMapper: the optional ``/{project_id}`` segment is hex and
+# dashes only (tests/unit/test_routes.py checks it against the installed nova).
+_PROJECT_ID = re.compile(r'[0-9a-f-]+')
 
 
 def normalise(path):
-    """Return the path as nova's router sees it, below the version prefix.
+    """Return ``PATH_INFO`` as nova's router matches it, below the prefixes.
 
-    Percent-encoding is undone until stable (stricter than nova, never looser),
-    repeated and trailing slashes are dropped, and the version prefix and the
-    legacy ``/{project_id}`` segment are removed, so that every spelling of one
-    route classifies the same.  Dot segments are kept: nova does not resolve
-    them either.
+    Repeated and trailing slashes are dropped (nova matches no route with
+    them), and the version prefix and the legacy ``/{project_id}`` segment
+    are removed, so that every spelling of one route classifies the same.
+    Nothing is percent-decoded and dot segments are kept: nova's router
+    matches ``PATH_INFO`` exactly as the WSGI server decoded it, so a ``%2F``
+    left in it is part of an identifier for nova, and for the filter.
     """
-    for _ in range(_MAX_UNQUOTE):
-        if '%' not in path:
-            break
-        path = urllib.parse.unquote(path)
     segments = [s for s in path.split('/') if s]
     if segments and segments[0] in _VERSIONS:
         del segments[0]
-    if segments and segments[0] not in TOP_LEVEL:
+    if segments and _PROJECT_ID.fullmatch(segments[0]):
         del segments[0]
     return '/' + '/'.join(segments)
 
@@ -81,7 +59,9 @@ class Route:
                            _template_regex(self.template, self.subtree))
 
     def matches_path(self, method, path):
-        return method in self.methods and bool(self.regex.match(path))
+        """``method`` None (not known) stands for every method."""
+        return ((method is None or method in self.methods)
+                and bool(self.regex.match(path)))
 
     def matches(self, method, path, action):
         """True if the request is covered; ``action`` is None when unknown."""
@@ -138,7 +118,7 @@ for _route in NETWORK_CHANGES:
 
 
 def _network_routes(method, path):
-    if method not in WRITE_METHODS:
+    if method is not None and method not in WRITE_METHODS:
         return ()
     return _NETWORK_BY_COLLECTION.get(_collection(path), ())
 
@@ -171,6 +151,7 @@ def changes_network(method, path, action=None):
 
     ``action`` is the server action from the JSON body, or None when it is not
     known (an unparseable body): then every action counts, failing closed.
+    Likewise a ``method`` of None (not known) counts as every write method.
     """
     return any(route.matches(method, path, action)
                for route in _network_routes(method, path))

@@ -242,7 +242,7 @@ def test_monitor_endpoint(app, state_path):
     assert response.status_int == 200
     assert response.json['freeze']['mode'] == 'writes'
     assert response.json['freeze']['in_force'] is True
-    assert call(app, 'GET', '/p1/os-freeze/', roles=['migration'],
+    assert call(app, 'GET', '/0123abcd/os-freeze/', roles=['migration'],
                 script_name='/v2').status_int == 200
     assert call(app, 'GET', '/os-freeze', roles=['member']).status_int == 403
     assert call(app, 'GET', '/os-freeze', roles=None).status_int == 403
@@ -262,3 +262,102 @@ def test_filter_factory_reads_paste_overrides(tmp_path, monkeypatch):
         middleware.filter_factory({}, fail_mode='sometimes')
     with pytest.raises(ValueError):
         middleware.filter_factory({}, allow='not-a-rule')
+
+
+def call_raw(app, method, path, roles, query='', body=b'', content_type=''):
+    """A request spelled exactly as given: raw query string and body."""
+    request = webob.Request.blank(path, method=method)
+    request.script_name = '/v2.1'
+    request.environ['QUERY_STRING'] = query
+    request.environ['nova.context'] = oslo_context.RequestContext(
+        user_id='u1', project_id='p1', roles=list(roles))
+    if body or content_type:
+        request.body = body
+        request.environ['CONTENT_TYPE'] = content_type
+    return request.get_response(app)
+
+
+@pytest.mark.parametrize('mode, roles, method, path, query, body', [
+    # The issue's examples: nova's router acts on the overriding method.
+    ('writes', ['member'], 'GET', '/os-keypairs/kp1', '_method=DELETE', b''),
+    ('full', ['admin'], 'HEAD', '/flavors/f1', '_method=DELETE', b''),
+    ('network', ['member'], 'PUT', '/servers', '_method=POST', b''),
+    ('network', ['member'], 'GET', '/servers/s1', '_method=DELETE', b''),
+    ('network', ['member'], 'OPTIONS', '/servers/s1/os-interface/p1',
+     '_method=DELETE', b''),
+    ('network', ['member'], 'PUT', '/servers/s1/action', '_method=POST',
+     b'{"addFixedIp": {"networkId": "n1"}}'),
+    # Any case of the value; the last _method wins; encoded names count.
+    ('writes', ['member'], 'GET', '/os-keypairs/kp1', '_method=dElEtE', b''),
+    ('writes', ['member'], 'GET', '/os-keypairs/kp1',
+     '_method=GET&_method=DELETE', b''),
+    ('writes', ['member'], 'GET', '/os-keypairs/kp1',
+     'x_method=1&%5Fmethod=DEL%45TE', b''),
+])
+def test_method_overrides_are_classified_as_nova_routes_them(
+        app, state_path, mode, roles, method, path, query, body):
+    set_state(state_path, frozen=True, mode=mode, reason='r')
+    response = call_raw(app, method, path, roles, query, body,
+                        'application/json' if body else '')
+    assert response.status_int == 503
+    assert app.downstream.calls == []
+
+
+def test_a_read_spelled_as_a_write_is_a_read(app, state_path):
+    """``POST ...?_method=GET`` is routed as a GET by nova: a read."""
+    set_state(state_path, frozen=True, mode='writes', reason='r')
+    assert call_raw(app, 'POST', '/os-keypairs', ['member'],
+                    '_method=get').status_int == 200
+    # An override name that routes does not see leaves the method alone.
+    assert call_raw(app, 'POST', '/os-keypairs', ['member'],
+                    '%5Fmethod=GET').status_int == 503
+
+
+@pytest.mark.parametrize('content_type, routed', [
+    ('application/x-www-form-urlencoded', True),
+    ('multipart/form-data; boundary=b', True),
+    # routes accepts any case as a form, webob then parses no fields: nova
+    # routes the POST itself, and so does the filter.
+    ('Multipart/Form-Data; boundary=b', False),
+])
+def test_form_body_override(app, state_path, content_type, routed):
+    set_state(state_path, frozen=True, mode='full', reason='r')
+    body = (b'_method=DELETE' if 'urlencoded' in content_type else
+            b'--b\r\nContent-Disposition: form-data; name="_method"\r\n\r\n'
+            b'DELETE\r\n--b--\r\n')
+    # A form POST overriding to a write: blocked for a reader...
+    assert call_raw(app, 'POST', '/flavors/f1', ['admin'], '', body,
+                    content_type).status_int == 503
+    # ...and overriding to a read passes a reader in full mode.
+    as_read = call_raw(app, 'POST', '/flavors/f1', ['admin'], '',
+                       body.replace(b'DELETE', b'GET'), content_type)
+    assert as_read.status_int == (200 if routed else 503)
+
+
+def test_undetermined_method_is_a_write(app, state_path):
+    """A form body routes cannot parse (webob refuses non-UTF-8 charsets):
+    the method nova would route cannot be told, so it counts as a write."""
+    set_state(state_path, frozen=True, mode='writes', reason='r')
+    form = 'application/x-www-form-urlencoded; charset=latin-1'
+    assert call_raw(app, 'POST', '/os-keypairs', ['member'], '',
+                    b'_method=GET', form).status_int == 503
+    set_state(state_path, frozen=True, mode='network', reason='r')
+    assert call_raw(app, 'POST', '/servers/s1/os-interface', ['member'], '',
+                    b'_method=GET', form).status_int == 503
+    assert call_raw(app, 'POST', '/os-keypairs', ['member'], '',
+                    b'_method=GET', form).status_int == 200
+    assert call_raw(app, 'POST', '/servers/s1/os-interface', ['migration'],
+                    '', b'_method=GET', form).status_int == 200
+
+
+def test_deeply_nested_action_body_is_unparseable_not_a_failure(
+        app, state_path, caplog):
+    set_state(state_path, frozen=True, mode='network', reason='r')
+    body = b'{"a": ' * 100000 + b'1' + b'}' * 100000
+    blocked = call(app, 'POST', '/servers/s1/action', roles=['member'],
+                   body=body)
+    assert blocked.status_int == 503
+    assert 'network state' in blocked.json['serviceUnavailable']['message']
+    assert call(app, 'POST', '/servers/s1/action', roles=['migration'],
+                body=body).status_int == 200
+    assert 'Freeze filter failed' not in caplog.text

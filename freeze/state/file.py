@@ -4,6 +4,11 @@ Writers take an exclusive ``flock`` on a lock file beside the state, write a
 temporary file in the same directory, fsync it and rename it over the state, so
 a reader sees the old document or the new one, never a part.  Every change is
 appended to an audit history beside the state.
+
+No file means never frozen, but only while the history agrees: a file that
+disappears while the history's last entry says frozen is read as an
+unreadable document (``StateMissing``), so workers keep the last state for
+``stale_after`` and then apply ``fail_mode`` rather than thaw.
 """
 
 import contextlib
@@ -15,6 +20,20 @@ from freeze import atomic
 from freeze.state import StateUnavailable
 from freeze.state import acks
 from freeze.state import document
+
+# Bytes of history read from its end at first to find the last entry.
+_TAIL = 16384
+
+
+class StateMissing(StateUnavailable):
+    """The state file is gone but the history's last entry is a freeze.
+
+    ``recorded`` is that entry's document: what ``update`` continues from.
+    """
+
+    def __init__(self, message, recorded):
+        super().__init__(message)
+        self.recorded = recorded
 
 
 class FileBackend:
@@ -41,12 +60,13 @@ class FileBackend:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def read(self):
-        """The current document; no file means never frozen (thawed)."""
+        """The current document; no file means never frozen (thawed), unless
+        the history's last entry is a freeze (``StateMissing``)."""
         try:
             with open(self.path, 'rb') as f:
                 raw = f.read()
         except FileNotFoundError:
-            return document.THAWED
+            return self._missing()
         except OSError as exc:
             raise StateUnavailable('cannot read %s: %s' % (self.path, exc))
         try:
@@ -55,6 +75,43 @@ class FileBackend:
             raise document.StateError('%s is not valid JSON: %s'
                                       % (self.path, exc))
         return document.FreezeState.from_dict(data)
+
+    def _missing(self):
+        last = self._last_entry()
+        new = last.get('new') if isinstance(last, dict) else None
+        if not (isinstance(new, dict) and new.get('frozen') is True):
+            return document.THAWED
+        try:
+            recorded = document.FreezeState.from_dict(new)
+        except document.StateError:
+            recorded = document.FreezeState(epoch=self.last_epoch(),
+                                            frozen=True, mode='full')
+        raise StateMissing(
+            '%s is missing, but its history says frozen (epoch %s, mode %s)'
+            % (self.path, recorded.epoch, recorded.mode), recorded)
+
+    def _last_entry(self):
+        """The newest parseable history entry (read from the end), or None."""
+        try:
+            with open(self.history_path, 'rb') as f:
+                end = f.seek(0, os.SEEK_END)
+                size = min(end, _TAIL)
+                while True:
+                    f.seek(end - size)
+                    lines = f.read(size).splitlines()
+                    if size < end:
+                        del lines[0]  # may begin mid-line
+                    for line in reversed(lines):
+                        with contextlib.suppress(ValueError):
+                            return json.loads(line)
+                    if size == end:
+                        return None
+                    size = min(end, size * 4)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateUnavailable('cannot read %s: %s'
+                                   % (self.history_path, exc))
 
     @contextlib.contextmanager
     def _locked(self):
@@ -88,11 +145,14 @@ class FileBackend:
 
         ``change`` returns None to leave the state as it is.  A corrupt state
         is refused unless ``force``, which sets it aside (never deletes it) and
-        continues the epochs from the audit history.
+        continues the epochs from the audit history.  A state file that went
+        missing continues from the history's last document.
         """
         with self._locked():
             try:
                 old = self.read()
+            except StateMissing as exc:
+                old = exc.recorded
             except document.StateError:
                 if not force:
                     raise

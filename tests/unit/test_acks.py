@@ -161,8 +161,14 @@ def test_unreadable_state_is_kept_for_stale_after_then_fail_mode(
     assert failed.state.mode == ('full' if fail_mode == 'closed'
                                  else 'network')
     path.rmdir()
+    # Gone while the history says frozen: still unreadable, never thawed...
+    clock.now = 11
+    assert watcher.current().failing
+    # ...until freeze-ctl writes a document again.
+    backend.update(lambda old: document.FreezeState(epoch=old.epoch + 1),
+                   'ops', NOW)
     clock.now = 12
-    assert watcher.current() == watch.View(document.THAWED)
+    assert watcher.current() == watch.View(document.FreezeState(epoch=2))
 
 
 def wait_until(predicate, timeout=5.0):

@@ -1,5 +1,6 @@
 """The state document, the file backend and each worker's watcher."""
 
+import dataclasses
 import datetime
 import json
 import os
@@ -176,3 +177,81 @@ def test_watcher_unreadable_file(tmp_path):
         file_backend.FileBackend(str(tmp_path / 'state.json')), 'closed', 0.5)
     view = watcher.current()
     assert view.problem and view.state.frozen
+
+
+def freeze_writes(old):
+    return document.FreezeState(epoch=old.epoch + 1, frozen=True,
+                                mode='writes', reason='cut', started_at=NOW)
+
+
+def thaw(old):
+    return document.FreezeState(epoch=old.epoch + 1)
+
+
+def test_vanished_state_file_is_unreadable_while_history_says_frozen(
+        tmp_path):
+    path = tmp_path / 'state.json'
+    backend = file_backend.FileBackend(str(path))
+    backend.update(freeze_writes, 'ops', NOW)
+    path.unlink()
+    with pytest.raises(file_backend.StateMissing) as caught:
+        backend.read()
+    assert 'history says frozen (epoch 1, mode writes)' in str(caught.value)
+    assert isinstance(caught.value, StateUnavailable)
+    # freeze-ctl continues from the history's last document: epochs go on.
+    old, new = backend.update(thaw, 'ops', NOW)
+    assert (old.epoch, old.mode, new.epoch) == (1, 'writes', 2)
+    path.unlink()
+    assert backend.read() == document.THAWED  # the last entry is a thaw
+
+
+def test_vanished_state_file_found_past_long_history_lines(tmp_path):
+    path = tmp_path / 'state.json'
+    backend = file_backend.FileBackend(str(path))
+    for reason in ('x' * 40000, 'y' * 100):
+        backend.update(lambda old, r=reason: dataclasses.replace(
+            freeze_writes(old), reason=r), 'ops', NOW)
+        backend.update(thaw, 'ops', NOW)
+    backend.update(lambda old: dataclasses.replace(
+        freeze_writes(old), reason='z' * 70000), 'ops', NOW)
+    path.unlink()
+    with pytest.raises(file_backend.StateMissing) as caught:
+        backend.read()
+    assert caught.value.recorded.reason == 'z' * 70000
+
+
+@pytest.mark.parametrize('fail_mode, mode_after', [('closed', 'full'),
+                                                   ('open', 'writes')])
+def test_watcher_keeps_state_then_fails_when_state_file_vanishes(
+        tmp_path, fail_mode, mode_after):
+    path = tmp_path / 'state.json'
+    backend = file_backend.FileBackend(str(path))
+    backend.update(freeze_writes, 'ops', NOW)
+    clock = Clock()
+    watcher = watch.StateWatcher(backend, fail_mode, 0.5, clock,
+                                 stale_after=10)
+    assert watcher.current().state.mode == 'writes'
+    path.unlink()
+    clock.now = 1
+    view = watcher.current()
+    assert 'missing' in view.problem and not view.failing
+    assert view.state.mode == 'writes'  # the last state, for stale_after
+    clock.now = 11.5
+    view = watcher.current()
+    assert view.failing and view.state.frozen
+    assert view.state.mode == mode_after
+    backend.update(thaw, 'ops', NOW)  # freeze-ctl off repairs it
+    clock.now = 12
+    view = watcher.current()
+    assert view.problem is None and not view.state.frozen
+    assert view.state.epoch == 2
+
+
+def test_state_dir_that_never_had_a_document_stays_thawed(tmp_path):
+    clock = Clock()
+    watcher = watch.StateWatcher(
+        file_backend.FileBackend(str(tmp_path / 'state.json')), 'closed',
+        0.5, clock, stale_after=1)
+    for clock.now in (0, 5, 50):
+        view = watcher.current()
+        assert not view.state.frozen and view.problem is None

@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -206,3 +208,82 @@ def test_corrupt_state_fails_closed_without_500(cloud, tokens,
         time.sleep(1.0)
     assert call('GET', cloud.nova_url + '/v2.1/flavors',
                 token=tokens['demo-member']).status == 200
+
+
+def raw_call(method, url, token, body=b'', content_type=None):
+    """A request spelled as given (any method, raw body): the status."""
+    request = urllib.request.Request(url, method=method, data=body or None)
+    request.add_header('X-Auth-Token', token)
+    if content_type:
+        request.add_header('Content-Type', content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        error.close()
+        return error.code
+
+
+def test_method_overrides_cannot_bypass_the_freeze(cloud, tokens, frozen,
+                                                   freeze_state_path):
+    """The issue's requests, against nova's real router: nova acts on
+    ``_method`` (shown thawed at the end), so the freeze must too."""
+    nova = cloud.nova_url + '/v2.1'
+    member, admin = tokens['demo-member'], tokens['admin']
+    keypair = 'kp-override-%s' % uuid.uuid4().hex[:8]
+    assert call('POST', nova + '/os-keypairs', {'keypair': {'name': keypair}},
+                member).status == 200
+    flavor = call('POST', nova + '/flavors', {'flavor': {
+        'name': 'f-override-%s' % uuid.uuid4().hex[:8], 'ram': 64,
+        'vcpus': 1, 'disk': 0}}, admin).body['flavor']['id']
+    form = 'application/x-www-form-urlencoded'
+
+    frozen('writes')
+    for method, query, body, content_type in [
+            ('GET', '?_method=DELETE', b'', None),
+            ('GET', '?_method=delete&a=1', b'', None),
+            ('GET', '?_method=GET&_method=DELETE', b'', None),
+            ('POST', '', b'_method=DELETE', form),
+            # routes cannot parse this form: the method is unknown, a write
+            ('POST', '', b'_method=GET', form + '; charset=latin-1')]:
+        assert raw_call(method, nova + '/os-keypairs/' + keypair + query,
+                        member, body, content_type) == 503, (method, query)
+    # oslo.middleware's CORS answers every OPTIONS 200 whatever happened
+    # inside: what counts is that the keypair survives this one.
+    raw_call('OPTIONS', nova + '/os-keypairs/%s?_method=DELETE' % keypair,
+             member)
+    # An override to a read is a read, as nova routes it: this DELETE shows
+    # the keypair.
+    assert raw_call('DELETE', nova + '/os-keypairs/%s?_method=GET' % keypair,
+                    member) == 200
+
+    frozen('full')
+    assert raw_call('HEAD', nova + '/flavors/%s?_method=DELETE' % flavor,
+                    admin) == 503
+    assert call('GET', nova + '/flavors/' + flavor, token=admin).status == 200
+
+    frozen('network')
+    server = nova + '/servers/' + MISSING
+    assert raw_call('PUT', nova + '/servers?_method=POST', member,
+                    b'{"server": {}}', 'application/json') == 503
+    assert raw_call('GET', server + '?_method=DELETE', member) == 503
+    assert raw_call('PUT', server + '/action?_method=POST', member,
+                    b'{"addFixedIp": {"networkId": "n1"}}',
+                    'application/json') == 503
+    # Not a network change: nova's own answer (no such server).
+    assert raw_call('PUT', server + '/action?_method=POST', member,
+                    b'{"reboot": {"type": "SOFT"}}',
+                    'application/json') == 404
+
+    # Thawed, nova itself acts on the overrides: the keypair and flavor that
+    # survived the freeze are deleted by these very requests.
+    wait_for_epoch(cloud, freeze_ctl(freeze_state_path, 'off')['epoch'])
+    assert call('GET', nova + '/os-keypairs/' + keypair,
+                token=member).status == 200
+    assert raw_call('GET', nova + '/os-keypairs/%s?_method=DELETE' % keypair,
+                    member) == 202
+    assert call('GET', nova + '/os-keypairs/' + keypair,
+                token=member).status == 404
+    assert raw_call('HEAD', nova + '/flavors/%s?_method=DELETE' % flavor,
+                    admin) == 202
+    assert call('GET', nova + '/flavors/' + flavor, token=admin).status == 404

@@ -185,56 +185,79 @@ def test_the_issues_examples_resolve_to_the_overriding_method(nova_router):
 
 # -- generated spellings --------------------------------------------------------
 
-IDS = st.one_of(
-    st.sampled_from(['0a1b', 'f1', 'detail', 'action', 'reboot', '..', '.',
-                     'x%2Faction', 'x%2F..%2Fservers', 'kp1.json', '%2e%2e',
-                     'os-interface', 'deadbeef-01', 'ſ', 'x%00']),
+SIMPLE_IDS = st.sampled_from(['0a1b', 'f1', 'kp1', 'deadbeef-01'])
+ODD_IDS = st.one_of(
+    st.sampled_from(['detail', 'action', 'reboot', '..', '.', 'x%2Faction',
+                     'x%2F..%2Fservers', 'kp1.json', '%2e%2e', 'os-interface',
+                     'ſ', 'x%00']),
     st.text(st.sampled_from('abcdef0123-._~%2F:@!$&\'()*+,;=é'),
             min_size=1, max_size=6))
 METHOD_NAMES = st.sampled_from(['GET', 'HEAD', 'POST', 'PUT', 'DELETE',
                                 'PATCH', 'OPTIONS', 'FOO', ''])
-VALUES = st.one_of(
-    METHOD_NAMES.flatmap(lambda m: st.sampled_from(
-        [m, m.lower(), m.title(), m.swapcase()])),
-    st.sampled_from(['DEL%45TE', 'del%65te', 'po%C5%BFt', 'PO%C5%BFT',
-                     '%FF', '%ff%fe', ' DELETE', 'DELETE%20', 'DELETE+',
-                     'DELETE%00', 'DELETE;x', '%E2%80%8BDELETE']))
+
+
+def cased(names):
+    return names.flatmap(lambda m: st.sampled_from(
+        [m, m.lower(), m.title(), m.swapcase()]))
+
+
+ODD_VALUES = st.sampled_from([
+    'DEL%45TE', 'del%65te', 'po%C5%BFt', 'PO%C5%BFT', '%FF', '%ff%fe',
+    ' DELETE', 'DELETE%20', 'DELETE+', 'DELETE%00', 'DELETE;x',
+    '%E2%80%8BDELETE'])
 KEYS = st.sampled_from(['_method', '_method', '_method', '%5Fmethod',
                         '%5fmethod', '_METHOD', '_Method', 'x_method',
                         '_me%74hod', '_method%00', '_method[]', 'method'])
-PARAMS = st.lists(st.one_of(
-    st.tuples(KEYS, VALUES).map(lambda kv: '%s=%s' % kv),
-    st.sampled_from(['_method', 'a=1', '', '=', '&', 'x=%FF'])),
-    max_size=4).map('&'.join)
-CONTENT_TYPES = st.sampled_from([
-    None, FORM, FORM.upper(), FORM + '; charset=UTF-8',
-    FORM + '; charset=latin-1', 'multipart/form-data; boundary=b',
-    'Multipart/Form-Data; boundary=b', 'application/json', 'text/plain', ''])
+NOISE = st.sampled_from(['_method', 'a=1', '', '=', '&', 'x=%FF'])
+FORM_TYPES = [FORM, FORM.upper(), FORM + '; charset=UTF-8',
+              FORM + '; charset=latin-1', 'multipart/form-data; boundary=b',
+              'Multipart/Form-Data; boundary=b']
+CONTENT_TYPES = st.sampled_from(
+    [None, None, 'application/json', 'text/plain', ''] + FORM_TYPES)
+
+
+def params(route_method):
+    """0-4 parameters; overrides favour the methods nova has routes for."""
+    values = st.one_of(cased(st.just(route_method)), cased(METHOD_NAMES),
+                       ODD_VALUES)
+    items = st.lists(st.one_of(
+        st.tuples(KEYS, values).map(lambda kv: '%s=%s' % kv), NOISE),
+        max_size=3)
+    last = st.sampled_from([[], []]) | cased(
+        st.sampled_from([route_method, route_method, 'GET', 'POST',
+                         'DELETE'])).map(lambda m: ['_method=' + m])
+    return st.tuples(items, last).map(lambda parts: '&'.join(sum(parts, [])))
+
+
+def sometimes(draw, odd, usual):
+    return draw(odd) if draw(st.integers(0, 3)) == 0 else usual
 
 
 @st.composite
 def spellings(draw):
+    """Mostly spellings nova routes, each with a few odd parts."""
     template, method = draw(st.sampled_from(NOVA_ROUTES))
-    path = PLACEHOLDER.sub(lambda _: draw(IDS), template)
+    path = PLACEHOLDER.sub(
+        lambda _: sometimes(draw, ODD_IDS, draw(SIMPLE_IDS)), template)
     segments = path.split('/')
-    position = draw(st.integers(0, len(segments)))
-    segments.insert(position, draw(st.sampled_from(
-        ['', '', '', '.', '..', 'x/..', '%2e', '0123abcd'])))
-    path = '/'.join(segments)
-    prefix = draw(st.sampled_from(
-        ['', '', '/0123456789abcdef0123456789abcdef', '/abc-def', '/p1',
-         '/v2.1', '/v2.1/0123abcd', '/ABCDEF']))
-    path = prefix + path + draw(st.sampled_from(['', '', '/', '//']))
+    segments.insert(draw(st.integers(1, len(segments))), sometimes(
+        draw, st.sampled_from(['', '.', '..', 'x/..', '%2e', '0123abcd']),
+        None))
+    path = '/'.join(s for s in segments if s is not None)
+    prefix = sometimes(draw, st.sampled_from(
+        ['/abc-def', '/p1', '/v2.1', '/v2.1/0123abcd', '/ABCDEF', '//']),
+        draw(st.sampled_from(['', '/0123456789abcdef0123456789abcdef'])))
+    path = prefix + path + sometimes(draw, st.sampled_from(['/', '//']), '')
     sent = draw(st.one_of(st.just(method), METHOD_NAMES,
                           st.sampled_from(['get', 'Post'])))
     content_type = draw(CONTENT_TYPES)
-    form = draw(PARAMS).encode('utf-8')
+    form = draw(params(method)).encode('utf-8')
     if content_type and content_type.lower().startswith('multipart'):
         name, _, value = form.partition(b'=')
         form = (b'--b\r\nContent-Disposition: form-data; name="%s"\r\n\r\n'
                 b'%s\r\n--b--\r\n' % (name, value))
     body = draw(st.sampled_from([b'', form, form, b'{"addFixedIp": {}}']))
-    return sent, path, draw(PARAMS), content_type, body
+    return sent, path, draw(params(method)), content_type, body
 
 
 @settings(max_examples=1500, deadline=None)

@@ -39,6 +39,9 @@ def _no_app(environ, start_response):
 # singleton=False keeps it free of routes' thread-local request config.
 _PROBE = routes_middleware.RoutesMiddleware(
     _no_app, _MethodProbe(), use_method_override=True, singleton=False)
+# Its "No route matched" would mislead in nova's debug log: nova's own
+# router logs what it matches.
+_PROBE.log_debug = False
 
 
 def effective_method(environ):

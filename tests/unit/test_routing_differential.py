@@ -126,7 +126,7 @@ def check(router, spelling):
     return resolved
 
 
-# -- every route, deterministic hostile spellings ------------------------------
+# -- every route, deterministic hostile spellings ----------------------------
 
 OTHER_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS']
 FORM = 'application/x-www-form-urlencoded'
@@ -183,7 +183,7 @@ def test_the_issues_examples_resolve_to_the_overriding_method(nova_router):
             expected[0])
 
 
-# -- generated spellings --------------------------------------------------------
+# -- generated spellings ---------------------------------------------------
 
 SIMPLE_IDS = st.sampled_from(['0a1b', 'f1', 'kp1', 'deadbeef-01'])
 ODD_IDS = st.one_of(

@@ -117,11 +117,17 @@ class _Builder:
         ids = {name: self.add('security_groups', name=name, project_id=project,
                               description=f'{name} group', user_id='u')['id']
                for name in ('default', 'web', 'db')}
+        # As nova's API stores them: a group rule without ports opens
+        # tcp/udp 1-65535 and ICMP -1/-1; the protocol as the client sent it.
         for parent, proto, low, high, cidr, group in (
                 ('default', 'icmp', -1, -1, '0.0.0.0/0', None),
                 ('default', 'tcp', 22, 22, '10.0.0.0/8', None),
+                ('default', 'tcp', 1, 65535, None, 'default'),
+                ('default', 'udp', 1, 65535, None, 'default'),
+                ('default', 'icmp', -1, -1, None, 'default'),
                 ('web', 'tcp', 80, 80, '0.0.0.0/0', None),
-                ('web', 'tcp', 443, 443, '::/0', None),
+                ('web', 'TCP', 443, 443, '::/0', None),
+                ('web', 'udp', 1, 65535, '192.168.0.0/16', None),
                 ('db', 'tcp', 5432, 5432, None, 'web'),
                 ('db', 'icmp', 8, -1, None, 'db')):
             self.add('security_group_rules', parent_group_id=ids[parent],

@@ -21,6 +21,7 @@ from typing import Any
 
 from freeze.novanet.model import (
     Model, Network, Problem, SecurityGroup, gc_paused)
+from freeze.translate import rules
 from freeze.translate.config import Settings
 
 #: creation order; deletion runs in reverse.
@@ -73,12 +74,9 @@ class Desired:
 
 
 def rule_key(body: dict[str, Any]) -> str:
-    """A rule's identity is its content: Neutron rejects duplicates anyway."""
-    return 'rule:' + '/'.join(
-        '' if body.get(f) is None else str(body[f]) for f in (
-            'security_group_id', 'direction', 'ethertype', 'protocol',
-            'port_range_min', 'port_range_max', 'remote_ip_prefix',
-            'remote_group_id'))
+    """A rule's identity is its content, as Neutron's duplicate check sees
+    it (rules.key): Neutron rejects a second such rule anyway."""
+    return 'rule:' + rules.key(body)
 
 
 def eui64(cidr_v6: str, mac: str) -> str:
@@ -230,8 +228,8 @@ class _Mapper:
                               'neither a CIDR nor a source group')
                 continue
             for ethertype, prefix, remote in remotes:
-                body = _ingress(rule.protocol, rule.from_port, rule.to_port,
-                                ethertype)
+                body = rules.from_nova(rule.protocol, rule.from_port,
+                                       rule.to_port, ethertype)
                 if body is None:
                     self._problem('bad-data', 'security_group_rules', rule.id,
                                   f'ports {rule.from_port}..{rule.to_port} '
@@ -242,8 +240,9 @@ class _Mapper:
         self._egress_any(parent)
 
     def _rule(self, parent: Ref, body: dict[str, Any], **extra: Any) -> None:
-        body = {'security_group_id': parent, 'remote_ip_prefix': None,
-                'remote_group_id': None, **body, **extra}
+        body = rules.stored({'security_group_id': parent,
+                             'remote_ip_prefix': None,
+                             'remote_group_id': None, **body, **extra})
         self._add('rule', rule_key(body), body)
 
     def _egress_any(self, parent: Ref) -> None:
@@ -505,23 +504,3 @@ def _gaps(first: int, last: int, taken: list[int]
         start = max(start, a + 1)
     return tuple(out)
 
-
-def _ingress(protocol: str | None, from_port: int | None,
-             to_port: int | None, ethertype: str) -> dict[str, Any] | None:
-    """A nova rule's protocol and ports as Neutron's; None if invalid."""
-    proto = (protocol or '').lower() or None
-    low = None if from_port in (None, -1) else from_port
-    high = None if to_port in (None, -1) else to_port
-    if proto == 'icmp':
-        if ethertype == 'IPv6':
-            proto = 'ipv6-icmp'
-        if low is None:
-            high = None  # a code needs a type
-    elif proto in ('tcp', 'udp'):
-        if (low is None) != (high is None) or (low is not None
-                                               and low > high):
-            return None
-    else:
-        low = high = None
-    return {'direction': 'ingress', 'ethertype': ethertype, 'protocol': proto,
-            'port_range_min': low, 'port_range_max': high}

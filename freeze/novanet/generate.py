@@ -2,7 +2,10 @@
 
 FlatDHCP with multi_host (one shared network, per-host DHCP addresses, an
 IPv6 prefix) or VlanManager (a /24 and a VLAN per project, VPN addresses
-reserved, one pool network nobody was given). Floating IPs associated and
+reserved, one pool network nobody was given); ``mixed``: FlatDHCP plus a
+second flat network on its own bridge and a VLAN network per project, as
+nova-network plugs whatever each row says (several physnets, MTU set on
+some networks only). Floating IPs associated and
 not, security groups with CIDR and group rules, soft-deleted rows, and (when
 asked) the dangling and contradictory rows real databases collect. Also the
 few writes nova itself would make, for tests that change the source.
@@ -25,6 +28,8 @@ from freeze.novanet import schema
 FLOATING_POOL = 'nova'
 FLOATING_CIDR = '172.24.4.0/24'      # nova's pool is .128 - .254
 FLOATING_GATEWAY = '172.24.4.1'
+MIXED_BRIDGE = 'br101'               # the second flat network's bridge
+MIXED_VLAN = 200                     # + project index: the mixed VLANs
 
 
 @dataclass
@@ -36,6 +41,8 @@ class Generated:
     hosts: list[str]
     network_ids: list[int] = field(default_factory=list)
     group_ids: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: uuids of networks whose row says VLAN in a Flat* database (mixed)
+    vlan_uuids: list[str] = field(default_factory=list)
 
 
 def settings(generated: Generated, admin_project_id: str) -> dict:
@@ -43,7 +50,11 @@ def settings(generated: Generated, admin_project_id: str) -> dict:
     return {
         'source': generated.url, 'network_manager': generated.manager,
         'admin_project_id': admin_project_id,
-        'physnets': {'eth1': 'physnet1', 'eth2': 'physnet2'},
+        'physnets': {'eth1': 'physnet1', 'eth2': 'physnet2',
+                     MIXED_BRIDGE: 'physnet3'},
+        # The operator's word on what the manager setting does not say.
+        'networks': {uuid: {'type': 'vlan'}
+                     for uuid in generated.vlan_uuids},
         'floating_pools': {FLOATING_POOL: {
             'cidr': FLOATING_CIDR, 'gateway': FLOATING_GATEWAY,
             'physnet': 'public'}},
@@ -52,7 +63,7 @@ def settings(generated: Generated, admin_project_id: str) -> dict:
 
 def generate(url: str, ports: int = 30, manager: str = 'FlatDHCP',
              projects: int = 3, hosts: int = 4, dangling: bool = True,
-             seed: int = 1) -> Generated:
+             seed: int = 1, mixed: bool = False) -> Generated:
     eng = sqlalchemy.create_engine(url)
     schema.metadata.create_all(eng)
     g = _Builder(random.Random(seed), manager)
@@ -71,9 +82,22 @@ def generate(url: str, ports: int = 30, manager: str = 'FlatDHCP',
         nets = [g.network(f'10.0.0.0/{prefix}', project=None,
                           interface='eth1', hosts=out.hosts,
                           cidr_v6='fd00:0:0:1::/64')] * projects
+        if mixed:
+            # Instances of every project share both flat networks; each
+            # project also has its VLAN (rows nova plugs as VLANs whatever
+            # network_manager says).
+            second = g.network('10.2.0.0/24', project=None, interface='eth1',
+                               hosts=[], bridge=MIXED_BRIDGE, mtu=1400)
+            vlans = [g.network(f'10.3.{i}.0/24', project=p,
+                               vlan=MIXED_VLAN + i, interface='eth2',
+                               hosts=[])
+                     for i, p in enumerate(out.projects)]
+            out.vlan_uuids = [n['uuid'] for n in vlans]
+            nets = [(nets[0], second, vlans[i % projects])[i // projects % 3]
+                    for i in range(projects * 3)]
     for i in range(ports):
         project = out.projects[i % projects]
-        g.instance(project, nets[i % projects], out.hosts[i % hosts],
+        g.instance(project, nets[i % len(nets)], out.hosts[i % hosts],
                    out.group_ids[project], i)
     g.floating(out.projects)
     if dangling:
@@ -137,7 +161,8 @@ class _Builder:
 
     def network(self, cidr: str, project: str | None, interface: str,
                 hosts: list[str], vlan: int | None = None,
-                cidr_v6: str | None = None) -> dict:
+                cidr_v6: str | None = None, bridge: str | None = None,
+                mtu: int | None = None) -> dict:
         net = ipaddress.ip_network(cidr)
         addresses = list(net)
         gateway = str(addresses[1])
@@ -146,10 +171,10 @@ class _Builder:
             cidr=cidr, cidr_v6=cidr_v6, multi_host=bool(hosts),
             gateway=gateway, netmask=str(net.netmask),
             broadcast=str(net.broadcast_address), dns1='8.8.8.8',
-            dns2='8.8.4.4', vlan=vlan, bridge=f'br{vlan or 100}',
+            dns2='8.8.4.4', vlan=vlan, bridge=bridge or f'br{vlan or 100}',
             bridge_interface=interface, project_id=project, uuid=self.uuid(),
             dhcp_server=gateway, enable_dhcp=True, share_address=False,
-            injected=False, mtu=1450 if vlan else None,
+            injected=False, mtu=mtu or (1450 if vlan else None),
             dhcp_start=str(addresses[3] if vlan else addresses[2]),
             vpn_private_address=str(addresses[2]) if vlan else None)
         reserved = {0, 1, len(addresses) - 1} | ({2} if vlan else set())
@@ -308,9 +333,11 @@ def main() -> None:
                         default='FlatDHCP')
     parser.add_argument('--projects', type=int, default=3)
     parser.add_argument('--no-dangling', action='store_true')
+    parser.add_argument('--mixed', action='store_true',
+                        help='FlatDHCP plus a second flat network and VLANs')
     args = parser.parse_args()
     out = generate(args.url, args.ports, args.manager, args.projects,
-                   dangling=not args.no_dangling)
+                   dangling=not args.no_dangling, mixed=args.mixed)
     print(f'{args.url}: {args.ports} ports, projects {out.projects}')
 
 

@@ -42,6 +42,7 @@ class Network:
     gateway_v6: str | None
     dns: tuple[str, ...]
     vlan: int | None
+    bridge: str | None
     bridge_interface: str | None
     project_id: str | None
     mtu: int | None
@@ -165,7 +166,8 @@ def _network(r: Mapping[str, Any]) -> Network:
         cidr_v6=r['cidr_v6'], gateway=r['gateway'],
         gateway_v6=r['gateway_v6'],
         dns=tuple(d for d in (r['dns1'], r['dns2']) if d), vlan=r['vlan'],
-        bridge_interface=r['bridge_interface'], project_id=r['project_id'],
+        bridge=r['bridge'], bridge_interface=r['bridge_interface'],
+        project_id=r['project_id'],
         mtu=r['mtu'], enable_dhcp=bool(r['enable_dhcp']),
         multi_host=bool(r['multi_host']), dhcp_server=r['dhcp_server'])
 

@@ -283,16 +283,14 @@ class _Mapper:
 
     def _network(self, net: Network) -> bool:
         """The network and its subnets; False when it is not translated."""
-        vlan = self.s.network_manager == 'Vlan'
-        physnet = self.s.physnet(net.bridge_interface)
+        kind = self._kind(net)
+        if kind is None:
+            return False
+        vlan, physnet = kind
         if vlan and net.project_id is None and not (
                 self.s.include_unassociated_vlans):
             self._problem('skipped', 'networks', net.uuid,
                           'VLAN network not associated with a project')
-            return False
-        if physnet is None:
-            self._problem('skipped', 'networks', net.uuid,
-                          f'no physnet for interface {net.bridge_interface!r}')
             return False
         if net.uuid in self.bad_networks:
             return False
@@ -331,12 +329,53 @@ class _Mapper:
             self._add('subnet', f'subnet6:{key}', body6)
         return True
 
+    def _kind(self, net: Network) -> tuple[bool, str] | None:
+        """(VLAN?, physnet) of a network, from its row as nova-network's
+        bridge plugging reads it (linux_net: VLAN when the row has a
+        ``vlan``, on vlan_interface or the row's bridge_interface; else
+        flat on flat_interface or the bridge_interface), the operator's
+        ``networks`` override over it. Where network_manager expects the
+        other kind, or no physnet fits, the settings and the data disagree:
+        a conflict, which ``apply`` refuses to go past."""
+        override = self.s.networks.get(net.uuid)
+        row_vlan = net.vlan is not None
+        vlan = (override.type == 'vlan') if override and override.type else (
+            row_vlan)
+        if (override is None or override.type is None) and row_vlan != (
+                self.s.network_manager == 'Vlan'):
+            self._problem(
+                'conflict', 'networks', net.uuid,
+                f'network_manager is {self.s.network_manager} but the row '
+                f'says {"VLAN " + str(net.vlan) if row_vlan else "flat"}: '
+                f'translated as its row says; confirm with networks: '
+                f'{{{net.uuid}: {{type: {"vlan" if row_vlan else "flat"}}}}}')
+        if vlan and not row_vlan:
+            self._problem('bad-data', 'networks', net.uuid,
+                          'type vlan, but the row has no VLAN id')
+            return None
+        if vlan:
+            bridge, interface = None, self.s.vlan_interface or (
+                net.bridge_interface)
+        else:
+            bridge, interface = net.bridge, self.s.flat_interface or (
+                net.bridge_interface)
+        physnet = (override and override.physnet) or self.s.physnet(
+            bridge, interface)
+        if physnet is None:
+            self._problem('conflict', 'networks', net.uuid,
+                          f'no physnet for bridge {bridge!r} or interface '
+                          f'{interface!r} (physnets, or networks: '
+                          f'{{{net.uuid}: {{physnet: ...}}}})')
+            return None
+        return vlan, physnet
+
     def _claim_flat(self, physnet: str, key: str, table: str, row: Any
                     ) -> bool:
-        """ML2 allows one flat network per physnet."""
+        """ML2 allows one flat network per physnet: two that the settings
+        put on one physnet are a conflict (map their bridges apart)."""
         holder = self.flat_physnets.setdefault(physnet, key)
         if holder != key:
-            self._problem('skipped', table, row,
+            self._problem('conflict', table, row,
                           f'physnet {physnet} already carries the flat '
                           f'network {holder}')
             return False

@@ -146,15 +146,33 @@ def error_of(reply):
     '/v2.0/ports?fixed_ips=nonsense', '/v2.0/ports?limit=many',
     '/v2.0/ports?sort_key=id', '/v2.0/subnets?ip_version=four',
     '/v2.0/ports/not-a-port', '/v2.0/networks/1234',
-    '/v2.0/security-groups/x', '/v2.0/nothing'])
+    '/v2.0/security-groups/x', '/v2.0/nothing', '/v2.0/networks/%ff%fe',
+    '/v2.0/%ff', '/v2.0/ports?limit=2&marker=nonsense',
+    '/v2.0/networks?limit=1&page_reverse=True'
+    '&marker=0f0f0f0f-0000-4000-8000-000000000000',
+    '/v2.0/routers/x/add_router_interface'])
 def test_bad_requests_answered_as_neutron_does(proxy, neutron_server, path):
     mine = requests.get(proxy.url + path)
     assert error_of(mine) == error_of(requests.get(neutron_server.url + path))
 
 
+@pytest.mark.parametrize('query', ['name=%ff%fe', '%ff=1', 'fields=%ff',
+                                   'fixed_ips=ip_address%3D%ff'])
+def test_query_bytes_that_are_not_utf8_are_neutrons_400(proxy, neutron_server,
+                                                        query):
+    theirs = requests.get(f'{neutron_server.url}/v2.0/ports?{query}')
+    mine = requests.get(f'{proxy.url}/v2.0/ports?{query}')
+    # Neutron's body is webob's HTML page here; the proxy's the same text
+    # in Neutron's JSON error shape, which clients parse.
+    assert mine.status_code == theirs.status_code == 400
+    assert error_of(mine)[2] in theirs.text
+
+
 @pytest.mark.parametrize('method, path', [
     ('POST', '/v2.0/networks'), ('PUT', '/v2.0/ports/x'),
-    ('DELETE', '/v2.0/security-groups/x'), ('PATCH', '/v2.0/routers/x')])
+    ('DELETE', '/v2.0/security-groups/x'), ('PATCH', '/v2.0/routers/x'),
+    ('PUT', '/v2.0/routers/x/add_router_interface'),
+    ('PUT', '/v2.0/networks/x/tags'), ('DELETE', '/v2.0/ports/x/tags/a')])
 def test_writes_refused_and_nothing_changes(proxy, method, path):
     before = requests.get(proxy.url + '/v2.0/ports').json()
     reply = requests.request(method, proxy.url + path,

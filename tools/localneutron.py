@@ -9,7 +9,9 @@ notifications, no quotas, and a test-only mechanism driver that binds every
 port (tools/neutron_bind_all.py).
 
 On sqlite ``neutron-db-manage upgrade heads`` fails, so the schema is created
-from Neutron's model metadata and then stamped, whatever the database.
+from Neutron's model metadata, the stock default security group rule
+templates inserted by the migration that seeds them, and then stamped;
+``migrate=True`` (PostgreSQL) runs the real migrations instead.
 
 Standalone, ``python tools/localneutron.py [--postgres] [--workers N]``
 prints the URL and runs until Ctrl-C. As a gunicorn app:
@@ -31,7 +33,7 @@ TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, TOOLS)
 
 from localcloud import (  # noqa: E402
-    ApiProcess, call, check_reply, merged_ini, run_logged, write_ini)
+    ApiProcess, merged_ini, run_logged, write_ini)
 from localpostgres import LocalPostgres  # noqa: E402
 
 #: physnets the ML2 config accepts; the translation config maps onto them.
@@ -47,16 +49,20 @@ class LocalNeutron(ApiProcess):
 
     def __init__(self, workdir: str,
                  neutron_conf: dict[str, dict[str, str]] | None = None,
-                 database: str | None = None, workers: int = 1):
+                 database: str | None = None, workers: int = 1,
+                 migrate: bool = False):
         """``neutron_conf``: sections/options laid over the defaults of
         neutron.conf (e.g. Keystone authentication instead of noauth).
         ``database``: an SQLAlchemy URL of an empty database (default: a
         sqlite file in the workdir, which only one worker can use).
-        ``workers``: gunicorn sync workers."""
+        ``workers``: gunicorn sync workers. ``migrate``: the schema by
+        ``neutron-db-manage upgrade heads`` (PostgreSQL; it fails on
+        sqlite) instead of from the models."""
         super().__init__('neutron', 'neutron', 'OS_NEUTRON_CONFIG_DIR',
                          os.path.abspath(workdir), workers)
         self._extra_conf = neutron_conf or {}
         self.database = database or f'sqlite:///{self.dir}/neutron.sqlite'
+        self.migrate = migrate
         self.conf_files = [os.path.join(self.dir, 'neutron.conf'),
                            os.path.join(self.dir, 'ml2_conf.ini')]
 
@@ -73,35 +79,6 @@ class LocalNeutron(ApiProcess):
                 '--graceful-timeout', '5', '--pythonpath', TOOLS,
                 '--no-control-socket', 'localneutron:application()']
         self.spawn(argv, env, timeout)
-        try:
-            self._default_rule_templates()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _default_rule_templates(self) -> None:
-        """Neutron's stock default-group rules. A data migration inserts
-        them; a schema created from the models has none, and default groups
-        would come up empty. Behind Keystone they are posted as the
-        [keystone_authtoken] user, who must then be an admin."""
-        token, auth = None, self._extra_conf.get('keystone_authtoken')
-        if auth:
-            from keystoneauth1 import loading, session
-            loader = loading.get_plugin_loader(auth.get('auth_type',
-                                                        'password'))
-            names = {option.dest for option in loader.get_options()}
-            token = session.Session(auth=loader.load_from_options(**{
-                k: v for k, v in auth.items() if k in names})).get_token()
-        for ethertype in ('IPv4', 'IPv6'):
-            for rule in ({'direction': 'ingress', 'remote_group_id': 'PARENT',
-                          'used_in_non_default_sg': False},
-                         {'direction': 'egress',
-                          'used_in_non_default_sg': True}):
-                reply = call('POST', self.url + '/v2.0/default-security-group'
-                             '-rules', {'default_security_group_rule': {
-                                 'ethertype': ethertype,
-                                 'used_in_default_sg': True, **rule}}, token)
-                check_reply(reply, 'default security group rule')
 
     def stop(self) -> None:
         super().stop()
@@ -146,15 +123,54 @@ class LocalNeutron(ApiProcess):
             'ml2_type_vlan': {'network_vlan_ranges': ','.join(PHYSNETS)},
         })
         log = os.path.join(self.dir, 'neutron-db-manage.log')
-        run_logged([sys.executable, '-c',
-              'import sqlalchemy, sys\n'
-              'from neutron.db.migration.models import head\n'
-              'head.get_metadata().create_all('
-              'sqlalchemy.create_engine(sys.argv[1]))', self.database], log)
-        run_logged([os.path.join(os.path.dirname(sys.executable),
-                           'neutron-db-manage'),
-              *(arg for f in self.conf_files for arg in ('--config-file', f)),
-              'stamp', 'heads'], log)
+        manage = [os.path.join(os.path.dirname(sys.executable),
+                               'neutron-db-manage'),
+                  *(arg for f in self.conf_files
+                    for arg in ('--config-file', f))]
+        if self.migrate:
+            run_logged([*manage, 'upgrade', 'heads'], log)
+            return
+        run_logged([sys.executable, '-c', 'import sys\n'
+                    'sys.path.insert(0, sys.argv[2])\n'
+                    'import localneutron\n'
+                    'localneutron.create_schema(sys.argv[1])',
+                    self.database, TOOLS], log)
+        run_logged([*manage, 'stamp', 'heads'], log)
+
+
+#: the migration that inserts Neutron's stock default-group rule templates
+SG_TEMPLATES_MIGRATION = ('2023.2', 'expand',
+                          'c33da356b165_security_group_default_rules.py')
+
+
+def create_schema(url: str) -> None:
+    """Neutron's tables from its models, then the stock default security
+    group rule templates as a migrated database has them: the migration
+    that inserts them runs its own upgrade() (on its table dropped again,
+    since it creates it). Without them default groups come up empty and
+    new groups without their egress rules."""
+    import importlib.util
+
+    import sqlalchemy
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from neutron.db.migration import alembic_migrations
+    from neutron.db.migration.models import head
+
+    engine = sqlalchemy.create_engine(url)
+    metadata = head.get_metadata()
+    metadata.create_all(engine)
+    spec = importlib.util.spec_from_file_location(
+        'sg_templates_migration', os.path.join(
+            os.path.dirname(alembic_migrations.__file__), 'versions',
+            *SG_TEMPLATES_MIGRATION))
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with engine.begin() as conn:
+        metadata.tables[migration.table_name].drop(conn)
+        with Operations.context(MigrationContext.configure(conn)):
+            migration.upgrade()
+    engine.dispose()
 
 
 def application():
@@ -173,6 +189,9 @@ def main() -> None:
                         help='on a throwaway PostgreSQL instead of sqlite')
     parser.add_argument('--workers', type=int, default=1,
                         help='gunicorn workers (sqlite: only 1)')
+    parser.add_argument('--migrate', action='store_true',
+                        help='with --postgres: neutron-db-manage upgrade '
+                        'heads instead of the schema from the models')
     args = parser.parse_args()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: sys.exit(0))
@@ -182,8 +201,8 @@ def main() -> None:
         db = (stack.enter_context(LocalPostgres()).url() if args.postgres
               else None)
         began = time.monotonic()
-        with LocalNeutron(workdir, database=db,
-                          workers=args.workers) as neutron:
+        with LocalNeutron(workdir, database=db, workers=args.workers,
+                          migrate=args.migrate) as neutron:
             print(f'started in {time.monotonic() - began:.1f}s; logs under '
                   f'{neutron.dir}\nneutron: {neutron.url}\nCtrl-C to stop',
                   flush=True)

@@ -8,10 +8,11 @@ admin, so create bodies carry ``project_id``), a fake message bus, no nova
 notifications, no quotas, and a test-only mechanism driver that binds every
 port (tools/neutron_bind_all.py).
 
-On sqlite ``neutron-db-manage upgrade heads`` fails, so the schema is created
-from Neutron's model metadata, the stock default security group rule
-templates inserted by the migration that seeds them, and then stamped;
-``migrate=True`` (PostgreSQL) runs the real migrations instead.
+``neutron-db-manage upgrade heads`` fails on sqlite and, since Neutron 29
+dropped PostgreSQL (its 2025.2 migration d553edeb540f is MySQL-only SQL),
+on PostgreSQL too; so the schema is created from Neutron's model metadata,
+the stock default security group rule templates are inserted by the
+migration that seeds them, and the database is stamped.
 
 Standalone, ``python tools/localneutron.py [--postgres] [--workers N]``
 prints the URL and runs until Ctrl-C. As a gunicorn app:
@@ -49,20 +50,16 @@ class LocalNeutron(ApiProcess):
 
     def __init__(self, workdir: str,
                  neutron_conf: dict[str, dict[str, str]] | None = None,
-                 database: str | None = None, workers: int = 1,
-                 migrate: bool = False):
+                 database: str | None = None, workers: int = 1):
         """``neutron_conf``: sections/options laid over the defaults of
         neutron.conf (e.g. Keystone authentication instead of noauth).
         ``database``: an SQLAlchemy URL of an empty database (default: a
         sqlite file in the workdir, which only one worker can use).
-        ``workers``: gunicorn sync workers. ``migrate``: the schema by
-        ``neutron-db-manage upgrade heads`` (PostgreSQL; it fails on
-        sqlite) instead of from the models."""
+        ``workers``: gunicorn sync workers."""
         super().__init__('neutron', 'neutron', 'OS_NEUTRON_CONFIG_DIR',
                          os.path.abspath(workdir), workers)
         self._extra_conf = neutron_conf or {}
         self.database = database or f'sqlite:///{self.dir}/neutron.sqlite'
-        self.migrate = migrate
         self.conf_files = [os.path.join(self.dir, 'neutron.conf'),
                            os.path.join(self.dir, 'ml2_conf.ini')]
 
@@ -127,9 +124,6 @@ class LocalNeutron(ApiProcess):
                                'neutron-db-manage'),
                   *(arg for f in self.conf_files
                     for arg in ('--config-file', f))]
-        if self.migrate:
-            run_logged([*manage, 'upgrade', 'heads'], log)
-            return
         run_logged([sys.executable, '-c', 'import sys\n'
                     'sys.path.insert(0, sys.argv[2])\n'
                     'import localneutron\n'
@@ -189,9 +183,6 @@ def main() -> None:
                         help='on a throwaway PostgreSQL instead of sqlite')
     parser.add_argument('--workers', type=int, default=1,
                         help='gunicorn workers (sqlite: only 1)')
-    parser.add_argument('--migrate', action='store_true',
-                        help='with --postgres: neutron-db-manage upgrade '
-                        'heads instead of the schema from the models')
     args = parser.parse_args()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: sys.exit(0))
@@ -201,8 +192,8 @@ def main() -> None:
         db = (stack.enter_context(LocalPostgres()).url() if args.postgres
               else None)
         began = time.monotonic()
-        with LocalNeutron(workdir, database=db, workers=args.workers,
-                          migrate=args.migrate) as neutron:
+        with LocalNeutron(workdir, database=db,
+                          workers=args.workers) as neutron:
             print(f'started in {time.monotonic() - began:.1f}s; logs under '
                   f'{neutron.dir}\nneutron: {neutron.url}\nCtrl-C to stop',
                   flush=True)

@@ -2,7 +2,8 @@
 
 FlatDHCP with multi_host (one shared network, per-host DHCP addresses, an
 IPv6 prefix) or VlanManager (a /24 and a VLAN per project, VPN addresses
-reserved, one pool network nobody was given); ``mixed``: FlatDHCP plus a
+reserved, one pool network nobody was given), with the soft-deleted rows
+years of use leave and live rows reuse; ``mixed``: FlatDHCP plus a
 second flat network on its own bridge and a VLAN network per project, as
 nova-network plugs whatever each row says (several physnets, MTU set on
 some networks only). Floating IPs associated and
@@ -100,6 +101,7 @@ def generate(url: str, ports: int = 30, manager: str = 'FlatDHCP',
         g.instance(project, nets[i % len(nets)], out.hosts[i % hosts],
                    out.group_ids[project], i)
     g.floating(out.projects)
+    g.history(nets[0], out.projects[0])
     if dangling:
         g.dangling(nets[0], out.projects[0])
     with eng.begin() as conn:
@@ -230,6 +232,44 @@ class _Builder:
                            fixed_ip_id=fixed['id'], host='compute-0')
             elif n < 6:
                 row.update(project_id=projects[n % len(projects)])
+
+    def history(self, network: dict, project: str) -> None:
+        """Soft-deleted rows (deleted = id) that live ones reuse: a network
+        deleted and made again with the same CIDR (its fixed IPs too), a
+        deleted instance whose VIF had the MAC and address a live port has
+        now, a released floating IP row, a removed rule and group."""
+        old = self.network(network['cidr'], project=None, interface='eth1',
+                           hosts=[])
+        old_ips = [f for f in self.rows['fixed_ips']
+                   if f['network_id'] == old['id']]
+        live = next(f for f in self.rows['fixed_ips']
+                    if f.get('virtual_interface_id'))
+        live_vif = self.rows['virtual_interfaces'][
+            live['virtual_interface_id'] - 1]
+        gone = self.add('instances', uuid=self.uuid(), host='compute-0',
+                        availability_zone='nova', project_id=project,
+                        vm_state='deleted', display_name='deleted')
+        vif = self.add('virtual_interfaces', uuid=self.uuid(),
+                       address=live_vif['address'], network_id=old['id'],
+                       instance_uuid=gone['uuid'])
+        reused = next(f for f in old_ips if f['address'] == live['address'])
+        reused.update(instance_uuid=gone['uuid'], allocated=True,
+                      virtual_interface_id=vif['id'])
+        floating = self.rows['floating_ips'][0]
+        group = self.add('security_groups', name='old', project_id=project,
+                         description='deleted', user_id='u')
+        rule = self.add('security_group_rules', parent_group_id=group['id'],
+                        protocol='tcp', from_port=1, to_port=65535,
+                        cidr='0.0.0.0/0', group_id=None)
+        assoc = self.add('security_group_instance_association',
+                         security_group_id=group['id'],
+                         instance_uuid=live['instance_uuid'])
+        for row in (old, *old_ips, gone, vif, group, rule, assoc,
+                    self.add('floating_ips', **{
+                        **floating, 'id': len(self.rows['floating_ips']) + 1,
+                        'project_id': project, 'fixed_ip_id': reused['id']})):
+            row['deleted'] = row['id']
+        del self.free[old['id']]
 
     def dangling(self, network: dict, project: str) -> None:
         """What years of nova-network leave behind."""

@@ -49,6 +49,7 @@ class Network:
     enable_dhcp: bool
     multi_host: bool
     dhcp_server: str | None
+    share_address: bool
     #: addresses (as ints) of fixed_ips rows with reserved = 0, sorted
     unreserved: list[int] = field(default_factory=list)
     #: (host, address): per-host DHCP/gateway addresses of multi_host networks
@@ -169,7 +170,8 @@ def _network(r: Mapping[str, Any]) -> Network:
         bridge=r['bridge'], bridge_interface=r['bridge_interface'],
         project_id=r['project_id'],
         mtu=r['mtu'], enable_dhcp=bool(r['enable_dhcp']),
-        multi_host=bool(r['multi_host']), dhcp_server=r['dhcp_server'])
+        multi_host=bool(r['multi_host']), dhcp_server=r['dhcp_server'],
+        share_address=bool(r['share_address']))
 
 
 def _groups(rows: Rows, problems: list[Problem]) -> dict[int, SecurityGroup]:

@@ -429,10 +429,12 @@ class _Mapper:
 
     def _reserved_ports(self, net: Network) -> None:
         """Addresses nova handed to hosts (multi_host DHCP/gateway, or the
-        shared DHCP address) stay taken, so Neutron's IPAM never reuses
-        them for an instance."""
+        shared DHCP address: the network's share_address or the setting,
+        as linux_net reads them) stay taken, so Neutron's IPAM never
+        reuses them for an instance."""
         held = list(net.host_addresses)
-        if (self.s.share_dhcp_address and net.dhcp_server
+        if ((self.s.share_dhcp_address or net.share_address)
+                and net.dhcp_server
                 and int(ipaddress.ip_address(net.dhcp_server))
                 in set(net.unreserved)
                 and all(a != net.dhcp_server for _, a in held)):

@@ -16,7 +16,7 @@ def net(**kw):
                dns1='8.8.8.8', dns2=None, vlan=None, bridge='br100',
                bridge_interface='eth1',
                project_id=None, mtu=None, enable_dhcp=True, multi_host=True,
-               dhcp_server='10.0.0.1')
+               dhcp_server='10.0.0.1', share_address=False)
     row.update(kw)
     return row
 
@@ -123,7 +123,7 @@ def kinds(out):
             for k, r in out.resources['network'].items()}
 
 
-def test_kind_of_each_network_is_its_rows_and_a_manager_mismatch_is_a_conflict():
+def test_network_kind_is_its_rows_and_a_mismatch_is_a_conflict():
     """As nova-network's bridge plugging: VLAN when the row has a vlan."""
     vlan = net(id=2, uuid=NET2, cidr='10.1.0.0/24', vlan=102, project_id=P1,
                bridge='br102', bridge_interface='eth2')
@@ -338,6 +338,10 @@ def test_shared_dhcp_address_is_reserved_once_with_a_port():
     assert dhcp_ports(translate(data, share_dhcp_address=True)) == {
         f'hostip:{NET}:10.0.0.6': ('', {(Ref(f'subnet4:net:{NET}'),
                                          '10.0.0.6')})}
+    # the network's own share_address, as nova-network reads it too
+    shared = rows(networks=[net(dhcp_server='10.0.0.6', share_address=True)])
+    assert dhcp_ports(translate(shared)) == dhcp_ports(
+        translate(data, share_dhcp_address=True))
     # already held by a host: not a second port for it
     data['fixed_ips'][6].update(host='compute-1', allocated=True)
     assert dhcp_ports(translate(data, share_dhcp_address=True)) == {

@@ -5,6 +5,7 @@ import urllib.parse
 
 import pytest
 import webob
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from freeze.novanet import generate
 from freeze.proxy import app, loader
@@ -234,3 +235,30 @@ def test_members_see_their_project_as_with_neutrons_policy(api):
     assert scoped(api, '/v2.0/ports', 'service').json['ports'] == ports
     assert scoped(api, '/v2.0/ports', 'admin', project,
                   status='Invalid').json['ports'] == []
+
+
+_PIECES = st.sampled_from([
+    'name', 'id', 'limit', 'marker', 'fields', 'sort_key', 'sort_dir',
+    'fixed_ips', 'tags', 'not-tags-any', 'shared', 'mtu', 'page_reverse',
+    'ip_address', 'asc', '1', '-1', 'x', '', '=', '%ff', '%fe%80', '%00',
+    '%2F', '%3D', '%26', '\u00e9', 'ports', 'networks', 'tags', '..'])
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(['GET', 'HEAD', 'PUT', 'DELETE', 'POST']),
+       path=st.lists(_PIECES, max_size=5).map('/'.join),
+       query=st.lists(st.tuples(_PIECES, _PIECES, _PIECES).map(''.join),
+                      max_size=6).map('&'.join))
+def test_no_input_is_a_server_error(api, method, path, query):
+    """Whatever a client sends, the answer is Neutron's 2xx/4xx/503."""
+    request = webob.Request.blank('/')
+    request.method = method
+    request.environ['PATH_INFO'] = urllib.parse.unquote(
+        f'/v2.0/{path}', encoding='latin-1')
+    request.environ['QUERY_STRING'] = query
+    response = request.get_response(api)
+    assert response.status_code < 500 or response.status_code == 503, (
+        response.body)
+    if response.status_code == 503:
+        assert method in app.WRITES

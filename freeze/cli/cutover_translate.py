@@ -161,13 +161,16 @@ def _apply(args) -> int:
 def _verify(args) -> int:
     settings = _settings(args)
     neutron = _neutron(args, settings)
-    plan = converge.diff(_desired(args, settings), converge.fetch(neutron))
+    wanted = _desired(args, settings)
+    plan = converge.diff(wanted, converge.fetch(neutron))
     lines = verify.mismatches(plan)
     for line in lines:
         print(line)
     print(f'verify: {len(lines)} mismatch(es)' if lines else
           'verify: Neutron matches nova-network')
-    return 1 if lines else 0
+    if conflicts := _conflicts(wanted):
+        print(f'verify: {conflicts}')
+    return 1 if lines or conflicts else 0
 
 
 def _rollback(args) -> int:

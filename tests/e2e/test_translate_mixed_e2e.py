@@ -53,6 +53,8 @@ def test_mixed_flat_and_vlan_with_operator_resources(neutron, neutron_server,
     rc = cutover_translate.main(['translate', 'apply', *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and 'conflict(s)' in err[0], err
+    rc, out = run(capsys, 'verify', *args)
+    assert rc == 1 and 'verify: 3 conflict(s)' in out
     assert snapshot(neutron) == before
 
     conf.write_text(yaml.safe_dump(settings))

@@ -235,15 +235,19 @@ class _Builder:
 
     def history(self, network: dict, project: str) -> None:
         """Soft-deleted rows (deleted = id) that live ones reuse: a network
-        deleted and made again with the same CIDR (its fixed IPs too), a
+        deleted before the live one took its addresses (its fixed IPs too), a
         deleted instance whose VIF had the MAC and address a live port has
         now, a released floating IP row, a removed rule and group."""
-        old = self.network(network['cidr'], project=None, interface='eth1',
-                           hosts=[])
-        old_ips = [f for f in self.rows['fixed_ips']
-                   if f['network_id'] == old['id']]
         live = next(f for f in self.rows['fixed_ips']
-                    if f.get('virtual_interface_id'))
+                    if f.get('virtual_interface_id')
+                    and f['network_id'] == network['id'])
+        prefix = max(ipaddress.ip_network(network['cidr']).prefixlen, 27)
+        old = self.network(   # the /27 around it: a few rows at any size
+            str(ipaddress.ip_network(f'{live["address"]}/{prefix}',
+                                     strict=False)),
+            project=None, interface='eth1', hosts=[])
+        old_ips = {f['address']: f for f in self.rows['fixed_ips']
+                   if f['network_id'] == old['id']}
         live_vif = self.rows['virtual_interfaces'][
             live['virtual_interface_id'] - 1]
         gone = self.add('instances', uuid=self.uuid(), host='compute-0',
@@ -252,7 +256,7 @@ class _Builder:
         vif = self.add('virtual_interfaces', uuid=self.uuid(),
                        address=live_vif['address'], network_id=old['id'],
                        instance_uuid=gone['uuid'])
-        reused = next(f for f in old_ips if f['address'] == live['address'])
+        reused = old_ips[live['address']]
         reused.update(instance_uuid=gone['uuid'], allocated=True,
                       virtual_interface_id=vif['id'])
         floating = self.rows['floating_ips'][0]
@@ -264,7 +268,7 @@ class _Builder:
         assoc = self.add('security_group_instance_association',
                          security_group_id=group['id'],
                          instance_uuid=live['instance_uuid'])
-        for row in (old, *old_ips, gone, vif, group, rule, assoc,
+        for row in (old, *old_ips.values(), gone, vif, group, rule, assoc,
                     self.add('floating_ips', **{
                         **floating, 'id': len(self.rows['floating_ips']) + 1,
                         'project_id': project, 'fixed_ip_id': reused['id']})):

@@ -85,17 +85,21 @@ def test_openstack_cli_and_neutronclient(proxy):
         ports[0]['network_id'])
 
 
-@pytest.fixture(params=['Vlan', 'FlatDHCP'])
+@pytest.fixture(params=['Vlan', 'FlatDHCP', 'mixed'])
 def case(request, nova, proxy, tmp_path):
     """The module's VlanManager database and proxy, or a FlatDHCP one with
-    multi_host addresses and IPv6 (SLAAC) on a flat physnet of its own."""
+    multi_host addresses and IPv6 (SLAAC) on a flat physnet of its own
+    (mixed: a second flat network and a VLAN per project too)."""
     if request.param == 'Vlan':
         yield nova, proxy
         return
     url = f'sqlite:///{tmp_path}/flat.sqlite'
-    gen = generate.generate(url, ports=6, projects=1, hosts=2, seed=9)
+    mixed = request.param == 'mixed'
+    gen = generate.generate(url, ports=6, projects=1 + mixed, hosts=2,
+                            seed=9, mixed=mixed)
     settings = generate.settings(gen, ADMIN)
     settings['physnets']['eth1'] = 'proxy-flat'
+    settings['physnets'][generate.MIXED_BRIDGE] = 'proxy-flat2'
     settings['floating_pools']['nova']['physnet'] = 'proxy-public'
     with ProxyServer(str(tmp_path / 'proxy'), settings, workers=1) as flat:
         yield (gen, settings), flat
@@ -127,6 +131,13 @@ def test_same_view_as_the_translated_neutron(case, neutron):
             for key in items:
                 mine, theirs = set(served.raw[key]), set(real.raw[key])
                 assert mine == theirs, (key, mine ^ theirs)
+        # Rules shown as Neutron stored them (nova's 1-65535 as no range,
+        # ICMP -1 as none, ipv6-icmp), not only equal as Neutron keys them.
+        shown = ('direction', 'ethertype', 'protocol', 'port_range_min',
+                 'port_range_max', 'remote_ip_prefix', 'normalized_cidr')
+        for key in real.items['rule']:
+            assert ({f: served.raw[key][f] for f in shown}
+                    == {f: real.raw[key][f] for f in shown}), key
         rules = neutron.list('security-group-rules')
         assert {frozenset(r) for r in rules} == {view.FIELDS[
             'security-group-rules']}

@@ -287,11 +287,6 @@ class _Mapper:
         if kind is None:
             return False
         vlan, physnet = kind
-        if vlan and net.project_id is None and not (
-                self.s.include_unassociated_vlans):
-            self._problem('skipped', 'networks', net.uuid,
-                          'VLAN network not associated with a project')
-            return False
         if net.uuid in self.bad_networks:
             return False
         key = f'net:{net.uuid}'
@@ -341,6 +336,11 @@ class _Mapper:
         row_vlan = net.vlan is not None
         vlan = (override.type == 'vlan') if override and override.type else (
             row_vlan)
+        if vlan and net.project_id is None and not (
+                self.s.include_unassociated_vlans):
+            self._problem('skipped', 'networks', net.uuid,
+                          'VLAN network not associated with a project')
+            return None   # nova's pool of VLANs: no conflict to settle
         if (override is None or override.type is None) and row_vlan != (
                 self.s.network_manager == 'Vlan'):
             self._problem(

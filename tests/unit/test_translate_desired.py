@@ -92,6 +92,8 @@ def test_unassociated_vlan_network_is_reported_and_skipped_unless_asked():
     out = translate(data, network_manager='Vlan')
     assert not out.resources['network']
     assert [p.kind for p in out.problems] == ['skipped']
+    # not asked for: nothing to settle, whatever the settings say of it
+    assert [p.kind for p in translate(data).problems] == ['skipped']
     out = translate(data, network_manager='Vlan',
                     include_unassociated_vlans=True)
     assert out.resources['network'][f'net:{NET}'].body['project_id'] == ADMIN
@@ -160,7 +162,8 @@ def test_nova_conf_interfaces_and_overrides_pick_the_physnet():
 
 
 def test_a_flat_row_cannot_be_made_vlan():
-    out = translate(rows(), networks={NET: {'type': 'vlan'}})
+    out = translate(rows(networks=[net(project_id=P1)]),
+                    networks={NET: {'type': 'vlan'}})
     assert not out.resources['network']
     assert [p.kind for p in out.problems] == ['bad-data']
 

@@ -8,8 +8,11 @@ admin, so create bodies carry ``project_id``), a fake message bus, no nova
 notifications, no quotas, and a test-only mechanism driver that binds every
 port (tools/neutron_bind_all.py).
 
-On sqlite ``neutron-db-manage upgrade heads`` fails, so the schema is created
-from Neutron's model metadata and then stamped, whatever the database.
+``neutron-db-manage upgrade heads`` fails on sqlite and, since Neutron 29
+dropped PostgreSQL (its 2025.2 migration d553edeb540f is MySQL-only SQL),
+on PostgreSQL too; so the schema is created from Neutron's model metadata,
+the stock default security group rule templates are inserted by the
+migration that seeds them, and the database is stamped.
 
 Standalone, ``python tools/localneutron.py [--postgres] [--workers N]``
 prints the URL and runs until Ctrl-C. As a gunicorn app:
@@ -31,7 +34,7 @@ TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, TOOLS)
 
 from localcloud import (  # noqa: E402
-    ApiProcess, call, check_reply, merged_ini, run_logged, write_ini)
+    ApiProcess, merged_ini, run_logged, write_ini)
 from localpostgres import LocalPostgres  # noqa: E402
 
 #: physnets the ML2 config accepts; the translation config maps onto them.
@@ -73,35 +76,6 @@ class LocalNeutron(ApiProcess):
                 '--graceful-timeout', '5', '--pythonpath', TOOLS,
                 '--no-control-socket', 'localneutron:application()']
         self.spawn(argv, env, timeout)
-        try:
-            self._default_rule_templates()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _default_rule_templates(self) -> None:
-        """Neutron's stock default-group rules. A data migration inserts
-        them; a schema created from the models has none, and default groups
-        would come up empty. Behind Keystone they are posted as the
-        [keystone_authtoken] user, who must then be an admin."""
-        token, auth = None, self._extra_conf.get('keystone_authtoken')
-        if auth:
-            from keystoneauth1 import loading, session
-            loader = loading.get_plugin_loader(auth.get('auth_type',
-                                                        'password'))
-            names = {option.dest for option in loader.get_options()}
-            token = session.Session(auth=loader.load_from_options(**{
-                k: v for k, v in auth.items() if k in names})).get_token()
-        for ethertype in ('IPv4', 'IPv6'):
-            for rule in ({'direction': 'ingress', 'remote_group_id': 'PARENT',
-                          'used_in_non_default_sg': False},
-                         {'direction': 'egress',
-                          'used_in_non_default_sg': True}):
-                reply = call('POST', self.url + '/v2.0/default-security-group'
-                             '-rules', {'default_security_group_rule': {
-                                 'ethertype': ethertype,
-                                 'used_in_default_sg': True, **rule}}, token)
-                check_reply(reply, 'default security group rule')
 
     def stop(self) -> None:
         super().stop()
@@ -146,15 +120,51 @@ class LocalNeutron(ApiProcess):
             'ml2_type_vlan': {'network_vlan_ranges': ','.join(PHYSNETS)},
         })
         log = os.path.join(self.dir, 'neutron-db-manage.log')
-        run_logged([sys.executable, '-c',
-              'import sqlalchemy, sys\n'
-              'from neutron.db.migration.models import head\n'
-              'head.get_metadata().create_all('
-              'sqlalchemy.create_engine(sys.argv[1]))', self.database], log)
-        run_logged([os.path.join(os.path.dirname(sys.executable),
-                           'neutron-db-manage'),
-              *(arg for f in self.conf_files for arg in ('--config-file', f)),
-              'stamp', 'heads'], log)
+        manage = [os.path.join(os.path.dirname(sys.executable),
+                               'neutron-db-manage'),
+                  *(arg for f in self.conf_files
+                    for arg in ('--config-file', f))]
+        run_logged([sys.executable, '-c', 'import sys\n'
+                    'sys.path.insert(0, sys.argv[2])\n'
+                    'import localneutron\n'
+                    'localneutron.create_schema(sys.argv[1])',
+                    self.database, TOOLS], log)
+        run_logged([*manage, 'stamp', 'heads'], log)
+
+
+#: the migration that inserts Neutron's stock default-group rule templates
+SG_TEMPLATES_MIGRATION = ('2023.2', 'expand',
+                          'c33da356b165_security_group_default_rules.py')
+
+
+def create_schema(url: str) -> None:
+    """Neutron's tables from its models, then the stock default security
+    group rule templates as a migrated database has them: the migration
+    that inserts them runs its own upgrade() (on its table dropped again,
+    since it creates it). Without them default groups come up empty and
+    new groups without their egress rules."""
+    import importlib.util
+
+    import sqlalchemy
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from neutron.db.migration import alembic_migrations
+    from neutron.db.migration.models import head
+
+    engine = sqlalchemy.create_engine(url)
+    metadata = head.get_metadata()
+    metadata.create_all(engine)
+    spec = importlib.util.spec_from_file_location(
+        'sg_templates_migration', os.path.join(
+            os.path.dirname(alembic_migrations.__file__), 'versions',
+            *SG_TEMPLATES_MIGRATION))
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with engine.begin() as conn:
+        metadata.tables[migration.table_name].drop(conn)
+        with Operations.context(MigrationContext.configure(conn)):
+            migration.upgrade()
+    engine.dispose()
 
 
 def application():

@@ -109,11 +109,23 @@ def _print_plan(plan: converge.Plan, samples: int) -> None:
                   + (f' ({", ".join(c.fields)})' if c.fields else ''))
 
 
+def _conflicts(wanted: desired.Desired) -> str | None:
+    """Where the settings and nova-network's data disagree (a network's
+    kind or physnet): the one line that says apply will not go on."""
+    n = sum(p.kind == 'conflict' for p in wanted.problems)
+    return n and (f'{n} conflict(s) between the settings and nova-network\'s '
+                  'data (listed above): apply refuses until the settings '
+                  'say which is right (network_manager, physnets, networks)')
+
+
 def _plan(args) -> int:
     settings = _settings(args)
     neutron = _neutron(args, settings)
-    plan = converge.diff(_desired(args, settings), converge.fetch(neutron))
+    wanted = _desired(args, settings)
+    plan = converge.diff(wanted, converge.fetch(neutron))
     _print_plan(plan, args.samples)
+    if conflicts := _conflicts(wanted):
+        print(conflicts)
     return 0
 
 
@@ -138,6 +150,9 @@ def _apply(args) -> int:
     settings = _settings(args)
     neutron = _neutron(args, settings)
     wanted = _desired(args, settings)
+    if conflicts := _conflicts(wanted):
+        print(f'nova-cutover translate: {conflicts}', file=sys.stderr)
+        return 2
     actual = converge.fetch(neutron)
     return _run_apply(args, settings, converge.diff(wanted, actual), actual,
                       neutron)
@@ -146,13 +161,16 @@ def _apply(args) -> int:
 def _verify(args) -> int:
     settings = _settings(args)
     neutron = _neutron(args, settings)
-    plan = converge.diff(_desired(args, settings), converge.fetch(neutron))
+    wanted = _desired(args, settings)
+    plan = converge.diff(wanted, converge.fetch(neutron))
     lines = verify.mismatches(plan)
     for line in lines:
         print(line)
     print(f'verify: {len(lines)} mismatch(es)' if lines else
           'verify: Neutron matches nova-network')
-    return 1 if lines else 0
+    if conflicts := _conflicts(wanted):
+        print(f'verify: {conflicts}')
+    return 1 if lines or conflicts else 0
 
 
 def _rollback(args) -> int:

@@ -2,7 +2,11 @@
 
 FlatDHCP with multi_host (one shared network, per-host DHCP addresses, an
 IPv6 prefix) or VlanManager (a /24 and a VLAN per project, VPN addresses
-reserved, one pool network nobody was given). Floating IPs associated and
+reserved, one pool network nobody was given), with the soft-deleted rows
+years of use leave and live rows reuse; ``mixed``: FlatDHCP plus a
+second flat network on its own bridge and a VLAN network per project, as
+nova-network plugs whatever each row says (several physnets, MTU set on
+some networks only). Floating IPs associated and
 not, security groups with CIDR and group rules, soft-deleted rows, and (when
 asked) the dangling and contradictory rows real databases collect. Also the
 few writes nova itself would make, for tests that change the source.
@@ -25,6 +29,8 @@ from freeze.novanet import schema
 FLOATING_POOL = 'nova'
 FLOATING_CIDR = '172.24.4.0/24'      # nova's pool is .128 - .254
 FLOATING_GATEWAY = '172.24.4.1'
+MIXED_BRIDGE = 'br101'               # the second flat network's bridge
+MIXED_VLAN = 200                     # + project index: the mixed VLANs
 
 
 @dataclass
@@ -36,6 +42,8 @@ class Generated:
     hosts: list[str]
     network_ids: list[int] = field(default_factory=list)
     group_ids: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: uuids of networks whose row says VLAN in a Flat* database (mixed)
+    vlan_uuids: list[str] = field(default_factory=list)
 
 
 def settings(generated: Generated, admin_project_id: str) -> dict:
@@ -43,7 +51,11 @@ def settings(generated: Generated, admin_project_id: str) -> dict:
     return {
         'source': generated.url, 'network_manager': generated.manager,
         'admin_project_id': admin_project_id,
-        'physnets': {'eth1': 'physnet1', 'eth2': 'physnet2'},
+        'physnets': {'eth1': 'physnet1', 'eth2': 'physnet2',
+                     MIXED_BRIDGE: 'physnet3'},
+        # The operator's word on what the manager setting does not say.
+        'networks': {uuid: {'type': 'vlan'}
+                     for uuid in generated.vlan_uuids},
         'floating_pools': {FLOATING_POOL: {
             'cidr': FLOATING_CIDR, 'gateway': FLOATING_GATEWAY,
             'physnet': 'public'}},
@@ -52,7 +64,7 @@ def settings(generated: Generated, admin_project_id: str) -> dict:
 
 def generate(url: str, ports: int = 30, manager: str = 'FlatDHCP',
              projects: int = 3, hosts: int = 4, dangling: bool = True,
-             seed: int = 1) -> Generated:
+             seed: int = 1, mixed: bool = False) -> Generated:
     eng = sqlalchemy.create_engine(url)
     schema.metadata.create_all(eng)
     g = _Builder(random.Random(seed), manager)
@@ -71,11 +83,25 @@ def generate(url: str, ports: int = 30, manager: str = 'FlatDHCP',
         nets = [g.network(f'10.0.0.0/{prefix}', project=None,
                           interface='eth1', hosts=out.hosts,
                           cidr_v6='fd00:0:0:1::/64')] * projects
+        if mixed:
+            # Instances of every project share both flat networks; each
+            # project also has its VLAN (rows nova plugs as VLANs whatever
+            # network_manager says).
+            second = g.network('10.2.0.0/24', project=None, interface='eth1',
+                               hosts=[], bridge=MIXED_BRIDGE, mtu=1400)
+            vlans = [g.network(f'10.3.{i}.0/24', project=p,
+                               vlan=MIXED_VLAN + i, interface='eth2',
+                               hosts=[])
+                     for i, p in enumerate(out.projects)]
+            out.vlan_uuids = [n['uuid'] for n in vlans]
+            nets = [(nets[0], second, vlans[i % projects])[i // projects % 3]
+                    for i in range(projects * 3)]
     for i in range(ports):
         project = out.projects[i % projects]
-        g.instance(project, nets[i % projects], out.hosts[i % hosts],
+        g.instance(project, nets[i % len(nets)], out.hosts[i % hosts],
                    out.group_ids[project], i)
     g.floating(out.projects)
+    g.history(nets[0], out.projects[0])
     if dangling:
         g.dangling(nets[0], out.projects[0])
     with eng.begin() as conn:
@@ -117,11 +143,17 @@ class _Builder:
         ids = {name: self.add('security_groups', name=name, project_id=project,
                               description=f'{name} group', user_id='u')['id']
                for name in ('default', 'web', 'db')}
+        # As nova's API stores them: a group rule without ports opens
+        # tcp/udp 1-65535 and ICMP -1/-1; the protocol as the client sent it.
         for parent, proto, low, high, cidr, group in (
                 ('default', 'icmp', -1, -1, '0.0.0.0/0', None),
                 ('default', 'tcp', 22, 22, '10.0.0.0/8', None),
+                ('default', 'tcp', 1, 65535, None, 'default'),
+                ('default', 'udp', 1, 65535, None, 'default'),
+                ('default', 'icmp', -1, -1, None, 'default'),
                 ('web', 'tcp', 80, 80, '0.0.0.0/0', None),
-                ('web', 'tcp', 443, 443, '::/0', None),
+                ('web', 'TCP', 443, 443, '::/0', None),
+                ('web', 'udp', 1, 65535, '192.168.0.0/16', None),
                 ('db', 'tcp', 5432, 5432, None, 'web'),
                 ('db', 'icmp', 8, -1, None, 'db')):
             self.add('security_group_rules', parent_group_id=ids[parent],
@@ -131,7 +163,8 @@ class _Builder:
 
     def network(self, cidr: str, project: str | None, interface: str,
                 hosts: list[str], vlan: int | None = None,
-                cidr_v6: str | None = None) -> dict:
+                cidr_v6: str | None = None, bridge: str | None = None,
+                mtu: int | None = None) -> dict:
         net = ipaddress.ip_network(cidr)
         addresses = list(net)
         gateway = str(addresses[1])
@@ -140,10 +173,10 @@ class _Builder:
             cidr=cidr, cidr_v6=cidr_v6, multi_host=bool(hosts),
             gateway=gateway, netmask=str(net.netmask),
             broadcast=str(net.broadcast_address), dns1='8.8.8.8',
-            dns2='8.8.4.4', vlan=vlan, bridge=f'br{vlan or 100}',
+            dns2='8.8.4.4', vlan=vlan, bridge=bridge or f'br{vlan or 100}',
             bridge_interface=interface, project_id=project, uuid=self.uuid(),
             dhcp_server=gateway, enable_dhcp=True, share_address=False,
-            injected=False, mtu=1450 if vlan else None,
+            injected=False, mtu=mtu or (1450 if vlan else None),
             dhcp_start=str(addresses[3] if vlan else addresses[2]),
             vpn_private_address=str(addresses[2]) if vlan else None)
         reserved = {0, 1, len(addresses) - 1} | ({2} if vlan else set())
@@ -199,6 +232,48 @@ class _Builder:
                            fixed_ip_id=fixed['id'], host='compute-0')
             elif n < 6:
                 row.update(project_id=projects[n % len(projects)])
+
+    def history(self, network: dict, project: str) -> None:
+        """Soft-deleted rows (deleted = id) that live ones reuse: a network
+        deleted before the live one took its addresses (its fixed IPs too), a
+        deleted instance whose VIF had the MAC and address a live port has
+        now, a released floating IP row, a removed rule and group."""
+        live = next(f for f in self.rows['fixed_ips']
+                    if f.get('virtual_interface_id')
+                    and f['network_id'] == network['id'])
+        prefix = max(ipaddress.ip_network(network['cidr']).prefixlen, 27)
+        old = self.network(   # the /27 around it: a few rows at any size
+            str(ipaddress.ip_network(f'{live["address"]}/{prefix}',
+                                     strict=False)),
+            project=None, interface='eth1', hosts=[])
+        old_ips = {f['address']: f for f in self.rows['fixed_ips']
+                   if f['network_id'] == old['id']}
+        live_vif = self.rows['virtual_interfaces'][
+            live['virtual_interface_id'] - 1]
+        gone = self.add('instances', uuid=self.uuid(), host='compute-0',
+                        availability_zone='nova', project_id=project,
+                        vm_state='deleted', display_name='deleted')
+        vif = self.add('virtual_interfaces', uuid=self.uuid(),
+                       address=live_vif['address'], network_id=old['id'],
+                       instance_uuid=gone['uuid'])
+        reused = old_ips[live['address']]
+        reused.update(instance_uuid=gone['uuid'], allocated=True,
+                      virtual_interface_id=vif['id'])
+        floating = self.rows['floating_ips'][0]
+        group = self.add('security_groups', name='old', project_id=project,
+                         description='deleted', user_id='u')
+        rule = self.add('security_group_rules', parent_group_id=group['id'],
+                        protocol='tcp', from_port=1, to_port=65535,
+                        cidr='0.0.0.0/0', group_id=None)
+        assoc = self.add('security_group_instance_association',
+                         security_group_id=group['id'],
+                         instance_uuid=live['instance_uuid'])
+        for row in (old, *old_ips.values(), gone, vif, group, rule, assoc,
+                    self.add('floating_ips', **{
+                        **floating, 'id': len(self.rows['floating_ips']) + 1,
+                        'project_id': project, 'fixed_ip_id': reused['id']})):
+            row['deleted'] = row['id']
+        del self.free[old['id']]
 
     def dangling(self, network: dict, project: str) -> None:
         """What years of nova-network leave behind."""
@@ -302,9 +377,11 @@ def main() -> None:
                         default='FlatDHCP')
     parser.add_argument('--projects', type=int, default=3)
     parser.add_argument('--no-dangling', action='store_true')
+    parser.add_argument('--mixed', action='store_true',
+                        help='FlatDHCP plus a second flat network and VLANs')
     args = parser.parse_args()
     out = generate(args.url, args.ports, args.manager, args.projects,
-                   dangling=not args.no_dangling)
+                   dangling=not args.no_dangling, mixed=args.mixed)
     print(f'{args.url}: {args.ports} ports, projects {out.projects}')
 
 

@@ -42,12 +42,14 @@ class Network:
     gateway_v6: str | None
     dns: tuple[str, ...]
     vlan: int | None
+    bridge: str | None
     bridge_interface: str | None
     project_id: str | None
     mtu: int | None
     enable_dhcp: bool
     multi_host: bool
     dhcp_server: str | None
+    share_address: bool
     #: addresses (as ints) of fixed_ips rows with reserved = 0, sorted
     unreserved: list[int] = field(default_factory=list)
     #: (host, address): per-host DHCP/gateway addresses of multi_host networks
@@ -165,9 +167,11 @@ def _network(r: Mapping[str, Any]) -> Network:
         cidr_v6=r['cidr_v6'], gateway=r['gateway'],
         gateway_v6=r['gateway_v6'],
         dns=tuple(d for d in (r['dns1'], r['dns2']) if d), vlan=r['vlan'],
-        bridge_interface=r['bridge_interface'], project_id=r['project_id'],
+        bridge=r['bridge'], bridge_interface=r['bridge_interface'],
+        project_id=r['project_id'],
         mtu=r['mtu'], enable_dhcp=bool(r['enable_dhcp']),
-        multi_host=bool(r['multi_host']), dhcp_server=r['dhcp_server'])
+        multi_host=bool(r['multi_host']), dhcp_server=r['dhcp_server'],
+        share_address=bool(r['share_address']))
 
 
 def _groups(rows: Rows, problems: list[Problem]) -> dict[int, SecurityGroup]:

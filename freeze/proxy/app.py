@@ -2,11 +2,13 @@
 
 ``GET /`` (versions), ``/v2.0`` (resources), ``/v2.0/extensions[/alias]``,
 ``/v2.0/<collection>[/<id>]`` (optionally ``.json``) for networks, subnets,
-ports, floatingips, security-groups, security-group-rules and routers.
-Every write (POST, PUT, DELETE, PATCH) answers 503 with a NeutronError body
-saying that network state is frozen for the migration, and Retry-After;
-other methods 405. Errors have Neutron's shape and types; bad input is a
-400 or 404, never a 500. Behind auth_token, a caller without one of
+ports, floatingips, security-groups, security-group-rules and routers, and
+``/v2.0/<collection>/<id>/tags[/<tag>]``. Every write (POST, PUT, DELETE,
+PATCH) there, and to the routers' interface actions, answers 503 with a
+NeutronError body saying that network state is frozen for the migration,
+and Retry-After; other methods 405. Errors have Neutron's shape and types;
+bad input (bytes that are not UTF-8, an unknown marker) is a 400 or 404 as
+Neutron answers, never a 500. Behind auth_token, a caller without one of
 ``all_projects_roles`` sees what Neutron's default policy shows a project
 member: its project's resources and the shared and external networks.
 Mounted at ``/`` or (paste urlmap) at ``/v2.0``:
@@ -28,7 +30,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from freeze.proxy import conf as proxy_conf
-from freeze.proxy import extensions, query
+from freeze.proxy import extensions, query, view
 from freeze.proxy import loader as loader_mod
 from freeze.proxy.query import ApiError
 from freeze.translate import config
@@ -50,6 +52,11 @@ NOT_FOUND = {
     'security-group-rules': ('SecurityGroupRuleNotFound',
                              'Security group rule {} does not exist'),
 }
+#: PUT-only member actions of the extensions the proxy lists
+MEMBER_ACTIONS = {'routers': frozenset({'add_router_interface',
+                                        'remove_router_interface'})}
+MALFORMED = ('The server could not comply with the request since it is '
+             'either malformed or otherwise incorrect.')
 FROZEN = ('Network state is frozen for the migration from nova-network to '
           'Neutron: this Neutron API is a read-only view of nova-network. '
           'Retry after the cutover.')
@@ -73,7 +80,10 @@ class ProxyApp:
         request = webob.Request(environ)
         headers = []
         try:
-            status, body = self._dispatch(request)
+            try:
+                status, body = self._dispatch(request)
+            except UnicodeDecodeError:   # in the path or the query string
+                raise ApiError(400, 'HTTPBadRequest', MALFORMED) from None
         except ApiError as exc:
             status = exc.status
             body = {'NeutronError': {'type': exc.type,
@@ -82,13 +92,13 @@ class ProxyApp:
                 headers.append(('Retry-After', str(self.retry_after)))
             elif status == 405:
                 headers.append(('Allow', 'GET, HEAD'))
-        payload = json.dumps(body).encode()
+        payload = b'' if body is None else json.dumps(body).encode()
         start_response(f'{status} {webob.util.status_reasons[status]}', [
             ('Content-Type', 'application/json'),
             ('Content-Length', str(len(payload))), *headers])
         return [] if request.method == 'HEAD' else [payload]
 
-    def _dispatch(self, request: webob.Request) -> tuple[int, dict]:
+    def _dispatch(self, request: webob.Request) -> tuple[int, dict | None]:
         path = request.script_name + request.path_info
         segments = [s for s in path.split('/') if s]
         if segments:
@@ -96,10 +106,7 @@ class ProxyApp:
         method = request.method
         if method not in READS | WRITES or (method in WRITES
                                             and not segments):
-            raise ApiError(405, 'HTTPMethodNotAllowed',
-                           'The server could not comply with the request '
-                           'since it is either malformed or otherwise '
-                           'incorrect.')
+            raise ApiError(405, 'HTTPMethodNotAllowed', MALFORMED)
         if not segments:
             return 200, self._versions(request)
         if segments[0] != 'v2.0':
@@ -109,6 +116,17 @@ class ProxyApp:
             if method in WRITES:
                 raise ApiError(503, 'ServiceUnavailable', FROZEN)
             return 200, self._resource(request, *route)
+        if route and route[0] in COLLECTIONS and (
+                len(route) == 3 and route[2] in MEMBER_ACTIONS.get(
+                    route[0], ())):
+            if method != 'PUT':
+                raise ApiError(405, 'HTTPMethodNotAllowed', MALFORMED)
+            raise ApiError(503, 'ServiceUnavailable', FROZEN)
+        if route and route[0] in COLLECTIONS and len(route) in (3, 4) and (
+                route[2] == 'tags' and 'tags' in view.FIELDS[route[0]]):
+            if method in WRITES:
+                raise ApiError(503, 'ServiceUnavailable', FROZEN)
+            return self._tags(request, route[0], route[1], *route[3:])
         if method in WRITES:
             raise _not_found()
         if not route:
@@ -134,24 +152,16 @@ class ProxyApp:
 
     def _resource(self, request: webob.Request, collection: str,
                   id: str | None = None) -> dict:
-        current = self.loader.current
-        if current is None:
-            raise ApiError(503, 'ServiceUnavailable',
-                           'nova-network\'s state is not loaded yet')
-        items = current.collections[collection]
-        project = self._project(request.environ)
-        visible = None if project is None else current.visible(collection,
-                                                                project)
+        items, visible = self._view(request, collection)
         params = list(request.GET.items())
         fields = tuple(dict.fromkeys(v for k, v in params
                                      if k == 'fields' and v))
         if id is not None:
-            obj = items.by_id.get(id)
-            if obj is None or (visible and not visible(obj)):
-                error, message = NOT_FOUND[collection]
-                raise ApiError(404, error, message.format(id))
+            obj = self._one(items, visible, collection, id)
             return {COLLECTIONS[collection]: _fields(obj, fields)}
         q = query.parse(collection, params)
+        if q.marker:    # Neutron looks the marker up first
+            self._one(items, visible, collection, q.marker)
         page = items.select(q, visible)
         key = collection.replace('-', '_')
         body = {key: [_fields(o, fields) for o in page]}
@@ -160,6 +170,38 @@ class ProxyApp:
                                                page, q)
         return body
 
+
+    def _view(self, request: webob.Request, collection: str):
+        """The collection's index and, for a caller scoped to a project,
+        what it may see (None: everything)."""
+        current = self.loader.current
+        if current is None:
+            raise ApiError(503, 'ServiceUnavailable',
+                           'nova-network\'s state is not loaded yet')
+        project = self._project(request.environ)
+        return current.collections[collection], (
+            None if project is None else current.visible(collection,
+                                                         project))
+
+    @staticmethod
+    def _one(items, visible, collection: str, id: str) -> dict:
+        obj = items.by_id.get(id)
+        if obj is None or (visible and not visible(obj)):
+            error, message = NOT_FOUND[collection]
+            raise ApiError(404, error, message.format(id))
+        return obj
+
+    def _tags(self, request: webob.Request, collection: str, id: str,
+              tag: str | None = None) -> tuple[int, dict | None]:
+        """Neutron's tag sub-resource: the list, or 204 if the tag is
+        there."""
+        obj = self._one(*self._view(request, collection), collection, id)
+        if tag is None:
+            return 200, {'tags': obj['tags']}
+        if tag not in obj['tags']:
+            raise ApiError(404, 'TagNotFound', f'Tag {tag} could not be '
+                           'found.')
+        return 204, None
 
     def _project(self, environ: dict) -> str | None:
         """The project whose view the caller gets; None for every project:

@@ -23,6 +23,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
+from freeze.translate import rules
 from freeze.translate.converge import KEY_TAG, MARK
 from freeze.translate.desired import Desired, Ref, Resource, eui64
 
@@ -165,8 +166,7 @@ class _Builder:
                 'security_group_id': self.id(b['security_group_id']),
                 'remote_group_id': self.id(b['remote_group_id']),
                 'remote_address_group_id': None,
-                'normalized_cidr': prefix and str(
-                    ipaddress.ip_network(prefix, strict=False)),
+                'normalized_cidr': rules.normalized_cidr(prefix),
                 'belongs_to_default_sg': False}   # set by its group
 
     # -- networks --------------------------------------------------------

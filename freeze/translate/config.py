@@ -1,13 +1,24 @@
 """The translation's settings: what nova's database does not say.
 
+A network's kind is its row's, as nova-network's bridge plugging decides
+(linux_net: VLAN when the row has a ``vlan``, on ``vlan_interface`` or the
+row's bridge_interface; else flat on ``flat_interface`` or the
+bridge_interface). ``network_manager`` is what the operator expects: a
+network whose row says otherwise is a conflict that ``plan`` lists and
+``apply`` refuses, until ``networks`` says which it is.
+
 A YAML file, e.g.::
 
     source: mysql+pymysql://nova:secret@db/nova   # the nova-network database
     network_manager: FlatDHCP        # Flat | FlatDHCP | Vlan (or the class path)
     admin_project_id: 0123abcd...    # owns shared and external resources
-    physnets:                        # bridge_interface / vlan_interface -> physnet
-      eth1: physnet1
+    flat_interface: eth1             # nova.conf's, if set there
+    vlan_interface: eth2             # nova.conf's, if set there
+    physnets:                        # bridge, or interface -> physnet
+      br100: physnet1
       eth2: physnet2
+    networks:                        # per nova network uuid, where needed
+      1d7d...: {type: flat, physnet: physnet3}
     floating_pools:
       nova: {cidr: 172.24.4.0/24, gateway: 172.24.4.1, physnet: public}
     allow_same_net_traffic: true
@@ -26,6 +37,7 @@ from dataclasses import dataclass, field
 import yaml
 
 MANAGERS = ('Flat', 'FlatDHCP', 'Vlan')
+TYPES = ('flat', 'vlan')
 
 
 class ConfigError(ValueError):
@@ -40,10 +52,20 @@ class FloatingPool:
 
 
 @dataclass(frozen=True)
+class NetworkOverride:
+    """The operator's word on one network, over its row."""
+    type: str | None = None
+    physnet: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     network_manager: str
     admin_project_id: str
     physnets: dict[str, str] = field(default_factory=dict)
+    flat_interface: str | None = None
+    vlan_interface: str | None = None
+    networks: dict[str, NetworkOverride] = field(default_factory=dict)
     floating_pools: dict[str, FloatingPool] = field(default_factory=dict)
     allow_same_net_traffic: bool = True
     share_dhcp_address: bool = False
@@ -53,10 +75,15 @@ class Settings:
     workers: int = 4
     bulk_size: int = 50
 
-    def physnet(self, interface: str | None) -> str | None:
-        """The physnet of a bridge/vlan interface (key ``default`` for any
-        other), None when unmapped."""
-        return self.physnets.get(interface or '', self.physnets.get('default'))
+    def physnet(self, bridge: str | None, interface: str | None
+                ) -> str | None:
+        """The physnet of a bridge (as Neutron's linuxbridge
+        bridge_mappings) or else of its interface; key ``default`` for any
+        other, None when unmapped."""
+        for name in (bridge, interface):
+            if name and name in self.physnets:
+                return self.physnets[name]
+        return self.physnets.get('default')
 
 
 def parse(data: dict) -> Settings:
@@ -74,6 +101,9 @@ def parse(data: dict) -> Settings:
     if not data.get('admin_project_id'):
         raise ConfigError('admin_project_id is required: it owns shared and '
                           'external networks')
+    data['networks'] = {str(uuid): _override(str(uuid), override)
+                        for uuid, override in
+                        (data.get('networks') or {}).items()}
     try:
         data['floating_pools'] = {
             name: FloatingPool(**pool)
@@ -81,6 +111,17 @@ def parse(data: dict) -> Settings:
     except TypeError as exc:
         raise ConfigError(f'floating_pools: {exc}') from None
     return Settings(**data)
+
+
+def _override(uuid: str, data: dict | None) -> NetworkOverride:
+    try:
+        override = NetworkOverride(**(data or {}))
+    except TypeError as exc:
+        raise ConfigError(f'networks: {uuid}: {exc}') from None
+    if override.type not in (None, *TYPES):
+        raise ConfigError(f'networks: {uuid}: type must be one of {TYPES}, '
+                          f'not {override.type!r}')
+    return override
 
 
 def load(path: str) -> Settings:

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from freeze.translate import rules
 from freeze.translate.desired import KINDS, Desired, Ref, rule_key
 from freeze.translate.neutron import Neutron, NeutronError
 
@@ -53,9 +54,7 @@ IMMUTABLE = {
     'floatingip': {'floating_network_id', 'floating_ip_address',
                    'project_id'},
 }
-RULE_FIELDS = ('security_group_id', 'direction', 'ethertype', 'protocol',
-               'port_range_min', 'port_range_max', 'remote_ip_prefix',
-               'remote_group_id')
+RULE_FIELDS = rules.FIELDS
 
 
 # -- what Neutron holds -----------------------------------------------------
@@ -218,8 +217,11 @@ def diff(desired: Desired, actual: Actual) -> Plan:
             if cur is None:
                 changes.append(Change('create', kind, key, res.body))
                 continue
-            fields = tuple(f for f in res.body
-                           if not _same(f, res.body[f], cur.get(f)))
+            # A rule's key is all of it, as Neutron compares rules: the
+            # same key with other words (6 for tcp, 0.0.0.0/0 for none) is
+            # the same rule.
+            fields = () if kind == 'rule' else tuple(
+                f for f in res.body if not _same(f, res.body[f], cur.get(f)))
             if any(f in IMMUTABLE[kind] for f in fields) or any(
                     isinstance(res.body[f], Ref) and res.body[f].key in replaced
                     for f in IMMUTABLE[kind] if f in res.body):

@@ -21,6 +21,7 @@ from typing import Any
 
 from freeze.novanet.model import (
     Model, Network, Problem, SecurityGroup, gc_paused)
+from freeze.translate import rules
 from freeze.translate.config import Settings
 
 #: creation order; deletion runs in reverse.
@@ -73,12 +74,9 @@ class Desired:
 
 
 def rule_key(body: dict[str, Any]) -> str:
-    """A rule's identity is its content: Neutron rejects duplicates anyway."""
-    return 'rule:' + '/'.join(
-        '' if body.get(f) is None else str(body[f]) for f in (
-            'security_group_id', 'direction', 'ethertype', 'protocol',
-            'port_range_min', 'port_range_max', 'remote_ip_prefix',
-            'remote_group_id'))
+    """A rule's identity is its content, as Neutron's duplicate check sees
+    it (rules.key): Neutron rejects a second such rule anyway."""
+    return 'rule:' + rules.key(body)
 
 
 def eui64(cidr_v6: str, mac: str) -> str:
@@ -230,8 +228,8 @@ class _Mapper:
                               'neither a CIDR nor a source group')
                 continue
             for ethertype, prefix, remote in remotes:
-                body = _ingress(rule.protocol, rule.from_port, rule.to_port,
-                                ethertype)
+                body = rules.from_nova(rule.protocol, rule.from_port,
+                                       rule.to_port, ethertype)
                 if body is None:
                     self._problem('bad-data', 'security_group_rules', rule.id,
                                   f'ports {rule.from_port}..{rule.to_port} '
@@ -242,8 +240,9 @@ class _Mapper:
         self._egress_any(parent)
 
     def _rule(self, parent: Ref, body: dict[str, Any], **extra: Any) -> None:
-        body = {'security_group_id': parent, 'remote_ip_prefix': None,
-                'remote_group_id': None, **body, **extra}
+        body = rules.stored({'security_group_id': parent,
+                             'remote_ip_prefix': None,
+                             'remote_group_id': None, **body, **extra})
         self._add('rule', rule_key(body), body)
 
     def _egress_any(self, parent: Ref) -> None:
@@ -284,17 +283,10 @@ class _Mapper:
 
     def _network(self, net: Network) -> bool:
         """The network and its subnets; False when it is not translated."""
-        vlan = self.s.network_manager == 'Vlan'
-        physnet = self.s.physnet(net.bridge_interface)
-        if vlan and net.project_id is None and not (
-                self.s.include_unassociated_vlans):
-            self._problem('skipped', 'networks', net.uuid,
-                          'VLAN network not associated with a project')
+        kind = self._kind(net)
+        if kind is None:
             return False
-        if physnet is None:
-            self._problem('skipped', 'networks', net.uuid,
-                          f'no physnet for interface {net.bridge_interface!r}')
-            return False
+        vlan, physnet = kind
         if net.uuid in self.bad_networks:
             return False
         key = f'net:{net.uuid}'
@@ -332,12 +324,58 @@ class _Mapper:
             self._add('subnet', f'subnet6:{key}', body6)
         return True
 
+    def _kind(self, net: Network) -> tuple[bool, str] | None:
+        """(VLAN?, physnet) of a network, from its row as nova-network's
+        bridge plugging reads it (linux_net: VLAN when the row has a
+        ``vlan``, on vlan_interface or the row's bridge_interface; else
+        flat on flat_interface or the bridge_interface), the operator's
+        ``networks`` override over it. Where network_manager expects the
+        other kind, or no physnet fits, the settings and the data disagree:
+        a conflict, which ``apply`` refuses to go past."""
+        override = self.s.networks.get(net.uuid)
+        row_vlan = net.vlan is not None
+        vlan = (override.type == 'vlan') if override and override.type else (
+            row_vlan)
+        if vlan and net.project_id is None and not (
+                self.s.include_unassociated_vlans):
+            self._problem('skipped', 'networks', net.uuid,
+                          'VLAN network not associated with a project')
+            return None   # nova's pool of VLANs: no conflict to settle
+        if (override is None or override.type is None) and row_vlan != (
+                self.s.network_manager == 'Vlan'):
+            self._problem(
+                'conflict', 'networks', net.uuid,
+                f'network_manager is {self.s.network_manager} but the row '
+                f'says {"VLAN " + str(net.vlan) if row_vlan else "flat"}: '
+                f'translated as its row says; confirm with networks: '
+                f'{{{net.uuid}: {{type: {"vlan" if row_vlan else "flat"}}}}}')
+        if vlan and not row_vlan:
+            self._problem('bad-data', 'networks', net.uuid,
+                          'type vlan, but the row has no VLAN id')
+            return None
+        if vlan:
+            bridge, interface = None, self.s.vlan_interface or (
+                net.bridge_interface)
+        else:
+            bridge, interface = net.bridge, self.s.flat_interface or (
+                net.bridge_interface)
+        physnet = (override and override.physnet) or self.s.physnet(
+            bridge, interface)
+        if physnet is None:
+            self._problem('conflict', 'networks', net.uuid,
+                          f'no physnet for bridge {bridge!r} or interface '
+                          f'{interface!r} (physnets, or networks: '
+                          f'{{{net.uuid}: {{physnet: ...}}}})')
+            return None
+        return vlan, physnet
+
     def _claim_flat(self, physnet: str, key: str, table: str, row: Any
                     ) -> bool:
-        """ML2 allows one flat network per physnet."""
+        """ML2 allows one flat network per physnet: two that the settings
+        put on one physnet are a conflict (map their bridges apart)."""
         holder = self.flat_physnets.setdefault(physnet, key)
         if holder != key:
-            self._problem('skipped', table, row,
+            self._problem('conflict', table, row,
                           f'physnet {physnet} already carries the flat '
                           f'network {holder}')
             return False
@@ -391,10 +429,12 @@ class _Mapper:
 
     def _reserved_ports(self, net: Network) -> None:
         """Addresses nova handed to hosts (multi_host DHCP/gateway, or the
-        shared DHCP address) stay taken, so Neutron's IPAM never reuses
-        them for an instance."""
+        shared DHCP address: the network's share_address or the setting,
+        as linux_net reads them) stay taken, so Neutron's IPAM never
+        reuses them for an instance."""
         held = list(net.host_addresses)
-        if (self.s.share_dhcp_address and net.dhcp_server
+        if ((self.s.share_dhcp_address or net.share_address)
+                and net.dhcp_server
                 and int(ipaddress.ip_address(net.dhcp_server))
                 in set(net.unreserved)
                 and all(a != net.dhcp_server for _, a in held)):
@@ -505,23 +545,3 @@ def _gaps(first: int, last: int, taken: list[int]
         start = max(start, a + 1)
     return tuple(out)
 
-
-def _ingress(protocol: str | None, from_port: int | None,
-             to_port: int | None, ethertype: str) -> dict[str, Any] | None:
-    """A nova rule's protocol and ports as Neutron's; None if invalid."""
-    proto = (protocol or '').lower() or None
-    low = None if from_port in (None, -1) else from_port
-    high = None if to_port in (None, -1) else to_port
-    if proto == 'icmp':
-        if ethertype == 'IPv6':
-            proto = 'ipv6-icmp'
-        if low is None:
-            high = None  # a code needs a type
-    elif proto in ('tcp', 'udp'):
-        if (low is None) != (high is None) or (low is not None
-                                               and low > high):
-            return None
-    else:
-        low = high = None
-    return {'direction': 'ingress', 'ethertype': ethertype, 'protocol': proto,
-            'port_range_min': low, 'port_range_max': high}

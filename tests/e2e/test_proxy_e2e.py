@@ -85,17 +85,21 @@ def test_openstack_cli_and_neutronclient(proxy):
         ports[0]['network_id'])
 
 
-@pytest.fixture(params=['Vlan', 'FlatDHCP'])
+@pytest.fixture(params=['Vlan', 'FlatDHCP', 'mixed'])
 def case(request, nova, proxy, tmp_path):
     """The module's VlanManager database and proxy, or a FlatDHCP one with
-    multi_host addresses and IPv6 (SLAAC) on a flat physnet of its own."""
+    multi_host addresses and IPv6 (SLAAC) on a flat physnet of its own
+    (mixed: a second flat network and a VLAN per project too)."""
     if request.param == 'Vlan':
         yield nova, proxy
         return
     url = f'sqlite:///{tmp_path}/flat.sqlite'
-    gen = generate.generate(url, ports=6, projects=1, hosts=2, seed=9)
+    mixed = request.param == 'mixed'
+    gen = generate.generate(url, ports=6, projects=1 + mixed, hosts=2,
+                            seed=9, mixed=mixed)
     settings = generate.settings(gen, ADMIN)
     settings['physnets']['eth1'] = 'proxy-flat'
+    settings['physnets'][generate.MIXED_BRIDGE] = 'proxy-flat2'
     settings['floating_pools']['nova']['physnet'] = 'proxy-public'
     with ProxyServer(str(tmp_path / 'proxy'), settings, workers=1) as flat:
         yield (gen, settings), flat
@@ -127,6 +131,13 @@ def test_same_view_as_the_translated_neutron(case, neutron):
             for key in items:
                 mine, theirs = set(served.raw[key]), set(real.raw[key])
                 assert mine == theirs, (key, mine ^ theirs)
+        # Rules shown as Neutron stored them (nova's 1-65535 as no range,
+        # ICMP -1 as none, ipv6-icmp), not only equal as Neutron keys them.
+        shown = ('direction', 'ethertype', 'protocol', 'port_range_min',
+                 'port_range_max', 'remote_ip_prefix', 'normalized_cidr')
+        for key in real.items['rule']:
+            assert ({f: served.raw[key][f] for f in shown}
+                    == {f: real.raw[key][f] for f in shown}), key
         rules = neutron.list('security-group-rules')
         assert {frozenset(r) for r in rules} == {view.FIELDS[
             'security-group-rules']}
@@ -146,15 +157,33 @@ def error_of(reply):
     '/v2.0/ports?fixed_ips=nonsense', '/v2.0/ports?limit=many',
     '/v2.0/ports?sort_key=id', '/v2.0/subnets?ip_version=four',
     '/v2.0/ports/not-a-port', '/v2.0/networks/1234',
-    '/v2.0/security-groups/x', '/v2.0/nothing'])
+    '/v2.0/security-groups/x', '/v2.0/nothing', '/v2.0/networks/%ff%fe',
+    '/v2.0/%ff', '/v2.0/ports?limit=2&marker=nonsense',
+    '/v2.0/networks?limit=1&page_reverse=True'
+    '&marker=0f0f0f0f-0000-4000-8000-000000000000',
+    '/v2.0/routers/x/add_router_interface'])
 def test_bad_requests_answered_as_neutron_does(proxy, neutron_server, path):
     mine = requests.get(proxy.url + path)
     assert error_of(mine) == error_of(requests.get(neutron_server.url + path))
 
 
+@pytest.mark.parametrize('query', ['name=%ff%fe', '%ff=1', 'fields=%ff',
+                                   'fixed_ips=ip_address%3D%ff'])
+def test_query_bytes_that_are_not_utf8_are_neutrons_400(proxy, neutron_server,
+                                                        query):
+    theirs = requests.get(f'{neutron_server.url}/v2.0/ports?{query}')
+    mine = requests.get(f'{proxy.url}/v2.0/ports?{query}')
+    # Neutron's body is webob's HTML page here; the proxy's the same text
+    # in Neutron's JSON error shape, which clients parse.
+    assert mine.status_code == theirs.status_code == 400
+    assert error_of(mine)[2] in theirs.text
+
+
 @pytest.mark.parametrize('method, path', [
     ('POST', '/v2.0/networks'), ('PUT', '/v2.0/ports/x'),
-    ('DELETE', '/v2.0/security-groups/x'), ('PATCH', '/v2.0/routers/x')])
+    ('DELETE', '/v2.0/security-groups/x'), ('PATCH', '/v2.0/routers/x'),
+    ('PUT', '/v2.0/routers/x/add_router_interface'),
+    ('PUT', '/v2.0/networks/x/tags'), ('DELETE', '/v2.0/ports/x/tags/a')])
 def test_writes_refused_and_nothing_changes(proxy, method, path):
     before = requests.get(proxy.url + '/v2.0/ports').json()
     reply = requests.request(method, proxy.url + path,

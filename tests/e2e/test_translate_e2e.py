@@ -181,3 +181,18 @@ def test_crash_before_tagging_a_described_group(neutron, neutron_server,
         for r in wanted.resources['security_group'].values())
     assert not converge_to(desired.Desired.empty(), neutron).failures
     assert snapshot(neutron) == before
+
+
+def test_local_neutron_has_the_stock_default_rule_templates(neutron):
+    """As Neutron's migration inserts them: a project's default group gets
+    ingress from itself and egress to anywhere, a new group the egress."""
+    templates = neutron.list('default-security-group-rules')
+    assert sorted((t['direction'], t['ethertype'], t['remote_group_id'],
+                   t['used_in_default_sg'], t['used_in_non_default_sg'],
+                   t['description']) for t in templates) == sorted(
+        [('egress', e, None, True, True,
+          'Legacy default SG rule for egress traffic')
+         for e in ('IPv4', 'IPv6')]
+        + [('ingress', e, 'PARENT', True, False,
+            'Legacy default SG rule for ingress traffic')
+           for e in ('IPv4', 'IPv6')])

@@ -19,8 +19,8 @@ from freeze.translate.neutron import Neutron
 
 @pytest.fixture(scope='module')
 def keystone_neutron(cloud, tmp_path_factory):
-    """Neutron validating tokens as the admin user (who also posts its
-    default rule templates), listed in the catalog while it runs."""
+    """Neutron validating tokens as the admin user, listed in the catalog
+    while it runs."""
     password, project, _ = USERS['admin']
     authtoken = {
         'www_authenticate_uri': cloud.keystone_url,

@@ -2,7 +2,7 @@
 
 import sqlalchemy
 
-from freeze.novanet import generate, model, source
+from freeze.novanet import generate, model, schema, source
 
 
 def test_generated_flat_database_reads_with_problems_reported(tmp_path):
@@ -43,3 +43,27 @@ def test_source_is_read_only(tmp_path):
             assert 'readonly' in str(exc)
         else:
             raise AssertionError('the source accepted a write')
+
+
+def test_soft_deleted_rows_reusing_addresses_and_macs_are_not_read(tmp_path):
+    gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=6,
+                            dangling=False)
+    engine = sqlalchemy.create_engine(gen.url)
+    with engine.connect() as conn:
+        deleted = {t.name: conn.execute(sqlalchemy.select(
+            sqlalchemy.func.count()).select_from(t).where(
+                t.c.deleted != 0)).scalar() for t in schema.TABLES}
+        reused = conn.execute(sqlalchemy.text(
+            'SELECT count(*) FROM fixed_ips a JOIN fixed_ips b ON '
+            'a.address = b.address AND a.deleted = 0 AND b.deleted != 0 '
+            'AND a.instance_uuid IS NOT NULL AND b.instance_uuid IS NOT NULL'
+        )).scalar()
+    engine.dispose()
+    assert all(deleted[t] for t in (
+        'networks', 'fixed_ips', 'instances', 'virtual_interfaces',
+        'floating_ips', 'security_groups', 'security_group_rules',
+        'security_group_instance_association')), deleted
+    assert reused == 1
+    nova = model.build(source.read(gen.url))
+    assert not nova.problems
+    assert len(nova.networks) == 1 and len(nova.ports) == 6

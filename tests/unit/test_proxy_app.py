@@ -5,6 +5,7 @@ import urllib.parse
 
 import pytest
 import webob
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from freeze.novanet import generate
 from freeze.proxy import app, loader
@@ -105,8 +106,6 @@ def test_pagination_walks_forward_and_back(api):
     back = get(api, f'/v2.0/ports?limit=3&marker={everything[5]}'
                     '&page_reverse=True')
     assert [p['id'] for p in back['ports']] == everything[2:5]
-    assert get(api, '/v2.0/ports?limit=2&marker=unknown')['ports'] == (
-        get(api, '/v2.0/ports?limit=2')['ports'])
 
 
 def test_sorting(api):
@@ -138,16 +137,31 @@ def test_sorting(api):
      'Security group x does not exist'),
     ('/v2.0/nothing', 404, 'HTTPNotFound', 'The resource could not be found.'),
     ('/v3', 404, 'HTTPNotFound', 'The resource could not be found.'),
-    ('/v2.0/ports/x/tags', 404, 'HTTPNotFound',
+    ('/v2.0/ports/x/tags', 404, 'PortNotFound', 'Port x could not be found.'),
+    ('/v2.0/ports/x/bogus', 404, 'HTTPNotFound',
      'The resource could not be found.'),
+    ('/v2.0/security-group-rules/x/tags', 404, 'HTTPNotFound',
+     'The resource could not be found.'),
+    ('/v2.0/networks/%ff%fe', 400, 'HTTPBadRequest', app.MALFORMED),
+    ('/v2.0/networks?name=%ff%fe', 400, 'HTTPBadRequest', app.MALFORMED),
+    ('/v2.0/networks?%ff=1', 400, 'HTTPBadRequest', app.MALFORMED),
+    ('/v2.0/networks?limit=1&marker=nope', 404, 'NetworkNotFound',
+     'Network nope could not be found.'),
+    ('/v2.0/routers/x/add_router_interface', 405, 'HTTPMethodNotAllowed',
+     app.MALFORMED),
 ])
 def test_bad_input_gets_neutrons_errors(api, path, status, type, message):
     assert error(api, path) == (status, type, message)
 
 
-@pytest.mark.parametrize('method', ['POST', 'PUT', 'DELETE', 'PATCH'])
-def test_writes_are_refused_while_frozen(api, method):
-    response = webob.Request.blank('/v2.0/ports/x', method=method,
+@pytest.mark.parametrize('method, path', [
+    *((m, '/v2.0/ports/x') for m in ('POST', 'PUT', 'DELETE', 'PATCH')),
+    ('PUT', '/v2.0/routers/x/add_router_interface'),
+    ('PUT', '/v2.0/routers/x/remove_router_interface'),
+    ('PUT', '/v2.0/networks/x/tags'), ('DELETE', '/v2.0/networks/x/tags'),
+    ('PUT', '/v2.0/ports/x/tags/a'), ('DELETE', '/v2.0/ports/x/tags/a')])
+def test_writes_are_refused_while_frozen(api, method, path):
+    response = webob.Request.blank(path, method=method,
                                    body=b'{"port": {}}').get_response(api)
     assert response.status_code == 503
     assert response.headers['Retry-After'] == '42'
@@ -163,6 +177,24 @@ def test_other_methods_are_not_allowed(api, method, path):
     assert response.status_code == 405
     assert response.json['NeutronError']['type'] == 'HTTPMethodNotAllowed'
     assert response.headers['Allow'] == 'GET, HEAD'
+
+
+def test_tags_sub_resource(api):
+    port = get(api, '/v2.0/ports?limit=1')['ports'][0]
+    assert get(api, f'/v2.0/ports/{port["id"]}/tags') == {'tags': port['tags']}
+    response = webob.Request.blank(
+        f'/v2.0/ports/{port["id"]}/tags/{port["tags"][0]}').get_response(api)
+    assert (response.status_code, response.body) == (204, b'')
+    assert error(api, f'/v2.0/ports/{port["id"]}/tags/other') == (
+        404, 'TagNotFound', 'Tag other could not be found.')
+
+
+def test_paging_with_a_known_marker_still_works(api):
+    first, second = get(api, '/v2.0/ports?limit=2')['ports']
+    assert get(api, f'/v2.0/ports?limit=1&marker={first["id"]}')[
+        'ports'] == [second]
+    # Without a limit Neutron ignores the marker altogether.
+    assert get(api, '/v2.0/ports?marker=nope')['ports']
 
 
 def test_head_has_no_body(api):
@@ -203,3 +235,30 @@ def test_members_see_their_project_as_with_neutrons_policy(api):
     assert scoped(api, '/v2.0/ports', 'service').json['ports'] == ports
     assert scoped(api, '/v2.0/ports', 'admin', project,
                   status='Invalid').json['ports'] == []
+
+
+_PIECES = st.sampled_from([
+    'name', 'id', 'limit', 'marker', 'fields', 'sort_key', 'sort_dir',
+    'fixed_ips', 'tags', 'not-tags-any', 'shared', 'mtu', 'page_reverse',
+    'ip_address', 'asc', '1', '-1', 'x', '', '=', '%ff', '%fe%80', '%00',
+    '%2F', '%3D', '%26', '\u00e9', 'ports', 'networks', 'tags', '..'])
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(['GET', 'HEAD', 'PUT', 'DELETE', 'POST']),
+       path=st.lists(_PIECES, max_size=5).map('/'.join),
+       query=st.lists(st.tuples(_PIECES, _PIECES, _PIECES).map(''.join),
+                      max_size=6).map('&'.join))
+def test_no_input_is_a_server_error(api, method, path, query):
+    """Whatever a client sends, the answer is Neutron's 2xx/4xx/503."""
+    request = webob.Request.blank('/')
+    request.method = method
+    request.environ['PATH_INFO'] = urllib.parse.unquote(
+        f'/v2.0/{path}', encoding='latin-1')
+    request.environ['QUERY_STRING'] = query
+    response = request.get_response(api)
+    assert response.status_code < 500 or response.status_code == 503, (
+        response.body)
+    if response.status_code == 503:
+        assert method in app.WRITES

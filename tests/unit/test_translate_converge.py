@@ -180,3 +180,18 @@ def test_rules_are_sent_in_bulk_per_group_and_go_with_their_group():
     result = converge_to(Desired.empty(), neutron)
     assert not result.failures and result.done == 6
     assert neutron.deleted == ['security-groups'] * 2
+
+
+def test_rules_neutron_calls_the_same_are_no_change():
+    """nova's tcp 1-65535 from anywhere is Neutron's tcp, no range, no
+    prefix; an operator's rule spelled 6 / 0.0.0.0/0 is that rule too."""
+    from freeze.translate import rules
+    want = rules.stored({'security_group_id': Ref('sg:1'),
+                         'remote_group_id': None,
+                         'remote_ip_prefix': '0.0.0.0/0',
+                         **rules.from_nova('tcp', 1, 65535, 'IPv4')})
+    have = {**want, 'protocol': '6', 'remote_ip_prefix': None}
+    assert want['port_range_min'] is want['port_range_max'] is None
+    assert not converge.diff(
+        state(**{rule_key(want): ('rule', want)}),
+        actual(**{rule_key(have): ('rule', have)}))

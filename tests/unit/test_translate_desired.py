@@ -13,9 +13,10 @@ NET = '11111111-1111-1111-1111-111111111111'
 def net(**kw):
     row = dict(id=1, uuid=NET, label='private', cidr='10.0.0.0/29',
                cidr_v6=None, gateway='10.0.0.1', gateway_v6=None,
-               dns1='8.8.8.8', dns2=None, vlan=None, bridge_interface='eth1',
+               dns1='8.8.8.8', dns2=None, vlan=None, bridge='br100',
+               bridge_interface='eth1',
                project_id=None, mtu=None, enable_dhcp=True, multi_host=True,
-               dhcp_server='10.0.0.1')
+               dhcp_server='10.0.0.1', share_address=False)
     row.update(kw)
     return row
 
@@ -87,21 +88,84 @@ def test_vlan_network_belongs_to_its_project():
 
 
 def test_unassociated_vlan_network_is_reported_and_skipped_unless_asked():
-    data = rows(networks=[net(vlan=9)])
+    data = rows(networks=[net(vlan=9, bridge_interface='eth2')])
     out = translate(data, network_manager='Vlan')
     assert not out.resources['network']
     assert [p.kind for p in out.problems] == ['skipped']
+    # not asked for: nothing to settle, whatever the settings say of it
+    assert [p.kind for p in translate(data).problems] == ['skipped']
     out = translate(data, network_manager='Vlan',
                     include_unassociated_vlans=True)
     assert out.resources['network'][f'net:{NET}'].body['project_id'] == ADMIN
 
 
-def test_second_flat_network_on_a_physnet_is_reported():
-    second = net(id=2, uuid='22222222-2222-2222-2222-222222222222',
-                 cidr='10.1.0.0/24')
+NET2 = '22222222-2222-2222-2222-222222222222'
+
+
+def test_second_flat_network_on_a_physnet_is_a_conflict():
+    second = net(id=2, uuid=NET2, cidr='10.1.0.0/24', bridge='br101')
     out = translate(rows(networks=[net(), second]))
     assert list(out.resources['network']) == [f'net:{NET}']
+    assert [p.kind for p in out.problems] == ['conflict']
     assert 'already carries the flat network' in out.problems[0].message
+    # nova gave each its own bridge on eth1: a physnet per bridge (as
+    # linuxbridge's bridge_mappings) keeps both.
+    out = translate(rows(networks=[net(), second]),
+                    physnets={'br101': 'physnet3', 'eth1': 'physnet1'})
+    assert not out.problems
+    assert [r.body['provider:physical_network']
+            for r in out.resources['network'].values()] == [
+                'physnet1', 'physnet3']
+
+
+def kinds(out):
+    return {k: (r.body['provider:network_type'],
+                r.body['provider:physical_network'],
+                r.body['provider:segmentation_id'])
+            for k, r in out.resources['network'].items()}
+
+
+def test_network_kind_is_its_rows_and_a_mismatch_is_a_conflict():
+    """As nova-network's bridge plugging: VLAN when the row has a vlan."""
+    vlan = net(id=2, uuid=NET2, cidr='10.1.0.0/24', vlan=102, project_id=P1,
+               bridge='br102', bridge_interface='eth2')
+    data = rows(networks=[net(), vlan])
+    expected = {f'net:{NET}': ('flat', 'physnet1', None),
+                f'net:{NET2}': ('vlan', 'physnet2', 102)}
+    for manager, odd in (('FlatDHCP', NET2), ('Vlan', NET)):
+        out = translate(data, network_manager=manager)
+        assert kinds(out) == expected
+        assert [(p.kind, p.row) for p in out.problems] == [('conflict', odd)]
+        assert 'confirm with networks:' in out.problems[0].message
+        confirmed = translate(data, network_manager=manager,
+                              networks={odd: {'type': expected[
+                                  f'net:{odd}'][0]}})
+        assert kinds(confirmed) == expected and not confirmed.problems
+
+
+def test_nova_conf_interfaces_and_overrides_pick_the_physnet():
+    vlan = net(vlan=7, project_id=P1, bridge='br7', bridge_interface='eth9')
+    out = translate(rows(networks=[vlan]), network_manager='Vlan')
+    assert [p.kind for p in out.problems] == ['conflict']   # eth9 unmapped
+    assert 'no physnet' in out.problems[0].message
+    out = translate(rows(networks=[vlan]), network_manager='Vlan',
+                    vlan_interface='eth2')       # nova.conf's, over the row
+    assert kinds(out) == {f'net:{NET}': ('vlan', 'physnet2', 7)}
+    out = translate(rows(networks=[vlan]), network_manager='Vlan',
+                    networks={NET: {'physnet': 'trunk'}})
+    assert kinds(out) == {f'net:{NET}': ('vlan', 'trunk', 7)}
+    out = translate(rows(), flat_interface='eth2')
+    assert kinds(out) == {f'net:{NET}': ('flat', 'physnet2', None)}
+    out = translate(rows(), flat_interface='eth2',     # the bridge first
+                    physnets={'br100': 'physnet1', 'eth2': 'physnet2'})
+    assert kinds(out) == {f'net:{NET}': ('flat', 'physnet1', None)}
+
+
+def test_a_flat_row_cannot_be_made_vlan():
+    out = translate(rows(networks=[net(project_id=P1)]),
+                    networks={NET: {'type': 'vlan'}})
+    assert not out.resources['network']
+    assert [p.kind for p in out.problems] == ['bad-data']
 
 
 def test_subnet_pools_are_runs_of_unreserved_addresses():
@@ -259,6 +323,10 @@ def test_config_rejects_unknown_manager_and_settings():
     with pytest.raises(config.ConfigError):
         config.parse({'network_manager': 'Flat', 'admin_project_id': 'x',
                       'typo': 1})
+    for override in ({'type': 'vxlan'}, {'segment': 3}):
+        with pytest.raises(config.ConfigError, match='networks: n1'):
+            config.parse({'network_manager': 'Flat', 'admin_project_id': 'x',
+                          'networks': {'n1': override}})
 
 
 def dhcp_ports(out):
@@ -273,6 +341,10 @@ def test_shared_dhcp_address_is_reserved_once_with_a_port():
     assert dhcp_ports(translate(data, share_dhcp_address=True)) == {
         f'hostip:{NET}:10.0.0.6': ('', {(Ref(f'subnet4:net:{NET}'),
                                          '10.0.0.6')})}
+    # the network's own share_address, as nova-network reads it too
+    shared = rows(networks=[net(dhcp_server='10.0.0.6', share_address=True)])
+    assert dhcp_ports(translate(shared)) == dhcp_ports(
+        translate(data, share_dhcp_address=True))
     # already held by a host: not a second port for it
     data['fixed_ips'][6].update(host='compute-1', allocated=True)
     assert dhcp_ports(translate(data, share_dhcp_address=True)) == {

@@ -7,10 +7,12 @@ The state URL comes from ``--state``, then ``NOVA_FREEZE_STATE``, then
 
 import argparse
 import datetime
+import difflib
 import getpass
 import os
 import re
 import socket
+import stat
 import sys
 
 from oslo_config import cfg
@@ -360,12 +362,13 @@ def cmd_policy_generate(args):
 
 def cmd_paste(args):
     try:
-        with open(args.file, encoding='utf-8') as f:
+        with open(args.file, encoding='utf-8', newline='') as f:
             text = f.read()
+        mode = stat.S_IMODE(os.stat(args.file).st_mode)
     except OSError as exc:
         raise CommandError('cannot read %s: %s' % (args.file, exc))
     try:
-        new_text, changed = pastefile.insert_filter(text)
+        new_text, changed = pastefile.insert_filter(text, args.file)
     except pastefile.PasteError as exc:
         raise CommandError('%s: %s' % (args.file, exc))
     target = args.output or args.file
@@ -373,13 +376,17 @@ def cmd_paste(args):
         print('%s already has the freeze filter; nothing changed.' % args.file)
         return
     if args.dry_run:
-        sys.stdout.write(new_text)
+        sys.stdout.writelines(difflib.unified_diff(
+            text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+            args.file, target))
         return
     try:
-        atomic.write_atomically(target, new_text)
+        written = atomic.write_atomically(target, new_text, mode=mode)
     except OSError as exc:
         raise CommandError('cannot write %s: %s' % (target, exc))
-    print('%s: freeze filter added to %s' % (target, ', '.join(changed)))
+    print('%s: freeze filter added to %s' % (
+        target if written == os.path.abspath(target) else '%s (-> %s)' % (
+            target, written), ', '.join(changed)))
 
 
 def build_parser(argv=()):
@@ -491,7 +498,8 @@ def build_parser(argv=()):
     paste.add_argument('file')
     paste.add_argument('-o', '--output', help='write here instead of FILE')
     paste.add_argument('--dry-run', action='store_true',
-                       help='print the result instead of writing it')
+                       help='show the change as a unified diff; write '
+                            'nothing')
     return parser
 
 

@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import os
 import subprocess
 import sys
 
@@ -89,6 +90,26 @@ def test_corrupt_state_needs_force(tmp_path):
     forced = ctl(state, 'off', '--force', '-f', 'json')
     assert forced.returncode == 0, forced.stderr
     assert len(list(tmp_path.glob('state.json.corrupt-*'))) == 1
+
+
+def test_the_state_file_keeps_its_identity(tmp_path):
+    """A symlinked 0640 state owned by nova: on and off rewrite the target
+    in its own directory and keep mode, owner and group."""
+    real = tmp_path / 'real' / 'state.json'
+    real.parent.mkdir()
+    assert ctl(real, 'on', '--mode', 'full', '--reason', 'x').returncode == 0
+    link = tmp_path / 'state.json'
+    link.symlink_to(real)
+    real.chmod(0o640)
+    os.chown(real, 65534, 65534)
+    for args in (['on', '--mode', 'writes', '--reason', 'y'], ['off']):
+        result = ctl(link, *args)
+        assert result.returncode == 0, result.stderr
+        assert link.is_symlink() and os.readlink(link) == str(real)
+        st = real.stat()
+        assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (
+            0o640, 65534, 65534)
+    assert json.loads(real.read_text())['frozen'] is False
 
 
 def test_state_url_from_environment_and_nova_conf(tmp_path):

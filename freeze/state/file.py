@@ -22,13 +22,17 @@ class FileBackend:
     #: Local: a request may check it inline (a stat), unlike a network one.
     remote = False
 
-    def __init__(self, path):
+    def __init__(self, path, create=False):
         self.path = os.path.abspath(path)
+        self.create = create
         self.lock_path = self.path + '.lock'
         self.history_path = self.path + '.history'
 
     def __str__(self):
         return 'file://' + self.path
+
+    def directory_exists(self):
+        return os.path.isdir(os.path.dirname(self.path))
 
     def signature(self):
         """Cheap identity of the current file, to re-read only on change."""
@@ -59,7 +63,8 @@ class FileBackend:
     @contextlib.contextmanager
     def _locked(self):
         try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            if self.create:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StateUnavailable('cannot lock %s: %s' % (self.lock_path, exc))
@@ -88,8 +93,17 @@ class FileBackend:
 
         ``change`` returns None to leave the state as it is.  A corrupt state
         is refused unless ``force``, which sets it aside (never deletes it) and
-        continues the epochs from the audit history.
+        continues the epochs from the audit history.  A missing directory
+        is created only with ``create`` (a mistyped path is not a new state):
+        without it, a change that would write is refused.
         """
+        if not self.create and not self.directory_exists():
+            if change(document.THAWED) is None:
+                return document.THAWED, document.THAWED
+            raise StateUnavailable(
+                'the state directory %s does not exist: check the state URL, '
+                'or create it (freeze-ctl on --create); nothing was changed'
+                % os.path.dirname(self.path))
         with self._locked():
             try:
                 old = self.read()

@@ -65,7 +65,8 @@ def test_changing_mode_keeps_the_window_start(tmp_path):
 ])
 def test_refusals(tmp_path, args, message):
     result = ctl(tmp_path / 'state.json', *args)
-    assert result.returncode == 1 and message in result.stderr
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.count('\n') == 1
     assert not (tmp_path / 'state.json').exists()
 
 
@@ -74,10 +75,68 @@ def test_refusals(tmp_path, args, message):
     ['on', '--mode', 'partial', '--reason', 'x'],
     ['on', '--mode', 'full', '--reason', 'x', '--for', 'soon'],
     ['on', '--mode', 'full', '--reason', 'x', '--until', 'tomorrow'],
+    ['on', '--mode', 'full', '--reason', ' '],
+    ['on', '--mode', 'full', '--reason', 'x', '--for', '0s'],
+    ['history', '--limit', '0'],
+    ['history', '--limit', '-3'],
+    ['grant'],
 ])
 def test_usage_errors(tmp_path, args):
     result = ctl(tmp_path / 'state.json', *args)
     assert result.returncode == 2
+
+
+def test_own_usage_checks_have_their_own_messages(tmp_path):
+    empty = ctl(tmp_path / 'state.json', 'on', '--mode', 'full', '--reason',
+                '')
+    assert empty.stderr == ('freeze-ctl: error: --reason must say why '
+                            '(every blocked caller sees it)\n')
+    zero = ctl(tmp_path / 'state.json', 'on', '--mode', 'full', '--reason',
+               'x', '--for', '0s')
+    assert 'in the past' not in zero.stderr and '--for 0s' in zero.stderr
+    limit = ctl(tmp_path / 'state.json', 'history', '--limit', '0')
+    assert "--limit: must be a whole number of 1 or more, not '0'" \
+        in limit.stderr
+    assert not (tmp_path / 'state.json').exists()
+
+
+def test_an_unknown_os_cloud_does_not_stop_status(tmp_path):
+    env = no_openstack_env(OS_CLOUD='nope')
+    status = ctl(tmp_path / 'state.json', 'status', '-f', 'json', env=env)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)['frozen'] is False
+    grant = ctl(tmp_path / 'state.json', 'on', '--mode', 'full', '--reason',
+                'x', '--grant', 'alice:ops', env=env)
+    assert grant.returncode == 1
+    assert grant.stderr.count('\n') == 1 and 'nope' in grant.stderr
+    assert not (tmp_path / 'state.json').exists()
+
+
+def test_piped_into_head_is_not_an_error(tmp_path):
+    state = tmp_path / 'state.json'
+    for n in range(8):   # more than a pipe holds: the writer must block
+        assert ctl(state, 'on', '--mode', 'full', '--reason',
+                   '%d' % n * 20000).returncode == 0
+    command = [sys.executable, '-m', 'freeze.cli.freeze_ctl', '--state',
+               'file://%s' % state, 'history']
+    result = subprocess.run('%s | head -1' % ' '.join(command), shell=True,
+                            capture_output=True, text=True,
+                            executable='/bin/bash')
+    assert result.stdout.startswith('+') and result.stderr == ''
+    piped = subprocess.run(['bash', '-o', 'pipefail', '-c',
+                            '%s | head -1 >/dev/null' % ' '.join(command)],
+                           capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr == ''
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    state = tmp_path / 'state.json'
+    state.mkdir()
+    plain = ctl(state, 'status')
+    assert plain.returncode == 1 and 'Traceback' not in plain.stderr
+    assert plain.stderr.count('\n') == 1
+    debug = ctl(state, '--debug', 'status')
+    assert debug.returncode == 1 and 'Traceback' in debug.stderr
 
 
 def test_corrupt_state_needs_force(tmp_path):
@@ -126,6 +185,98 @@ def test_state_url_from_environment_and_nova_conf(tmp_path):
                  'network', '--reason', 'x', env={'PATH': '/usr/bin'})
     assert result.returncode == 0, result.stderr
     assert json.loads(conf_state.read_text())['mode'] == 'network'
+
+
+def no_openstack_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    return dict(env, OS_CLIENT_CONFIG_FILE='/nonexistent/clouds.yaml',
+                **extra)
+
+
+@pytest.mark.parametrize('env', [
+    no_openstack_env(),
+    no_openstack_env(OS_AUTH_URL='http://127.0.0.1:9/v3', OS_USERNAME='a',
+                     OS_PASSWORD='b', OS_PROJECT_NAME='c',
+                     OS_USER_DOMAIN_NAME='Default',
+                     OS_PROJECT_DOMAIN_NAME='Default'),
+], ids=['no-credentials', 'keystone-unreachable'])
+def test_quiesce_checks_nova_before_freezing(tmp_path, env):
+    """The defect: the freeze was written, then --quiesce failed, leaving
+    the API frozen."""
+    state = tmp_path / 'state.json'
+    result = ctl(state, 'on', '--mode', 'full', '--reason', 'x', '--quiesce',
+                 env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        'freeze-ctl: error: --quiesce: cannot check what is in flight: ')
+    assert 'nothing was changed' in result.stderr
+    assert result.stderr.count('\n') == 1 and result.stdout == ''
+    assert not state.exists()
+
+
+@pytest.mark.parametrize('line, option', [
+    ('fail_mode = sideways', 'fail_mode'),
+    ('retry_after = 0', 'retry_after'),
+    ('allow = service:POST', 'service:POST'),
+    ('heartbeat_interval = 20', 'ack_expiry'),
+])
+@pytest.mark.parametrize('command', [['status'],
+                                     ['on', '--mode', 'full', '--reason', 'x']])
+def test_freeze_values_are_checked_as_the_filter_checks_them(
+        tmp_path, line, option, command):
+    from freeze import conf as freeze_conf
+    from oslo_config import cfg
+    nova_conf = tmp_path / 'nova.conf'
+    nova_conf.write_text('[freeze]\nstate_url = file://%s\n%s\n'
+                         % (tmp_path / 'state.json', line))
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[str(nova_conf)])
+    with pytest.raises((ValueError, cfg.Error)):
+        freeze_conf.load_settings(conf)   # what the filter does at start-up
+    result = ctl(None, '--config-file', str(nova_conf), *command)
+    assert result.returncode == 1
+    assert result.stderr.startswith('freeze-ctl: error: [freeze] in %s: '
+                                    % nova_conf)
+    assert option in result.stderr and result.stderr.count('\n') == 1
+    assert os.listdir(tmp_path) == ['nova.conf']
+
+
+def test_a_missing_state_directory_needs_create(tmp_path):
+    state = tmp_path / 'typo' / 'state.json'
+    refused = ctl(state, 'on', '--mode', 'full', '--reason', 'x')
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        'freeze-ctl: error: the state directory %s does not exist: check the '
+        'state URL, or create it (freeze-ctl on --create); nothing was '
+        'changed [state URL from --state]\n' % state.parent)
+    off = ctl(state, 'off')
+    assert off.returncode == 0 and 'nothing changed' in off.stderr
+    status = ctl(state, 'status', '-f', 'json')
+    assert status.returncode == 0
+    assert '%s does not exist' % state.parent in status.stderr
+    assert json.loads(status.stdout)['state_url_from'] == '--state'
+    assert os.listdir(tmp_path) == []
+    created = ctl(state, 'on', '--mode', 'full', '--reason', 'x', '--create')
+    assert created.returncode == 0, created.stderr
+    assert json.loads(state.read_text())['frozen'] is True
+
+
+def test_status_says_where_the_state_url_came_from(tmp_path):
+    nova_conf = tmp_path / 'nova.conf'
+    nova_conf.write_text('[freeze]\nstate_url = file://%s\n'
+                         % (tmp_path / 'state.json'))
+    base = {'PATH': '/usr/bin'}
+
+    def origin(*args, env=base):
+        result = ctl(None, *args, 'status', '-f', 'json', env=env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)['state_url_from']
+    assert origin('--config-file', str(nova_conf)) == \
+        '[freeze] state_url in %s' % nova_conf
+    assert origin('--config-file', str(nova_conf), env=dict(
+        base, NOVA_FREEZE_STATE='file://%s/x.json' % tmp_path)) == \
+        '$NOVA_FREEZE_STATE'
+    assert origin('--state', 'file://%s/y.json' % tmp_path) == '--state'
 
 
 def test_unreadable_config_file_is_a_clear_error(tmp_path):

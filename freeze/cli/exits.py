@@ -4,6 +4,7 @@
 line), 3 waiting for confirmation.  An operator's mistake is one line on
 stderr; a traceback only with ``--debug`` (then for everything, bugs
 included).  Output cut short by its reader (``| head``) is not an error.
+Passwords are masked in every line and log record (freeze.redact).
 """
 
 import logging
@@ -11,7 +12,18 @@ import os
 import sys
 import traceback
 
+from freeze.redact import redact
+
 DONE, FAILED, USAGE, CONFIRM = 0, 1, 2, 3
+
+#: Database drivers SQLAlchemy imports by URL, and what installs them.
+DRIVERS = {
+    'psycopg': "'nova-freeze[postgresql]'",
+    'psycopg2': "'nova-freeze[postgresql]'",
+    'pymysql': "'nova-freeze[mysql]'",
+    'MySQLdb': "mysqlclient, or use a mysql+pymysql:// URL with "
+               "'nova-freeze[mysql]'",
+}
 
 
 class UsageError(Exception):
@@ -28,6 +40,13 @@ def configure_logging(debug):
     what failed is said once, in the error line."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR,
                         format='%(levelname)s %(name)s: %(message)s')
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_redact_record)
+
+
+def _redact_record(record):
+    record.msg, record.args = redact(record.getMessage()), None
+    return True
 
 
 def one_line(exc):
@@ -55,18 +74,33 @@ def run(prog, debug, command, expected=()):
         _say(prog, debug, 'error: %s' % one_line(exc))
         return USAGE
     except expected as exc:
-        _say(prog, debug, 'error: %s' % one_line(exc))
+        _say(prog, debug, 'error: %s' % (_missing_driver(exc)
+                                         or one_line(exc)))
         return FAILED
     except KeyboardInterrupt:
         _say(prog, debug, 'interrupted')
         return FAILED
     except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if _missing_driver(exc):
+            _say(prog, debug, 'error: %s' % _missing_driver(exc))
+            return FAILED
         _say(prog, debug, 'error: unexpected %s: %s (--debug shows the '
              'traceback)' % (type(exc).__name__, one_line(exc)))
         return FAILED
 
 
+def _missing_driver(exc):
+    """A database driver that is not installed, anywhere in the chain of
+    causes (the journal reports it as a bad URL): what to install."""
+    while exc is not None:
+        if isinstance(exc, ImportError) and exc.name in DRIVERS:
+            return ('the database driver %s is not installed: pip install %s'
+                    % (exc.name, DRIVERS[exc.name]))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _say(prog, debug, message):
     if debug:
-        traceback.print_exc()
-    print('%s: %s' % (prog, message), file=sys.stderr)
+        sys.stderr.write(redact(traceback.format_exc()))
+    print('%s: %s' % (prog, redact(message)), file=sys.stderr)

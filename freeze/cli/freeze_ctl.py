@@ -25,6 +25,7 @@ from freeze import pastefile
 from freeze import quiesce
 from freeze import state as freeze_state
 from freeze import window
+from freeze.redact import redact
 from freeze.cli import auth
 from freeze.cli import exits
 from freeze.cli import output
@@ -276,7 +277,7 @@ def cmd_off(backend, args, now):
 def cmd_status(backend, args, now):
     state = backend.read()
     shown = dict(state.to_dict(), in_force=state.in_force(now),
-                 state_url=str(backend), state_url_from=args.state_origin)
+                 state_url=redact(backend), state_url_from=args.state_origin)
     if not getattr(backend, 'directory_exists', lambda: True)():
         print('freeze-ctl: warning: %s does not exist (state URL from %s): '
               'never frozen here, or a mistyped state URL'

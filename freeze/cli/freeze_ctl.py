@@ -198,26 +198,60 @@ def _nova_for_quiesce(args):
     return nova
 
 
-def cmd_on(backend, args, now):
-    if not args.reason.strip():
-        raise exits.UsageError('--reason must say why (every blocked caller '
-                           'sees it)')
+def _window_end(old, args, now):
+    """The window's ``(until, auto_thaw)``: as given, else what the window
+    that is on already has (an end already past is dropped, and said)."""
     until = args.until
     if args.duration is not None:
         if not args.duration:
-            raise exits.UsageError('--for 0s would end the window as it starts: '
-                               'give a length, or leave --for out')
+            raise exits.UsageError('--for 0s would end the window as it '
+                                   'starts: give a length, or leave --for '
+                                   'out')
         until = now + args.duration
     if until is not None and until <= now:
         raise exits.UsageError('--until %s is in the past'
-                           % document.format_time(until))
-    if args.auto_thaw and until is None:
+                               % document.format_time(until))
+    kept = old.frozen and until is None and old.until is not None
+    if kept and args.no_until:
+        print('freeze-ctl: the expected end %s%s is dropped (--no-until)' % (
+            document.format_time(old.until),
+            ' and auto-thaw' if old.auto_thaw else ''), file=sys.stderr)
+    elif kept and old.until <= now:
+        print('freeze-ctl: the expected end %s has passed: dropped%s' % (
+            document.format_time(old.until),
+            ', with auto-thaw' if old.auto_thaw else ''), file=sys.stderr)
+    elif kept:
+        until = old.until
+    auto_thaw = args.auto_thaw
+    if auto_thaw is None:
+        auto_thaw = old.frozen and old.auto_thaw and until is not None
+    if auto_thaw and until is None:
         raise exits.UsageError('--auto-thaw needs --until or --for')
+    return until, auto_thaw
+
+
+def _current(backend, args):
+    """The state before ``on`` (a corrupt one counts as thawed with
+    --force, which sets it aside)."""
+    try:
+        return backend.read()
+    except document.StateError:
+        if args.force:
+            return document.THAWED
+        raise
+
+
+def cmd_on(backend, args, now):
+    if not args.reason.strip():
+        raise exits.UsageError('--reason must say why (every blocked caller '
+                               'sees it)')
+    until, auto_thaw = _window_end(_current(backend, args), args, now)
     target = resolve_policy_dir(args)
     if target is not None:
-        if args.auto_thaw:
-            raise exits.UsageError('--auto-thaw cannot be used with a policy '
-                               'overlay: nothing would remove it at the end')
+        if auto_thaw:
+            raise exits.UsageError(
+                '--auto-thaw cannot be used with a policy overlay: nothing '
+                'would remove it at the end (--no-auto-thaw turns it off)')
         _, text = target.prepare(args.mode)
         target.require_policy_file(args.create_policy_file)
     nova = _nova_for_quiesce(args) if args.quiesce else None
@@ -226,7 +260,7 @@ def cmd_on(backend, args, now):
     def change(old):
         new = document.FreezeState(
             epoch=old.epoch + 1, frozen=True, mode=args.mode,
-            reason=args.reason, until=until, auto_thaw=args.auto_thaw,
+            reason=args.reason, until=until, auto_thaw=auto_thaw,
             started_at=old.started_at if old.frozen else now,
             started_by=old.started_by if old.frozen else who,
             grants=old.grants)
@@ -379,15 +413,37 @@ def cmd_revoke(backend, args, now):
     _show_grants(backend.read().grants, args)
 
 
+def _describe_changes(changes):
+    return '; '.join(
+        'corrupt document set aside as %s' % change if name == 'set_aside'
+        else '%s %s -> %s' % (name, _plain(change[0]), _plain(change[1]))
+        for name, change in changes.items())
+
+
+def _plain(value):
+    if value is None:
+        return 'none'
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str) and (not value or ' ' in value):
+        return repr(value)
+    return str(value)
+
+
 def cmd_history(backend, args, now):
-    rows = [{'when': e.get('when'), 'who': e.get('who'),
-             'epoch': (e.get('new') or {}).get('epoch'),
-             'frozen': (e.get('new') or {}).get('frozen'),
-             'mode': (e.get('new') or {}).get('mode'),
-             'reason': (e.get('new') or {}).get('reason')}
-            for e in backend.history()]
-    print(output.render(rows[-args.limit:] if args.limit else rows,
-                        args.format))
+    rows = []
+    for entry in backend.history()[-args.limit if args.limit else 0:]:
+        new = entry.get('new') or {}
+        changes = document.changes(entry)
+        rows.append({'when': entry.get('when'), 'who': entry.get('who'),
+                     'epoch': new.get('epoch'), 'frozen': new.get('frozen'),
+                     'mode': new.get('mode'),
+                     'changes': (_describe_changes(changes)
+                                 if args.format == 'table' else changes)})
+    print(output.render(rows, args.format, HISTORY_COLUMNS))
+
+
+HISTORY_COLUMNS = ['when', 'who', 'epoch', 'frozen', 'mode', 'changes']
 
 
 def cmd_policy_generate(args):
@@ -502,12 +558,17 @@ def build_parser(argv=()):
                     help='shown to every blocked caller')
     end = on.add_mutually_exclusive_group()
     end.add_argument('--until', type=parse_until, metavar='ISO8601',
-                     help='expected end (UTC unless an offset is given)')
+                     help='expected end (UTC unless an offset is given; '
+                          'default: the end of the window already on)')
     end.add_argument('--for', dest='duration', type=parse_duration,
                      metavar='DURATION', help='expected length, e.g. 2h')
-    on.add_argument('--auto-thaw', action='store_true',
+    end.add_argument('--no-until', action='store_true',
+                     help='drop the expected end of the window already on '
+                          '(and its auto-thaw)')
+    on.add_argument('--auto-thaw', action=argparse.BooleanOptionalAction,
                     help='thaw by itself at the end time (never the default: '
-                         'thawing mid-translation corrupts data)')
+                         'thawing mid-translation corrupts data; default: '
+                         'as the window already on)')
     on.add_argument('--force', action='store_true',
                     help='replace a corrupt state document (kept aside)')
     on.add_argument('--create', action='store_true',

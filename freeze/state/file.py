@@ -7,6 +7,7 @@ appended to an audit history beside the state.
 """
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -105,6 +106,7 @@ class FileBackend:
                 'or create it (freeze-ctl on --create); nothing was changed'
                 % os.path.dirname(self.path))
         with self._locked():
+            aside = None
             try:
                 old = self.read()
             except document.StateError:
@@ -114,20 +116,21 @@ class FileBackend:
                 os.replace(self.path, aside)
                 old = document.FreezeState(epoch=self.last_epoch())
             new = change(old)
-            if new is None:
+            if new is None and aside is None:
                 return old, old
+            if new is None:   # the corrupt document is gone: say so
+                new = dataclasses.replace(old, epoch=old.epoch + 1)
             try:
                 atomic.write_atomically(
                     self.path, json.dumps(new.to_dict(), indent=2,
                                           sort_keys=True) + '\n')
-                self._append_history(who, now, old, new)
+                self._append_history(document.history_entry(
+                    who, now, old, new, aside))
             except OSError as exc:
                 raise StateUnavailable('cannot write %s: %s' % (self.path, exc))
             return old, new
 
-    def _append_history(self, who, now, old, new):
-        entry = {'who': who, 'when': document.format_time(now),
-                 'old': old.to_dict(), 'new': new.to_dict()}
+    def _append_history(self, entry):
         with open(self.history_path, 'a', encoding='utf-8') as f:
             f.write(json.dumps(entry, sort_keys=True) + '\n')
             f.flush()

@@ -171,6 +171,66 @@ def test_the_state_file_keeps_its_identity(tmp_path):
     assert json.loads(real.read_text())['frozen'] is False
 
 
+def test_history_shows_what_changed(tmp_path):
+    state = tmp_path / 'state.json'
+    for args in (['on', '--mode', 'full', '--reason', 'cut'],
+                 ['on', '--mode', 'writes', '--reason', 'db surgery',
+                  '--until', '2099-01-01T00:00:00Z', '--auto-thaw'],
+                 ['on', '--mode', 'writes', '--reason', 'db surgery',
+                  '--no-auto-thaw'],
+                 ['off']):
+        assert ctl(state, *args).returncode == 0
+    rows = json.loads(ctl(state, 'history', '-f', 'json').stdout)
+    assert rows[1]['changes'] == {
+        'mode': ['full', 'writes'], 'reason': ['cut', 'db surgery'],
+        'until': [None, '2099-01-01T00:00:00Z'], 'auto_thaw': [False, True]}
+    assert rows[2]['changes'] == {'auto_thaw': [True, False]}
+    assert rows[3]['changes'] == {
+        'frozen': [True, False], 'mode': ['writes', None],
+        'reason': ['db surgery', ''], 'until': ['2099-01-01T00:00:00Z', None]}
+    table = ctl(state, 'history', '--limit', '3').stdout.replace('\n', '')
+    assert ("mode full -> writes; reason cut -> 'db surgery'; until none -> "
+            "2099-01-01T00:00:00Z; auto_thaw false -> true") in table
+    assert '| 1 ' not in table and '| 2 ' in table
+
+
+def test_on_keeps_the_windows_end_unless_told(tmp_path):
+    state = tmp_path / 'state.json'
+    ctl(state, 'on', '--mode', 'full', '--reason', 'x', '--for', '2h',
+        '--auto-thaw')
+    first = json.loads(state.read_text())
+    kept = ctl(state, 'on', '--mode', 'network', '--reason', 'y', '-f',
+               'json')
+    assert kept.returncode == 0, kept.stderr
+    doc = json.loads(kept.stdout)
+    assert (doc['until'], doc['auto_thaw']) == (first['until'], True)
+    dropped = ctl(state, 'on', '--mode', 'network', '--reason', 'y',
+                  '--no-until', '-f', 'json')
+    assert dropped.returncode == 0, dropped.stderr
+    assert 'is dropped (--no-until)' in dropped.stderr
+    assert 'and auto-thaw' in dropped.stderr
+    doc = json.loads(dropped.stdout)
+    assert (doc['until'], doc['auto_thaw']) == (None, False)
+    refused = ctl(state, 'on', '--mode', 'full', '--reason', 'y',
+                  '--auto-thaw')
+    assert refused.returncode == 2 and '--auto-thaw needs' in refused.stderr
+
+
+def test_force_records_the_corrupt_document_set_aside(tmp_path):
+    state = tmp_path / 'state.json'
+    assert ctl(state, 'on', '--mode', 'full', '--reason', 'x').returncode == 0
+    state.write_text('garbage')
+    forced = ctl(state, 'off', '--force')
+    assert forced.returncode == 0, forced.stderr
+    aside = list(tmp_path.glob('state.json.corrupt-*'))
+    assert len(aside) == 1 and aside[0].read_text() == 'garbage'
+    last = json.loads(ctl(state, 'history', '-f', 'json').stdout)[-1]
+    assert last['epoch'] == 2
+    assert last['changes'] == {'set_aside': str(aside[0])}
+    assert 'corrupt document set aside as %s' % aside[0] in ctl(
+        state, 'history').stdout
+
+
 def test_state_url_from_environment_and_nova_conf(tmp_path):
     env_state = tmp_path / 'env.json'
     result = ctl(None, 'on', '--mode', 'full', '--reason', 'x',

@@ -152,8 +152,8 @@ def build_parser():
                     'journalled, resumable, revertible.')
     parser.add_argument('--journal', metavar='URL',
                         help='SQLAlchemy URL of the journal (default: '
-                             '$NOVA_CUTOVER_JOURNAL, then '
-                             'sqlite:///nova-cutover.sqlite)')
+                             '$NOVA_CUTOVER_JOURNAL, then %s)'
+                        % journal_mod.DEFAULT_URL)
     exits.add_debug_option(parser)
     sub = parser.add_subparsers(dest='command', required=True)
 

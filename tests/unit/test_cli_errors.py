@@ -1,6 +1,7 @@
 """Both CLIs as operators meet them: one line per error, no password, one
 exit-code scheme (freeze.cli.exits), --debug for the traceback."""
 
+import os
 import subprocess
 import sys
 
@@ -102,3 +103,29 @@ def test_usage_is_2_and_debug_shows_the_traceback(tmp_path):
 def test_redact(text, shown):
     assert redact(text).startswith(shown)
     assert 'pw' not in redact(text) and 'p@ss' not in redact(text)
+
+
+def test_the_default_journal_is_a_fixed_path_not_the_cwd(tmp_path):
+    from freeze.cutover import journal
+    if os.path.exists(os.path.dirname(journal.DEFAULT_URL[len('sqlite:///'):])):
+        pytest.skip('this machine has /var/lib/nova-cutover')
+    env = {k: v for k, v in os.environ.items()
+           if k != 'NOVA_CUTOVER_JOURNAL'}
+    plan = tmp_path / 'plan.yaml'
+    plan.write_text(yaml.safe_dump({
+        'name': 'p', 'cells': {'c1': ['a']},
+        'stages': [{'name': 'proxy', 'commands': [
+            {'name': 'up', 'run': 'true'}]}]}))
+    status = subprocess.run(
+        [sys.executable, '-m', 'freeze.cli.nova_cutover', 'status'],
+        capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert one_line(status).endswith(
+        'no journal at /var/lib/nova-cutover/journal.sqlite (nothing has '
+        'run yet, or give --journal)\n')
+    run = subprocess.run(
+        [sys.executable, '-m', 'freeze.cli.nova_cutover', 'run', str(plan)],
+        capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert one_line(run).endswith(
+        'the journal directory /var/lib/nova-cutover does not exist: create '
+        'it, or give --journal\n')
+    assert os.listdir(tmp_path) == ['plan.yaml']

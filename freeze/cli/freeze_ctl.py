@@ -397,7 +397,8 @@ def cmd_revoke(backend, args, now):
                '%s@%s' % (t.project, t.project_domain), role)
               for t in grant_targets(args)}
     if not wanted:
-        raise exits.UsageError('nothing to revoke: give --grant or --grant-group')
+        raise exits.UsageError('nothing to revoke: give --grant or '
+                               '--grant-group')
     grants = backend.read().grants
     chosen = [g for g in grants
               if (g.kind, g.actor, g.project, g.role) in wanted]

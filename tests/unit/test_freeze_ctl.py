@@ -280,8 +280,8 @@ def test_quiesce_checks_nova_before_freezing(tmp_path, env):
     ('allow = service:POST', 'service:POST'),
     ('heartbeat_interval = 20', 'ack_expiry'),
 ])
-@pytest.mark.parametrize('command', [['status'],
-                                     ['on', '--mode', 'full', '--reason', 'x']])
+@pytest.mark.parametrize('command', [
+    ['status'], ['on', '--mode', 'full', '--reason', 'x']])
 def test_freeze_values_are_checked_as_the_filter_checks_them(
         tmp_path, line, option, command):
     from freeze import conf as freeze_conf

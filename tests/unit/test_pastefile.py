@@ -163,10 +163,11 @@ def test_dry_run_is_a_unified_diff_and_writes_nothing(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == '--- %s' % target and lines[1] == '+++ %s' % target
     added = [line for line in lines if line.startswith('+')][1:]
-    assert added[:2] == ['+' + STOCK_LINE.replace(
-        'keystonecontext ', 'keystonecontext freeze ') + 'osapi_compute_app_v21',
-        '+' + STOCK_LINE.replace('keystonecontext ', 'keystonecontext freeze ')
-        + 'legacy_v2_compatible osapi_compute_app_v21']
+    with_freeze = '+' + STOCK_LINE.replace('keystonecontext ',
+                                           'keystonecontext freeze ')
+    assert added[:2] == [
+        with_freeze + 'osapi_compute_app_v21',
+        with_freeze + 'legacy_v2_compatible osapi_compute_app_v21']
     assert '+[filter:freeze]' in lines
     assert len(lines) < 30
     assert target.read_text() == stock_nova_paste()

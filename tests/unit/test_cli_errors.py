@@ -1,6 +1,7 @@
 """Both CLIs as operators meet them: one line per error, no password, one
 exit-code scheme (freeze.cli.exits), --debug for the traceback."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -34,6 +35,11 @@ def one_line(result, code=1):
     ('mysql://nova:%s@127.0.0.1:9/x' % SECRET,
      'the database driver MySQLdb is not installed: pip install '
      'mysqlclient, or use a mysql+pymysql:// URL'),
+    pytest.param('postgresql://nova:%s@127.0.0.1:9/x' % SECRET,
+                 "the database driver psycopg is not installed: pip install "
+                 "'nova-freeze[postgresql]'", marks=pytest.mark.skipif(
+                     importlib.util.find_spec('psycopg') is not None,
+                     reason='psycopg is installed')),
     ('postgresql+psycopg2://nova:%s@127.0.0.1:9/x' % SECRET,
      'journal postgresql+psycopg2://nova:***@127.0.0.1:9/x: connection '),
     ('nonsense://nova:%s@h/x' % SECRET,
@@ -73,6 +79,21 @@ def test_translate_failures_are_one_line_and_not_usage(settings, tmp_path):
     assert unreachable.stderr.splitlines() == [
         'nova-cutover translate: error: cannot reach http://127.0.0.1:9/v2.0/'
         'security-groups (after retries): [Errno 111] Connection refused']
+
+
+def test_tracebacks_and_log_records_are_masked_too():
+    debug = cutover('--debug', '--journal',
+                    'postgresql+psycopg2://nova:%s@127.0.0.1:9/x' % SECRET,
+                    'status')
+    assert debug.returncode == 1 and 'Traceback' in debug.stderr
+    assert SECRET not in debug.stderr and 'nova:***@' in debug.stderr
+    logged = subprocess.run([sys.executable, '-c', (
+        'import logging\n'
+        'from freeze.cli import exits\n'
+        'exits.configure_logging(False)\n'
+        'logging.getLogger("x").error("to %%s", "mysql://u:%s@h/db")\n'
+        % SECRET)], capture_output=True, text=True)
+    assert logged.stderr == 'ERROR x: to mysql://u:***@h/db\n'
 
 
 def test_usage_is_2_and_debug_shows_the_traceback(tmp_path):

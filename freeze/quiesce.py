@@ -130,6 +130,10 @@ class Nova:
     def in_flight(self):
         return in_flight(self.servers(), self.migrations())
 
+    def check(self):
+        """One small call: the credentials, the catalog and nova answer."""
+        self._get('/servers/detail', params={'all_tenants': 1, 'limit': 1})
+
 
 def wait_quiet(check, timeout, interval=2.0, on_change=None,
                clock=time.monotonic, sleep=time.sleep):

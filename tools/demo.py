@@ -96,7 +96,7 @@ def print_table(results):
 
 
 def freeze_demo(workdir):
-    state_url = 'file://%s/freeze/state.json' % workdir
+    state_url = 'file://%s/freeze-state.json' % workdir
     paste = os.path.join(localcloud.REPO, 'paste', 'api-paste.ini')
     print('1. The freeze. Starting Keystone and nova-api (with the freeze '
           'filter) ...', flush=True)

@@ -6,6 +6,8 @@ credentials is not an error here: the freeze works without Keystone, and
 only the commands that need it say so.
 """
 
+import argparse
+
 from keystoneauth1 import exceptions as ks_exceptions
 import openstack.config
 
@@ -17,8 +19,17 @@ class NoCredentials(Exception):
 
 
 def register(parser, argv):
-    openstack.config.OpenStackConfig().register_argparse_arguments(
-        parser, argv)
+    """The ``--os-*`` options.  openstacksdk peeks at the named cloud to
+    pick the auth plugin's options; an unknown ``OS_CLOUD`` must not stop
+    commands that need no credentials, so the peek falls back to none (the
+    commands that need credentials then say what is wrong)."""
+    config = openstack.config.OpenStackConfig()
+    try:
+        config.register_argparse_arguments(
+            argparse.ArgumentParser(add_help=False), list(argv))
+    except openstack.exceptions.ConfigException:
+        argv = list(argv) + ['--os-cloud', '']
+    config.register_argparse_arguments(parser, list(argv))
 
 
 def session(args):

@@ -1,6 +1,6 @@
 """``nova-cutover proxy serve``: the read-only Neutron API under gunicorn.
 
-The configuration is checked here (so a typo is one line and exit 2, not a
+The configuration is checked here (so a typo is one line and exit 1, not a
 worker crash loop), then this process becomes gunicorn: signals reach it
 directly, and each worker loads the paste pipeline (freeze.proxy.wsgi).
 """
@@ -11,9 +11,13 @@ import os
 import sys
 
 from oslo_config import cfg
+import yaml
+
+from freeze.cli import exits
 
 from freeze.proxy import conf as proxy_conf
 from freeze.proxy import wsgi
+from freeze.redact import redact
 from freeze.translate import config
 
 
@@ -49,9 +53,10 @@ def _check(args) -> None:
 def _serve(args) -> int:
     try:
         _check(args)
-    except (cfg.Error, config.ConfigError, OSError) as exc:
-        print(f'nova-cutover proxy: {exc}', file=sys.stderr)
-        return 2
+    except (cfg.Error, config.ConfigError, OSError, yaml.YAMLError) as exc:
+        print(f'nova-cutover proxy: error: {redact(exits.one_line(exc))}',
+              file=sys.stderr)
+        return exits.FAILED
     env = dict(os.environ, **{wsgi.CONFIG_ENV: os.path.abspath(args.config)})
     if args.paste:
         env[wsgi.PASTE_ENV] = os.path.abspath(args.paste)

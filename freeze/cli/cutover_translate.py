@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import sys
 import time
 
 import sqlalchemy
+import yaml
 from keystoneauth1 import exceptions as ks_exceptions
 
+from freeze.cli import exits
 from freeze.novanet import model, source
 from freeze.translate import config, converge, desired, rollback, verify
 from freeze.translate.neutron import Neutron, NeutronError
@@ -47,14 +50,25 @@ def register(subparsers) -> None:
 
 
 def _guarded(fn, args) -> int:
-    """Errors as one line and exit 2, whichever parser runs the command."""
+    """Errors as one line and exit 1 (freeze.cli.exits), whichever parser
+    runs the command."""
+    return exits.run('nova-cutover translate', getattr(args, 'debug', False),
+                     lambda: _reached(fn, args), (
+                         config.ConfigError, OSError, NeutronError,
+                         ks_exceptions.ClientException, yaml.YAMLError,
+                         sqlalchemy.exc.SQLAlchemyError))
+
+
+def _reached(fn, args) -> int:
+    """An unreachable service, said once: where, and the system's reason."""
     try:
         return fn(args)
-    except (config.ConfigError, OSError, NeutronError,
-            ks_exceptions.ClientException,
-            sqlalchemy.exc.SQLAlchemyError) as exc:
-        print(f'nova-cutover translate: {exc}', file=sys.stderr)
-        return 2
+    except ks_exceptions.ConnectFailure as exc:
+        reason = re.findall(r'\[Errno -?\d+\][^\'")]*', str(exc))
+        where = re.search(r'connection to (\S+?):? ', str(exc))
+        raise config.ConfigError('cannot reach %s (after retries): %s' % (
+            where.group(1) if where else 'the service',
+            reason[-1].strip() if reason else exc)) from exc
 
 
 def _settings(args) -> config.Settings:
@@ -66,7 +80,11 @@ def _neutron(args, settings: config.Settings) -> Neutron:
     if url:
         return Neutron.noauth(url)
     import openstack.config
-    cloud = openstack.config.OpenStackConfig().get_one()
+    from openstack import exceptions as sdk_exceptions
+    try:
+        cloud = openstack.config.OpenStackConfig().get_one()
+    except sdk_exceptions.ConfigException as exc:
+        raise config.ConfigError(f'OpenStack credentials: {exc}')
     return Neutron(cloud.get_session(), cloud.get_endpoint('network'),
                    cloud.get_region_name('network'),
                    cloud.get_interface('network'))
@@ -152,7 +170,7 @@ def _apply(args) -> int:
     wanted = _desired(args, settings)
     if conflicts := _conflicts(wanted):
         print(f'nova-cutover translate: {conflicts}', file=sys.stderr)
-        return 2
+        return exits.FAILED
     actual = converge.fetch(neutron)
     return _run_apply(args, settings, converge.diff(wanted, actual), actual,
                       neutron)
@@ -182,8 +200,10 @@ def _rollback(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='nova-cutover')
+    exits.add_debug_option(parser)
     register(parser.add_subparsers(dest='command', required=True))
     args = parser.parse_args(argv)
+    exits.configure_logging(args.debug)
     return args.func(args)
 
 

@@ -7,10 +7,12 @@ The state URL comes from ``--state``, then ``NOVA_FREEZE_STATE``, then
 
 import argparse
 import datetime
+import difflib
 import getpass
 import os
 import re
 import socket
+import stat
 import sys
 
 from oslo_config import cfg
@@ -23,7 +25,9 @@ from freeze import pastefile
 from freeze import quiesce
 from freeze import state as freeze_state
 from freeze import window
+from freeze.redact import redact
 from freeze.cli import auth
+from freeze.cli import exits
 from freeze.cli import output
 from freeze.state import acks
 from freeze.state import document
@@ -33,7 +37,7 @@ _DURATION = re.compile(r'^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$')
 
 
 class CommandError(Exception):
-    """A clear, expected failure: printed without a traceback."""
+    """A clear, expected failure: printed without a traceback (exit 1)."""
 
 
 def parse_duration(text):
@@ -47,6 +51,17 @@ def parse_duration(text):
                               seconds=seconds)
 
 
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError('must be a whole number of 1 or '
+                                         'more, not %r' % text)
+    return value
+
+
 def parse_until(text):
     try:
         return document.parse_time(text, '--until')
@@ -55,25 +70,41 @@ def parse_until(text):
 
 
 def load_nova_conf(args):
-    """nova.conf with the ``[freeze]`` and ``[oslo_policy]`` options."""
+    """nova.conf with the ``[freeze]`` and ``[oslo_policy]`` options, the
+    ``[freeze]`` values checked as the filter checks them at start-up."""
     config_files = args.config_file or (
         [DEFAULT_NOVA_CONF] if os.path.exists(DEFAULT_NOVA_CONF) else [])
     conf = cfg.ConfigOpts()
     freeze_conf.register_opts(conf)
     overlay.register_opts(conf)
+    where = ', '.join(config_files)
     try:
         conf(args=[], project='nova', default_config_files=config_files)
     except cfg.Error as exc:
-        raise CommandError('cannot read %s: %s' % (', '.join(config_files), exc))
+        raise CommandError('cannot read %s: %s' % (where, exc))
+    try:
+        freeze_conf.load_settings(conf)
+    except (ValueError, cfg.Error) as exc:
+        raise CommandError('[freeze] in %s: %s (nova-api would refuse it '
+                           'too)' % (where, ' '.join(str(exc).split())))
     return conf
 
 
 def resolve_state_url(args, environ=os.environ):
+    """``(url, where it came from)``."""
+    conf = load_nova_conf(args)
     if args.state:
-        return args.state
+        return args.state, '--state'
     if environ.get('NOVA_FREEZE_STATE'):
-        return environ['NOVA_FREEZE_STATE']
-    return load_nova_conf(args).freeze.state_url
+        return environ['NOVA_FREEZE_STATE'], '$NOVA_FREEZE_STATE'
+    if conf.default_config_files:
+        origin = '[freeze] state_url in %s' % ', '.join(
+            conf.default_config_files)
+        if conf.freeze.state_url == freeze_conf.DEFAULT_STATE_URL:
+            origin += ' (its default)'
+        return conf.freeze.state_url, origin
+    return conf.freeze.state_url, ('the default: no --state, '
+                                   '$NOVA_FREEZE_STATE or nova.conf')
 
 
 def resolve_policy_dir(args):
@@ -125,7 +156,7 @@ def _wait_for_workers(backend, epoch, wait):
     return None
 
 
-def _quiesce(args):
+def _quiesce(nova, args):
     """None once nothing is in flight in nova, else what still is."""
     def show(items):
         if items:
@@ -133,7 +164,6 @@ def _quiesce(args):
                 len(items), output.render([i.to_dict() for i in items],
                                           'table')), file=sys.stderr)
     try:
-        nova = quiesce.Nova.from_config(args)
         left = quiesce.wait_quiet(nova.in_flight, args.quiesce_timeout,
                                   on_change=show)
     except quiesce.QuiesceError as exc:
@@ -145,39 +175,94 @@ def _quiesce(args):
     return None
 
 
-def _finish(backend, state, shown, args, quiet=False):
+def _finish(backend, state, shown, args, nova=None):
     """Show ``shown`` once every live worker enforces ``state`` (and, with
-    ``quiet``, nothing is in flight in nova); else show it and fail."""
+    ``nova``, nothing is in flight in it); else show it and fail."""
     problem = _wait_for_workers(backend, state.epoch, args.wait)
-    if problem is None and quiet:
-        problem = _quiesce(args)
+    if problem is None and nova is not None:
+        problem = _quiesce(nova, args)
     _show(shown, args)
     if problem:
         raise CommandError(problem)
 
 
-def cmd_on(backend, args, now):
+def _nova_for_quiesce(args):
+    """Nova, checked with one call before anything changes (so that a
+    freeze is never left on for a quiesce that cannot run)."""
+    try:
+        nova = quiesce.Nova.from_config(args)
+        nova.check()
+    except quiesce.QuiesceError as exc:
+        raise CommandError('--quiesce: cannot check what is in flight: %s; '
+                           'nothing was changed' % exc)
+    return nova
+
+
+def _window_end(old, args, now):
+    """The window's ``(until, auto_thaw)``: as given, else what the window
+    that is on already has (an end already past is dropped, and said)."""
     until = args.until
     if args.duration is not None:
+        if not args.duration:
+            raise exits.UsageError('--for 0s would end the window as it '
+                                   'starts: give a length, or leave --for '
+                                   'out')
         until = now + args.duration
     if until is not None and until <= now:
-        raise CommandError('--until %s is in the past'
-                           % document.format_time(until))
-    if args.auto_thaw and until is None:
-        raise CommandError('--auto-thaw needs --until or --for')
+        raise exits.UsageError('--until %s is in the past'
+                               % document.format_time(until))
+    kept = old.frozen and until is None and old.until is not None
+    if kept and args.no_until:
+        print('freeze-ctl: the expected end %s%s is dropped (--no-until)' % (
+            document.format_time(old.until),
+            ' and auto-thaw' if old.auto_thaw else ''), file=sys.stderr)
+    elif kept and old.until <= now:
+        print('freeze-ctl: the expected end %s has passed: dropped%s' % (
+            document.format_time(old.until),
+            ', with auto-thaw' if old.auto_thaw else ''), file=sys.stderr)
+    elif kept:
+        until = old.until
+    auto_thaw = args.auto_thaw
+    if auto_thaw is None:
+        auto_thaw = old.frozen and old.auto_thaw and until is not None
+    if auto_thaw and until is None:
+        raise exits.UsageError('--auto-thaw needs --until or --for')
+    return until, auto_thaw
+
+
+def _current(backend, args):
+    """The state before ``on`` (a corrupt one counts as thawed with
+    --force, which sets it aside; a vanished one is its history's last)."""
+    try:
+        return backend.read()
+    except freeze_state.StateMissing as exc:
+        return exc.recorded
+    except document.StateError:
+        if args.force:
+            return document.THAWED
+        raise
+
+
+def cmd_on(backend, args, now):
+    if not args.reason.strip():
+        raise exits.UsageError('--reason must say why (every blocked caller '
+                               'sees it)')
+    until, auto_thaw = _window_end(_current(backend, args), args, now)
     target = resolve_policy_dir(args)
     if target is not None:
-        if args.auto_thaw:
-            raise CommandError('--auto-thaw cannot be used with a policy '
-                               'overlay: nothing would remove it at the end')
+        if auto_thaw:
+            raise exits.UsageError(
+                '--auto-thaw cannot be used with a policy overlay: nothing '
+                'would remove it at the end (--no-auto-thaw turns it off)')
         _, text = target.prepare(args.mode)
         target.require_policy_file(args.create_policy_file)
+    nova = _nova_for_quiesce(args) if args.quiesce else None
     who = _who()
 
     def change(old):
         new = document.FreezeState(
             epoch=old.epoch + 1, frozen=True, mode=args.mode,
-            reason=args.reason, until=until, auto_thaw=args.auto_thaw,
+            reason=args.reason, until=until, auto_thaw=auto_thaw,
             started_at=old.started_at if old.frozen else now,
             started_by=old.started_by if old.frozen else who,
             grants=old.grants)
@@ -195,7 +280,7 @@ def cmd_on(backend, args, now):
     if target is not None:
         target.write(text)
         shown['policy_overlay'] = str(target)
-    _finish(backend, new, shown, args, quiet=args.quiesce)
+    _finish(backend, new, shown, args, nova)
 
 
 def cmd_off(backend, args, now):
@@ -228,7 +313,12 @@ def cmd_off(backend, args, now):
 def cmd_status(backend, args, now):
     state = backend.read()
     shown = dict(state.to_dict(), in_force=state.in_force(now),
-                 state_url=str(backend))
+                 state_url=redact(backend), state_url_from=args.state_origin)
+    if not getattr(backend, 'directory_exists', lambda: True)():
+        print('freeze-ctl: warning: %s does not exist (state URL from %s): '
+              'never frozen here, or a mistyped state URL'
+              % (os.path.dirname(backend.path), args.state_origin),
+              file=sys.stderr)
     target = resolve_policy_dir(args)
     if target is not None:
         matches, detail = target.report(
@@ -290,12 +380,13 @@ def cmd_grants(backend, args, now):
 
 
 def cmd_grant(backend, args, now):
+    targets = grant_targets(args)
+    if not targets:
+        raise exits.UsageError('nothing to grant: give --grant or '
+                               '--grant-group')
     if not backend.read().frozen:
         raise CommandError('the API is not frozen: grants belong to a freeze '
                            'window (freeze-ctl on --grant ...)')
-    targets = grant_targets(args)
-    if not targets:
-        raise CommandError('nothing to grant: give --grant or --grant-group')
     _, new = window.add_grants(backend, require_keystone(args), targets,
                                migration_role(args), _who(), now)
     _show_grants(new.grants, args)
@@ -308,7 +399,8 @@ def cmd_revoke(backend, args, now):
                '%s@%s' % (t.project, t.project_domain), role)
               for t in grant_targets(args)}
     if not wanted:
-        raise CommandError('nothing to revoke: give --grant or --grant-group')
+        raise exits.UsageError('nothing to revoke: give --grant or '
+                               '--grant-group')
     grants = backend.read().grants
     chosen = [g for g in grants
               if (g.kind, g.actor, g.project, g.role) in wanted]
@@ -324,15 +416,37 @@ def cmd_revoke(backend, args, now):
     _show_grants(backend.read().grants, args)
 
 
+def _describe_changes(changes):
+    return '; '.join(
+        'corrupt document set aside as %s' % change if name == 'set_aside'
+        else '%s %s -> %s' % (name, _plain(change[0]), _plain(change[1]))
+        for name, change in changes.items())
+
+
+def _plain(value):
+    if value is None:
+        return 'none'
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str) and (not value or ' ' in value):
+        return repr(value)
+    return str(value)
+
+
 def cmd_history(backend, args, now):
-    rows = [{'when': e.get('when'), 'who': e.get('who'),
-             'epoch': (e.get('new') or {}).get('epoch'),
-             'frozen': (e.get('new') or {}).get('frozen'),
-             'mode': (e.get('new') or {}).get('mode'),
-             'reason': (e.get('new') or {}).get('reason')}
-            for e in backend.history()]
-    print(output.render(rows[-args.limit:] if args.limit else rows,
-                        args.format))
+    rows = []
+    for entry in backend.history()[-args.limit if args.limit else 0:]:
+        new = entry.get('new') or {}
+        changes = document.changes(entry)
+        rows.append({'when': entry.get('when'), 'who': entry.get('who'),
+                     'epoch': new.get('epoch'), 'frozen': new.get('frozen'),
+                     'mode': new.get('mode'),
+                     'changes': (_describe_changes(changes)
+                                 if args.format == 'table' else changes)})
+    print(output.render(rows, args.format, HISTORY_COLUMNS))
+
+
+HISTORY_COLUMNS = ['when', 'who', 'epoch', 'frozen', 'mode', 'changes']
 
 
 def cmd_policy_generate(args):
@@ -360,12 +474,13 @@ def cmd_policy_generate(args):
 
 def cmd_paste(args):
     try:
-        with open(args.file, encoding='utf-8') as f:
+        with open(args.file, encoding='utf-8', newline='') as f:
             text = f.read()
+        mode = stat.S_IMODE(os.stat(args.file).st_mode)
     except OSError as exc:
         raise CommandError('cannot read %s: %s' % (args.file, exc))
     try:
-        new_text, changed = pastefile.insert_filter(text)
+        new_text, changed = pastefile.insert_filter(text, args.file)
     except pastefile.PasteError as exc:
         raise CommandError('%s: %s' % (args.file, exc))
     target = args.output or args.file
@@ -373,13 +488,17 @@ def cmd_paste(args):
         print('%s already has the freeze filter; nothing changed.' % args.file)
         return
     if args.dry_run:
-        sys.stdout.write(new_text)
+        sys.stdout.writelines(difflib.unified_diff(
+            text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+            args.file, target))
         return
     try:
-        atomic.write_atomically(target, new_text)
+        written = atomic.write_atomically(target, new_text, mode=mode)
     except OSError as exc:
         raise CommandError('cannot write %s: %s' % (target, exc))
-    print('%s: freeze filter added to %s' % (target, ', '.join(changed)))
+    print('%s: freeze filter added to %s' % (
+        target if written == os.path.abspath(target) else '%s (-> %s)' % (
+            target, written), ', '.join(changed)))
 
 
 def build_parser(argv=()):
@@ -387,6 +506,7 @@ def build_parser(argv=()):
         prog='freeze-ctl',
         description='Put the Nova compute API into migration mode.')
     auth.register(parser, list(argv))
+    exits.add_debug_option(parser)
     parser.add_argument('--state', metavar='URL',
                         help='state URL (default: $NOVA_FREEZE_STATE, then '
                              '[freeze] state_url)')
@@ -441,14 +561,23 @@ def build_parser(argv=()):
                     help='shown to every blocked caller')
     end = on.add_mutually_exclusive_group()
     end.add_argument('--until', type=parse_until, metavar='ISO8601',
-                     help='expected end (UTC unless an offset is given)')
+                     help='expected end (UTC unless an offset is given; '
+                          'default: the end of the window already on)')
     end.add_argument('--for', dest='duration', type=parse_duration,
                      metavar='DURATION', help='expected length, e.g. 2h')
-    on.add_argument('--auto-thaw', action='store_true',
+    end.add_argument('--no-until', action='store_true',
+                     help='drop the expected end of the window already on '
+                          '(and its auto-thaw)')
+    on.add_argument('--auto-thaw', action=argparse.BooleanOptionalAction,
                     help='thaw by itself at the end time (never the default: '
-                         'thawing mid-translation corrupts data)')
+                         'thawing mid-translation corrupts data; default: '
+                         'as the window already on)')
     on.add_argument('--force', action='store_true',
                     help='replace a corrupt state document (kept aside)')
+    on.add_argument('--create', action='store_true',
+                    help="create the state file's directory when it is "
+                         "missing (else refused: a mistyped path is not a "
+                         "new state)")
     with_grants(with_wait(on))
     on.add_argument('--quiesce', action='store_true',
                     help='then wait until no server has a task_state and no '
@@ -473,7 +602,7 @@ def build_parser(argv=()):
         'revoke', help='revoke grants this window made')))
     history = with_format(sub.add_parser('history',
                                          help='show the audit history'))
-    history.add_argument('--limit', type=int, default=0,
+    history.add_argument('--limit', type=positive_int, metavar='N',
                          help='only the last N changes')
 
     policy_parser = sub.add_parser('policy',
@@ -491,7 +620,8 @@ def build_parser(argv=()):
     paste.add_argument('file')
     paste.add_argument('-o', '--output', help='write here instead of FILE')
     paste.add_argument('--dry-run', action='store_true',
-                       help='print the result instead of writing it')
+                       help='show the change as a unified diff; write '
+                            'nothing')
     return parser
 
 
@@ -503,26 +633,35 @@ COMMANDS = {'on': cmd_on, 'off': cmd_off, 'status': cmd_status,
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
+    exits.configure_logging(args.debug)
+    return exits.run('freeze-ctl', args.debug, lambda: _run(args), (
+        CommandError, ValueError, freeze_state.StateUnavailable,
+        freeze_state.StateConflict, overlay.OverlayError,
+        keystone.GrantError, OSError))
+
+
+def _run(args):
+    if args.command == 'paste':
+        cmd_paste(args)
+        return exits.DONE
+    if args.command == 'policy':
+        cmd_policy_generate(args)
+        return exits.DONE
+    url, args.state_origin = resolve_state_url(args)
     try:
-        if args.command == 'paste':
-            cmd_paste(args)
-            return 0
-        if args.command == 'policy':
-            cmd_policy_generate(args)
-            return 0
-        backend = freeze_state.open_backend(resolve_state_url(args))
+        backend = freeze_state.open_backend(
+            url, create=getattr(args, 'create', False))
         COMMANDS[args.command](backend, args, document.utcnow())
-    except (CommandError, ValueError, freeze_state.StateUnavailable,
-            freeze_state.StateConflict, overlay.OverlayError,
-            keystone.GrantError) as exc:
+    except (freeze_state.StateUnavailable, freeze_state.StateConflict,
+            document.StateError) as exc:
         message = str(exc)
         if isinstance(exc, document.StateError):
-            message += ('\nThe state document is corrupt. Check it, or use '
-                        '--force with on/off to set it aside and write a new '
-                        'one.')
-        print('freeze-ctl: error: %s' % message, file=sys.stderr)
-        return 1
-    return 0
+            message += ('; the state document is corrupt: check it, or '
+                        'use --force with on/off to set it aside and write a '
+                        'new one')
+        raise CommandError('%s [state URL from %s]'
+                           % (message, args.state_origin))
+    return exits.DONE
 
 
 if __name__ == '__main__':

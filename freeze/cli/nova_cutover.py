@@ -1,8 +1,8 @@
 """nova-cutover: run the nova-network -> Neutron cutover plan, stage by stage.
 
 Argument parsing and output only; the runbook is in ``freeze.cutover``.
-Exit codes: 0 done, 1 failed or stopped (see ``status``), 2 bad usage,
-3 waiting for ``--confirm-point-of-no-return``.
+Exit codes (freeze.cli.exits): 0 done, 1 failed or stopped (see
+``status``), 2 bad usage, 3 waiting for ``--confirm-point-of-no-return``.
 """
 
 import argparse
@@ -10,6 +10,7 @@ import sys
 
 from freeze.cli import cutover_proxy
 from freeze.cli import cutover_translate
+from freeze.cli import exits
 from freeze.cli import output
 from freeze.cutover import inventory
 from freeze.cutover import journal as journal_mod
@@ -77,7 +78,7 @@ def cmd_plan(args):
 
 def cmd_run(args):
     if selection(args) and not args.stage:
-        raise CommandError('--cell/--hosts need --stage')
+        raise exits.UsageError('--cell/--hosts need --stage')
     plan = load_plan(args.plan)
     return with_runner(args, lambda runner: runner.run(
         plan, args.stage, selection(args)), create=True)
@@ -151,8 +152,9 @@ def build_parser():
                     'journalled, resumable, revertible.')
     parser.add_argument('--journal', metavar='URL',
                         help='SQLAlchemy URL of the journal (default: '
-                             '$NOVA_CUTOVER_JOURNAL, then '
-                             'sqlite:///nova-cutover.sqlite)')
+                             '$NOVA_CUTOVER_JOURNAL, then %s)'
+                        % journal_mod.DEFAULT_URL)
+    exits.add_debug_option(parser)
     sub = parser.add_subparsers(dest='command', required=True)
 
     def with_selection(p):
@@ -212,12 +214,10 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        return args.func(args)
-    except (CommandError, plan_mod.PlanError, journal_mod.JournalError,
-            runner_mod.CutoverError) as exc:
-        print('nova-cutover: error: %s' % exc, file=sys.stderr)
-        return 1
+    exits.configure_logging(args.debug)
+    return exits.run('nova-cutover', args.debug, lambda: args.func(args), (
+        CommandError, plan_mod.PlanError, journal_mod.JournalError,
+        runner_mod.CutoverError))
 
 
 if __name__ == '__main__':

@@ -58,8 +58,10 @@ def restore(base, freeze, before_output, now):
              before.get('reason') or '']
     if until is not None and not ended:
         words += ['--until', document.format_time(until)]
-        if auto_thaw:
-            words.append('--auto-thaw')
+    else:
+        words.append('--no-until')  # on keeps the stage's end otherwise
+    words.append('--auto-thaw' if auto_thaw and not ended else
+                 '--no-auto-thaw')
     commands = ['%s %s -f json' % (base, shlex.join(words))]
     added = ([('user', g) for g in freeze.grants]
              + [('group', g) for g in freeze.grant_groups])

@@ -107,9 +107,13 @@ class Pass:
     updated: float
 
 
+#: A fixed place, not the current directory: resume and rollback must find
+#: the journal wherever they are run from.
+DEFAULT_URL = 'sqlite:////var/lib/nova-cutover/journal.sqlite'
+
+
 def default_url():
-    return os.environ.get('NOVA_CUTOVER_JOURNAL',
-                          'sqlite:///nova-cutover.sqlite')
+    return os.environ.get('NOVA_CUTOVER_JOURNAL', DEFAULT_URL)
 
 
 class Journal:
@@ -127,6 +131,11 @@ class Journal:
             if not create and path and not os.path.exists(path):
                 raise JournalError('no journal at %s (nothing has run yet, '
                                    'or give --journal)' % path)
+            if path and not os.path.isdir(os.path.dirname(
+                    os.path.abspath(path))):
+                raise JournalError('the journal directory %s does not exist: '
+                                   'create it, or give --journal'
+                                   % os.path.dirname(os.path.abspath(path)))
         self._lock = threading.Lock()
         self._guard(self._open, create)
         self._writer = None  # one connection for all writes, kept open

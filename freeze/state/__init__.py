@@ -7,14 +7,27 @@ class StateUnavailable(Exception):
     """The backend could not be read or written (I/O, permissions, network)."""
 
 
+class StateMissing(StateUnavailable):
+    """The state document is gone but the history's last entry is a freeze:
+    unreadable, not "never frozen".
+
+    ``recorded`` is that entry's document: what an update continues from.
+    """
+
+    def __init__(self, message, recorded):
+        super().__init__(message)
+        self.recorded = recorded
+
+
 class StateConflict(Exception):
     """Someone else changed the state between our read and our write."""
 
 
-def open_backend(url):
+def open_backend(url, create=False):
     """Return the backend for a state URL: ``file:///path`` (or a bare
     path), or ``etcd3+http(s)://HOST:PORT[,HOST:PORT...][/prefix][?tls]``
-    (``freeze.state.etcd``)."""
+    (``freeze.state.etcd``).  ``create``: a file state's missing directory
+    is created when a change is written (else refused)."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme in ('etcd3+http', 'etcd3+https'):
         from freeze.state import etcd
@@ -25,6 +38,6 @@ def open_backend(url):
         if parsed.netloc not in ('', 'localhost') or not path:
             raise ValueError('state URL must be file:///ABSOLUTE/PATH, not %r'
                              % url)
-        return file_backend.FileBackend(path)
+        return file_backend.FileBackend(path, create=create)
     raise ValueError('unsupported state URL scheme %r in %r (supported: '
                      'file, etcd3+http, etcd3+https)' % (parsed.scheme, url))

@@ -155,3 +155,29 @@ class FreezeState:
 
 
 THAWED = FreezeState()
+
+#: What a history entry shows as changed, old -> new.
+CHANGED_FIELDS = ('frozen', 'mode', 'reason', 'until', 'auto_thaw')
+
+
+def history_entry(who, now, old, new, set_aside=None):
+    """One audit record; ``set_aside`` names where a corrupt document went."""
+    entry = {'who': who, 'when': format_time(now), 'old': old.to_dict(),
+             'new': new.to_dict()}
+    if set_aside:
+        entry['set_aside'] = set_aside
+    return entry
+
+
+def changes(entry):
+    """``{field: [old, new]}`` for what an audit record changed (grants as
+    counts), and ``set_aside``: where a corrupt document was put."""
+    old, new = entry.get('old') or {}, entry.get('new') or {}
+    found = {name: [old.get(name), new.get(name)] for name in CHANGED_FIELDS
+             if old.get(name) != new.get(name)}
+    if len(old.get('grants') or ()) != len(new.get('grants') or ()):
+        found['grants'] = [len(old.get('grants') or ()),
+                           len(new.get('grants') or ())]
+    if entry.get('set_aside'):
+        found['set_aside'] = entry['set_aside']
+    return found

@@ -288,10 +288,13 @@ class EtcdBackend:
         if old is None:
             old = document.FreezeState(epoch=self.last_epoch())
         new = change(old)
-        if new is None:
+        if new is None and aside is None:
             return old, old
-        entry = {'who': who, 'when': document.format_time(now),
-                 'old': old.to_dict(), 'new': new.to_dict()}
+        if new is None:   # the corrupt document is replaced: say so
+            new = dataclasses.replace(old, epoch=old.epoch + 1)
+        corrupt_key = self.key('corrupt', now.strftime('%Y%m%dT%H%M%S'))
+        entry = document.history_entry(who, now, old, new,
+                                       aside is not None and corrupt_key)
         puts = [(self.state_key, json.dumps(new.to_dict(), indent=2,
                                             sort_keys=True) + '\n'),
                 (self.key('history', '%020d' % new.epoch),
@@ -303,8 +306,7 @@ class EtcdBackend:
                'failure': []}
         if aside is not None:
             txn['success'].append({'request_put': {
-                'key': _b64(self.key('corrupt', now.strftime('%Y%m%dT%H%M%S'))),
-                'value': aside}})
+                'key': _b64(corrupt_key), 'value': aside}})
         result = self.call('write %s' % self.state_key,
                            lambda c: c.transaction(txn))
         if not result.get('succeeded'):

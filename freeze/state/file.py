@@ -12,11 +12,13 @@ unreadable document (``StateMissing``), so workers keep the last state for
 """
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
 
 from freeze import atomic
+from freeze.state import StateMissing
 from freeze.state import StateUnavailable
 from freeze.state import acks
 from freeze.state import document
@@ -25,29 +27,22 @@ from freeze.state import document
 _TAIL = 16384
 
 
-class StateMissing(StateUnavailable):
-    """The state file is gone but the history's last entry is a freeze.
-
-    ``recorded`` is that entry's document: what ``update`` continues from.
-    """
-
-    def __init__(self, message, recorded):
-        super().__init__(message)
-        self.recorded = recorded
-
-
 class FileBackend:
 
     #: Local: a request may check it inline (a stat), unlike a network one.
     remote = False
 
-    def __init__(self, path):
+    def __init__(self, path, create=False):
         self.path = os.path.abspath(path)
+        self.create = create
         self.lock_path = self.path + '.lock'
         self.history_path = self.path + '.history'
 
     def __str__(self):
         return 'file://' + self.path
+
+    def directory_exists(self):
+        return os.path.isdir(os.path.dirname(self.path))
 
     def signature(self):
         """Cheap identity of the current file, to re-read only on change."""
@@ -116,7 +111,8 @@ class FileBackend:
     @contextlib.contextmanager
     def _locked(self):
         try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            if self.create:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StateUnavailable('cannot lock %s: %s' % (self.lock_path, exc))
@@ -146,9 +142,19 @@ class FileBackend:
         ``change`` returns None to leave the state as it is.  A corrupt state
         is refused unless ``force``, which sets it aside (never deletes it) and
         continues the epochs from the audit history.  A state file that went
-        missing continues from the history's last document.
+        missing continues from the history's last document.  A missing
+        directory is created only with ``create`` (a mistyped path is not a
+        new state): without it, a change that would write is refused.
         """
+        if not self.create and not self.directory_exists():
+            if change(document.THAWED) is None:
+                return document.THAWED, document.THAWED
+            raise StateUnavailable(
+                'the state directory %s does not exist: check the state URL, '
+                'or create it (freeze-ctl on --create); nothing was changed'
+                % os.path.dirname(self.path))
         with self._locked():
+            aside = None
             try:
                 old = self.read()
             except StateMissing as exc:
@@ -160,20 +166,21 @@ class FileBackend:
                 os.replace(self.path, aside)
                 old = document.FreezeState(epoch=self.last_epoch())
             new = change(old)
-            if new is None:
+            if new is None and aside is None:
                 return old, old
+            if new is None:   # the corrupt document is gone: say so
+                new = dataclasses.replace(old, epoch=old.epoch + 1)
             try:
                 atomic.write_atomically(
                     self.path, json.dumps(new.to_dict(), indent=2,
                                           sort_keys=True) + '\n')
-                self._append_history(who, now, old, new)
+                self._append_history(document.history_entry(
+                    who, now, old, new, aside))
             except OSError as exc:
                 raise StateUnavailable('cannot write %s: %s' % (self.path, exc))
             return old, new
 
-    def _append_history(self, who, now, old, new):
-        entry = {'who': who, 'when': document.format_time(now),
-                 'old': old.to_dict(), 'new': new.to_dict()}
+    def _append_history(self, entry):
         with open(self.history_path, 'a', encoding='utf-8') as f:
             f.write(json.dumps(entry, sort_keys=True) + '\n')
             f.flush()

@@ -355,10 +355,13 @@ def test_quiesce_waits_for_work_in_flight(cloud, cluster, tokens):
 
 def test_quiesce_without_credentials_is_a_clear_error(cluster):
     env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    before = open_backend(cluster.url).read()
     result = ctl(cluster.url, 'on', '--mode', 'full', '--reason', 'cut',
                  '--quiesce', env=env)
     assert result.returncode == 1
     assert 'cannot check what is in flight' in result.stderr
+    assert 'nothing was changed' in result.stderr
+    assert open_backend(cluster.url).read() == before   # never frozen
     ctl_json(cluster.url, 'off')
 
 

@@ -52,7 +52,7 @@ def test_mixed_flat_and_vlan_with_operator_resources(neutron, neutron_server,
     assert 'apply refuses until the settings say which is right' in out
     rc = cutover_translate.main(['translate', 'apply', *args])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and 'conflict(s)' in err[0], err
+    assert rc == 1 and len(err) == 1 and 'conflict(s)' in err[0], err
     rc, out = run(capsys, 'verify', *args)
     assert rc == 1 and 'verify: 3 conflict(s)' in out
     assert snapshot(neutron) == before

@@ -68,7 +68,8 @@ def test_freeze_restore_commands():
               '"grants": [{"kind": "user", "actor": "alice@Default", '
               '"project": "ops@Default"}]}')
     assert freezing.restore('fc', stage, before, now) == (
-        "fc on --mode full --reason earlier -f json && "
+        "fc on --mode full --reason earlier --no-until --no-auto-thaw -f "
+        "json && "
         "fc revoke --grant bob@ldap:ops -f json")
     with pytest.raises(freezing.FreezeStatusError):
         freezing.restore('fc', stage, 'Traceback ...', now)
@@ -78,8 +79,9 @@ def test_freeze_restore_commands():
     ('2026-11-25T14:00:00Z', True, "fc on --mode writes --reason w "
      "--until 2026-11-25T14:00:00Z --auto-thaw -f json"),
     ('2026-11-25T14:00:00Z', False, "fc on --mode writes --reason w "
-     "--until 2026-11-25T14:00:00Z -f json"),
-    ('2026-11-25T11:00:00Z', False, "fc on --mode writes --reason w -f json"),
+     "--until 2026-11-25T14:00:00Z --no-auto-thaw -f json"),
+    ('2026-11-25T11:00:00Z', False, "fc on --mode writes --reason w "
+     "--no-until --no-auto-thaw -f json"),
     ('2026-11-25T11:00:00Z', True, "fc off -f json"),
 ])
 def test_freeze_restore_brings_back_the_end_time(until, auto_thaw, expected):

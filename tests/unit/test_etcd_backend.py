@@ -132,6 +132,13 @@ def test_corrupt_state_refused_then_set_aside_with_force(backend):
     aside = backend.call('list', lambda c: c.get_prefix(
         backend.key('corrupt', '')))
     assert [value for value, _ in aside] == [b'{"ep']
+    assert backend.history()[-1]['set_aside'] == backend.key(
+        'corrupt', NOW.strftime('%Y%m%dT%H%M%S'))
+    # Set aside even when the command changes nothing else (off, thawed):
+    # recorded, with an epoch of its own.
+    backend.call('corrupt it', lambda c: c.put(backend.state_key, 'x'))
+    old, new = backend.update(lambda old: None, 'ops', NOW, force=True)
+    assert new.epoch == 4 and 'set_aside' in backend.history()[-1]
 
 
 def test_a_deleted_state_continues_the_epochs(backend):
@@ -266,7 +273,7 @@ def test_freeze_ctl_reports_a_conflict_clearly(backend, monkeypatch, capsys):
                 return change(old)
             return super().update(raced, who, now, force)
     monkeypatch.setattr(freeze_ctl.freeze_state, 'open_backend',
-                        lambda url: Raced.from_url(url))
+                        lambda url, create=False: Raced.from_url(url))
     code = freeze_ctl.main(['--state', str(backend), 'on', '--mode', 'full',
                             '--reason', 'x'])
     err = capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import os
 import subprocess
 import sys
 
@@ -64,7 +65,8 @@ def test_changing_mode_keeps_the_window_start(tmp_path):
 ])
 def test_refusals(tmp_path, args, message):
     result = ctl(tmp_path / 'state.json', *args)
-    assert result.returncode == 1 and message in result.stderr
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.count('\n') == 1
     assert not (tmp_path / 'state.json').exists()
 
 
@@ -73,10 +75,68 @@ def test_refusals(tmp_path, args, message):
     ['on', '--mode', 'partial', '--reason', 'x'],
     ['on', '--mode', 'full', '--reason', 'x', '--for', 'soon'],
     ['on', '--mode', 'full', '--reason', 'x', '--until', 'tomorrow'],
+    ['on', '--mode', 'full', '--reason', ' '],
+    ['on', '--mode', 'full', '--reason', 'x', '--for', '0s'],
+    ['history', '--limit', '0'],
+    ['history', '--limit', '-3'],
+    ['grant'],
 ])
 def test_usage_errors(tmp_path, args):
     result = ctl(tmp_path / 'state.json', *args)
     assert result.returncode == 2
+
+
+def test_own_usage_checks_have_their_own_messages(tmp_path):
+    empty = ctl(tmp_path / 'state.json', 'on', '--mode', 'full', '--reason',
+                '')
+    assert empty.stderr == ('freeze-ctl: error: --reason must say why '
+                            '(every blocked caller sees it)\n')
+    zero = ctl(tmp_path / 'state.json', 'on', '--mode', 'full', '--reason',
+               'x', '--for', '0s')
+    assert 'in the past' not in zero.stderr and '--for 0s' in zero.stderr
+    limit = ctl(tmp_path / 'state.json', 'history', '--limit', '0')
+    assert "--limit: must be a whole number of 1 or more, not '0'" \
+        in limit.stderr
+    assert not (tmp_path / 'state.json').exists()
+
+
+def test_an_unknown_os_cloud_does_not_stop_status(tmp_path):
+    env = no_openstack_env(OS_CLOUD='nope')
+    status = ctl(tmp_path / 'state.json', 'status', '-f', 'json', env=env)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)['frozen'] is False
+    grant = ctl(tmp_path / 'state.json', 'on', '--mode', 'full', '--reason',
+                'x', '--grant', 'alice:ops', env=env)
+    assert grant.returncode == 1
+    assert grant.stderr.count('\n') == 1 and 'nope' in grant.stderr
+    assert not (tmp_path / 'state.json').exists()
+
+
+def test_piped_into_head_is_not_an_error(tmp_path):
+    state = tmp_path / 'state.json'
+    for n in range(8):   # more than a pipe holds: the writer must block
+        assert ctl(state, 'on', '--mode', 'full', '--reason',
+                   '%d' % n * 20000).returncode == 0
+    command = [sys.executable, '-m', 'freeze.cli.freeze_ctl', '--state',
+               'file://%s' % state, 'history']
+    result = subprocess.run('%s | head -1' % ' '.join(command), shell=True,
+                            capture_output=True, text=True,
+                            executable='/bin/bash')
+    assert result.stdout.startswith('+') and result.stderr == ''
+    piped = subprocess.run(['bash', '-o', 'pipefail', '-c',
+                            '%s | head -1 >/dev/null' % ' '.join(command)],
+                           capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr == ''
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    state = tmp_path / 'state.json'
+    state.mkdir()
+    plain = ctl(state, 'status')
+    assert plain.returncode == 1 and 'Traceback' not in plain.stderr
+    assert plain.stderr.count('\n') == 1
+    debug = ctl(state, '--debug', 'status')
+    assert debug.returncode == 1 and 'Traceback' in debug.stderr
 
 
 def test_corrupt_state_needs_force(tmp_path):
@@ -89,6 +149,86 @@ def test_corrupt_state_needs_force(tmp_path):
     forced = ctl(state, 'off', '--force', '-f', 'json')
     assert forced.returncode == 0, forced.stderr
     assert len(list(tmp_path.glob('state.json.corrupt-*'))) == 1
+
+
+def test_the_state_file_keeps_its_identity(tmp_path):
+    """A symlinked 0640 state owned by nova: on and off rewrite the target
+    in its own directory and keep mode, owner and group."""
+    real = tmp_path / 'real' / 'state.json'
+    real.parent.mkdir()
+    assert ctl(real, 'on', '--mode', 'full', '--reason', 'x').returncode == 0
+    link = tmp_path / 'state.json'
+    link.symlink_to(real)
+    real.chmod(0o640)
+    os.chown(real, 65534, 65534)
+    for args in (['on', '--mode', 'writes', '--reason', 'y'], ['off']):
+        result = ctl(link, *args)
+        assert result.returncode == 0, result.stderr
+        assert link.is_symlink() and os.readlink(link) == str(real)
+        st = real.stat()
+        assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (
+            0o640, 65534, 65534)
+    assert json.loads(real.read_text())['frozen'] is False
+
+
+def test_history_shows_what_changed(tmp_path):
+    state = tmp_path / 'state.json'
+    for args in (['on', '--mode', 'full', '--reason', 'cut'],
+                 ['on', '--mode', 'writes', '--reason', 'db surgery',
+                  '--until', '2099-01-01T00:00:00Z', '--auto-thaw'],
+                 ['on', '--mode', 'writes', '--reason', 'db surgery',
+                  '--no-auto-thaw'],
+                 ['off']):
+        assert ctl(state, *args).returncode == 0
+    rows = json.loads(ctl(state, 'history', '-f', 'json').stdout)
+    assert rows[1]['changes'] == {
+        'mode': ['full', 'writes'], 'reason': ['cut', 'db surgery'],
+        'until': [None, '2099-01-01T00:00:00Z'], 'auto_thaw': [False, True]}
+    assert rows[2]['changes'] == {'auto_thaw': [True, False]}
+    assert rows[3]['changes'] == {
+        'frozen': [True, False], 'mode': ['writes', None],
+        'reason': ['db surgery', ''], 'until': ['2099-01-01T00:00:00Z', None]}
+    table = ctl(state, 'history', '--limit', '3').stdout.replace('\n', '')
+    assert ("mode full -> writes; reason cut -> 'db surgery'; until none -> "
+            "2099-01-01T00:00:00Z; auto_thaw false -> true") in table
+    assert '| 1 ' not in table and '| 2 ' in table
+
+
+def test_on_keeps_the_windows_end_unless_told(tmp_path):
+    state = tmp_path / 'state.json'
+    ctl(state, 'on', '--mode', 'full', '--reason', 'x', '--for', '2h',
+        '--auto-thaw')
+    first = json.loads(state.read_text())
+    kept = ctl(state, 'on', '--mode', 'network', '--reason', 'y', '-f',
+               'json')
+    assert kept.returncode == 0, kept.stderr
+    doc = json.loads(kept.stdout)
+    assert (doc['until'], doc['auto_thaw']) == (first['until'], True)
+    dropped = ctl(state, 'on', '--mode', 'network', '--reason', 'y',
+                  '--no-until', '-f', 'json')
+    assert dropped.returncode == 0, dropped.stderr
+    assert 'is dropped (--no-until)' in dropped.stderr
+    assert 'and auto-thaw' in dropped.stderr
+    doc = json.loads(dropped.stdout)
+    assert (doc['until'], doc['auto_thaw']) == (None, False)
+    refused = ctl(state, 'on', '--mode', 'full', '--reason', 'y',
+                  '--auto-thaw')
+    assert refused.returncode == 2 and '--auto-thaw needs' in refused.stderr
+
+
+def test_force_records_the_corrupt_document_set_aside(tmp_path):
+    state = tmp_path / 'state.json'
+    assert ctl(state, 'on', '--mode', 'full', '--reason', 'x').returncode == 0
+    state.write_text('garbage')
+    forced = ctl(state, 'off', '--force')
+    assert forced.returncode == 0, forced.stderr
+    aside = list(tmp_path.glob('state.json.corrupt-*'))
+    assert len(aside) == 1 and aside[0].read_text() == 'garbage'
+    last = json.loads(ctl(state, 'history', '-f', 'json').stdout)[-1]
+    assert last['epoch'] == 2
+    assert last['changes'] == {'set_aside': str(aside[0])}
+    assert 'corrupt document set aside as %s' % aside[0] in ctl(
+        state, 'history').stdout
 
 
 def test_state_url_from_environment_and_nova_conf(tmp_path):
@@ -107,6 +247,98 @@ def test_state_url_from_environment_and_nova_conf(tmp_path):
     assert json.loads(conf_state.read_text())['mode'] == 'network'
 
 
+def no_openstack_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    return dict(env, OS_CLIENT_CONFIG_FILE='/nonexistent/clouds.yaml',
+                **extra)
+
+
+@pytest.mark.parametrize('env', [
+    no_openstack_env(),
+    no_openstack_env(OS_AUTH_URL='http://127.0.0.1:9/v3', OS_USERNAME='a',
+                     OS_PASSWORD='b', OS_PROJECT_NAME='c',
+                     OS_USER_DOMAIN_NAME='Default',
+                     OS_PROJECT_DOMAIN_NAME='Default'),
+], ids=['no-credentials', 'keystone-unreachable'])
+def test_quiesce_checks_nova_before_freezing(tmp_path, env):
+    """The defect: the freeze was written, then --quiesce failed, leaving
+    the API frozen."""
+    state = tmp_path / 'state.json'
+    result = ctl(state, 'on', '--mode', 'full', '--reason', 'x', '--quiesce',
+                 env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        'freeze-ctl: error: --quiesce: cannot check what is in flight: ')
+    assert 'nothing was changed' in result.stderr
+    assert result.stderr.count('\n') == 1 and result.stdout == ''
+    assert not state.exists()
+
+
+@pytest.mark.parametrize('line, option', [
+    ('fail_mode = sideways', 'fail_mode'),
+    ('retry_after = 0', 'retry_after'),
+    ('allow = service:POST', 'service:POST'),
+    ('heartbeat_interval = 20', 'ack_expiry'),
+])
+@pytest.mark.parametrize('command', [
+    ['status'], ['on', '--mode', 'full', '--reason', 'x']])
+def test_freeze_values_are_checked_as_the_filter_checks_them(
+        tmp_path, line, option, command):
+    from freeze import conf as freeze_conf
+    from oslo_config import cfg
+    nova_conf = tmp_path / 'nova.conf'
+    nova_conf.write_text('[freeze]\nstate_url = file://%s\n%s\n'
+                         % (tmp_path / 'state.json', line))
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[str(nova_conf)])
+    with pytest.raises((ValueError, cfg.Error)):
+        freeze_conf.load_settings(conf)   # what the filter does at start-up
+    result = ctl(None, '--config-file', str(nova_conf), *command)
+    assert result.returncode == 1
+    assert result.stderr.startswith('freeze-ctl: error: [freeze] in %s: '
+                                    % nova_conf)
+    assert option in result.stderr and result.stderr.count('\n') == 1
+    assert os.listdir(tmp_path) == ['nova.conf']
+
+
+def test_a_missing_state_directory_needs_create(tmp_path):
+    state = tmp_path / 'typo' / 'state.json'
+    refused = ctl(state, 'on', '--mode', 'full', '--reason', 'x')
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        'freeze-ctl: error: the state directory %s does not exist: check the '
+        'state URL, or create it (freeze-ctl on --create); nothing was '
+        'changed [state URL from --state]\n' % state.parent)
+    off = ctl(state, 'off')
+    assert off.returncode == 0 and 'nothing changed' in off.stderr
+    status = ctl(state, 'status', '-f', 'json')
+    assert status.returncode == 0
+    assert '%s does not exist' % state.parent in status.stderr
+    assert json.loads(status.stdout)['state_url_from'] == '--state'
+    assert os.listdir(tmp_path) == []
+    created = ctl(state, 'on', '--mode', 'full', '--reason', 'x', '--create')
+    assert created.returncode == 0, created.stderr
+    assert json.loads(state.read_text())['frozen'] is True
+
+
+def test_status_says_where_the_state_url_came_from(tmp_path):
+    nova_conf = tmp_path / 'nova.conf'
+    nova_conf.write_text('[freeze]\nstate_url = file://%s\n'
+                         % (tmp_path / 'state.json'))
+    base = {'PATH': '/usr/bin'}
+
+    def origin(*args, env=base):
+        result = ctl(None, *args, 'status', '-f', 'json', env=env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)['state_url_from']
+    assert origin('--config-file', str(nova_conf)) == \
+        '[freeze] state_url in %s' % nova_conf
+    assert origin('--config-file', str(nova_conf), env=dict(
+        base, NOVA_FREEZE_STATE='file://%s/x.json' % tmp_path)) == \
+        '$NOVA_FREEZE_STATE'
+    assert origin('--state', 'file://%s/y.json' % tmp_path) == '--state'
+
+
 def test_unreadable_config_file_is_a_clear_error(tmp_path):
     nova_conf = tmp_path / 'nova.conf'
     nova_conf.write_text('[freeze\nbroken')
@@ -121,3 +353,27 @@ def test_unreadable_config_file_is_a_clear_error(tmp_path):
 def test_parse_duration(text, minutes):
     assert freeze_ctl.parse_duration(text) == datetime.timedelta(
         minutes=minutes)
+
+
+def test_a_vanished_state_file_is_continued_from_its_history(tmp_path):
+    """The history says frozen: status says the document is missing, and on
+    and off continue from the history's last document (never epoch 1)."""
+    state = tmp_path / 'state.json'
+    first = json.loads(ctl(state, 'on', '--mode', 'writes', '--reason', 'a',
+                           '-f', 'json').stdout)
+    state.unlink()
+    status = ctl(state, 'status')
+    assert status.returncode == 1
+    assert 'missing, but its history says frozen' in status.stderr
+    assert len(status.stderr.strip().splitlines()) == 1
+    on = ctl(state, 'on', '--mode', 'full', '--reason', 'a', '-f', 'json')
+    assert on.returncode == 0, on.stderr
+    doc = json.loads(on.stdout)
+    assert doc['epoch'] == first['epoch'] + 1 and doc['mode'] == 'full'
+    assert doc['started_at'] == first['started_at']
+    state.unlink()
+    off = ctl(state, 'off', '-f', 'json')
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout) == {**json.loads(off.stdout),
+                                      'frozen': False,
+                                      'epoch': doc['epoch'] + 1}

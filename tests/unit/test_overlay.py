@@ -7,7 +7,12 @@ pick up every change on the very next call.
 
 import json
 import os
+import pathlib
+import shutil
 import stat
+import subprocess
+import sys
+import tempfile
 import time
 
 from oslo_config import cfg
@@ -81,6 +86,67 @@ def test_a_failed_write_loses_nothing(tmp_path):
         atomic.write_atomically(str(path), object())
     assert path.read_text() == 'old: rule\n'
     assert os.listdir(tmp_path) == ['f.yaml']
+
+
+def test_an_owner_that_cannot_be_kept_writes_nothing():
+    """Not root, in a directory it may write: replacing root's file would
+    hand it to this user, so nothing is written (a real setuid child)."""
+    if os.geteuid() != 0:
+        pytest.skip('needs root to drop to another user')
+    tmp_path = pathlib.Path(tempfile.mkdtemp())
+    tmp_path.chmod(0o777)
+    path = tmp_path / 'f.yaml'
+    path.write_text('old: rule\n')
+    path.chmod(0o666)
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            atomic.write_atomically(str(path), 'new: rule\n')
+            code = 0
+        except PermissionError as exc:
+            code = 1 if 'cannot keep the owner' in str(exc) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert path.read_text() == 'old: rule\n' and path.stat().st_uid == 0
+    assert os.listdir(tmp_path) == ['f.yaml']
+    shutil.rmtree(tmp_path)
+
+
+def test_the_overlay_keeps_its_identity(site):
+    """Rewritten by freeze-ctl run as operators run it: a symlinked 0640
+    overlay owned by nova, CRLF endings, stays all of that."""
+    real = site / 'shared' / overlay.OVERLAY_NAME
+    real.parent.mkdir()
+    link = site / 'policy.d' / overlay.OVERLAY_NAME
+    command = [sys.executable, '-m', 'freeze.cli.freeze_ctl',
+               '--config-file', str(site / 'nova.conf'),
+               '--state', 'file://%s' % (site / 'state.json'),
+               'on', '--reason', 'x', '--policy-dir', str(site / 'policy.d')]
+    first = subprocess.run(command + ['--mode', 'network'],
+                           capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    real.write_bytes(link.read_bytes().replace(b'\n', b'\r\n'))
+    link.unlink()
+    link.symlink_to(real)
+    real.chmod(0o640)
+    os.chown(real, 65534, 65534)
+    second = subprocess.run(command + ['--mode', 'full'],
+                            capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    st = real.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (
+        0o640, 65534, 65534)
+    data = real.read_bytes()
+    assert data.count(b'\n') == data.count(b'\r\n')
+    assert '(role:migration or role:admin) and ' in yaml.safe_load(
+        data.decode())[INDEX]
+    assert sorted(os.listdir(real.parent)) == [overlay.OVERLAY_NAME]
 
 
 # -- nova sees every change at once ----------------------------------------
@@ -266,7 +332,7 @@ def test_refusals_change_nothing(site, capsys, prepare, args, message):
     prepare(site)
     code, _, err = ctl(site, capsys, 'on', '--mode', 'full', '--reason', 'x',
                        '--policy-dir', str(site / 'policy.d'), *args)
-    assert code == 1 and message in err
+    assert code == (2 if args else 1) and message in err
     assert not (site / 'state.json').exists()
     assert os.listdir(site / 'policy.d') == []
 

@@ -11,13 +11,13 @@ def serve(*argv):
     return args.func(args)
 
 
-def test_bad_configuration_is_one_line_and_exit_2(tmp_path, capsys):
+def test_bad_configuration_is_one_line_and_exit_1(tmp_path, capsys):
     conf = tmp_path / 'proxy.conf'
     conf.write_text('[proxy]\n')
-    assert serve('--config', str(conf)) == 2
+    assert serve('--config', str(conf)) == 1
     assert 'value required for option plan' in capsys.readouterr().err
     conf.write_text(f'[proxy]\nplan = {tmp_path}/missing.yaml\n')
-    assert serve('--config', str(conf)) == 2
+    assert serve('--config', str(conf)) == 1
     assert 'missing.yaml' in capsys.readouterr().err
 
 

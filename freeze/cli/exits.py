@@ -1,0 +1,106 @@
+"""One exit-code scheme and one-line errors for freeze-ctl and nova-cutover.
+
+0 done, 1 failed, 2 usage (argparse's and our own checks of the command
+line), 3 waiting for confirmation.  An operator's mistake is one line on
+stderr; a traceback only with ``--debug`` (then for everything, bugs
+included).  Output cut short by its reader (``| head``) is not an error.
+Passwords are masked in every line and log record (freeze.redact).
+"""
+
+import logging
+import os
+import sys
+import traceback
+
+from freeze.redact import redact
+
+DONE, FAILED, USAGE, CONFIRM = 0, 1, 2, 3
+
+#: Database drivers SQLAlchemy imports by URL, and what installs them.
+DRIVERS = {
+    'psycopg': "'nova-freeze[postgresql]'",
+    'psycopg2': "'nova-freeze[postgresql]'",
+    'pymysql': "'nova-freeze[mysql]'",
+    'MySQLdb': "mysqlclient, or use a mysql+pymysql:// URL with "
+               "'nova-freeze[mysql]'",
+}
+
+
+class UsageError(Exception):
+    """The command line asks for something that cannot be: exit 2."""
+
+
+def add_debug_option(parser):
+    parser.add_argument('--debug', action='store_true',
+                        help='show tracebacks and library logging')
+
+
+def configure_logging(debug):
+    """Libraries' warnings (retries, discovery) stay quiet unless --debug:
+    what failed is said once, in the error line."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR,
+                        format='%(levelname)s %(name)s: %(message)s')
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_redact_record)
+
+
+def _redact_record(record):
+    record.msg, record.args = redact(record.getMessage()), None
+    return True
+
+
+def one_line(exc):
+    return ' '.join(str(exc).split()) or type(exc).__name__
+
+
+def run(prog, debug, command, expected=()):
+    """``command()``'s exit code; its errors as one line and their code.
+
+    ``expected`` are the exception types that are the operator's to fix
+    (exit 1 with their message); anything else is reported as unexpected,
+    also as one line, with the traceback only under ``debug``.
+    """
+    try:
+        try:
+            return command()
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped reading (| head): what was asked is done.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return DONE
+    except UsageError as exc:
+        _say(prog, debug, 'error: %s' % one_line(exc))
+        return USAGE
+    except expected as exc:
+        _say(prog, debug, 'error: %s' % (_missing_driver(exc)
+                                         or one_line(exc)))
+        return FAILED
+    except KeyboardInterrupt:
+        _say(prog, debug, 'interrupted')
+        return FAILED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if _missing_driver(exc):
+            _say(prog, debug, 'error: %s' % _missing_driver(exc))
+            return FAILED
+        _say(prog, debug, 'error: unexpected %s: %s (--debug shows the '
+             'traceback)' % (type(exc).__name__, one_line(exc)))
+        return FAILED
+
+
+def _missing_driver(exc):
+    """A database driver that is not installed, anywhere in the chain of
+    causes (the journal reports it as a bad URL): what to install."""
+    while exc is not None:
+        if isinstance(exc, ImportError) and exc.name in DRIVERS:
+            return ('the database driver %s is not installed: pip install %s'
+                    % (exc.name, DRIVERS[exc.name]))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _say(prog, debug, message):
+    if debug:
+        sys.stderr.write(redact(traceback.format_exc()))
+    print('%s: %s' % (prog, redact(message)), file=sys.stderr)

@@ -1,8 +1,10 @@
 """The journal: every action's intent and result, persisted around it.
 
-One row per execution of a command: inserted (``intent``) before the command
-starts, given the command's process id before the command is allowed to run,
-and completed with status, exit code and output after it ends.  ``resume``
+One row per execution of a command: inserted (``intent``), with the
+command's process id and log file, before the command is allowed to run, and
+completed with status, exit code and output after it ends.  The command's
+output goes to its log file (under ``log_dir``), not to the runner, so a
+command outliving a killed runner can be collected by the next one.  ``resume``
 and ``rollback`` need nothing else: each pass also stores the plan text it
 ran with and the hosts it covers.
 
@@ -12,6 +14,7 @@ SQLAlchemy Core over any URL; sqlite by default, in WAL mode with
 """
 
 import dataclasses
+import itertools
 import json
 import os
 import socket
@@ -21,7 +24,7 @@ import time
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = '1'
+SCHEMA_VERSION = '2'  # 2: actions have a log file
 #: Output kept per command: the tail, where errors are.
 OUTPUT_LIMIT = 64 * 1024
 
@@ -56,7 +59,8 @@ actions_table = sa.Table(
     sa.Column('rc', sa.Integer),
     sa.Column('output', sa.Text),
     sa.Column('started', sa.Float, nullable=False),
-    sa.Column('finished', sa.Float))
+    sa.Column('finished', sa.Float),
+    sa.Column('log', sa.Text))                        # the output's file
 sa.Index('cutover_actions_unit', actions_table.c.stage, actions_table.c.unit)
 
 INTENT = 'intent'
@@ -64,8 +68,6 @@ INTENT = 'intent'
 #: compiled form (a fresh ``.values()`` per call costs ~4x as much).
 _b = sa.bindparam
 _INTENT = actions_table.insert()
-_SPAWNED = actions_table.update().where(actions_table.c.id == _b('row')).values(
-    pid=_b('pid'), pid_started=_b('pid_started'))
 _RESULT = actions_table.update().where(actions_table.c.id == _b('row')).values(
     status=_b('status'), rc=_b('rc'), output=_b('output'),
     finished=_b('finished'))
@@ -92,6 +94,7 @@ class Row:
     output: str | None = None
     started: float = 0.0
     finished: float | None = None
+    log: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +115,18 @@ def default_url():
                           'sqlite:///nova-cutover.sqlite')
 
 
+def log_dir(url):
+    """Where commands' output files go: ``$NOVA_CUTOVER_LOGS``, else beside
+    a sqlite journal (``J.sqlite`` -> ``J.sqlite.logs/``), else
+    ``./nova-cutover-logs``.  Local: a command is attached to by its pid."""
+    if os.environ.get('NOVA_CUTOVER_LOGS'):
+        return os.path.abspath(os.environ['NOVA_CUTOVER_LOGS'])
+    if url.get_backend_name() == 'sqlite' and url.database not in (
+            None, '', ':memory:'):
+        return os.path.abspath(url.database) + '.logs'
+    return os.path.abspath('nova-cutover-logs')
+
+
 class Journal:
     """A thread-safe handle; writes are serialised (sqlite has one writer)."""
 
@@ -130,6 +145,10 @@ class Journal:
         self._lock = threading.Lock()
         self._guard(self._open, create)
         self._writer = None  # one connection for all writes, kept open
+        self.log_dir = log_dir(self.engine.url)
+        self._logs = itertools.count(1)
+        self._log_dir_made = False
+        self._log_prefix = '%d-%d' % (time.time_ns() // 10**6, os.getpid())
 
     def __str__(self):
         return self.engine.url.render_as_string(hide_password=True)
@@ -165,6 +184,17 @@ class Journal:
                                    'reads %r' % (self, version,
                                                  SCHEMA_VERSION))
 
+    def new_log(self, unit, step, op):
+        """A fresh path for one execution's output, unique across runners."""
+        if not self._log_dir_made:
+            try:
+                os.makedirs(self.log_dir, exist_ok=True)
+            except OSError as exc:
+                raise JournalError('cannot make the log directory: %s' % exc)
+            self._log_dir_made = True
+        return os.path.join(self.log_dir, '%s-%d-%s-%s-%s.log' % (
+            self._log_prefix, next(self._logs), unit or 'stage', step, op))
+
     # -- writes --------------------------------------------------------
 
     def _write(self, statement, params=None):
@@ -196,15 +226,14 @@ class Journal:
             passes_table.c.id == pass_id).values(
                 status=status, note=note, updated=time.time()))
 
-    def intent(self, pass_id, stage, unit, step, op, command):
+    def intent(self, pass_id, stage, unit, step, op, command, pid=None,
+               pid_started=None, log=None, started=None):
+        """The row of a command about to be let run (its gate is shut)."""
         result = self._write(_INTENT, dict(
             pass_id=pass_id, stage=stage, unit=unit, step=step, op=op,
-            status=INTENT, command=command, started=time.time()))
+            status=INTENT, command=command, pid=pid, pid_started=pid_started,
+            log=log, started=started or time.time()))
         return result.inserted_primary_key[0]
-
-    def spawned(self, row_id, pid, pid_started):
-        self._write(_SPAWNED, dict(row=row_id, pid=pid,
-                                   pid_started=pid_started))
 
     def result(self, row_id, status, rc, output):
         if len(output) > OUTPUT_LIMIT:

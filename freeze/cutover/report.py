@@ -1,8 +1,7 @@
 """Pure: what ``plan``, ``status`` and ``hosts`` print."""
 
-import datetime
-
 from freeze.cutover import freezing
+from freeze.cutover import progress
 from freeze.cutover import views
 
 
@@ -90,7 +89,7 @@ def stages(runner, passes, units):
             'runs': len(mine),
             'hosts': ', '.join('%s %d' % kv for kv in sorted(counts.items())),
             'note': mine[-1].note if mine else None,
-            'updated': _when(mine[-1].updated) if mine else None})
+            'updated': progress.when(mine[-1].updated) if mine else None})
     return rows
 
 
@@ -115,21 +114,15 @@ def hosts(runner, passes, units, stage_filter=None):
                 'last': last and '%s %s %s' % (last.op, last.step,
                                                last.status),
                 'rc': last and last.rc,
-                'when': last and _when(last.finished or last.started)})
+                'when': last and progress.when(last.finished or last.started)})
     return out
 
 
 def log(rows, host=None, failed=False):
     return [{'id': r.id, 'run': r.pass_id, 'stage': r.stage,
              'unit': r.unit or '-', 'op': r.op, 'step': r.step,
-             'status': r.status, 'rc': r.rc, 'when': _when(r.started),
+             'status': r.status, 'rc': r.rc, 'when': progress.when(r.started),
              'command': r.command, 'output': r.output}
             for r in rows
             if (host is None or r.unit == host)
             and (not failed or r.status in ('failed', 'timeout', 'intent'))]
-
-
-def _when(epoch):
-    return datetime.datetime.fromtimestamp(
-        epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-

@@ -2,18 +2,23 @@
 
 A *pass* is one run of one stage over a set of hosts: freeze (as the stage
 says), its stage-level commands, its hosts batch by batch, thaw.  Every
-command goes through ``_act``: intent journalled, pid journalled, gate
-opened, result journalled.  Decisions are taken from ``views`` over the
-journal's rows, the same way after a crash as during a run.
+command goes through ``_act``: started behind its gate, intent journalled
+with its pid and log file, gate opened, result journalled.  An action a
+killed runner left without a result is first collected (``_resolve``):
+waited for if its command still runs, its real status read from its files.
+Decisions are taken from ``views`` over the journal's rows, the same way
+after a crash as during a run.
 """
 
 import concurrent.futures
+import dataclasses
 import threading
 import time
 
 from freeze.cutover import executor
 from freeze.cutover import freezing
 from freeze.cutover import plan as plan_mod
+from freeze.cutover import progress
 from freeze.cutover import views
 from freeze.cutover.journal import Row
 from freeze.state import document
@@ -21,6 +26,8 @@ from freeze.state import document
 EXIT = {views.DONE: 0, views.ROLLED_BACK: 0, views.STOPPED: 1,
         views.AWAITING: 3}
 HOST_END = ('done', views.MARK_FALLEN_BACK, views.MARK_STUCK)
+#: timeout of the freeze's own actions (freeze-ctl)
+STAGE_TIMEOUT = 120.0
 
 
 class CutoverError(Exception):
@@ -217,10 +224,14 @@ class Runner:
         if name in view.completed:
             return True
         step = stage.step(name) if name in _names(stage.commands) else None
-        timeout = step.timeout if step else 120.0
-        if self._settled_in_doubt(p, '', stage, step, view, stage_rows,
-                                  plan):
-            return True
+        timeout = step.timeout if step else STAGE_TIMEOUT
+        settled = self._settled_in_doubt(p, '', stage, step, view,
+                                         stage_rows, plan)
+        if settled is not None:
+            self.progress.event('stage-action', stage=stage.name,
+                                action=name, status=settled,
+                                note='collected after a restart')
+            return settled == 'ok'
         command = self._stage_command(plan, stage, name, stage_rows)
         outcome = self._act(p, stage.name, '', name, 'do', command, timeout,
                             stage_rows)
@@ -230,33 +241,69 @@ class Runner:
         return outcome.status == 'ok'
 
     def _settled_in_doubt(self, p, unit, stage, step, view, rows, plan):
-        """An intent without a result: wait for a command still running
-        from the killed runner, then ask the step's check whether it is
-        done.  Without a check the action is simply done again."""
+        """An intent without a result: its real status ('ok', 'failed',
+        'timeout') when its command ran to an end (collected, waited for if
+        still running); else 'ok' when the step's check says it is done;
+        None: do it again."""
         row = view.in_doubt
         if row is None:
-            return False
-        deadline = row.started + (step.timeout if step else 120.0)
-        executor.wait_orphan(row.pid, row.pid_started, deadline)
+            return None
+        outcome = self._resolve(p, row, step.timeout if step
+                                else STAGE_TIMEOUT, rows)
+        if outcome is not None:
+            return outcome.status
         if row.op != 'do' or step is None or step.check is None:
-            return False
+            return None
         check = plan.render(step.check, stage.name, unit or None)
         outcome = self._act(p, stage.name, unit, row.step, 'check', check,
                             step.timeout, rows)
-        return outcome.status == 'ok'
+        return 'ok' if outcome.status == 'ok' else None
+
+    def _resolve(self, p, row, timeout, rows):
+        """A row a killed runner left without a result: wait for its
+        command while it still runs (saying so), then journal what it
+        really did.  None when it did not run to an end (never let through
+        its gate, or killed)."""
+        deadline = row.started + timeout
+        proc = executor.find(row.pid, row.pid_started)
+        if proc is not None:
+            self.progress.event(
+                'waiting', stage=row.stage, unit=row.unit or '-',
+                step=row.step, op=row.op, pid=row.pid,
+                since=progress.when(row.started),
+                until=progress.when(deadline),
+                command=row.command)
+        outcome = executor.attach(proc, row.log, deadline)
+        if outcome is None:
+            return None
+        self.journal.result(row.id, outcome.status, outcome.rc,
+                            outcome.output)
+        final = dataclasses.replace(row, status=outcome.status,
+                                    rc=outcome.rc, output=outcome.output,
+                                    finished=time.time())
+        rows[next(i for i, r in enumerate(rows) if r is row)] = final
+        self.progress.event('collected', stage=row.stage,
+                            unit=row.unit or '-', step=row.step, op=row.op,
+                            status=outcome.status, rc=outcome.rc)
+        return outcome
 
     def _act(self, p, stage, unit, step, op, command, timeout, rows):
         """One journalled command; its final row is appended to ``rows``."""
-        row_id = self.journal.intent(p.id, stage, unit, step, op, command)
-        gated = executor.Gated(command)
-        started_at = gated.started_at()
-        self.journal.spawned(row_id, gated.pid, started_at)
+        gated = executor.Gated(command, self.journal.new_log(unit, step, op))
+        started_at, started = gated.started_at(), time.time()
+        try:
+            row_id = self.journal.intent(p.id, stage, unit, step, op,
+                                         command, gated.pid, started_at,
+                                         gated.log, started)
+        except BaseException:
+            gated.abandon()
+            raise
         outcome = gated.release(timeout)
         self.journal.result(row_id, outcome.status, outcome.rc,
                             outcome.output)
         rows.append(Row(row_id, p.id, stage, unit, step, op, outcome.status,
                         command, gated.pid, started_at, outcome.rc,
-                        outcome.output, time.time(), time.time()))
+                        outcome.output, started, time.time(), gated.log))
         return outcome
 
     def _mark(self, p, stage, host, mark, rows, note=''):
@@ -334,11 +381,10 @@ class Runner:
         if view.failed is None and doubt is not None:
             step = stage.step(doubt.step)
             if doubt.op == 'revert':  # a batch revert cut short: finish it
-                executor.wait_orphan(doubt.pid, doubt.pid_started,
-                                     doubt.started + step.timeout)
-                self._act(p, stage.name, host, step.name, 'revert',
-                          plan.render(step.revert, stage.name, host),
-                          step.timeout, rows)
+                if self._resolve(p, doubt, step.timeout, rows) is None:
+                    self._act(p, stage.name, host, step.name, 'revert',
+                              plan.render(step.revert, stage.name, host),
+                              step.timeout, rows)
             else:
                 self._settled_in_doubt(p, host, stage, step, view, rows,
                                        plan)
@@ -361,9 +407,9 @@ class Runner:
         """Revert what the host has applied, last first; then mark it."""
         view = views.unit_view(rows)
         if view.in_doubt is not None:
-            executor.wait_orphan(view.in_doubt.pid, view.in_doubt.pid_started,
-                                 view.in_doubt.started + stage.step(
-                                     view.in_doubt.step).timeout)
+            self._resolve(p, view.in_doubt,
+                          stage.step(view.in_doubt.step).timeout, rows)
+            view = views.unit_view(rows)
         for name in view.to_revert():
             step = stage.step(name)
             if step.revert is None:
@@ -475,9 +521,13 @@ class Runner:
             if name not in view.applied:
                 continue
             if view.in_doubt is not None:
-                executor.wait_orphan(view.in_doubt.pid,
-                                     view.in_doubt.pid_started,
-                                     view.in_doubt.started + 120.0)
+                doubt = view.in_doubt
+                self._resolve(p, doubt, stage.step(doubt.step).timeout
+                              if doubt.step in _names(stage.commands)
+                              else STAGE_TIMEOUT, stage_rows)
+                view = views.unit_view(stage_rows)
+                if name not in view.applied:
+                    continue
             try:
                 command = self._stage_command(plan, stage, name, stage_rows,
                                               'revert')
@@ -490,7 +540,8 @@ class Runner:
             step = stage.step(name) if name in _names(stage.commands) \
                 else None
             outcome = self._act(p, stage.name, '', name, 'revert', command,
-                                step.timeout if step else 120.0, stage_rows)
+                                step.timeout if step else STAGE_TIMEOUT,
+                                stage_rows)
             self.progress.event('stage-revert', stage=stage.name,
                                 action=name, status=outcome.status,
                                 rc=outcome.rc)

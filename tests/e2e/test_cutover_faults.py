@@ -13,9 +13,11 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -116,3 +118,45 @@ def test_killed_at_random_then_resumed(seed, with_freeze, fleet, tmp_path):
     assert cutover.stage('compute-l2')['status'] == 'rolled-back'
     assert fleet.snapshot() == before
     assert not frozen(state)
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, 'timed out'
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize('rc', [0, 3])
+def test_a_command_outlives_its_killed_runner_and_is_collected(rc,
+                                                               tmp_path):
+    """SIGKILL the runner while its command prints line after line: the
+    command runs on to its end, ``resume`` says it waits for it, does not
+    run it again and journals its real exit status and output."""
+    marks = tmp_path / 'apply.log'
+    plan = tmp_path / 'plan.yaml'
+    plan.write_text(yaml.safe_dump({
+        'name': 'long', 'vars': {'marks': str(marks)},
+        'stages': [{'name': 'translate', 'commands': [{
+            'name': 'apply', 'timeout': 60,
+            'run': 'echo start >> {marks}; i=0; while [ $i -lt 40 ]; do '
+                   'echo "line $i"; i=$((i+1)); sleep 0.05; done; '
+                   'echo end >> {marks}; exit %d' % rc}]}]}))
+    cutover = Cutover(tmp_path)
+    runner = cutover.start('run', str(plan))
+    wait_for(lambda: marks.exists())
+    time.sleep(0.3)                       # a few lines printed already
+    runner.kill()
+    runner.wait()
+    runner.stdout.close()
+    assert marks.read_text() == 'start\n'  # still running, not ended
+
+    code, out = cutover('resume')
+    assert code == (0 if rc == 0 else 1), out
+    assert 'event=waiting' in out and 'step=apply' in out
+    assert 'until=' in out and 'pid=' in out
+    assert marks.read_text() == 'start\nend\n'  # ran once, to its end
+    code, out = cutover('log', '-f', 'json')
+    (row,) = json.loads(out)
+    assert (row['status'], row['rc']) == ('ok' if rc == 0 else 'failed', rc)
+    assert 'line 0\n' in row['output'] and 'line 39\n' in row['output']

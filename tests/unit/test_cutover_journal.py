@@ -19,11 +19,11 @@ def url(tmp_path, name='j.sqlite'):
 def test_rows_round_trip_and_output_tail_kept(tmp_path):
     j = journal_mod.Journal(url(tmp_path), create=True)
     p = j.new_pass('s', 'plan', {'h': 'c'}, ['h'])
-    r = j.intent(p, 's', 'h', 'switch', 'do', 'echo')
-    j.spawned(r, 123, 1.5)
+    r = j.intent(p, 's', 'h', 'switch', 'do', 'echo', 123, 1.5, '/l.log')
     j.result(r, 'ok', 0, 'x' * (journal_mod.OUTPUT_LIMIT + 10) + 'END')
     (row,) = journal_mod.Journal(url(tmp_path)).rows()
-    assert (row.status, row.pid, row.rc) == ('ok', 123, 0)
+    assert (row.status, row.pid, row.rc, row.log) == ('ok', 123, 0,
+                                                      '/l.log')
     assert row.output.endswith('END') and row.output.startswith('[... 13')
     assert j.passes()[0].hosts == ['h']
 

@@ -109,12 +109,15 @@ def cmd_status(args):
     runner = make_runner(args, journal)
     passes = journal.passes()
     rows = report.stages(runner, passes, runner.units())
+    freeze = runner.freeze_now(runner.plan_of(passes[-1])) if passes \
+        else None
     if args.format == 'table':
         print(output.render(rows, 'table', ['stage', 'status', 'runs',
                                             'hosts', 'note', 'updated']))
+        print(report.freeze_line(freeze))
     else:
-        print(output.render({'journal': str(journal), 'stages': rows},
-                            args.format))
+        print(output.render({'journal': str(journal), 'stages': rows,
+                             'freeze': freeze}, args.format))
     return 0
 
 

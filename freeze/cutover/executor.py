@@ -94,6 +94,18 @@ class Gated:
                        time.monotonic() - start)
 
 
+def output_of(command, timeout):
+    """(exit code, stdout, stderr) of a short read-only command run here
+    (``freeze-ctl status`` for ``nova-cutover status``); not journalled."""
+    try:
+        done = subprocess.run(command, shell=True, capture_output=True,
+                              timeout=timeout, text=True,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return None, '', 'no answer in %gs' % timeout
+    return done.returncode, done.stdout, done.stderr
+
+
 def kill_group(pgid):
     try:
         os.killpg(pgid, signal.SIGKILL)

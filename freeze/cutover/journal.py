@@ -64,6 +64,9 @@ actions_table = sa.Table(
 sa.Index('cutover_actions_unit', actions_table.c.stage, actions_table.c.unit)
 
 INTENT = 'intent'
+#: the op of a pass's row saying the operator confirmed its point of no
+#: return: journalled before the thaw, so a crash does not lose it
+CONFIRM = 'confirm'
 #: The hot path's statements, built once: SQLAlchemy then reuses their
 #: compiled form (a fresh ``.values()`` per call costs ~4x as much).
 _b = sa.bindparam
@@ -248,6 +251,12 @@ class Journal:
         self._write(actions_table.insert().values(
             pass_id=pass_id, stage=stage, unit=unit, step='', op='mark',
             status=status, output=note, started=now, finished=now))
+
+    def confirm(self, pass_id, stage):
+        now = time.time()
+        self._write(actions_table.insert().values(
+            pass_id=pass_id, stage=stage, unit='', step='thaw', op=CONFIRM,
+            status='ok', started=now, finished=now))
 
     # -- reads ---------------------------------------------------------
 

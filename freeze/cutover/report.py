@@ -93,6 +93,18 @@ def stages(runner, passes, units):
     return rows
 
 
+def freeze_line(state):
+    """``nova-cutover status``'s last line: the freeze as it is now."""
+    if state is None:
+        return 'freeze: no stage of the plan freezes'
+    if 'error' in state:
+        return 'freeze: unknown (%s)' % state['error']
+    if not state.get('frozen'):
+        return 'freeze (freeze-ctl status now): thawed'
+    return 'freeze (freeze-ctl status now): frozen, mode %s, reason %r' % (
+        state.get('mode'), state.get('reason'))
+
+
 def hosts(runner, passes, units, stage_filter=None):
     """One row per host and stage that has run for it."""
     if not passes:

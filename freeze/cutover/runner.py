@@ -12,11 +12,13 @@ after a crash as during a run.
 
 import concurrent.futures
 import dataclasses
+import json
 import threading
 import time
 
 from freeze.cutover import executor
 from freeze.cutover import freezing
+from freeze.cutover import journal as journal_mod
 from freeze.cutover import plan as plan_mod
 from freeze.cutover import progress
 from freeze.cutover import views
@@ -74,6 +76,23 @@ class Runner:
                 == 'pending' for h in plan.hosts):
             return 'partial'
         return views.DONE
+
+    def freeze_now(self, plan):
+        """The freeze as freeze-ctl says it is now, not as the journal last
+        left it (a runner killed mid-thaw): its status document, or
+        ``{'error': why}``; None when no stage of the plan freezes."""
+        if not any(s.freeze for s in plan.stages):
+            return None
+        rc, out, err = executor.output_of(
+            freezing.status(plan.freeze_command), STAGE_TIMEOUT)
+        try:
+            if rc == 0:
+                return dict(json.loads(out))
+        except (ValueError, TypeError):
+            pass
+        lines = (err or out).strip().splitlines()
+        return {'error': 'freeze-ctl status: %s' % (
+            lines[-1] if lines else 'exit %s' % rc)}
 
     # -- run ------------------------------------------------------------
 
@@ -181,13 +200,20 @@ class Runner:
             if stopped:
                 return self._stop(p, stopped, already=True)
         for name in post:
-            if stage.point_of_no_return and not self.confirm and \
-                    name not in views.unit_view(stage_rows).completed:
-                note = point_of_no_return_text(stage)
-                self.journal.set_pass(p.id, views.AWAITING, note)
-                self.progress.event('awaiting-confirmation',
-                                    stage=stage.name, run=p.id, note=note)
-                return views.AWAITING
+            view = views.unit_view(stage_rows)
+            if stage.point_of_no_return and name not in view.completed \
+                    and not view.confirmed:
+                if not self.confirm:
+                    note = point_of_no_return_text(stage)
+                    self.journal.set_pass(p.id, views.AWAITING, note)
+                    self.progress.event('awaiting-confirmation',
+                                        stage=stage.name, run=p.id,
+                                        note=note)
+                    return views.AWAITING
+                self.journal.confirm(p.id, stage.name)
+                stage_rows.append(Row(0, p.id, stage.name, '', name,
+                                      journal_mod.CONFIRM, 'ok'))
+                self.progress.event('confirmed', stage=stage.name, run=p.id)
             if not self._stage_action(p, plan, stage, stage_rows, name):
                 return self._stop(p, 'stage action %s failed' % name)
         self.journal.set_pass(p.id, views.DONE)

@@ -7,7 +7,7 @@ intent without a result) and what must be reverted.
 
 import dataclasses
 
-from freeze.cutover.journal import INTENT
+from freeze.cutover.journal import CONFIRM, INTENT
 
 #: host marks; the first two make a host pending again
 MARK_BATCH = 'batch-reverted'     # its batch stopped: reverted with it
@@ -40,6 +40,7 @@ class UnitView:
     mark_pass: int | None = None
     pass_id: int | None = None  # the pass of the rows after the mark
     last: object = None         # the last command Row
+    confirmed: bool = False     # the point of no return was confirmed
 
     def status(self, steps):
         if self.failed is not None:
@@ -60,6 +61,9 @@ def unit_view(rows):
     """Fold one unit's rows (in journal order) into its view."""
     view = UnitView()
     for row in rows:
+        if row.op == CONFIRM:
+            view.confirmed = True
+            continue
         if row.op == 'mark':
             view = UnitView(mark=row.status, mark_pass=row.pass_id,
                             last=view.last,

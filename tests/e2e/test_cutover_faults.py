@@ -160,3 +160,42 @@ def test_a_command_outlives_its_killed_runner_and_is_collected(rc,
     (row,) = json.loads(out)
     assert (row['status'], row['rc']) == ('ok' if rc == 0 else 'failed', rc)
     assert 'line 0\n' in row['output'] and 'line 39\n' in row['output']
+
+
+def test_a_confirmation_survives_a_kill_during_the_thaw(tmp_path):
+    """``resume --confirm-point-of-no-return`` killed while freeze-ctl
+    thaws: ``status`` shows the freeze as freeze-ctl reports it, and a
+    plain ``resume`` finishes the stage without asking again."""
+    fleet = Fleet(tmp_path / 'fleet', size=2).create()
+    state = tmp_path / 'state.json'
+    offs = tmp_path / 'offs'
+    ctl = tmp_path / 'slow-freeze-ctl'
+    ctl.write_text('#!/bin/sh\ncase " $* " in *" off "*) echo off >> %s; '
+                   'sleep 1;; esac\nexec %s "$@"\n'
+                   % (offs, freeze_ctl_command(state.as_uri())))
+    ctl.chmod(0o755)
+    plan = tmp_path / 'plan.yaml'
+    plan.write_text(fleet.plan(stages=('translate',),
+                               freeze_command=str(ctl)))
+    cutover = Cutover(tmp_path)
+    code, out = cutover('run', str(plan))
+    assert code == 3 and 'point of no return' in out, out
+    assert frozen(state)
+
+    runner = cutover.start('resume', '--confirm-point-of-no-return')
+    wait_for(offs.exists)
+    runner.kill()
+    runner.wait()
+    runner.stdout.close()
+    wait_for(lambda: not frozen(state))   # the thaw ran on to its end
+    code, out = cutover('status', '-f', 'json')
+    status = json.loads(out)
+    assert status['freeze']['frozen'] is False
+    assert status['stages'][0]['status'] != 'awaiting-confirmation'
+
+    code, out = cutover('resume')
+    assert code == 0, out
+    assert cutover.stage('translate')['status'] == 'done'
+    assert offs.read_text() == 'off\n'    # thawed once
+    code, out = cutover('status')
+    assert 'freeze (freeze-ctl status now): thawed' in out

@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 
+import psutil
 import sqlalchemy as sa
 
 SCHEMA_VERSION = '2'  # 2: actions have a log file
@@ -64,6 +65,8 @@ actions_table = sa.Table(
 sa.Index('cutover_actions_unit', actions_table.c.stage, actions_table.c.unit)
 
 INTENT = 'intent'
+#: the cutover_meta key of the runner lease; its value is the owner
+LEASE = 'runner'
 #: the op of a pass's row saying the operator confirmed its point of no
 #: return: journalled before the thaw, so a crash does not lose it
 CONFIRM = 'confirm'
@@ -146,7 +149,8 @@ class Journal:
                 raise JournalError('no journal at %s (nothing has run yet, '
                                    'or give --journal)' % path)
         self._lock = threading.Lock()
-        self._guard(self._open, create)
+        self.me = _identity()
+        self._guard(self._open_racing if create else self._open, create)
         self._writer = None  # one connection for all writes, kept open
         self.log_dir = log_dir(self.engine.url)
         self._logs = itertools.count(1)
@@ -162,6 +166,19 @@ class Journal:
         except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
             raise JournalError('journal %s: %s'
                                % (self, getattr(exc, 'orig', None) or exc))
+
+    def _open_racing(self, create):
+        """Create, safe against another process creating at the same
+        moment: the loser's DDL or schema row fails on what the winner
+        made, and a second look finds it made."""
+        for attempt in range(5):
+            try:
+                return self._open(create)
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError,
+                    sa.exc.IntegrityError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _open(self, create):
         """Create the tables when asked (idempotently: sqlite commits DDL
@@ -288,46 +305,75 @@ class Journal:
     # -- one runner at a time -------------------------------------------
 
     def acquire(self):
-        """Record this process as the runner; refuse if another one lives.
+        """Take the lease (the ``runner`` row) for this process; refuse if
+        another live process holds it.
 
-        The owner of a previous lease that is no longer running (killed) is
-        simply replaced: that is what ``resume`` is for.
+        Every step is one atomic statement, so two runners starting at once
+        cannot both win on any database: an INSERT the primary key lets
+        only one make; a dead owner's lease (killed: that is what
+        ``resume`` is for) is taken over by an UPDATE conditional on that
+        owner, which only one can match.
         """
-        me = '%s:%d' % (socket.gethostname(), os.getpid())
         with self._lock:
-            self._guard(self._acquire, me)
+            self._guard(self._acquire)
 
-    def _acquire(self, me):
-        with self.engine.begin() as conn:
-            owner = conn.execute(sa.select(meta_table.c.value).where(
-                meta_table.c.key == 'runner')).scalar()
-            if owner and owner != me and _alive(owner):
+    def _acquire(self):
+        for _ in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(meta_table.insert(), [
+                        {'key': LEASE, 'value': self.me}])
+                return
+            except sa.exc.IntegrityError:
+                pass  # held, or was: by whom?
+            with self.engine.connect() as conn:
+                owner = conn.execute(sa.select(meta_table.c.value).where(
+                    meta_table.c.key == LEASE)).scalar()
+            if owner is None:
+                continue  # released meanwhile: insert again
+            if owner == self.me:
+                return
+            if _alive(owner):
                 raise JournalError('another nova-cutover (%s) is running on '
                                    'this journal' % owner)
-            conn.execute(meta_table.delete().where(
-                meta_table.c.key == 'runner'))
-            conn.execute(meta_table.insert(), [{'key': 'runner',
-                                                'value': me}])
+            with self.engine.begin() as conn:
+                taken = conn.execute(meta_table.update().where(
+                    meta_table.c.key == LEASE,
+                    meta_table.c.value == owner).values(value=self.me))
+            if taken.rowcount == 1:
+                return
+        raise JournalError('journal %s: the runner lease keeps changing '
+                           'hands; try again' % self)
 
     def release(self):
-        self._write(meta_table.delete().where(meta_table.c.key == 'runner'))
+        """Give the lease back, if this process still holds it."""
+        self._write(meta_table.delete().where(
+            meta_table.c.key == LEASE, meta_table.c.value == self.me))
         with self._lock:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
 
 
+def _identity():
+    """This process as a lease owner: host, pid and start time (a later
+    process given the same pid is another owner)."""
+    return '%s:%d:%.2f' % (socket.gethostname(), os.getpid(),
+                           psutil.Process().create_time())
+
+
 def _alive(owner):
-    host, _, pid = owner.rpartition(':')
+    host, _, rest = owner.partition(':')
+    pid, _, started = rest.partition(':')
     if host != socket.gethostname():
         return True  # cannot tell: be safe
     try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
+        proc = psutil.Process(int(pid))
+        return not started or abs(proc.create_time() - float(started)) < 0.05
+    except (psutil.NoSuchProcess, ValueError):
         return False
-    except PermissionError:
+    except psutil.Error:
         return True
-    return True
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

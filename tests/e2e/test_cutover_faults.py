@@ -11,6 +11,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fleet import Fleet, freeze_ctl_command  # noqa: E402
+
+from freeze.cutover import journal as journal_mod  # noqa: E402
 
 #: (seed, with the real freeze): freeze-ctl takes most of a run's time,
 #: so more seeds run without it
@@ -199,3 +202,103 @@ def test_a_confirmation_survives_a_kill_during_the_thaw(tmp_path):
     assert offs.read_text() == 'off\n'    # thawed once
     code, out = cutover('status')
     assert 'freeze (freeze-ctl status now): thawed' in out
+
+
+#: One of two racing runners.  It stops at the moment that matters (its
+#: first write to the journal, or between reading the lease's owner and
+#: replacing it) until its peer stops there too, so both have looked before
+#: either acts; then it opens the journal (``create``) and takes the lease.
+RACER = '''
+import os, sys, time
+import sqlalchemy as sa
+from freeze.cutover import journal as j
+url, where, mine, peer = sys.argv[1:5]
+stopped = []
+
+def barrier():
+    if stopped:
+        return
+    stopped.append(1)
+    open(mine, 'w').close()
+    deadline = time.monotonic() + 10
+    while not os.path.exists(peer) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+def on_statement(conn, cursor, statement, *args):
+    words = statement.lstrip().upper()
+    if where == 'create' and words.startswith('CREATE TABLE') or \\
+            where == 'lease' and 'CUTOVER_META' in words and \\
+            words.startswith(('INSERT', 'UPDATE', 'DELETE')):
+        barrier()
+
+real_alive = j._alive
+
+def alive(owner):
+    if where == 'owner':
+        barrier()
+    return real_alive(owner)
+
+sa.event.listen(sa.engine.Engine, 'before_cursor_execute', on_statement)
+j._alive = alive
+try:
+    journal = j.Journal(url, create=True)
+    journal.acquire()
+except j.JournalError as exc:
+    print('refused: %s' % exc)
+    sys.exit(0)
+print('acquired', flush=True)
+time.sleep(2)   # held while the peer looks
+journal.release()
+'''
+
+
+def race(url, where, tmp_path):
+    """Two runners at once; what each of them said."""
+    procs = [subprocess.Popen(
+        [sys.executable, '-c', RACER, url, where,
+         str(tmp_path / ('at-%s-%d' % (where, i))),
+         str(tmp_path / ('at-%s-%d' % (where, 1 - i)))],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in (0, 1)]
+    return sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+
+
+def dead_owner(url):
+    """The lease as a killed runner left it."""
+    gone = subprocess.Popen(['true'])
+    gone.wait()
+    journal = journal_mod.Journal(url)
+    with journal.engine.begin() as conn:
+        conn.execute(journal_mod.meta_table.insert(), [{
+            'key': journal_mod.LEASE,
+            'value': '%s:%d:1.00' % (socket.gethostname(), gone.pid)}])
+    journal.engine.dispose()
+
+
+def one_wins(said):
+    assert said[0] == 'acquired', said
+    assert said[1].startswith('refused: another nova-cutover ('), said
+
+
+def check_two_runners_racing(url, tmp_path):
+    one_wins(race(url, 'create', tmp_path))   # a fresh journal
+    one_wins(race(url, 'lease', tmp_path))    # a free lease
+    dead_owner(url)
+    one_wins(race(url, 'owner', tmp_path))    # a killed runner's lease
+
+
+def test_two_runners_racing_on_sqlite(tmp_path):
+    check_two_runners_racing('sqlite:///%s' % (tmp_path / 'j.sqlite'),
+                             tmp_path)
+
+
+@pytest.fixture(scope='module')
+def postgres():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools'))
+    from localpostgres import LocalPostgres
+    with LocalPostgres(database='journal') as server:
+        yield server
+
+
+def test_two_runners_racing_on_postgresql(postgres, tmp_path):
+    check_two_runners_racing(postgres.url(), tmp_path)

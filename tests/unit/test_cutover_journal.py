@@ -51,6 +51,9 @@ def test_one_runner_at_a_time(tmp_path):
                                     other.pid)}])
         with pytest.raises(journal_mod.JournalError, match='another'):
             j.acquire()
+        j.release()  # only its owner releases a lease
+        with pytest.raises(journal_mod.JournalError, match='another'):
+            j.acquire()
     finally:
         other.kill()
         other.wait()

@@ -1,8 +1,8 @@
 """nova-cutover: run the nova-network -> Neutron cutover plan, stage by stage.
 
 Argument parsing and output only; the runbook is in ``freeze.cutover``.
-Exit codes: 0 done, 1 failed or stopped (see ``status``), 2 bad usage,
-3 waiting for ``--confirm-point-of-no-return``.
+Exit codes: 0 done, 1 failed, stopped or done with fallen-back hosts (see
+``status``), 2 bad usage, 3 waiting for ``--confirm-point-of-no-return``.
 """
 
 import argparse
@@ -48,7 +48,8 @@ def open_journal(args, create=False):
 
 def make_runner(args, journal):
     return runner_mod.Runner(journal, progress_mod.Progress(),
-                             confirm=getattr(args, 'confirm', False))
+                             confirm=getattr(args, 'confirm', False),
+                             skip_fallen=getattr(args, 'skip_fallen', False))
 
 
 def with_runner(args, action, create=False):
@@ -104,6 +105,11 @@ def cmd_retry_hosts(args):
     return with_runner(args, retry)
 
 
+def cmd_accept_hosts(args):
+    return with_runner(args, lambda runner: runner.accept(
+        args.stage, [h for h in args.hosts.split(',') if h]))
+
+
 def cmd_status(args):
     journal = open_journal(args)
     runner = make_runner(args, journal)
@@ -127,8 +133,8 @@ def cmd_hosts(args):
     rows = report.hosts(runner, journal.passes(), runner.units(),
                         args.stage)
     print(output.render(rows, args.format, ['host', 'cell', 'stage',
-                                            'status', 'done', 'last', 'rc',
-                                            'when']))
+                                            'status', 'why', 'done', 'last',
+                                            'rc', 'when']))
     return 0
 
 
@@ -183,6 +189,10 @@ def build_parser():
     p = with_confirm(with_selection(with_stage(sub.add_parser(
         'run', help='run the stages not done yet, or one stage'))))
     p.add_argument('plan', metavar='PLAN')
+    p.add_argument('--skip-fallen-back-hosts', dest='skip_fallen',
+                   action='store_true',
+                   help='go on past a stage whose hosts fell back; they '
+                        'stay out of later stages until retried or accepted')
     p.set_defaults(func=cmd_run)
     output.add_format_option(sub.add_parser(
         'status', help='where each stage stands')).set_defaults(func=cmd_status)
@@ -202,6 +212,12 @@ def build_parser():
     p.add_argument('--plan', metavar='PLAN',
                    help='a corrected plan (default: the last one run)')
     p.set_defaults(func=cmd_retry_hosts)
+    p = sub.add_parser(
+        'accept-hosts', help='accept fallen-back hosts as done in a stage '
+                             '(set right by hand): later stages take them')
+    p.add_argument('--stage', required=True)
+    p.add_argument('--hosts', metavar='H,...', required=True)
+    p.set_defaults(func=cmd_accept_hosts)
     p = output.add_format_option(with_stage(sub.add_parser(
         'log', help="the journal: every command and its output")))
     p.add_argument('--host', help='only this host')

@@ -76,13 +76,9 @@ def stages(runner, passes, units):
     rows = []
     for stage in plan.stages:
         mine = [p for p in passes if p.stage == stage.name]
-        names = [s.name for s in stage.steps]
         counts = {}
-        if stage.has_hosts:
-            for host in plan.hosts:
-                status = views.unit_view(units.get((stage.name, host),
-                                                   [])).status(names)
-                counts[status] = counts.get(status, 0) + 1
+        for status in runner.host_statuses(plan, stage, units).values():
+            counts[status] = counts.get(status, 0) + 1
         rows.append({
             'stage': stage.name,
             'status': runner.stage_status(plan, stage, passes, units),
@@ -114,14 +110,17 @@ def hosts(runner, passes, units, stage_filter=None):
     for stage in plan.stages:
         if stage_filter not in (None, stage.name) or not stage.has_hosts:
             continue
-        names = [s.name for s in stage.steps]
+        statuses = runner.host_statuses(plan, stage, units)
+        behind = runner.left_behind(plan, stage, units)
         for host, cell in plan.hosts.items():
             rows = units.get((stage.name, host), [])
             view = views.unit_view(rows)
             last = next((r for r in reversed(rows) if r.op != 'mark'), None)
             out.append({
                 'host': host, 'cell': cell, 'stage': stage.name,
-                'status': view.status(names),
+                'status': statuses[host],
+                'why': behind.get(host) if statuses[host] == views.SKIPPED
+                else None,
                 'done': ','.join(view.completed),
                 'last': last and '%s %s %s' % (last.op, last.step,
                                                last.status),

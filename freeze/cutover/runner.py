@@ -26,7 +26,7 @@ from freeze.cutover.journal import Row
 from freeze.state import document
 
 EXIT = {views.DONE: 0, views.ROLLED_BACK: 0, views.STOPPED: 1,
-        views.AWAITING: 3}
+        views.DONE_WITH_FALLBACKS: 1, views.AWAITING: 3}
 HOST_END = ('done', views.MARK_FALLEN_BACK, views.MARK_STUCK)
 #: timeout of the freeze's own actions (freeze-ctl)
 STAGE_TIMEOUT = 120.0
@@ -44,10 +44,12 @@ def stage_actions(stage):
 
 
 class Runner:
-    def __init__(self, journal, progress, confirm=False):
+    def __init__(self, journal, progress, confirm=False, skip_fallen=False):
         self.journal = journal
         self.progress = progress
         self.confirm = confirm
+        #: go on past a stage whose hosts fell back, leaving them behind
+        self.skip_fallen = skip_fallen
         self._plans = {}
 
     # -- what the journal says ------------------------------------------
@@ -62,7 +64,8 @@ class Runner:
                 if p.status in views.UNFINISHED]
 
     def stage_status(self, plan, stage, passes, units):
-        """not-started, rolled-back, an unfinished status, partial, done."""
+        """not-started, rolled-back, an unfinished status, partial,
+        done-with-fallbacks, done."""
         mine = [p for p in passes if p.stage == stage.name]
         if not mine:
             return 'not-started'
@@ -71,11 +74,39 @@ class Runner:
             return views.ROLLED_BACK
         if mine[-1].status in views.UNFINISHED:
             return mine[-1].status
-        if stage.has_hosts and any(
-                _unit(units, stage.name, h).status(_names(stage.steps))
-                == 'pending' for h in plan.hosts):
+        statuses = set(self.host_statuses(plan, stage, units).values())
+        if 'pending' in statuses:
             return 'partial'
+        if statuses & set(views.LEFT_BEHIND + (views.SKIPPED,)):
+            return views.DONE_WITH_FALLBACKS
         return views.DONE
+
+    def left_behind(self, plan, stage, units):
+        """host -> why, for the hosts an earlier stage left behind (fallen
+        back, not retried successfully nor accepted): kept out of this
+        stage."""
+        behind = {}
+        for earlier in plan.stages[:plan.stages.index(stage)]:
+            names = _names(earlier.steps)
+            for host in plan.hosts if earlier.has_hosts else ():
+                status = _unit(units, earlier.name, host).status(names)
+                if status in views.LEFT_BEHIND and host not in behind:
+                    behind[host] = '%s in %s' % (status, earlier.name)
+        return behind
+
+    def host_statuses(self, plan, stage, units):
+        """host -> its status in ``stage``; a pending host an earlier stage
+        left behind is ``skipped``."""
+        if not stage.has_hosts:
+            return {}
+        names, behind = _names(stage.steps), self.left_behind(plan, stage,
+                                                              units)
+        out = {}
+        for host in plan.hosts:
+            status = _unit(units, stage.name, host).status(names)
+            out[host] = views.SKIPPED if status == 'pending' and \
+                host in behind else status
+        return out
 
     def freeze_now(self, plan):
         """The freeze as freeze-ctl says it is now, not as the journal last
@@ -107,7 +138,7 @@ class Runner:
         if selection is not None and not all(s.has_hosts for s in stages):
             raise CutoverError('--cell/--hosts choose hosts: give --stage '
                                'with a host stage')
-        status = views.DONE
+        status, left = views.DONE, False
         for stage in stages:
             passes, units = self.journal.passes(), self.units()
             if retry and not stage.has_hosts:
@@ -123,19 +154,36 @@ class Runner:
             if stage.has_hosts and not hosts:
                 self.progress.event('stage-skipped', stage=stage.name,
                                     note='no host to run')
+                if self._fallbacks(plan, stage):
+                    left = True
+                    if not self.skip_fallen:
+                        break
                 continue
             pass_id = self.journal.new_pass(stage.name, plan.text,
                                             plan.hosts, hosts)
             status = self._forward(self._pass(pass_id))
             if status != views.DONE:
                 break
-        return status
+            if self._fallbacks(plan, stage):
+                left = True
+                if not self.skip_fallen:
+                    break
+        return views.DONE_WITH_FALLBACKS if status == views.DONE and left \
+            else status
 
     def _check_order(self, plan, stage, passes, units, retry=False):
         """Stages run in plan order; fallen-back hosts may be retried
         later, once the stage after theirs has run."""
         for earlier in plan.stages[:plan.stages.index(stage)]:
             status = self.stage_status(plan, earlier, passes, units)
+            if status == views.DONE_WITH_FALLBACKS and (
+                    self.skip_fallen or retry):
+                continue
+            if status == views.DONE_WITH_FALLBACKS:
+                raise CutoverError(
+                    'stage %s comes after %s, which is %s: retry-hosts, '
+                    'accept-hosts, or run --skip-fallen-back-hosts to go on '
+                    'without them' % (stage.name, earlier.name, status))
             if status != views.DONE:
                 raise CutoverError('stage %s comes after %s, which is %s'
                                    % (stage.name, earlier.name, status))
@@ -152,11 +200,52 @@ class Runner:
         if not stage.has_hosts:
             return []
         chosen = plan.select(*selection) if selection else list(plan.hosts)
-        names = _names(stage.steps)
-        wanted = (views.MARK_FALLEN_BACK, views.MARK_STUCK) if retry else (
-            'pending',)
-        return [h for h in chosen
-                if _unit(units, stage.name, h).status(names) in wanted]
+        statuses = self.host_statuses(plan, stage, units)
+        wanted = views.LEFT_BEHIND if retry else ('pending',)
+        return [h for h in chosen if statuses[h] in wanted]
+
+    def _fallbacks(self, plan, stage):
+        """After a pass: did the stage leave hosts behind?  Says so."""
+        units = self.units()
+        status = self.stage_status(plan, stage, self.journal.passes(), units)
+        if status != views.DONE_WITH_FALLBACKS:
+            return False
+        statuses = self.host_statuses(plan, stage, units)
+        behind = [h for h, s in statuses.items()
+                  if s in views.LEFT_BEHIND + (views.SKIPPED,)]
+        self.progress.event(
+            views.DONE_WITH_FALLBACKS, stage=stage.name, hosts=len(behind),
+            note='left behind, and kept out of later stages: %s. Then: '
+                 'retry-hosts, accept-hosts, or run '
+                 '--skip-fallen-back-hosts' % ', '.join(behind[:20]))
+        return True
+
+    def accept(self, stage_name, hosts):
+        """The operator accepts fallen-back hosts as done in a stage (set
+        right by hand): later stages take them again."""
+        busy = self.unfinished()
+        if busy:
+            raise CutoverError('pass %d of stage %s is %s: resume it or roll '
+                               'it back first' % (busy[-1].id, busy[-1].stage,
+                                                  busy[-1].status))
+        passes = self.journal.passes()
+        mine = [p for p in passes if p.stage == stage_name]
+        if not mine:
+            raise CutoverError('stage %s has not run' % stage_name)
+        plan = self.plan_of(passes[-1])
+        stage = plan.stage(stage_name)
+        statuses = self.host_statuses(plan, stage, self.units(stage_name))
+        for host in hosts:
+            if statuses.get(host) not in views.LEFT_BEHIND:
+                raise CutoverError(
+                    'host %s is %s in stage %s, not fallen back'
+                    % (host, statuses.get(host, 'not in the plan'),
+                       stage_name))
+        for host in hosts:
+            self.journal.mark(mine[-1].id, stage_name, host,
+                              views.MARK_ACCEPTED, 'accepted by the operator')
+            self.progress.event('host-accepted', stage=stage_name, host=host)
+        return views.DONE
 
     # -- resume -----------------------------------------------------------
 
@@ -167,7 +256,12 @@ class Runner:
         p = busy[-1]
         if p.status == views.ROLLING_BACK:
             return self._rollback_pass(p)
-        return self._forward(p)
+        status = self._forward(p)
+        plan = self.plan_of(p)
+        if status == views.DONE and self._fallbacks(plan,
+                                                     plan.stage(p.stage)):
+            return views.DONE_WITH_FALLBACKS
+        return status
 
     # -- forward ----------------------------------------------------------
 

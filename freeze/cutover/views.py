@@ -14,11 +14,18 @@ MARK_BATCH = 'batch-reverted'     # its batch stopped: reverted with it
 MARK_ROLLED_BACK = 'rolled-back'  # the stage was rolled back
 MARK_FALLEN_BACK = 'fallen-back'  # its own step failed: reverted alone
 MARK_STUCK = 'revert-failed'      # a revert failed: needs an operator
+MARK_ACCEPTED = 'accepted'        # fallen back, then accepted as done
 PENDING_MARKS = (MARK_BATCH, MARK_ROLLED_BACK)
+#: host statuses that keep a host out of every later stage
+LEFT_BEHIND = (MARK_FALLEN_BACK, MARK_STUCK)
+#: a host of a later stage kept out by one of those
+SKIPPED = 'skipped'
 
 #: pass statuses
 RUNNING, STOPPED, AWAITING = 'running', 'stopped', 'awaiting-confirmation'
 DONE, ROLLING_BACK, ROLLED_BACK = 'done', 'rolling-back', 'rolled-back'
+#: a stage status: its pass is done, but hosts fell back (or were skipped)
+DONE_WITH_FALLBACKS = 'done-with-fallbacks'
 UNFINISHED = (RUNNING, STOPPED, AWAITING, ROLLING_BACK)
 
 

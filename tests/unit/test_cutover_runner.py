@@ -2,6 +2,7 @@
 (no freeze here: the e2e tests toggle the real one)."""
 
 import io
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from fleet import Fleet  # noqa: E402
 from freeze.cutover import journal as journal_mod  # noqa: E402
 from freeze.cutover import plan as plan_mod  # noqa: E402
 from freeze.cutover import progress  # noqa: E402
+from freeze.cutover import report  # noqa: E402
 from freeze.cutover import runner as runner_mod  # noqa: E402
 from freeze.cutover import views  # noqa: E402
 
@@ -25,12 +27,12 @@ def fleet(tmp_path):
     made.stop()
 
 
-def make(tmp_path, confirm=False):
+def make(tmp_path, confirm=False, skip_fallen=False):
     journal = journal_mod.Journal('sqlite:///%s' % (tmp_path / 'j.sqlite'),
                                   create=True)
     out = io.StringIO()
     return runner_mod.Runner(journal, progress.Progress(out, tty=False),
-                             confirm=confirm), out
+                             confirm=confirm, skip_fallen=skip_fallen), out
 
 
 def statuses(runner, stage):
@@ -47,7 +49,7 @@ def test_failing_and_hanging_hosts_fall_back_alone(fleet, tmp_path):
     fleet.inject('cmp030', 'hang')
     plan = plan_mod.load(fleet.plan(stages=('compute-l2',), timeout=2))
     runner, out = make(tmp_path)
-    assert runner.run(plan) == views.DONE
+    assert runner.run(plan) == views.DONE_WITH_FALLBACKS
     result = statuses(runner, 'compute-l2')
     assert result.pop('cmp003') == result.pop('cmp030') == 'fallen-back'
     assert set(result.values()) == {'done'}
@@ -131,3 +133,47 @@ def test_stages_in_order_cell_by_cell_and_rollback_each(fleet, tmp_path):
         fresh = tmp_path / 'fresh'
         fresh.mkdir()
         make(fresh)[0].rollback()
+
+
+def test_a_fallen_back_host_stays_out_of_later_stages(fleet, tmp_path):
+    """cmp003 falls back in compute-l2: next-gen waits for a flag, then
+    runs without it (skipped, and says why) until it is retried; cmp004,
+    accepted by the operator, takes part again."""
+    for host in ('cmp003', 'cmp004'):
+        fleet.inject(host, 'switch')
+    plan = plan_mod.load(fleet.plan(stages=('compute-l2', 'next-gen')))
+    runner, out = make(tmp_path)
+    assert runner.run(plan) == views.DONE_WITH_FALLBACKS
+    assert 'event=done-with-fallbacks stage=compute-l2 hosts=2' in \
+        out.getvalue()
+    assert not runner.journal.passes()[-1].stage == 'next-gen'
+    with pytest.raises(runner_mod.CutoverError, match='skip-fallen-back'):
+        runner.run(plan, 'next-gen')
+    fleet.heal('cmp004', 'switch')    # the operator sets it right by hand
+    for step in plan.stage('compute-l2').steps:
+        subprocess.run(['sh', '-c', plan.render(step.run, 'compute-l2',
+                                                'cmp004')], check=True)
+    assert runner.accept('compute-l2', ['cmp004']) == views.DONE
+    with pytest.raises(runner_mod.CutoverError, match='not fallen back'):
+        runner.accept('compute-l2', ['cmp005'])
+
+    runner.skip_fallen = True
+    assert runner.run(plan) == views.DONE_WITH_FALLBACKS
+    assert fleet.completions('cmp003', 'ovs') == 0
+    assert fleet.completions('cmp004', 'ovs') == 1  # accepted: taken again
+    rows = {(r['host'], r['stage']): r for r in report.hosts(
+        runner, runner.journal.passes(), runner.units())}
+    assert rows['cmp003', 'next-gen']['status'] == 'skipped'
+    assert rows['cmp003', 'next-gen']['why'] == 'fallen-back in compute-l2'
+    assert rows['cmp004', 'compute-l2']['status'] == 'accepted'
+    stages = {r['stage']: r for r in report.stages(
+        runner, runner.journal.passes(), runner.units())}
+    assert stages['next-gen']['status'] == 'done-with-fallbacks'
+    assert stages['next-gen']['hosts'] == 'done 49, skipped 1'
+
+    fleet.heal('cmp003', 'switch')
+    runner.skip_fallen = False
+    assert runner.run(plan, 'compute-l2', retry=True) == views.DONE
+    assert runner.run(plan) == views.DONE   # next-gen: cmp003 now
+    assert set(statuses(runner, 'next-gen').values()) == {'done'}
+    assert all(fleet.completions(h, 'ovs') == 1 for h in fleet.hosts)

@@ -1,21 +1,25 @@
 """Run one shell command so that it survives its runner.
 
 The command is started behind a gate: a small ``sh`` that waits for one line
-on stdin, then runs the command in a subshell and writes its exit status to
-a file.  The runner journals the process id first and then opens the gate,
-so a command never runs unrecorded: if the runner dies before opening the
-gate, stdin closes and the gate exits 125 without running anything.
+on stdin, then runs the command and appends its exit status to a file.
+The runner journals the process id first and then opens the gate, so a
+command never runs unrecorded: if the runner dies before opening the gate,
+stdin closes and the gate exits 125 without running anything.
 
 Nothing ties the command to the runner once it runs: it has its own session
-(process group), its output goes to a log file and its exit status to a
-file beside it, not into a pipe the runner reads.  A runner killed mid-way
+(process group), its output goes to a log file and its exit status to the
+``status`` file beside it (one per directory of logs, appended to: a file
+made per command costs ~2 ms on a busy ext4), not into a pipe the runner
+reads.  A runner killed mid-way
 leaves the command running to its end; the next runner finds it again by
 its recorded pid and start time (a recycled pid has another), waits for it
 and reads its real status and output from those files.
 """
 
 import dataclasses
+import functools
 import os
+import select
 import signal
 import subprocess
 import time
@@ -24,13 +28,17 @@ import psutil
 
 #: exit code of a gate whose runner died before opening it
 NOT_STARTED = 125
-#: $1 the command, $2 the status file.  The subshell keeps the command's own
-#: ``exit``, ``exec`` or ``set`` from reaching the line that records its
-#: status; ``set --`` gives it no arguments, as ``sh -c`` would.
-_GATE = ('read -r _ || exit %d; exec </dev/null; '
-         '(_nova_cutover_command=$1; set --; eval "$_nova_cutover_command"); '
-         '_nova_cutover_rc=$?; echo $_nova_cutover_rc >"$2"; '
-         'exit $_nova_cutover_rc' % NOT_STARTED)
+#: $1 the command, $2 the status file, $3 the command's token in it (its
+#: log's name).  The command runs in the gate's own
+#: shell (no second one: it costs a process per action), with no arguments
+#: as under ``sh -c``; the EXIT trap records its status however it ends
+#: (``exit N`` included).  Only a command that ``exec``s another program
+#: leaves no status file: after a runner's crash it is in doubt, and its
+#: step's ``check`` decides.
+_GATE = ('read -r _ || exit %d; exec </dev/null; _nova_cutover_command=$1; '
+         '_nova_cutover_status=$2; _nova_cutover_token=$3; shift 3; '
+         'trap \'echo "$_nova_cutover_token $?" >>"$_nova_cutover_status"\' '
+         'EXIT; eval "$_nova_cutover_command"' % NOT_STARTED)
 #: How much of a log's end is read back as the command's output.
 TAIL = 64 * 1024
 
@@ -44,8 +52,9 @@ class Outcome:
 
 
 def status_path(log):
-    """The file the gate writes the command's exit status to."""
-    return log[:-len('.log')] + '.rc' if log.endswith('.log') else log + '.rc'
+    """The file the gate appends ``TOKEN RC`` to, and the command's token."""
+    directory, name = os.path.split(log)
+    return os.path.join(directory, 'status'), name
 
 
 class Gated:
@@ -56,7 +65,7 @@ class Gated:
         with open(log, 'wb') as out:
             self.proc = subprocess.Popen(
                 ['/bin/sh', '-c', _GATE, 'nova-cutover', command,
-                 status_path(log)],
+                 *status_path(log)],
                 stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         self.pid = self.proc.pid
@@ -64,10 +73,7 @@ class Gated:
     def started_at(self):
         """The process's start time, to tell it from a later one with the
         same pid."""
-        try:
-            return psutil.Process(self.pid).create_time()
-        except psutil.Error:
-            return None
+        return start_time(self.pid)
 
     def abandon(self):
         """Never let it run: its gate exits on the closed stdin."""
@@ -83,7 +89,7 @@ class Gated:
         except BrokenPipeError:
             pass  # the gate is gone already: its status says why
         try:
-            rc = self.proc.wait(timeout=timeout)
+            rc = _wait(self.proc, timeout)
         except subprocess.TimeoutExpired:
             kill_group(self.pid)
             self.proc.wait()
@@ -106,6 +112,46 @@ def output_of(command, timeout):
     return done.returncode, done.stdout, done.stderr
 
 
+def _wait(proc, timeout):
+    """``proc.wait(timeout)`` without its polling (sleeps of up to 50 ms,
+    most of an action's latency): block on a pidfd until the child ends."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return proc.wait(timeout=timeout)
+    try:
+        ended = select.poll()
+        ended.register(fd, select.POLLIN)
+        if not ended.poll(timeout * 1000):
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(fd)
+    return proc.wait()
+
+
+def start_time(pid):
+    """When process ``pid`` started (epoch seconds), as psutil's
+    ``create_time`` says; one read of /proc/PID/stat where there is one."""
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as f:
+            ticks = int(f.read().rpartition(b')')[2].split()[19])
+        return _boot_time() + ticks / _TICKS
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+_TICKS = os.sysconf('SC_CLK_TCK')
+
+
+@functools.lru_cache(maxsize=1)
+def _boot_time():
+    return psutil.boot_time()
+
+
 def kill_group(pgid):
     try:
         os.killpg(pgid, signal.SIGKILL)
@@ -120,7 +166,8 @@ def find(pid, started_at):
         return None
     try:
         proc = psutil.Process(pid)
-        if started_at is None or abs(proc.create_time() - started_at) > 0.05:
+        now = start_time(pid)
+        if started_at is None or now is None or abs(now - started_at) > 0.05:
             return None
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
@@ -153,10 +200,17 @@ def collected(log, seconds=0.0):
     started, or was killed before it ended)."""
     if log is None:
         return None
+    path, token = status_path(log)
+    rc = None
     try:
-        with open(status_path(log), encoding='ascii') as f:
-            rc = int(f.read())
-    except (OSError, ValueError):
+        with open(path, encoding='utf-8', errors='replace') as f:
+            for line in f:
+                name, _, value = line.rstrip('\n').rpartition(' ')
+                if name == token and value.isdigit():
+                    rc = int(value)
+    except OSError:
+        return None
+    if rc is None:
         return None
     return Outcome('ok' if rc == 0 else 'failed', rc, tail(log), seconds)
 

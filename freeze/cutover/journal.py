@@ -25,7 +25,7 @@ import time
 import psutil
 import sqlalchemy as sa
 
-SCHEMA_VERSION = '2'  # 2: actions have a log file
+SCHEMA_VERSION = '2'  # 2: actions have a log file, passes 'whole'
 #: Output kept per command: the tail, where errors are.
 OUTPUT_LIMIT = 64 * 1024
 
@@ -44,7 +44,9 @@ passes_table = sa.Table(
     sa.Column('status', sa.String(32), nullable=False),
     sa.Column('note', sa.Text),
     sa.Column('started', sa.Float, nullable=False),
-    sa.Column('updated', sa.Float, nullable=False))
+    sa.Column('updated', sa.Float, nullable=False),
+    # part of a run of the whole plan: resume goes on to its end
+    sa.Column('whole', sa.Boolean, nullable=False, default=False))
 actions_table = sa.Table(
     'cutover_actions', _meta,
     sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
@@ -114,6 +116,7 @@ class Pass:
     note: str | None
     started: float
     updated: float
+    whole: bool = False
 
 
 def default_url():
@@ -155,7 +158,9 @@ class Journal:
         self.log_dir = log_dir(self.engine.url)
         self._logs = itertools.count(1)
         self._log_dir_made = False
-        self._log_prefix = '%d-%d' % (time.time_ns() // 10**6, os.getpid())
+        #: this process's own directory of logs, unique across runners
+        self._run_logs = os.path.join(self.log_dir, '%s-%d' % (
+            time.strftime('%Y%m%dT%H%M%S'), os.getpid()))
 
     def __str__(self):
         return self.engine.url.render_as_string(hide_password=True)
@@ -205,15 +210,16 @@ class Journal:
                                                  SCHEMA_VERSION))
 
     def new_log(self, unit, step, op):
-        """A fresh path for one execution's output, unique across runners."""
+        """A fresh path for one execution's output, unique across runners:
+        ``LOG_DIR/RUNNER/N-UNIT-STEP-OP.log`` (RUNNER: start time, pid)."""
         if not self._log_dir_made:
             try:
-                os.makedirs(self.log_dir, exist_ok=True)
+                os.makedirs(self._run_logs, exist_ok=True)
             except OSError as exc:
                 raise JournalError('cannot make the log directory: %s' % exc)
             self._log_dir_made = True
-        return os.path.join(self.log_dir, '%s-%d-%s-%s-%s.log' % (
-            self._log_prefix, next(self._logs), unit or 'stage', step, op))
+        return os.path.join(self._run_logs, '%d-%s-%s-%s.log' % (
+            next(self._logs), unit or 'stage', step, op))
 
     # -- writes --------------------------------------------------------
 
@@ -233,11 +239,12 @@ class Journal:
             raise
         return result
 
-    def new_pass(self, stage, plan_text, inventory, hosts, status='running'):
+    def new_pass(self, stage, plan_text, inventory, hosts, status='running',
+                 whole=False):
         now = time.time()
         result = self._write(passes_table.insert().values(
             stage=stage, plan=plan_text, inventory=json.dumps(inventory),
-            hosts=json.dumps(hosts),
+            hosts=json.dumps(hosts), whole=whole,
             status=status, started=now, updated=now))
         return result.inserted_primary_key[0]
 

@@ -159,8 +159,9 @@ class Runner:
                     if not self.skip_fallen:
                         break
                 continue
-            pass_id = self.journal.new_pass(stage.name, plan.text,
-                                            plan.hosts, hosts)
+            pass_id = self.journal.new_pass(
+                stage.name, plan.text, plan.hosts, hosts,
+                whole=stage_name is None and not retry)
             status = self._forward(self._pass(pass_id))
             if status != views.DONE:
                 break
@@ -250,6 +251,8 @@ class Runner:
     # -- resume -----------------------------------------------------------
 
     def resume(self):
+        """Finish the unfinished pass; when it was part of a run of the
+        whole plan, go on to the plan's end (or its next confirmation)."""
         busy = self.unfinished()
         if not busy:
             raise CutoverError('nothing to resume: no pass is unfinished')
@@ -261,6 +264,11 @@ class Runner:
         if status == views.DONE and self._fallbacks(plan,
                                                      plan.stage(p.stage)):
             return views.DONE_WITH_FALLBACKS
+        if status == views.DONE and p.whole:
+            # The rest of the plan, as run would; a confirmation given
+            # was for this pass: a later point of no return asks again.
+            self.confirm = False
+            return self.run(plan)
         return status
 
     # -- forward ----------------------------------------------------------

@@ -177,3 +177,30 @@ def test_a_fallen_back_host_stays_out_of_later_stages(fleet, tmp_path):
     assert runner.run(plan) == views.DONE   # next-gen: cmp003 now
     assert set(statuses(runner, 'next-gen').values()) == {'done'}
     assert all(fleet.completions(h, 'ovs') == 1 for h in fleet.hosts)
+
+
+def test_resume_goes_on_to_the_end_of_a_whole_run(fleet, tmp_path):
+    """A pass of ``run PLAN`` stopped (its batch threshold): once resumed,
+    the run goes on to the next stage.  A pass of ``run --stage S`` stays
+    that one stage."""
+    plan = plan_mod.load(fleet.plan(stages=('compute-l2', 'next-gen'),
+                                    failure_threshold=2))
+    runner, _ = make(tmp_path)
+
+    def stopped(*args):
+        for host in ('cmp010', 'cmp011'):
+            fleet.inject(host, 'switch')
+        assert runner.run(plan, *args) == views.STOPPED
+        for host in ('cmp010', 'cmp011'):
+            fleet.heal(host, 'switch')
+
+    def stage_status(name):
+        return runner.stage_status(plan, plan.stage(name),
+                                   runner.journal.passes(), runner.units())
+    stopped('compute-l2')
+    assert runner.resume() == views.DONE
+    assert stage_status('next-gen') == 'not-started'
+    assert runner.rollback() == views.ROLLED_BACK
+    stopped()
+    assert runner.resume() == views.DONE
+    assert stage_status('compute-l2') == stage_status('next-gen') == 'done'

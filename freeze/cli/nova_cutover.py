@@ -89,7 +89,17 @@ def cmd_resume(args):
 
 
 def cmd_rollback(args):
-    return with_runner(args, lambda runner: runner.rollback(args.stage))
+    if args.all and args.stage:
+        raise CommandError('give --all or --stage, not both')
+    if args.dry_run:
+        journal = open_journal(args)
+        rows = make_runner(args, journal).rollback_preview(args.stage,
+                                                           args.all)
+        print(output.render(rows, args.format, ['stage', 'run', 'unit',
+                                                'step', 'revert', 'note']))
+        return 0
+    return with_runner(args, lambda runner: runner.rollback_all()
+                       if args.all else runner.rollback(args.stage))
 
 
 def cmd_retry_hosts(args):
@@ -197,12 +207,17 @@ def build_parser():
     output.add_format_option(sub.add_parser(
         'status', help='where each stage stands')).set_defaults(func=cmd_status)
     with_confirm(sub.add_parser(
-        'resume', help='finish the pass a crash or a stop left unfinished')
+        'resume', help='finish the pass a crash or a stop left unfinished '
+                       '(after run PLAN: then the rest of the plan)')
     ).set_defaults(func=cmd_resume)
-    with_confirm(with_stage(sub.add_parser(
+    p = output.add_format_option(with_confirm(with_stage(sub.add_parser(
         'rollback', help='revert a stage (default: the last one run), last '
-                         'action first, and restore its freeze and grants'))
-    ).set_defaults(func=cmd_rollback)
+                         'action first, and restore its freeze and grants'))))
+    p.add_argument('--all', action='store_true',
+                   help='every stage that ran, last first')
+    p.add_argument('--dry-run', action='store_true',
+                   help='list what would be reverted, in order; run nothing')
+    p.set_defaults(func=cmd_rollback)
     output.add_format_option(with_stage(sub.add_parser(
         'hosts', help='the state of each host in each stage'))
     ).set_defaults(func=cmd_hosts)

@@ -555,9 +555,52 @@ class Runner:
     # -- rollback ---------------------------------------------------------
 
     def rollback(self, stage_name=None):
+        """Revert one stage (default: the last one run); every pass of it,
+        last first."""
+        mine = self._rollback_passes(stage_name)
+        if not mine:
+            return views.ROLLED_BACK
+        self._check_point_of_no_return(mine)
+        status = views.ROLLED_BACK
+        for p in reversed(mine):
+            status = self._rollback_pass(p)
+            if status != views.ROLLED_BACK:
+                break
+        return status
+
+    def rollback_all(self):
+        """Revert every stage that ran, last first; stops where one stops
+        (or asks for its point of no return)."""
+        while any(p.status != views.ROLLED_BACK
+                  for p in self.journal.passes()):
+            status = self.rollback()
+            if status != views.ROLLED_BACK:
+                return status
+        return views.ROLLED_BACK
+
+    def rollback_preview(self, stage_name=None, every=False):
+        """What ``rollback`` would revert, in order, as rows; runs nothing.
+        A command left in doubt is listed as applied."""
+        out, previewed = [], set()
+        while True:
+            # with every: the stage before, as if the last were reverted
+            live = [p for p in self.journal.passes()
+                    if p.status != views.ROLLED_BACK
+                    and p.id not in previewed]
+            mine = self._rollback_passes(stage_name, live, quiet=True)
+            for p in reversed(mine):
+                out += self._preview_pass(p)
+            previewed.update(p.id for p in mine)
+            if not every or not mine:
+                return out
+
+    def _rollback_passes(self, stage_name=None, live=None, quiet=False):
+        """The passes a rollback of ``stage_name`` reverts, checked; [] when
+        it is rolled back already."""
         passes = self.journal.passes()
-        busy = [p for p in passes if p.status in views.UNFINISHED]
-        live = [p for p in passes if p.status != views.ROLLED_BACK]
+        if live is None:
+            live = [p for p in passes if p.status != views.ROLLED_BACK]
+        busy = [p for p in live if p.status in views.UNFINISHED]
         if not passes:
             raise CutoverError('nothing to roll back: nothing has run')
         if stage_name is not None and all(p.stage != stage_name
@@ -568,9 +611,10 @@ class Runner:
                 stage_name is not None or not live):
             # Rolled back already (say, a rollback killed just after it
             # finished, run again): the same end, nothing to do.
-            self.progress.event('rolled-back-already',
-                                stage=stage_name or passes[-1].stage)
-            return views.ROLLED_BACK
+            if not quiet:
+                self.progress.event('rolled-back-already',
+                                    stage=stage_name or passes[-1].stage)
+            return []
         plan = self.plan_of(live[-1])
         order = [s.name for s in plan.stages]
         started = [s for s in order if any(p.stage == s for p in live)]
@@ -586,24 +630,67 @@ class Runner:
                                'back that stage first'
                                % (busy[-1].id, busy[-1].stage,
                                   busy[-1].status))
-        mine = [p for p in live if p.stage == target]
-        units = self.units(target)
+        return [p for p in live if p.stage == target]
+
+    def _past_point_of_no_return(self, p):
+        """What rolling back pass ``p`` loses, when it was thawed after its
+        point of no return; else None."""
+        stage = self.plan_of(p).stage(p.stage)
+        thawed = 'thaw' in views.unit_view(
+            self.units(p.stage).get((p.id, ''), [])).completed
+        return stage.point_of_no_return if thawed else None
+
+    def _check_point_of_no_return(self, mine):
         for p in mine:
-            stage = self.plan_of(p).stage(target)
-            thawed = 'thaw' in views.unit_view(
-                units.get((p.id, ''), [])).completed
-            if stage.point_of_no_return and thawed and not self.confirm:
+            loses = self._past_point_of_no_return(p)
+            if loses and not self.confirm:
                 raise CutoverError(
                     'stage %s was thawed after its point of no return. '
                     'Rolling it back loses: %s\nGive '
                     '--confirm-point-of-no-return to roll back anyway.'
-                    % (target, stage.point_of_no_return))
-        status = views.ROLLED_BACK
-        for p in reversed(mine):
-            status = self._rollback_pass(p)
-            if status != views.ROLLED_BACK:
-                break
-        return status
+                    % (p.stage, loses))
+
+    def _preview_pass(self, p):
+        """``_rollback_pass``'s reverts, listed in its order."""
+        plan = self.plan_of(p)
+        stage = plan.stage(p.stage)
+        rows = self.units(stage.name)
+        stage_rows = rows.get((p.id, ''), [])
+        out = []
+
+        def add(unit, step, command, note=None):
+            out.append({'stage': stage.name, 'run': p.id, 'unit': unit or '-',
+                        'step': step, 'revert': command, 'note': note})
+        loses = self._past_point_of_no_return(p)
+        if loses:
+            add('', 'thaw', None, 'past the point of no return: loses %s; '
+                'needs --confirm-point-of-no-return' % loses)
+        pre, post = stage_actions(stage)
+        applied = views.unit_view(stage_rows).applied
+
+        def revert(name):
+            try:
+                return self._stage_command(plan, stage, name, stage_rows,
+                                           'revert')
+            except freezing.FreezeStatusError as exc:
+                raise CutoverError('stage %s: %s' % (stage.name, exc))
+        for name in reversed(post):
+            if name in applied:
+                add('', name, revert(name))
+        for host in p.hosts:
+            host_rows = rows.get((stage.name, host), [])
+            view = views.unit_view(host_rows)
+            if view.pass_id != p.id and not _failed_in(host_rows, p.id):
+                continue
+            for name in view.to_revert():
+                step = stage.step(name)
+                if step.revert is not None:
+                    add(host, name, plan.render(step.revert, stage.name,
+                                                host))
+        for name in reversed(pre):
+            if name in applied and revert(name) is not None:
+                add('', name, revert(name))
+        return out
 
     def _rollback_pass(self, p):
         plan = self.plan_of(p)

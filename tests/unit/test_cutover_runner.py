@@ -204,3 +204,29 @@ def test_resume_goes_on_to_the_end_of_a_whole_run(fleet, tmp_path):
     stopped()
     assert runner.resume() == views.DONE
     assert stage_status('compute-l2') == stage_status('next-gen') == 'done'
+
+
+def test_rollback_dry_run_then_all(fleet, tmp_path):
+    before = fleet.snapshot()
+    plan = plan_mod.load(fleet.plan(stages=('proxy', 'compute-l2',
+                                            'next-gen')))
+    runner, _ = make(tmp_path)
+    assert runner.run(plan) == views.DONE
+    after = fleet.snapshot()
+    last = runner.rollback_preview()
+    assert [(r['stage'], r['step']) for r in last] == [
+        ('next-gen', 'ovs')] * 50
+    assert last[0]['revert'] == plan.render(plan.stage('next-gen').steps[0]
+                                            .revert, 'next-gen', 'cmp000')
+    every = runner.rollback_preview(every=True)
+    assert [r['stage'] for r in every] == sorted(
+        [r['stage'] for r in every], key=['next-gen', 'compute-l2',
+                                          'proxy'].index)
+    assert [r['step'] for r in every if r['unit'] == 'cmp007'] == [
+        'ovs', 'l2-agent', 'switch']          # health has no revert
+    assert [r['step'] for r in every if r['stage'] == 'proxy'] == [
+        'start-proxy']
+    assert fleet.snapshot() == after           # nothing ran
+    assert runner.rollback_all() == views.ROLLED_BACK
+    assert fleet.snapshot() == before
+    assert runner.rollback_preview(every=True) == []

@@ -67,6 +67,9 @@ actions_table = sa.Table(
 sa.Index('cutover_actions_unit', actions_table.c.stage, actions_table.c.unit)
 
 INTENT = 'intent'
+#: an intent resolved after a crash: its command did not run to an end
+#: (never let through its gate, or killed); it may have changed something
+LOST = 'lost'
 #: the cutover_meta key of the runner lease; its value is the owner
 LEASE = 'runner'
 #: the op of a pass's row saying the operator confirmed its point of no

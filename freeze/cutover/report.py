@@ -130,10 +130,13 @@ def hosts(runner, passes, units, stage_filter=None):
 
 
 def log(rows, host=None, failed=False):
+    """The journal's rows; ``failed``: actions that failed, timed out or
+    are still in doubt (a check answering "not done yet" is no failure)."""
     return [{'id': r.id, 'run': r.pass_id, 'stage': r.stage,
              'unit': r.unit or '-', 'op': r.op, 'step': r.step,
              'status': r.status, 'rc': r.rc, 'when': progress.when(r.started),
              'command': r.command, 'output': r.output}
             for r in rows
             if (host is None or r.unit == host)
-            and (not failed or r.status in ('failed', 'timeout', 'intent'))]
+            and (not failed or r.op != 'check' and r.status in (
+                'failed', 'timeout', 'intent'))]

@@ -391,7 +391,8 @@ class Runner:
         """A row a killed runner left without a result: wait for its
         command while it still runs (saying so), then journal what it
         really did.  None when it did not run to an end (never let through
-        its gate, or killed)."""
+        its gate, or killed): the row is then ``lost``, no longer in
+        doubt, and the step's check or a new execution decides."""
         deadline = row.started + timeout
         proc = executor.find(row.pid, row.pid_started)
         if proc is not None:
@@ -402,17 +403,17 @@ class Runner:
                 until=progress.when(deadline),
                 command=row.command)
         outcome = executor.attach(proc, row.log, deadline)
-        if outcome is None:
-            return None
-        self.journal.result(row.id, outcome.status, outcome.rc,
-                            outcome.output)
-        final = dataclasses.replace(row, status=outcome.status,
-                                    rc=outcome.rc, output=outcome.output,
+        status, rc, output = (outcome.status, outcome.rc, outcome.output) \
+            if outcome else (journal_mod.LOST, None, executor.tail(row.log)
+                             + '\n[did not run to an end: its runner was '
+                             'killed]')
+        self.journal.result(row.id, status, rc, output)
+        final = dataclasses.replace(row, status=status, rc=rc, output=output,
                                     finished=time.time())
         rows[next(i for i, r in enumerate(rows) if r is row)] = final
         self.progress.event('collected', stage=row.stage,
                             unit=row.unit or '-', step=row.step, op=row.op,
-                            status=outcome.status, rc=outcome.rc)
+                            status=status, rc=rc)
         return outcome
 
     def _act(self, p, stage, unit, step, op, command, timeout, rows):

@@ -7,7 +7,7 @@ intent without a result) and what must be reverted.
 
 import dataclasses
 
-from freeze.cutover.journal import CONFIRM, INTENT
+from freeze.cutover.journal import CONFIRM, INTENT, LOST
 
 #: host marks; the first two make a host pending again
 MARK_BATCH = 'batch-reverted'     # its batch stopped: reverted with it
@@ -78,6 +78,11 @@ def unit_view(rows):
                             else [])
             continue
         view.pass_id, view.last = row.pass_id, row
+        if row.status == LOST:  # no longer in doubt; maybe half applied
+            view.in_doubt = None
+            if row.op == 'do':
+                _add(view.applied, row.step)
+            continue
         if row.status == INTENT:
             if row.op != 'check':
                 view.in_doubt = row

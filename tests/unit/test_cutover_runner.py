@@ -230,3 +230,27 @@ def test_rollback_dry_run_then_all(fleet, tmp_path):
     assert runner.rollback_all() == views.ROLLED_BACK
     assert fleet.snapshot() == before
     assert runner.rollback_preview(every=True) == []
+
+
+def test_a_command_that_never_ended_is_resolved_not_left_in_doubt(
+        fleet, tmp_path):
+    """The runner was killed before it let cmp001's switch through its
+    gate: resume journals that row as lost, switches cmp001, and ``log
+    --failed`` lists nothing."""
+    plan = plan_mod.load(fleet.plan(stages=('compute-l2',)))
+    runner, out = make(tmp_path)
+    gone = subprocess.Popen(['true'])
+    gone.wait()
+    p = runner.journal.new_pass('compute-l2', plan.text, plan.hosts,
+                                list(plan.hosts))
+    row = runner.journal.intent(p, 'compute-l2', 'cmp001', 'switch', 'do',
+                                'never let through', gone.pid, 1.0,
+                                str(tmp_path / 'never.log'))
+    assert runner.resume() == views.DONE
+    assert 'event=collected stage=compute-l2 unit=cmp001 step=switch ' \
+        'op=do status=lost' in out.getvalue()
+    assert set(statuses(runner, 'compute-l2').values()) == {'done'}
+    assert fleet.completions('cmp001', 'switch') == 1
+    rows = runner.journal.rows()
+    assert next(r for r in rows if r.id == row).status == 'lost'
+    assert report.log(rows, failed=True) == []

@@ -37,6 +37,8 @@ def dry_run(plan, stages, hosts):
             add('thaw', freezing.off(base),
                 'freeze again: %s' % freezing.on(base, stage.freeze))
         out['stages'].append({'stage': stage.name, 'actions': actions,
+                              'failure_budget': stage.budget(len(hosts))
+                              if stage.has_hosts else None,
                               'point_of_no_return': stage.thaw and (
                                   stage.point_of_no_return) or None})
     return out
@@ -48,6 +50,9 @@ def describe(plan, stages, hosts):
     lines = ['plan %(plan)s: %(hosts)d host(s) in %(cells)d cell(s)' % run]
     for stage in run['stages']:
         lines += ['', 'stage %s' % stage['stage']]
+        if stage['failure_budget']:
+            lines.append('       stops when %d host(s) of the run have '
+                         'failed (failure budget)' % stage['failure_budget'])
         for a in stage['actions']:
             if a['action'] == 'batch':
                 lines.append('  %3d. batch %d/%d, cell %s: %d host(s), %d at '

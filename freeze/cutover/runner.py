@@ -462,9 +462,15 @@ class Runner:
         return None
 
     def _batch(self, p, plan, stage, batch, host_rows, pool, counts, number):
+        """One batch; stops it at its threshold, or at a new failure that
+        spends the stage's failure budget (failures in this run, every
+        batch together)."""
         names = _names(stage.steps)
         limit = stage.threshold(len(batch))
+        budget = stage.budget(len(p.hosts))
         failed = [h for h in batch if _failed_in(host_rows[h], p.id)]
+        elsewhere = sum(_failed_in(host_rows[h], p.id) for h in p.hosts
+                        if h not in batch)
         stop = threading.Event()
         if len(failed) >= limit:
             stop.set()
@@ -482,15 +488,23 @@ class Runner:
                 self.progress.event('host-' + result, stage=stage.name,
                                     host=host,
                                     step=_failed_step(host_rows[host]))
-                if len(failed) >= limit:
+                if len(failed) >= limit or budget is not None and \
+                        elsewhere + len(failed) >= budget:
                     stop.set()
         self.progress.event('batch-done', stage=stage.name, batch=number,
                             hosts=len(batch), failed=len(failed),
                             done=counts.done, remaining=counts.remaining)
         if not stop.is_set():
             return None
-        note = ('batch %d: %d of %d hosts failed (threshold %d): the batch '
-                'is reverted' % (number, len(failed), len(batch), limit))
+        if len(failed) >= limit:
+            note = ('batch %d: %d of %d hosts failed (threshold %d): the '
+                    'batch is reverted' % (number, len(failed), len(batch),
+                                           limit))
+        else:
+            note = ('failure budget spent: %d of the run\'s %d hosts failed '
+                    '(budget %d): batch %d is reverted'
+                    % (elsewhere + len(failed), len(p.hosts), budget,
+                       number))
         self.journal.set_pass(p.id, views.STOPPED, note)
         reverted = list(pool.map(
             lambda h: self._revert_host(p, plan, stage, h, host_rows[h],

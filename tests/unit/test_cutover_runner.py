@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -254,3 +255,23 @@ def test_a_command_that_never_ended_is_resolved_not_left_in_doubt(
     rows = runner.journal.rows()
     assert next(r for r in rows if r.id == row).status == 'lost'
     assert report.log(rows, failed=True) == []
+
+
+def test_a_failure_budget_stops_the_stage_across_batches(fleet, tmp_path):
+    """One failure per batch never reaches the threshold (2); the stage's
+    budget of 3 stops the run at the third, and reverts that batch."""
+    for host in ('cmp001', 'cmp011', 'cmp021'):   # batches 1, 2 and 3
+        fleet.inject(host, 'switch')
+    text = yaml.safe_load(fleet.plan(stages=('compute-l2',),
+                                     failure_threshold=2))
+    text['defaults']['failure_budget'] = 3
+    plan = plan_mod.load(yaml.safe_dump(text))
+    runner, _ = make(tmp_path)
+    assert runner.run(plan) == views.STOPPED
+    p = runner.journal.passes()[-1]
+    assert 'failure budget spent: 3 of the run\'s 50 hosts failed ' \
+        '(budget 3): batch 3 is reverted' in p.note
+    result = statuses(runner, 'compute-l2')
+    assert [h for h, s in result.items() if s == 'done'] == [
+        'cmp%03d' % i for i in range(20) if i not in (1, 11)]
+    assert result['cmp025'] == result['cmp045'] == 'pending'

@@ -355,6 +355,14 @@ class Journal:
         raise JournalError('journal %s: the runner lease keeps changing '
                            'hands; try again' % self)
 
+    def runner(self):
+        """The live holder of the lease, or None (none, or killed)."""
+        with self.engine.connect() as conn:
+            owner = self._guard(lambda: conn.execute(
+                sa.select(meta_table.c.value).where(
+                    meta_table.c.key == LEASE)).scalar())
+        return owner if owner and _alive(owner) else None
+
     def release(self):
         """Give the lease back, if this process still holds it."""
         self._write(meta_table.delete().where(

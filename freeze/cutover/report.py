@@ -78,9 +78,14 @@ def stages(runner, passes, units):
     if not passes:
         return []
     plan = runner.plan_of(passes[-1])
+    alive = runner.journal.runner()
     rows = []
     for stage in plan.stages:
         mine = [p for p in passes if p.stage == stage.name]
+        note = mine[-1].note if mine else None
+        if mine and mine[-1].status in (views.RUNNING, views.ROLLING_BACK) \
+                and alive is None:
+            note = 'interrupted: no nova-cutover is running; resume'
         counts = {}
         for status in runner.host_statuses(plan, stage, units).values():
             counts[status] = counts.get(status, 0) + 1
@@ -89,7 +94,7 @@ def stages(runner, passes, units):
             'status': runner.stage_status(plan, stage, passes, units),
             'runs': len(mine),
             'hosts': ', '.join('%s %d' % kv for kv in sorted(counts.items())),
-            'note': mine[-1].note if mine else None,
+            'note': note,
             'updated': progress.when(mine[-1].updated) if mine else None})
     return rows
 

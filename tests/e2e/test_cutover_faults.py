@@ -204,6 +204,7 @@ def test_a_confirmation_survives_a_kill_during_the_thaw(tmp_path):
     status = json.loads(out)
     assert status['freeze']['frozen'] is False
     assert status['stages'][0]['status'] != 'awaiting-confirmation'
+    assert status['stages'][0]['note'].startswith('interrupted')
 
     code, out = cutover('resume')
     assert code == 0, out

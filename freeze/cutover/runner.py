@@ -358,7 +358,7 @@ class Runner:
         if settled is not None:
             self.progress.event('stage-action', stage=stage.name,
                                 action=name, status=settled,
-                                note='collected after a restart')
+                                note='settled after a restart')
             return settled == 'ok'
         command = self._stage_command(plan, stage, name, stage_rows)
         outcome = self._act(p, stage.name, '', name, 'do', command, timeout,

@@ -207,6 +207,9 @@ class Journal:
                     conn.execute(meta_table.insert(), [
                         {'key': 'schema', 'value': SCHEMA_VERSION}])
                 return  # created, or never used: empty either way
+            if version == '1':
+                _upgrade_from_1(conn)
+                version = SCHEMA_VERSION
             if version != SCHEMA_VERSION:
                 raise JournalError('journal %s has schema %r, this tool '
                                    'reads %r' % (self, version,
@@ -371,6 +374,20 @@ class Journal:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+
+
+def _upgrade_from_1(conn):
+    """Schema 1 -> 2, in place: a journal left unfinished by the previous
+    version is resumed by this one (its actions have no log file: their
+    commands are checked, as before, not collected)."""
+    for table, name, extra in ((actions_table, 'log', ''),
+                               (passes_table, 'whole',
+                                ' NOT NULL DEFAULT false')):
+        conn.execute(sa.text('ALTER TABLE %s ADD COLUMN %s %s%s' % (
+            table.name, name, table.c[name].type.compile(conn.dialect),
+            extra)))
+    conn.execute(meta_table.update().where(
+        meta_table.c.key == 'schema').values(value=SCHEMA_VERSION))
 
 
 def _identity():

@@ -99,3 +99,27 @@ def test_progress_eta_and_quiet_lines():
     assert progress.format_seconds(3725) == '1h02m'
     assert progress.logfmt('x', {'a': 1, 'b': 'two words'}) == \
         'event=x a=1 b="two words"'
+
+
+def test_a_schema_1_journal_is_upgraded_in_place(tmp_path):
+    """A journal the previous version left (no log files, no 'whole'):
+    opened, it keeps its rows and reads as this version's."""
+    j = journal_mod.Journal(url(tmp_path), create=True)
+    p = j.new_pass('s', 'plan', {'h': 'c'}, ['h'])
+    j.intent(p, 's', 'h', 'switch', 'do', 'echo', 123, 1.5)
+    with j.engine.begin() as conn:
+        for table, column in (('cutover_actions', 'log'),
+                              ('cutover_passes', 'whole')):
+            conn.exec_driver_sql('ALTER TABLE %s DROP COLUMN %s'
+                                 % (table, column))
+        conn.exec_driver_sql(
+            "UPDATE cutover_meta SET value = '1' WHERE key = 'schema'")
+    j.engine.dispose()
+    again = journal_mod.Journal(url(tmp_path))
+    (row,) = again.rows()
+    assert (row.status, row.pid, row.log) == ('intent', 123, None)
+    assert again.passes()[0].whole is False
+    with again.engine.connect() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT value FROM cutover_meta WHERE key = 'schema'"
+        ).scalar() == journal_mod.SCHEMA_VERSION

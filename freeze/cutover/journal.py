@@ -218,14 +218,17 @@ class Journal:
     def new_log(self, unit, step, op):
         """A fresh path for one execution's output, unique across runners:
         ``LOG_DIR/RUNNER/N-UNIT-STEP-OP.log`` (RUNNER: start time, pid)."""
+        self._logs_ready()
+        return os.path.join(self._run_logs, '%d-%s-%s-%s.log' % (
+            next(self._logs), unit or 'stage', step, op))
+
+    def _logs_ready(self):
         if not self._log_dir_made:
             try:
                 os.makedirs(self._run_logs, exist_ok=True)
             except OSError as exc:
                 raise JournalError('cannot make the log directory: %s' % exc)
             self._log_dir_made = True
-        return os.path.join(self._run_logs, '%d-%s-%s-%s.log' % (
-            next(self._logs), unit or 'stage', step, op))
 
     # -- writes --------------------------------------------------------
 
@@ -329,6 +332,11 @@ class Journal:
         """
         with self._lock:
             self._guard(self._acquire)
+        try:
+            self._logs_ready()  # before anything starts, not half-way
+        except JournalError:
+            self.release()
+            raise
 
     def _acquire(self):
         for _ in range(5):

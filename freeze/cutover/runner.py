@@ -418,7 +418,12 @@ class Runner:
 
     def _act(self, p, stage, unit, step, op, command, timeout, rows):
         """One journalled command; its final row is appended to ``rows``."""
-        gated = executor.Gated(command, self.journal.new_log(unit, step, op))
+        try:
+            gated = executor.Gated(command,
+                                   self.journal.new_log(unit, step, op))
+        except OSError as exc:  # its log file, or the fork
+            raise CutoverError('cannot start %s %s of %s: %s'
+                               % (op, step, unit or stage, exc))
         started_at, started = gated.started_at(), time.time()
         try:
             row_id = self.journal.intent(p.id, stage, unit, step, op,

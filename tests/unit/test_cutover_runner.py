@@ -275,3 +275,22 @@ def test_a_failure_budget_stops_the_stage_across_batches(fleet, tmp_path):
     assert [h for h, s in result.items() if s == 'done'] == [
         'cmp%03d' % i for i in range(20) if i not in (1, 11)]
     assert result['cmp025'] == result['cmp045'] == 'pending'
+
+
+def test_no_log_directory_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    from freeze.cli import nova_cutover
+    fleet = Fleet(tmp_path / 'fleet', size=2)     # its files are not needed
+    (tmp_path / 'a-file').write_text('')
+    monkeypatch.setenv('NOVA_CUTOVER_LOGS', str(tmp_path / 'a-file' / 'x'))
+    plan = tmp_path / 'plan.yaml'
+    plan.write_text(fleet.plan(stages=('proxy',)))
+    assert nova_cutover.main(['--journal', 'sqlite:///%s' % (
+        tmp_path / 'j.sqlite'), 'run', str(plan)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('nova-cutover: error: cannot make the log '
+                          'directory') and err.count('\n') == 1
+    monkeypatch.setenv('NOVA_CUTOVER_LOGS', str(tmp_path / 'logs'))
+    journal = journal_mod.Journal('sqlite:///%s' % (tmp_path / 'j.sqlite'))
+    assert journal.passes() == []           # nothing started
+    journal.acquire()                       # the lease was given back
+    journal.release()

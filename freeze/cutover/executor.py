@@ -29,16 +29,15 @@ import psutil
 #: exit code of a gate whose runner died before opening it
 NOT_STARTED = 125
 #: $1 the command, $2 the status file, $3 the command's token in it (its
-#: log's name).  The command runs in the gate's own
-#: shell (no second one: it costs a process per action), with no arguments
-#: as under ``sh -c``; the EXIT trap records its status however it ends
-#: (``exit N`` included).  Only a command that ``exec``s another program
-#: leaves no status file: after a runner's crash it is in doubt, and its
-#: step's ``check`` decides.
+#: log's name).  The command runs in a subshell of the gate (a fork, not a
+#: second ``sh`` to start), with no arguments as under ``sh -c``: its own
+#: ``exit``, ``exec`` or EXIT trap cannot skip the line that records its
+#: status.
 _GATE = ('read -r _ || exit %d; exec </dev/null; _nova_cutover_command=$1; '
          '_nova_cutover_status=$2; _nova_cutover_token=$3; shift 3; '
-         'trap \'echo "$_nova_cutover_token $?" >>"$_nova_cutover_status"\' '
-         'EXIT; eval "$_nova_cutover_command"' % NOT_STARTED)
+         '(eval "$_nova_cutover_command"); _nova_cutover_rc=$?; '
+         'echo "$_nova_cutover_token $_nova_cutover_rc" '
+         '>>"$_nova_cutover_status"; exit $_nova_cutover_rc' % NOT_STARTED)
 #: How much of a log's end is read back as the command's output.
 TAIL = 64 * 1024
 

@@ -30,6 +30,8 @@ EXIT = {views.DONE: 0, views.ROLLED_BACK: 0, views.STOPPED: 1,
 HOST_END = ('done', views.MARK_FALLEN_BACK, views.MARK_STUCK)
 #: timeout of the freeze's own actions (freeze-ctl)
 STAGE_TIMEOUT = 120.0
+#: how long ``status`` waits for freeze-ctl's answer
+STATUS_TIMEOUT = 15.0
 
 
 class CutoverError(Exception):
@@ -115,7 +117,7 @@ class Runner:
         if not any(s.freeze for s in plan.stages):
             return None
         rc, out, err = executor.output_of(
-            freezing.status(plan.freeze_command), STAGE_TIMEOUT)
+            freezing.status(plan.freeze_command), STATUS_TIMEOUT)
         try:
             if rc == 0:
                 return dict(json.loads(out))

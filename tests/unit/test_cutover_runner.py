@@ -294,3 +294,17 @@ def test_no_log_directory_is_one_clear_line(tmp_path, monkeypatch, capsys):
     assert journal.passes() == []           # nothing started
     journal.acquire()                       # the lease was given back
     journal.release()
+
+
+def test_status_says_when_the_freeze_cannot_be_read():
+    def plan(command, freeze=True):
+        stage = {'name': 'a', 'commands': [{'name': 'c', 'run': 'true'}]}
+        if freeze:
+            stage['freeze'] = {'mode': 'full'}
+        return plan_mod.load(yaml.safe_dump({
+            'name': 'x', 'freeze': {'command': command}, 'stages': [stage]}))
+    runner = runner_mod.Runner(None, None)
+    state = runner.freeze_now(plan('sh -c "echo etcd down >&2; exit 2" --'))
+    assert report.freeze_line(state) == \
+        'freeze: unknown (freeze-ctl status: etcd down)'
+    assert runner.freeze_now(plan('false', freeze=False)) is None

@@ -178,6 +178,10 @@ def test_a_fallen_back_host_stays_out_of_later_stages(fleet, tmp_path):
     assert runner.run(plan) == views.DONE   # next-gen: cmp003 now
     assert set(statuses(runner, 'next-gen').values()) == {'done'}
     assert all(fleet.completions(h, 'ovs') == 1 for h in fleet.hosts)
+    assert runner.rollback_all() == views.ROLLED_BACK
+    result = statuses(runner, 'compute-l2')
+    assert result.pop('cmp004') == 'accepted'   # as the operator set it
+    assert set(result.values()) == {'pending'}
 
 
 def test_resume_goes_on_to_the_end_of_a_whole_run(fleet, tmp_path):

@@ -304,9 +304,16 @@ def test_two_runners_racing_on_sqlite(tmp_path):
 
 @pytest.fixture(scope='module')
 def postgres():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools'))
-    from localpostgres import LocalPostgres
-    with LocalPostgres(database='journal') as server:
+    """A throwaway PostgreSQL (Debian's postgresql package), as etcd: in CI
+    a missing install fails, elsewhere the test is skipped."""
+    import localpostgres
+    try:
+        localpostgres._bin_dir()
+    except RuntimeError as exc:
+        if os.environ.get('CI'):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    with localpostgres.LocalPostgres(database='journal') as server:
         yield server
 
 

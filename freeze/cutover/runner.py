@@ -257,6 +257,11 @@ class Runner:
         whole plan, go on to the plan's end (or its next confirmation)."""
         busy = self.unfinished()
         if not busy:
+            passes = self.journal.passes()
+            if passes and passes[-1].whole and \
+                    passes[-1].status == views.DONE:
+                # killed between two stages of a run of the whole plan
+                return self.run(self.plan_of(passes[-1]))
             raise CutoverError('nothing to resume: no pass is unfinished')
         p = busy[-1]
         if p.status == views.ROLLING_BACK:

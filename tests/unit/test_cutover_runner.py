@@ -186,8 +186,8 @@ def test_a_fallen_back_host_stays_out_of_later_stages(fleet, tmp_path):
 
 def test_resume_goes_on_to_the_end_of_a_whole_run(fleet, tmp_path):
     """A pass of ``run PLAN`` stopped (its batch threshold): once resumed,
-    the run goes on to the next stage.  A pass of ``run --stage S`` stays
-    that one stage."""
+    the run goes on to the next stage; killed between two stages, resume
+    starts the next.  A pass of ``run --stage S`` stays that one stage."""
     plan = plan_mod.load(fleet.plan(stages=('compute-l2', 'next-gen'),
                                     failure_threshold=2))
     runner, _ = make(tmp_path)
@@ -209,6 +209,23 @@ def test_resume_goes_on_to_the_end_of_a_whole_run(fleet, tmp_path):
     stopped()
     assert runner.resume() == views.DONE
     assert stage_status('compute-l2') == stage_status('next-gen') == 'done'
+
+    class Killed(Exception):
+        pass
+
+    class KilledAfterAStage(progress.Progress):
+        def event(self, event, **fields):
+            super().event(event, **fields)
+            if event == 'stage-done' and fields['stage'] == 'compute-l2':
+                raise Killed()       # between two stages of a whole run
+    assert runner.rollback_all() == views.ROLLED_BACK
+    killed = runner_mod.Runner(runner.journal, KilledAfterAStage(
+        io.StringIO(), tty=False))
+    with pytest.raises(Killed):
+        killed.run(plan)
+    assert stage_status('next-gen') == 'rolled-back'
+    assert runner.resume() == views.DONE
+    assert stage_status('next-gen') == 'done'
 
 
 def test_rollback_dry_run_then_all(fleet, tmp_path):

@@ -1,7 +1,8 @@
 """nova-cutover: run the nova-network -> Neutron cutover plan, stage by stage.
 
 Argument parsing and output only; the runbook is in ``freeze.cutover``.
-Exit codes (freeze.cli.exits): 0 done, 1 failed or stopped (see
+Exit codes (freeze.cli.exits): 0 done, 1 failed, stopped or done with
+fallen-back hosts (see
 ``status``), 2 bad usage, 3 waiting for ``--confirm-point-of-no-return``.
 """
 
@@ -49,7 +50,8 @@ def open_journal(args, create=False):
 
 def make_runner(args, journal):
     return runner_mod.Runner(journal, progress_mod.Progress(),
-                             confirm=getattr(args, 'confirm', False))
+                             confirm=getattr(args, 'confirm', False),
+                             skip_fallen=getattr(args, 'skip_fallen', False))
 
 
 def with_runner(args, action, create=False):
@@ -89,7 +91,17 @@ def cmd_resume(args):
 
 
 def cmd_rollback(args):
-    return with_runner(args, lambda runner: runner.rollback(args.stage))
+    if args.all and args.stage:
+        raise CommandError('give --all or --stage, not both')
+    if args.dry_run:
+        journal = open_journal(args)
+        rows = make_runner(args, journal).rollback_preview(args.stage,
+                                                           args.all)
+        print(output.render(rows, args.format, ['stage', 'run', 'unit',
+                                                'step', 'revert', 'note']))
+        return 0
+    return with_runner(args, lambda runner: runner.rollback_all()
+                       if args.all else runner.rollback(args.stage))
 
 
 def cmd_retry_hosts(args):
@@ -105,17 +117,25 @@ def cmd_retry_hosts(args):
     return with_runner(args, retry)
 
 
+def cmd_accept_hosts(args):
+    return with_runner(args, lambda runner: runner.accept(
+        args.stage, [h for h in args.hosts.split(',') if h]))
+
+
 def cmd_status(args):
     journal = open_journal(args)
     runner = make_runner(args, journal)
     passes = journal.passes()
     rows = report.stages(runner, passes, runner.units())
+    freeze = runner.freeze_now(runner.plan_of(passes[-1])) if passes \
+        else None
     if args.format == 'table':
         print(output.render(rows, 'table', ['stage', 'status', 'runs',
                                             'hosts', 'note', 'updated']))
+        print(report.freeze_line(freeze))
     else:
-        print(output.render({'journal': str(journal), 'stages': rows},
-                            args.format))
+        print(output.render({'journal': str(journal), 'stages': rows,
+                             'freeze': freeze}, args.format))
     return 0
 
 
@@ -125,8 +145,8 @@ def cmd_hosts(args):
     rows = report.hosts(runner, journal.passes(), runner.units(),
                         args.stage)
     print(output.render(rows, args.format, ['host', 'cell', 'stage',
-                                            'status', 'done', 'last', 'rc',
-                                            'when']))
+                                            'status', 'why', 'done', 'last',
+                                            'rc', 'when']))
     return 0
 
 
@@ -182,16 +202,25 @@ def build_parser():
     p = with_confirm(with_selection(with_stage(sub.add_parser(
         'run', help='run the stages not done yet, or one stage'))))
     p.add_argument('plan', metavar='PLAN')
+    p.add_argument('--skip-fallen-back-hosts', dest='skip_fallen',
+                   action='store_true',
+                   help='go on past a stage whose hosts fell back; they '
+                        'stay out of later stages until retried or accepted')
     p.set_defaults(func=cmd_run)
     output.add_format_option(sub.add_parser(
         'status', help='where each stage stands')).set_defaults(func=cmd_status)
     with_confirm(sub.add_parser(
-        'resume', help='finish the pass a crash or a stop left unfinished')
+        'resume', help='finish the pass a crash or a stop left unfinished '
+                       '(after run PLAN: then the rest of the plan)')
     ).set_defaults(func=cmd_resume)
-    with_confirm(with_stage(sub.add_parser(
+    p = output.add_format_option(with_confirm(with_stage(sub.add_parser(
         'rollback', help='revert a stage (default: the last one run), last '
-                         'action first, and restore its freeze and grants'))
-    ).set_defaults(func=cmd_rollback)
+                         'action first, and restore its freeze and grants'))))
+    p.add_argument('--all', action='store_true',
+                   help='every stage that ran, last first')
+    p.add_argument('--dry-run', action='store_true',
+                   help='list what would be reverted, in order; run nothing')
+    p.set_defaults(func=cmd_rollback)
     output.add_format_option(with_stage(sub.add_parser(
         'hosts', help='the state of each host in each stage'))
     ).set_defaults(func=cmd_hosts)
@@ -201,6 +230,12 @@ def build_parser():
     p.add_argument('--plan', metavar='PLAN',
                    help='a corrected plan (default: the last one run)')
     p.set_defaults(func=cmd_retry_hosts)
+    p = sub.add_parser(
+        'accept-hosts', help='accept fallen-back hosts as done in a stage '
+                             '(set right by hand): later stages take them')
+    p.add_argument('--stage', required=True)
+    p.add_argument('--hosts', metavar='H,...', required=True)
+    p.set_defaults(func=cmd_accept_hosts)
     p = output.add_format_option(with_stage(sub.add_parser(
         'log', help="the journal: every command and its output")))
     p.add_argument('--host', help='only this host')

@@ -1,8 +1,10 @@
 """The journal: every action's intent and result, persisted around it.
 
-One row per execution of a command: inserted (``intent``) before the command
-starts, given the command's process id before the command is allowed to run,
-and completed with status, exit code and output after it ends.  ``resume``
+One row per execution of a command: inserted (``intent``), with the
+command's process id and log file, before the command is allowed to run, and
+completed with status, exit code and output after it ends.  The command's
+output goes to its log file (under ``log_dir``), not to the runner, so a
+command outliving a killed runner can be collected by the next one.  ``resume``
 and ``rollback`` need nothing else: each pass also stores the plan text it
 ran with and the hosts it covers.
 
@@ -12,6 +14,7 @@ SQLAlchemy Core over any URL; sqlite by default, in WAL mode with
 """
 
 import dataclasses
+import itertools
 import json
 import os
 import socket
@@ -19,9 +22,10 @@ import sqlite3
 import threading
 import time
 
+import psutil
 import sqlalchemy as sa
 
-SCHEMA_VERSION = '1'
+SCHEMA_VERSION = '2'  # 2: actions have a log file, passes 'whole'
 #: Output kept per command: the tail, where errors are.
 OUTPUT_LIMIT = 64 * 1024
 
@@ -40,7 +44,9 @@ passes_table = sa.Table(
     sa.Column('status', sa.String(32), nullable=False),
     sa.Column('note', sa.Text),
     sa.Column('started', sa.Float, nullable=False),
-    sa.Column('updated', sa.Float, nullable=False))
+    sa.Column('updated', sa.Float, nullable=False),
+    # part of a run of the whole plan: resume goes on to its end
+    sa.Column('whole', sa.Boolean, nullable=False, default=False))
 actions_table = sa.Table(
     'cutover_actions', _meta,
     sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
@@ -56,16 +62,23 @@ actions_table = sa.Table(
     sa.Column('rc', sa.Integer),
     sa.Column('output', sa.Text),
     sa.Column('started', sa.Float, nullable=False),
-    sa.Column('finished', sa.Float))
+    sa.Column('finished', sa.Float),
+    sa.Column('log', sa.Text))                        # the output's file
 sa.Index('cutover_actions_unit', actions_table.c.stage, actions_table.c.unit)
 
 INTENT = 'intent'
+#: an intent resolved after a crash: its command did not run to an end
+#: (never let through its gate, or killed); it may have changed something
+LOST = 'lost'
+#: the cutover_meta key of the runner lease; its value is the owner
+LEASE = 'runner'
+#: the op of a pass's row saying the operator confirmed its point of no
+#: return: journalled before the thaw, so a crash does not lose it
+CONFIRM = 'confirm'
 #: The hot path's statements, built once: SQLAlchemy then reuses their
 #: compiled form (a fresh ``.values()`` per call costs ~4x as much).
 _b = sa.bindparam
 _INTENT = actions_table.insert()
-_SPAWNED = actions_table.update().where(actions_table.c.id == _b('row')).values(
-    pid=_b('pid'), pid_started=_b('pid_started'))
 _RESULT = actions_table.update().where(actions_table.c.id == _b('row')).values(
     status=_b('status'), rc=_b('rc'), output=_b('output'),
     finished=_b('finished'))
@@ -92,6 +105,7 @@ class Row:
     output: str | None = None
     started: float = 0.0
     finished: float | None = None
+    log: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,15 +119,30 @@ class Pass:
     note: str | None
     started: float
     updated: float
+    whole: bool = False
 
 
 #: A fixed place, not the current directory: resume and rollback must find
 #: the journal wherever they are run from.
 DEFAULT_URL = 'sqlite:////var/lib/nova-cutover/journal.sqlite'
+DEFAULT_LOGS = '/var/lib/nova-cutover/logs'
 
 
 def default_url():
     return os.environ.get('NOVA_CUTOVER_JOURNAL', DEFAULT_URL)
+
+
+def log_dir(url):
+    """Where commands' output files go: ``$NOVA_CUTOVER_LOGS``, else beside
+    a sqlite journal (``J.sqlite`` -> ``J.sqlite.logs/``), else
+    ``DEFAULT_LOGS`` (a fixed place, like the default journal).  Local: a
+    command is attached to by its pid."""
+    if os.environ.get('NOVA_CUTOVER_LOGS'):
+        return os.path.abspath(os.environ['NOVA_CUTOVER_LOGS'])
+    if url.get_backend_name() == 'sqlite' and url.database not in (
+            None, '', ':memory:'):
+        return os.path.abspath(url.database) + '.logs'
+    return DEFAULT_LOGS
 
 
 class Journal:
@@ -137,8 +166,15 @@ class Journal:
                                    'create it, or give --journal'
                                    % os.path.dirname(os.path.abspath(path)))
         self._lock = threading.Lock()
-        self._guard(self._open, create)
+        self.me = _identity()
+        self._guard(self._open_racing if create else self._open, create)
         self._writer = None  # one connection for all writes, kept open
+        self.log_dir = log_dir(self.engine.url)
+        self._logs = itertools.count(1)
+        self._log_dir_made = False
+        #: this process's own directory of logs, unique across runners
+        self._run_logs = os.path.join(self.log_dir, '%s-%d' % (
+            time.strftime('%Y%m%dT%H%M%S'), os.getpid()))
 
     def __str__(self):
         return self.engine.url.render_as_string(hide_password=True)
@@ -149,6 +185,19 @@ class Journal:
         except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
             raise JournalError('journal %s: %s'
                                % (self, getattr(exc, 'orig', None) or exc))
+
+    def _open_racing(self, create):
+        """Create, safe against another process creating at the same
+        moment: the loser's DDL or schema row fails on what the winner
+        made, and a second look finds it made."""
+        for attempt in range(5):
+            try:
+                return self._open(create)
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError,
+                    sa.exc.IntegrityError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _open(self, create):
         """Create the tables when asked (idempotently: sqlite commits DDL
@@ -169,10 +218,28 @@ class Journal:
                     conn.execute(meta_table.insert(), [
                         {'key': 'schema', 'value': SCHEMA_VERSION}])
                 return  # created, or never used: empty either way
+            if version == '1':
+                _upgrade_from_1(conn)
+                version = SCHEMA_VERSION
             if version != SCHEMA_VERSION:
                 raise JournalError('journal %s has schema %r, this tool '
                                    'reads %r' % (self, version,
                                                  SCHEMA_VERSION))
+
+    def new_log(self, unit, step, op):
+        """A fresh path for one execution's output, unique across runners:
+        ``LOG_DIR/RUNNER/N-UNIT-STEP-OP.log`` (RUNNER: start time, pid)."""
+        self._logs_ready()
+        return os.path.join(self._run_logs, '%d-%s-%s-%s.log' % (
+            next(self._logs), unit or 'stage', step, op))
+
+    def _logs_ready(self):
+        if not self._log_dir_made:
+            try:
+                os.makedirs(self._run_logs, exist_ok=True)
+            except OSError as exc:
+                raise JournalError('cannot make the log directory: %s' % exc)
+            self._log_dir_made = True
 
     # -- writes --------------------------------------------------------
 
@@ -192,11 +259,12 @@ class Journal:
             raise
         return result
 
-    def new_pass(self, stage, plan_text, inventory, hosts, status='running'):
+    def new_pass(self, stage, plan_text, inventory, hosts, status='running',
+                 whole=False):
         now = time.time()
         result = self._write(passes_table.insert().values(
             stage=stage, plan=plan_text, inventory=json.dumps(inventory),
-            hosts=json.dumps(hosts),
+            hosts=json.dumps(hosts), whole=whole,
             status=status, started=now, updated=now))
         return result.inserted_primary_key[0]
 
@@ -205,15 +273,14 @@ class Journal:
             passes_table.c.id == pass_id).values(
                 status=status, note=note, updated=time.time()))
 
-    def intent(self, pass_id, stage, unit, step, op, command):
+    def intent(self, pass_id, stage, unit, step, op, command, pid=None,
+               pid_started=None, log=None, started=None):
+        """The row of a command about to be let run (its gate is shut)."""
         result = self._write(_INTENT, dict(
             pass_id=pass_id, stage=stage, unit=unit, step=step, op=op,
-            status=INTENT, command=command, started=time.time()))
+            status=INTENT, command=command, pid=pid, pid_started=pid_started,
+            log=log, started=started or time.time()))
         return result.inserted_primary_key[0]
-
-    def spawned(self, row_id, pid, pid_started):
-        self._write(_SPAWNED, dict(row=row_id, pid=pid,
-                                   pid_started=pid_started))
 
     def result(self, row_id, status, rc, output):
         if len(output) > OUTPUT_LIMIT:
@@ -228,6 +295,12 @@ class Journal:
         self._write(actions_table.insert().values(
             pass_id=pass_id, stage=stage, unit=unit, step='', op='mark',
             status=status, output=note, started=now, finished=now))
+
+    def confirm(self, pass_id, stage):
+        now = time.time()
+        self._write(actions_table.insert().values(
+            pass_id=pass_id, stage=stage, unit='', step='thaw', op=CONFIRM,
+            status='ok', started=now, finished=now))
 
     # -- reads ---------------------------------------------------------
 
@@ -259,46 +332,102 @@ class Journal:
     # -- one runner at a time -------------------------------------------
 
     def acquire(self):
-        """Record this process as the runner; refuse if another one lives.
+        """Take the lease (the ``runner`` row) for this process; refuse if
+        another live process holds it.
 
-        The owner of a previous lease that is no longer running (killed) is
-        simply replaced: that is what ``resume`` is for.
+        Every step is one atomic statement, so two runners starting at once
+        cannot both win on any database: an INSERT the primary key lets
+        only one make; a dead owner's lease (killed: that is what
+        ``resume`` is for) is taken over by an UPDATE conditional on that
+        owner, which only one can match.
         """
-        me = '%s:%d' % (socket.gethostname(), os.getpid())
         with self._lock:
-            self._guard(self._acquire, me)
+            self._guard(self._acquire)
+        try:
+            self._logs_ready()  # before anything starts, not half-way
+        except JournalError:
+            self.release()
+            raise
 
-    def _acquire(self, me):
-        with self.engine.begin() as conn:
-            owner = conn.execute(sa.select(meta_table.c.value).where(
-                meta_table.c.key == 'runner')).scalar()
-            if owner and owner != me and _alive(owner):
+    def _acquire(self):
+        for _ in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(meta_table.insert(), [
+                        {'key': LEASE, 'value': self.me}])
+                return
+            except sa.exc.IntegrityError:
+                pass  # held, or was: by whom?
+            with self.engine.connect() as conn:
+                owner = conn.execute(sa.select(meta_table.c.value).where(
+                    meta_table.c.key == LEASE)).scalar()
+            if owner is None:
+                continue  # released meanwhile: insert again
+            if owner == self.me:
+                return
+            if _alive(owner):
                 raise JournalError('another nova-cutover (%s) is running on '
                                    'this journal' % owner)
-            conn.execute(meta_table.delete().where(
-                meta_table.c.key == 'runner'))
-            conn.execute(meta_table.insert(), [{'key': 'runner',
-                                                'value': me}])
+            with self.engine.begin() as conn:
+                taken = conn.execute(meta_table.update().where(
+                    meta_table.c.key == LEASE,
+                    meta_table.c.value == owner).values(value=self.me))
+            if taken.rowcount == 1:
+                return
+        raise JournalError('journal %s: the runner lease keeps changing '
+                           'hands; try again' % self)
+
+    def runner(self):
+        """The live holder of the lease, or None (none, or killed)."""
+        with self.engine.connect() as conn:
+            owner = self._guard(lambda: conn.execute(
+                sa.select(meta_table.c.value).where(
+                    meta_table.c.key == LEASE)).scalar())
+        return owner if owner and _alive(owner) else None
 
     def release(self):
-        self._write(meta_table.delete().where(meta_table.c.key == 'runner'))
+        """Give the lease back, if this process still holds it."""
+        self._write(meta_table.delete().where(
+            meta_table.c.key == LEASE, meta_table.c.value == self.me))
         with self._lock:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
 
 
+def _upgrade_from_1(conn):
+    """Schema 1 -> 2, in place: a journal left unfinished by the previous
+    version is resumed by this one (its actions have no log file: their
+    commands are checked, as before, not collected)."""
+    for table, name, extra in ((actions_table, 'log', ''),
+                               (passes_table, 'whole',
+                                ' NOT NULL DEFAULT false')):
+        conn.execute(sa.text('ALTER TABLE %s ADD COLUMN %s %s%s' % (
+            table.name, name, table.c[name].type.compile(conn.dialect),
+            extra)))
+    conn.execute(meta_table.update().where(
+        meta_table.c.key == 'schema').values(value=SCHEMA_VERSION))
+
+
+def _identity():
+    """This process as a lease owner: host, pid and start time (a later
+    process given the same pid is another owner)."""
+    return '%s:%d:%.2f' % (socket.gethostname(), os.getpid(),
+                           psutil.Process().create_time())
+
+
 def _alive(owner):
-    host, _, pid = owner.rpartition(':')
+    host, _, rest = owner.partition(':')
+    pid, _, started = rest.partition(':')
     if host != socket.gethostname():
         return True  # cannot tell: be safe
     try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
+        proc = psutil.Process(int(pid))
+        return not started or abs(proc.create_time() - float(started)) < 0.05
+    except (psutil.NoSuchProcess, ValueError):
         return False
-    except PermissionError:
+    except psutil.Error:
         return True
-    return True
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

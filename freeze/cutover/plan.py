@@ -18,7 +18,8 @@ _NAME = re.compile(r'^[a-z0-9][a-z0-9-]*$')
 #: them to what a DNS name or nova service host can be.
 _HOST = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 DEFAULTS = {'batch_size': 50, 'concurrency': 20, 'failure_threshold': 1,
-            'timeout': 600}
+            'failure_budget': None, 'timeout': 600}
+_COUNT = re.compile(r'^([1-9]\d*|\d+(\.\d+)?%)$')  # N, or P% of a whole
 HOST_VARS = ('host', 'cell')
 
 
@@ -56,6 +57,7 @@ class Stage:
     concurrency: int
     failure_threshold: str          # "N" hosts or "P%" of the batch
     point_of_no_return: str | None  # what a rollback after the thaw loses
+    failure_budget: str | None = None  # "N" or "P%" of a run's hosts
 
     @property
     def has_hosts(self):
@@ -66,10 +68,20 @@ class Stage:
 
     def threshold(self, batch_len):
         """Failed hosts in a batch of ``batch_len`` that stop the batch."""
-        text = self.failure_threshold
-        if text.endswith('%'):
-            return max(1, math.ceil(float(text[:-1]) * batch_len / 100))
-        return int(text)
+        return _count(self.failure_threshold, batch_len)
+
+    def budget(self, hosts):
+        """Failed hosts in a run over ``hosts`` hosts that stop it (its
+        batches together), or None."""
+        if self.failure_budget is None:
+            return None
+        return _count(self.failure_budget, hosts)
+
+
+def _count(text, whole):
+    if text.endswith('%'):
+        return max(1, math.ceil(float(text[:-1]) * whole / 100))
+    return int(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,9 +219,12 @@ def _stage(sec, defaults, default_reason, variables):
             raise PlanError('%s: %s must be a positive integer'
                             % (sec.where, key))
     threshold = str(settings['failure_threshold'])
-    if not re.match(r'^([1-9]\d*|\d+(\.\d+)?%)$', threshold):
-        raise PlanError('%s: failure_threshold must be a positive integer '
-                        'or a percentage like 10%%' % sec.where)
+    budget = settings['failure_budget']
+    for key, text in (('failure_threshold', threshold),
+                      ('failure_budget', budget)):
+        if text is not None and not _COUNT.match(str(text)):
+            raise PlanError('%s: %s must be a positive integer or a '
+                            'percentage like 10%%' % (sec.where, key))
     timeout = settings['timeout']
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise PlanError('%s: timeout must be a positive number of seconds'
@@ -250,7 +265,7 @@ def _stage(sec, defaults, default_reason, variables):
     sec.done()
     return Stage(name, freeze, thaw, commands, tuple(steps),
                  settings['batch_size'], settings['concurrency'], threshold,
-                 ponr)
+                 ponr, None if budget is None else str(budget))
 
 
 def _freeze(sec, default_reason):

@@ -6,6 +6,7 @@ one ``key=value`` line per event (stage start and end, batch end, host
 fallen back), easy to grep and to ship to a log system.
 """
 
+import datetime
 import shlex
 import sys
 import threading
@@ -28,6 +29,12 @@ def format_seconds(seconds):
     if seconds >= 60:
         return '%dm%02ds' % (seconds // 60, seconds % 60)
     return '%ds' % seconds
+
+
+def when(epoch):
+    """A journal time as the operator reads it (UTC, to the second)."""
+    return datetime.datetime.fromtimestamp(
+        epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def logfmt(event, fields):

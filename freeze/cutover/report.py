@@ -1,8 +1,7 @@
 """Pure: what ``plan``, ``status`` and ``hosts`` print."""
 
-import datetime
-
 from freeze.cutover import freezing
+from freeze.cutover import progress
 from freeze.cutover import views
 
 
@@ -38,6 +37,8 @@ def dry_run(plan, stages, hosts):
             add('thaw', freezing.off(base),
                 'freeze again: %s' % freezing.on(base, stage.freeze))
         out['stages'].append({'stage': stage.name, 'actions': actions,
+                              'failure_budget': stage.budget(len(hosts))
+                              if stage.has_hosts else None,
                               'point_of_no_return': stage.thaw and (
                                   stage.point_of_no_return) or None})
     return out
@@ -49,6 +50,9 @@ def describe(plan, stages, hosts):
     lines = ['plan %(plan)s: %(hosts)d host(s) in %(cells)d cell(s)' % run]
     for stage in run['stages']:
         lines += ['', 'stage %s' % stage['stage']]
+        if stage['failure_budget']:
+            lines.append('       stops when %d host(s) of the run have '
+                         'failed (failure budget)' % stage['failure_budget'])
         for a in stage['actions']:
             if a['action'] == 'batch':
                 lines.append('  %3d. batch %d/%d, cell %s: %d host(s), %d at '
@@ -74,24 +78,37 @@ def stages(runner, passes, units):
     if not passes:
         return []
     plan = runner.plan_of(passes[-1])
+    alive = runner.journal.runner()
     rows = []
     for stage in plan.stages:
         mine = [p for p in passes if p.stage == stage.name]
-        names = [s.name for s in stage.steps]
+        note = mine[-1].note if mine else None
+        if mine and mine[-1].status in (views.RUNNING, views.ROLLING_BACK) \
+                and alive is None:
+            note = 'interrupted: no nova-cutover is running; resume'
         counts = {}
-        if stage.has_hosts:
-            for host in plan.hosts:
-                status = views.unit_view(units.get((stage.name, host),
-                                                   [])).status(names)
-                counts[status] = counts.get(status, 0) + 1
+        for status in runner.host_statuses(plan, stage, units).values():
+            counts[status] = counts.get(status, 0) + 1
         rows.append({
             'stage': stage.name,
             'status': runner.stage_status(plan, stage, passes, units),
             'runs': len(mine),
             'hosts': ', '.join('%s %d' % kv for kv in sorted(counts.items())),
-            'note': mine[-1].note if mine else None,
-            'updated': _when(mine[-1].updated) if mine else None})
+            'note': note,
+            'updated': progress.when(mine[-1].updated) if mine else None})
     return rows
+
+
+def freeze_line(state):
+    """``nova-cutover status``'s last line: the freeze as it is now."""
+    if state is None:
+        return 'freeze: no stage of the plan freezes'
+    if 'error' in state:
+        return 'freeze: unknown (%s)' % state['error']
+    if not state.get('frozen'):
+        return 'freeze (freeze-ctl status now): thawed'
+    return 'freeze (freeze-ctl status now): frozen, mode %s, reason %r' % (
+        state.get('mode'), state.get('reason'))
 
 
 def hosts(runner, passes, units, stage_filter=None):
@@ -103,33 +120,33 @@ def hosts(runner, passes, units, stage_filter=None):
     for stage in plan.stages:
         if stage_filter not in (None, stage.name) or not stage.has_hosts:
             continue
-        names = [s.name for s in stage.steps]
+        statuses = runner.host_statuses(plan, stage, units)
+        behind = runner.left_behind(plan, stage, units)
         for host, cell in plan.hosts.items():
             rows = units.get((stage.name, host), [])
             view = views.unit_view(rows)
             last = next((r for r in reversed(rows) if r.op != 'mark'), None)
             out.append({
                 'host': host, 'cell': cell, 'stage': stage.name,
-                'status': view.status(names),
+                'status': statuses[host],
+                'why': behind.get(host) if statuses[host] == views.SKIPPED
+                else None,
                 'done': ','.join(view.completed),
                 'last': last and '%s %s %s' % (last.op, last.step,
                                                last.status),
                 'rc': last and last.rc,
-                'when': last and _when(last.finished or last.started)})
+                'when': last and progress.when(last.finished or last.started)})
     return out
 
 
 def log(rows, host=None, failed=False):
+    """The journal's rows; ``failed``: actions that failed, timed out or
+    are still in doubt (a check answering "not done yet" is no failure)."""
     return [{'id': r.id, 'run': r.pass_id, 'stage': r.stage,
              'unit': r.unit or '-', 'op': r.op, 'step': r.step,
-             'status': r.status, 'rc': r.rc, 'when': _when(r.started),
+             'status': r.status, 'rc': r.rc, 'when': progress.when(r.started),
              'command': r.command, 'output': r.output}
             for r in rows
             if (host is None or r.unit == host)
-            and (not failed or r.status in ('failed', 'timeout', 'intent'))]
-
-
-def _when(epoch):
-    return datetime.datetime.fromtimestamp(
-        epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-
+            and (not failed or r.op != 'check' and r.status in (
+                'failed', 'timeout', 'intent'))]

@@ -2,25 +2,36 @@
 
 A *pass* is one run of one stage over a set of hosts: freeze (as the stage
 says), its stage-level commands, its hosts batch by batch, thaw.  Every
-command goes through ``_act``: intent journalled, pid journalled, gate
-opened, result journalled.  Decisions are taken from ``views`` over the
-journal's rows, the same way after a crash as during a run.
+command goes through ``_act``: started behind its gate, intent journalled
+with its pid and log file, gate opened, result journalled.  An action a
+killed runner left without a result is first collected (``_resolve``):
+waited for if its command still runs, its real status read from its files.
+Decisions are taken from ``views`` over the journal's rows, the same way
+after a crash as during a run.
 """
 
 import concurrent.futures
+import dataclasses
+import json
 import threading
 import time
 
 from freeze.cutover import executor
 from freeze.cutover import freezing
+from freeze.cutover import journal as journal_mod
 from freeze.cutover import plan as plan_mod
+from freeze.cutover import progress
 from freeze.cutover import views
 from freeze.cutover.journal import Row
 from freeze.state import document
 
 EXIT = {views.DONE: 0, views.ROLLED_BACK: 0, views.STOPPED: 1,
-        views.AWAITING: 3}
+        views.DONE_WITH_FALLBACKS: 1, views.AWAITING: 3}
 HOST_END = ('done', views.MARK_FALLEN_BACK, views.MARK_STUCK)
+#: timeout of the freeze's own actions (freeze-ctl)
+STAGE_TIMEOUT = 120.0
+#: how long ``status`` waits for freeze-ctl's answer
+STATUS_TIMEOUT = 15.0
 
 
 class CutoverError(Exception):
@@ -35,10 +46,12 @@ def stage_actions(stage):
 
 
 class Runner:
-    def __init__(self, journal, progress, confirm=False):
+    def __init__(self, journal, progress, confirm=False, skip_fallen=False):
         self.journal = journal
         self.progress = progress
         self.confirm = confirm
+        #: go on past a stage whose hosts fell back, leaving them behind
+        self.skip_fallen = skip_fallen
         self._plans = {}
 
     # -- what the journal says ------------------------------------------
@@ -53,7 +66,8 @@ class Runner:
                 if p.status in views.UNFINISHED]
 
     def stage_status(self, plan, stage, passes, units):
-        """not-started, rolled-back, an unfinished status, partial, done."""
+        """not-started, rolled-back, an unfinished status, partial,
+        done-with-fallbacks, done."""
         mine = [p for p in passes if p.stage == stage.name]
         if not mine:
             return 'not-started'
@@ -62,11 +76,56 @@ class Runner:
             return views.ROLLED_BACK
         if mine[-1].status in views.UNFINISHED:
             return mine[-1].status
-        if stage.has_hosts and any(
-                _unit(units, stage.name, h).status(_names(stage.steps))
-                == 'pending' for h in plan.hosts):
+        statuses = set(self.host_statuses(plan, stage, units).values())
+        if 'pending' in statuses:
             return 'partial'
+        if statuses & set(views.LEFT_BEHIND + (views.SKIPPED,)):
+            return views.DONE_WITH_FALLBACKS
         return views.DONE
+
+    def left_behind(self, plan, stage, units):
+        """host -> why, for the hosts an earlier stage left behind (fallen
+        back, not retried successfully nor accepted): kept out of this
+        stage."""
+        behind = {}
+        for earlier in plan.stages[:plan.stages.index(stage)]:
+            names = _names(earlier.steps)
+            for host in plan.hosts if earlier.has_hosts else ():
+                status = _unit(units, earlier.name, host).status(names)
+                if status in views.LEFT_BEHIND and host not in behind:
+                    behind[host] = '%s in %s' % (status, earlier.name)
+        return behind
+
+    def host_statuses(self, plan, stage, units):
+        """host -> its status in ``stage``; a pending host an earlier stage
+        left behind is ``skipped``."""
+        if not stage.has_hosts:
+            return {}
+        names, behind = _names(stage.steps), self.left_behind(plan, stage,
+                                                              units)
+        out = {}
+        for host in plan.hosts:
+            status = _unit(units, stage.name, host).status(names)
+            out[host] = views.SKIPPED if status == 'pending' and \
+                host in behind else status
+        return out
+
+    def freeze_now(self, plan):
+        """The freeze as freeze-ctl says it is now, not as the journal last
+        left it (a runner killed mid-thaw): its status document, or
+        ``{'error': why}``; None when no stage of the plan freezes."""
+        if not any(s.freeze for s in plan.stages):
+            return None
+        rc, out, err = executor.output_of(
+            freezing.status(plan.freeze_command), STATUS_TIMEOUT)
+        try:
+            if rc == 0:
+                return dict(json.loads(out))
+        except (ValueError, TypeError):
+            pass
+        lines = (err or out).strip().splitlines()
+        return {'error': 'freeze-ctl status: %s' % (
+            lines[-1] if lines else 'exit %s' % rc)}
 
     # -- run ------------------------------------------------------------
 
@@ -81,7 +140,7 @@ class Runner:
         if selection is not None and not all(s.has_hosts for s in stages):
             raise CutoverError('--cell/--hosts choose hosts: give --stage '
                                'with a host stage')
-        status = views.DONE
+        status, left = views.DONE, False
         for stage in stages:
             passes, units = self.journal.passes(), self.units()
             if retry and not stage.has_hosts:
@@ -97,19 +156,37 @@ class Runner:
             if stage.has_hosts and not hosts:
                 self.progress.event('stage-skipped', stage=stage.name,
                                     note='no host to run')
+                if self._fallbacks(plan, stage):
+                    left = True
+                    if not self.skip_fallen:
+                        break
                 continue
-            pass_id = self.journal.new_pass(stage.name, plan.text,
-                                            plan.hosts, hosts)
+            pass_id = self.journal.new_pass(
+                stage.name, plan.text, plan.hosts, hosts,
+                whole=stage_name is None and not retry)
             status = self._forward(self._pass(pass_id))
             if status != views.DONE:
                 break
-        return status
+            if self._fallbacks(plan, stage):
+                left = True
+                if not self.skip_fallen:
+                    break
+        return views.DONE_WITH_FALLBACKS if status == views.DONE and left \
+            else status
 
     def _check_order(self, plan, stage, passes, units, retry=False):
         """Stages run in plan order; fallen-back hosts may be retried
         later, once the stage after theirs has run."""
         for earlier in plan.stages[:plan.stages.index(stage)]:
             status = self.stage_status(plan, earlier, passes, units)
+            if status == views.DONE_WITH_FALLBACKS and (
+                    self.skip_fallen or retry):
+                continue
+            if status == views.DONE_WITH_FALLBACKS:
+                raise CutoverError(
+                    'stage %s comes after %s, which is %s: retry-hosts, '
+                    'accept-hosts, or run --skip-fallen-back-hosts to go on '
+                    'without them' % (stage.name, earlier.name, status))
             if status != views.DONE:
                 raise CutoverError('stage %s comes after %s, which is %s'
                                    % (stage.name, earlier.name, status))
@@ -126,22 +203,80 @@ class Runner:
         if not stage.has_hosts:
             return []
         chosen = plan.select(*selection) if selection else list(plan.hosts)
-        names = _names(stage.steps)
-        wanted = (views.MARK_FALLEN_BACK, views.MARK_STUCK) if retry else (
-            'pending',)
-        return [h for h in chosen
-                if _unit(units, stage.name, h).status(names) in wanted]
+        statuses = self.host_statuses(plan, stage, units)
+        wanted = views.LEFT_BEHIND if retry else ('pending',)
+        return [h for h in chosen if statuses[h] in wanted]
+
+    def _fallbacks(self, plan, stage):
+        """After a pass: did the stage leave hosts behind?  Says so."""
+        units = self.units()
+        status = self.stage_status(plan, stage, self.journal.passes(), units)
+        if status != views.DONE_WITH_FALLBACKS:
+            return False
+        statuses = self.host_statuses(plan, stage, units)
+        behind = [h for h, s in statuses.items()
+                  if s in views.LEFT_BEHIND + (views.SKIPPED,)]
+        self.progress.event(
+            views.DONE_WITH_FALLBACKS, stage=stage.name, hosts=len(behind),
+            note='left behind, and kept out of later stages: %s. Then: '
+                 'retry-hosts, accept-hosts, or run '
+                 '--skip-fallen-back-hosts' % ', '.join(behind[:20]))
+        return True
+
+    def accept(self, stage_name, hosts):
+        """The operator accepts fallen-back hosts as done in a stage (set
+        right by hand): later stages take them again."""
+        busy = self.unfinished()
+        if busy:
+            raise CutoverError('pass %d of stage %s is %s: resume it or roll '
+                               'it back first' % (busy[-1].id, busy[-1].stage,
+                                                  busy[-1].status))
+        passes = self.journal.passes()
+        mine = [p for p in passes if p.stage == stage_name]
+        if not mine:
+            raise CutoverError('stage %s has not run' % stage_name)
+        plan = self.plan_of(passes[-1])
+        stage = plan.stage(stage_name)
+        statuses = self.host_statuses(plan, stage, self.units(stage_name))
+        for host in hosts:
+            if statuses.get(host) not in views.LEFT_BEHIND:
+                raise CutoverError(
+                    'host %s is %s in stage %s, not fallen back'
+                    % (host, statuses.get(host, 'not in the plan'),
+                       stage_name))
+        for host in hosts:
+            self.journal.mark(mine[-1].id, stage_name, host,
+                              views.MARK_ACCEPTED, 'accepted by the operator')
+            self.progress.event('host-accepted', stage=stage_name, host=host)
+        return views.DONE
 
     # -- resume -----------------------------------------------------------
 
     def resume(self):
+        """Finish the unfinished pass; when it was part of a run of the
+        whole plan, go on to the plan's end (or its next confirmation)."""
         busy = self.unfinished()
         if not busy:
+            passes = self.journal.passes()
+            if passes and passes[-1].whole and \
+                    passes[-1].status == views.DONE:
+                # killed between two stages of a run of the whole plan
+                return self.run(self.plan_of(passes[-1]))
             raise CutoverError('nothing to resume: no pass is unfinished')
         p = busy[-1]
         if p.status == views.ROLLING_BACK:
             return self._rollback_pass(p)
-        return self._forward(p)
+        status = self._forward(p)
+        plan = self.plan_of(p)
+        if status == views.DONE and self._fallbacks(plan,
+                                                     plan.stage(p.stage)):
+            return views.DONE_WITH_FALLBACKS
+        if status == views.DONE and p.whole:
+            # The rest of the plan, as run would; a confirmation given
+            # was for this pass: a later point of no return asks again.
+            self.confirm = False
+            return self.run(plan)
+        return status
 
     # -- forward ----------------------------------------------------------
 
@@ -174,13 +309,20 @@ class Runner:
             if stopped:
                 return self._stop(p, stopped, already=True)
         for name in post:
-            if stage.point_of_no_return and not self.confirm and \
-                    name not in views.unit_view(stage_rows).completed:
-                note = point_of_no_return_text(stage)
-                self.journal.set_pass(p.id, views.AWAITING, note)
-                self.progress.event('awaiting-confirmation',
-                                    stage=stage.name, run=p.id, note=note)
-                return views.AWAITING
+            view = views.unit_view(stage_rows)
+            if stage.point_of_no_return and name not in view.completed \
+                    and not view.confirmed:
+                if not self.confirm:
+                    note = point_of_no_return_text(stage)
+                    self.journal.set_pass(p.id, views.AWAITING, note)
+                    self.progress.event('awaiting-confirmation',
+                                        stage=stage.name, run=p.id,
+                                        note=note)
+                    return views.AWAITING
+                self.journal.confirm(p.id, stage.name)
+                stage_rows.append(Row(0, p.id, stage.name, '', name,
+                                      journal_mod.CONFIRM, 'ok'))
+                self.progress.event('confirmed', stage=stage.name, run=p.id)
             if not self._stage_action(p, plan, stage, stage_rows, name):
                 return self._stop(p, 'stage action %s failed' % name)
         self.journal.set_pass(p.id, views.DONE)
@@ -217,10 +359,14 @@ class Runner:
         if name in view.completed:
             return True
         step = stage.step(name) if name in _names(stage.commands) else None
-        timeout = step.timeout if step else 120.0
-        if self._settled_in_doubt(p, '', stage, step, view, stage_rows,
-                                  plan):
-            return True
+        timeout = step.timeout if step else STAGE_TIMEOUT
+        settled = self._settled_in_doubt(p, '', stage, step, view,
+                                         stage_rows, plan)
+        if settled is not None:
+            self.progress.event('stage-action', stage=stage.name,
+                                action=name, status=settled,
+                                note='settled after a restart')
+            return settled == 'ok'
         command = self._stage_command(plan, stage, name, stage_rows)
         outcome = self._act(p, stage.name, '', name, 'do', command, timeout,
                             stage_rows)
@@ -230,33 +376,75 @@ class Runner:
         return outcome.status == 'ok'
 
     def _settled_in_doubt(self, p, unit, stage, step, view, rows, plan):
-        """An intent without a result: wait for a command still running
-        from the killed runner, then ask the step's check whether it is
-        done.  Without a check the action is simply done again."""
+        """An intent without a result: its real status ('ok', 'failed',
+        'timeout') when its command ran to an end (collected, waited for if
+        still running); else 'ok' when the step's check says it is done;
+        None: do it again."""
         row = view.in_doubt
         if row is None:
-            return False
-        deadline = row.started + (step.timeout if step else 120.0)
-        executor.wait_orphan(row.pid, row.pid_started, deadline)
+            return None
+        outcome = self._resolve(p, row, step.timeout if step
+                                else STAGE_TIMEOUT, rows)
+        if outcome is not None:
+            return outcome.status
         if row.op != 'do' or step is None or step.check is None:
-            return False
+            return None
         check = plan.render(step.check, stage.name, unit or None)
         outcome = self._act(p, stage.name, unit, row.step, 'check', check,
                             step.timeout, rows)
-        return outcome.status == 'ok'
+        return 'ok' if outcome.status == 'ok' else None
+
+    def _resolve(self, p, row, timeout, rows):
+        """A row a killed runner left without a result: wait for its
+        command while it still runs (saying so), then journal what it
+        really did.  None when it did not run to an end (never let through
+        its gate, or killed): the row is then ``lost``, no longer in
+        doubt, and the step's check or a new execution decides."""
+        deadline = row.started + timeout
+        proc = executor.find(row.pid, row.pid_started)
+        if proc is not None:
+            self.progress.event(
+                'waiting', stage=row.stage, unit=row.unit or '-',
+                step=row.step, op=row.op, pid=row.pid,
+                since=progress.when(row.started),
+                until=progress.when(deadline),
+                command=row.command)
+        outcome = executor.attach(proc, row.log, deadline)
+        status, rc, output = (outcome.status, outcome.rc, outcome.output) \
+            if outcome else (journal_mod.LOST, None, executor.tail(row.log)
+                             + '\n[did not run to an end: its runner was '
+                             'killed]')
+        self.journal.result(row.id, status, rc, output)
+        final = dataclasses.replace(row, status=status, rc=rc, output=output,
+                                    finished=time.time())
+        rows[next(i for i, r in enumerate(rows) if r is row)] = final
+        self.progress.event('collected', stage=row.stage,
+                            unit=row.unit or '-', step=row.step, op=row.op,
+                            status=status, rc=rc)
+        return outcome
 
     def _act(self, p, stage, unit, step, op, command, timeout, rows):
         """One journalled command; its final row is appended to ``rows``."""
-        row_id = self.journal.intent(p.id, stage, unit, step, op, command)
-        gated = executor.Gated(command)
-        started_at = gated.started_at()
-        self.journal.spawned(row_id, gated.pid, started_at)
+        try:
+            gated = executor.Gated(command,
+                                   self.journal.new_log(unit, step, op))
+        except OSError as exc:  # its log file, or the fork
+            raise CutoverError('cannot start %s %s of %s: %s'
+                               % (op, step, unit or stage, exc))
+        started_at, started = gated.started_at(), time.time()
+        try:
+            row_id = self.journal.intent(p.id, stage, unit, step, op,
+                                         command, gated.pid, started_at,
+                                         gated.log, started)
+        except BaseException:
+            gated.abandon()
+            raise
         outcome = gated.release(timeout)
         self.journal.result(row_id, outcome.status, outcome.rc,
                             outcome.output)
         rows.append(Row(row_id, p.id, stage, unit, step, op, outcome.status,
                         command, gated.pid, started_at, outcome.rc,
-                        outcome.output, time.time(), time.time()))
+                        outcome.output, started, time.time(), gated.log))
         return outcome
 
     def _mark(self, p, stage, host, mark, rows, note=''):
@@ -286,9 +474,15 @@ class Runner:
         return None
 
     def _batch(self, p, plan, stage, batch, host_rows, pool, counts, number):
+        """One batch; stops it at its threshold, or at a new failure that
+        spends the stage's failure budget (failures in this run, every
+        batch together)."""
         names = _names(stage.steps)
         limit = stage.threshold(len(batch))
+        budget = stage.budget(len(p.hosts))
         failed = [h for h in batch if _failed_in(host_rows[h], p.id)]
+        elsewhere = sum(_failed_in(host_rows[h], p.id) for h in p.hosts
+                        if h not in batch)
         stop = threading.Event()
         if len(failed) >= limit:
             stop.set()
@@ -306,15 +500,23 @@ class Runner:
                 self.progress.event('host-' + result, stage=stage.name,
                                     host=host,
                                     step=_failed_step(host_rows[host]))
-                if len(failed) >= limit:
+                if len(failed) >= limit or budget is not None and \
+                        elsewhere + len(failed) >= budget:
                     stop.set()
         self.progress.event('batch-done', stage=stage.name, batch=number,
                             hosts=len(batch), failed=len(failed),
                             done=counts.done, remaining=counts.remaining)
         if not stop.is_set():
             return None
-        note = ('batch %d: %d of %d hosts failed (threshold %d): the batch '
-                'is reverted' % (number, len(failed), len(batch), limit))
+        if len(failed) >= limit:
+            note = ('batch %d: %d of %d hosts failed (threshold %d): the '
+                    'batch is reverted' % (number, len(failed), len(batch),
+                                           limit))
+        else:
+            note = ('failure budget spent: %d of the run\'s %d hosts failed '
+                    '(budget %d): batch %d is reverted'
+                    % (elsewhere + len(failed), len(p.hosts), budget,
+                       number))
         self.journal.set_pass(p.id, views.STOPPED, note)
         reverted = list(pool.map(
             lambda h: self._revert_host(p, plan, stage, h, host_rows[h],
@@ -334,11 +536,10 @@ class Runner:
         if view.failed is None and doubt is not None:
             step = stage.step(doubt.step)
             if doubt.op == 'revert':  # a batch revert cut short: finish it
-                executor.wait_orphan(doubt.pid, doubt.pid_started,
-                                     doubt.started + step.timeout)
-                self._act(p, stage.name, host, step.name, 'revert',
-                          plan.render(step.revert, stage.name, host),
-                          step.timeout, rows)
+                if self._resolve(p, doubt, step.timeout, rows) is None:
+                    self._act(p, stage.name, host, step.name, 'revert',
+                              plan.render(step.revert, stage.name, host),
+                              step.timeout, rows)
             else:
                 self._settled_in_doubt(p, host, stage, step, view, rows,
                                        plan)
@@ -361,9 +562,9 @@ class Runner:
         """Revert what the host has applied, last first; then mark it."""
         view = views.unit_view(rows)
         if view.in_doubt is not None:
-            executor.wait_orphan(view.in_doubt.pid, view.in_doubt.pid_started,
-                                 view.in_doubt.started + stage.step(
-                                     view.in_doubt.step).timeout)
+            self._resolve(p, view.in_doubt,
+                          stage.step(view.in_doubt.step).timeout, rows)
+            view = views.unit_view(rows)
         for name in view.to_revert():
             step = stage.step(name)
             if step.revert is None:
@@ -381,9 +582,52 @@ class Runner:
     # -- rollback ---------------------------------------------------------
 
     def rollback(self, stage_name=None):
+        """Revert one stage (default: the last one run); every pass of it,
+        last first."""
+        mine = self._rollback_passes(stage_name)
+        if not mine:
+            return views.ROLLED_BACK
+        self._check_point_of_no_return(mine)
+        status = views.ROLLED_BACK
+        for p in reversed(mine):
+            status = self._rollback_pass(p)
+            if status != views.ROLLED_BACK:
+                break
+        return status
+
+    def rollback_all(self):
+        """Revert every stage that ran, last first; stops where one stops
+        (or asks for its point of no return)."""
+        while any(p.status != views.ROLLED_BACK
+                  for p in self.journal.passes()):
+            status = self.rollback()
+            if status != views.ROLLED_BACK:
+                return status
+        return views.ROLLED_BACK
+
+    def rollback_preview(self, stage_name=None, every=False):
+        """What ``rollback`` would revert, in order, as rows; runs nothing.
+        A command left in doubt is listed as applied."""
+        out, previewed = [], set()
+        while True:
+            # with every: the stage before, as if the last were reverted
+            live = [p for p in self.journal.passes()
+                    if p.status != views.ROLLED_BACK
+                    and p.id not in previewed]
+            mine = self._rollback_passes(stage_name, live, quiet=True)
+            for p in reversed(mine):
+                out += self._preview_pass(p)
+            previewed.update(p.id for p in mine)
+            if not every or not mine:
+                return out
+
+    def _rollback_passes(self, stage_name=None, live=None, quiet=False):
+        """The passes a rollback of ``stage_name`` reverts, checked; [] when
+        it is rolled back already."""
         passes = self.journal.passes()
-        busy = [p for p in passes if p.status in views.UNFINISHED]
-        live = [p for p in passes if p.status != views.ROLLED_BACK]
+        if live is None:
+            live = [p for p in passes if p.status != views.ROLLED_BACK]
+        busy = [p for p in live if p.status in views.UNFINISHED]
         if not passes:
             raise CutoverError('nothing to roll back: nothing has run')
         if stage_name is not None and all(p.stage != stage_name
@@ -394,9 +638,10 @@ class Runner:
                 stage_name is not None or not live):
             # Rolled back already (say, a rollback killed just after it
             # finished, run again): the same end, nothing to do.
-            self.progress.event('rolled-back-already',
-                                stage=stage_name or passes[-1].stage)
-            return views.ROLLED_BACK
+            if not quiet:
+                self.progress.event('rolled-back-already',
+                                    stage=stage_name or passes[-1].stage)
+            return []
         plan = self.plan_of(live[-1])
         order = [s.name for s in plan.stages]
         started = [s for s in order if any(p.stage == s for p in live)]
@@ -412,24 +657,67 @@ class Runner:
                                'back that stage first'
                                % (busy[-1].id, busy[-1].stage,
                                   busy[-1].status))
-        mine = [p for p in live if p.stage == target]
-        units = self.units(target)
+        return [p for p in live if p.stage == target]
+
+    def _past_point_of_no_return(self, p):
+        """What rolling back pass ``p`` loses, when it was thawed after its
+        point of no return; else None."""
+        stage = self.plan_of(p).stage(p.stage)
+        thawed = 'thaw' in views.unit_view(
+            self.units(p.stage).get((p.id, ''), [])).completed
+        return stage.point_of_no_return if thawed else None
+
+    def _check_point_of_no_return(self, mine):
         for p in mine:
-            stage = self.plan_of(p).stage(target)
-            thawed = 'thaw' in views.unit_view(
-                units.get((p.id, ''), [])).completed
-            if stage.point_of_no_return and thawed and not self.confirm:
+            loses = self._past_point_of_no_return(p)
+            if loses and not self.confirm:
                 raise CutoverError(
                     'stage %s was thawed after its point of no return. '
                     'Rolling it back loses: %s\nGive '
                     '--confirm-point-of-no-return to roll back anyway.'
-                    % (target, stage.point_of_no_return))
-        status = views.ROLLED_BACK
-        for p in reversed(mine):
-            status = self._rollback_pass(p)
-            if status != views.ROLLED_BACK:
-                break
-        return status
+                    % (p.stage, loses))
+
+    def _preview_pass(self, p):
+        """``_rollback_pass``'s reverts, listed in its order."""
+        plan = self.plan_of(p)
+        stage = plan.stage(p.stage)
+        rows = self.units(stage.name)
+        stage_rows = rows.get((p.id, ''), [])
+        out = []
+
+        def add(unit, step, command, note=None):
+            out.append({'stage': stage.name, 'run': p.id, 'unit': unit or '-',
+                        'step': step, 'revert': command, 'note': note})
+        loses = self._past_point_of_no_return(p)
+        if loses:
+            add('', 'thaw', None, 'past the point of no return: loses %s; '
+                'needs --confirm-point-of-no-return' % loses)
+        pre, post = stage_actions(stage)
+        applied = views.unit_view(stage_rows).applied
+
+        def revert(name):
+            try:
+                return self._stage_command(plan, stage, name, stage_rows,
+                                           'revert')
+            except freezing.FreezeStatusError as exc:
+                raise CutoverError('stage %s: %s' % (stage.name, exc))
+        for name in reversed(post):
+            if name in applied:
+                add('', name, revert(name))
+        for host in p.hosts:
+            host_rows = rows.get((stage.name, host), [])
+            view = views.unit_view(host_rows)
+            if view.pass_id != p.id and not _failed_in(host_rows, p.id):
+                continue
+            for name in view.to_revert():
+                step = stage.step(name)
+                if step.revert is not None:
+                    add(host, name, plan.render(step.revert, stage.name,
+                                                host))
+        for name in reversed(pre):
+            if name in applied and revert(name) is not None:
+                add('', name, revert(name))
+        return out
 
     def _rollback_pass(self, p):
         plan = self.plan_of(p)
@@ -475,9 +763,13 @@ class Runner:
             if name not in view.applied:
                 continue
             if view.in_doubt is not None:
-                executor.wait_orphan(view.in_doubt.pid,
-                                     view.in_doubt.pid_started,
-                                     view.in_doubt.started + 120.0)
+                doubt = view.in_doubt
+                self._resolve(p, doubt, stage.step(doubt.step).timeout
+                              if doubt.step in _names(stage.commands)
+                              else STAGE_TIMEOUT, stage_rows)
+                view = views.unit_view(stage_rows)
+                if name not in view.applied:
+                    continue
             try:
                 command = self._stage_command(plan, stage, name, stage_rows,
                                               'revert')
@@ -490,7 +782,8 @@ class Runner:
             step = stage.step(name) if name in _names(stage.commands) \
                 else None
             outcome = self._act(p, stage.name, '', name, 'revert', command,
-                                step.timeout if step else 120.0, stage_rows)
+                                step.timeout if step else STAGE_TIMEOUT,
+                                stage_rows)
             self.progress.event('stage-revert', stage=stage.name,
                                 action=name, status=outcome.status,
                                 rc=outcome.rc)

@@ -7,18 +7,25 @@ intent without a result) and what must be reverted.
 
 import dataclasses
 
-from freeze.cutover.journal import INTENT
+from freeze.cutover.journal import CONFIRM, INTENT, LOST
 
 #: host marks; the first two make a host pending again
 MARK_BATCH = 'batch-reverted'     # its batch stopped: reverted with it
 MARK_ROLLED_BACK = 'rolled-back'  # the stage was rolled back
 MARK_FALLEN_BACK = 'fallen-back'  # its own step failed: reverted alone
 MARK_STUCK = 'revert-failed'      # a revert failed: needs an operator
+MARK_ACCEPTED = 'accepted'        # fallen back, then accepted as done
 PENDING_MARKS = (MARK_BATCH, MARK_ROLLED_BACK)
+#: host statuses that keep a host out of every later stage
+LEFT_BEHIND = (MARK_FALLEN_BACK, MARK_STUCK)
+#: a host of a later stage kept out by one of those
+SKIPPED = 'skipped'
 
 #: pass statuses
 RUNNING, STOPPED, AWAITING = 'running', 'stopped', 'awaiting-confirmation'
 DONE, ROLLING_BACK, ROLLED_BACK = 'done', 'rolling-back', 'rolled-back'
+#: a stage status: its pass is done, but hosts fell back (or were skipped)
+DONE_WITH_FALLBACKS = 'done-with-fallbacks'
 UNFINISHED = (RUNNING, STOPPED, AWAITING, ROLLING_BACK)
 
 
@@ -40,6 +47,7 @@ class UnitView:
     mark_pass: int | None = None
     pass_id: int | None = None  # the pass of the rows after the mark
     last: object = None         # the last command Row
+    confirmed: bool = False     # the point of no return was confirmed
 
     def status(self, steps):
         if self.failed is not None:
@@ -60,6 +68,9 @@ def unit_view(rows):
     """Fold one unit's rows (in journal order) into its view."""
     view = UnitView()
     for row in rows:
+        if row.op == CONFIRM:
+            view.confirmed = True
+            continue
         if row.op == 'mark':
             view = UnitView(mark=row.status, mark_pass=row.pass_id,
                             last=view.last,
@@ -67,6 +78,11 @@ def unit_view(rows):
                             else [])
             continue
         view.pass_id, view.last = row.pass_id, row
+        if row.status == LOST:  # no longer in doubt; maybe half applied
+            view.in_doubt = None
+            if row.op == 'do':
+                _add(view.applied, row.step)
+            continue
         if row.status == INTENT:
             if row.op != 'check':
                 view.in_doubt = row

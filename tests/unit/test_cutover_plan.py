@@ -51,6 +51,7 @@ def test_a_good_plan():
     ({'cells': {'c1': ['a'], 'c2': ['a']}}, 'listed in cells c1 and c2'),
     ({'cells': {'c1': ['a; rm -rf /']}}, 'bad host name'),
     ({'defaults': {'failure_threshold': 0}}, 'failure_threshold'),
+    ({'defaults': {'failure_budget': 'some'}}, 'failure_budget'),
     ({'defaults': {'batchsize': 3}}, 'unknown key(s): batchsize'),
     ({'stages': []}, 'non-empty list'),
     ({'stages': [{'name': 'x', 'freeze': {'mode': 'frozen'},
@@ -122,6 +123,7 @@ def test_the_dry_run_as_data_and_as_text(tmp_path, capsys):
     actions = [a['action'] for a in l2['actions']]
     assert actions == ['freeze-before', 'freeze', 'batch', 'batch', 'batch',
                        'thaw']
+    assert (proxy['failure_budget'], l2['failure_budget']) == (None, None)
     first = l2['actions'][2]
     assert (first['cell'], first['hosts'], first['stops_at_failed']) == (
         'c1', ['a', 'b'], 1)

@@ -2,10 +2,12 @@
 (no freeze here: the e2e tests toggle the real one)."""
 
 import io
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -14,6 +16,7 @@ from fleet import Fleet  # noqa: E402
 from freeze.cutover import journal as journal_mod  # noqa: E402
 from freeze.cutover import plan as plan_mod  # noqa: E402
 from freeze.cutover import progress  # noqa: E402
+from freeze.cutover import report  # noqa: E402
 from freeze.cutover import runner as runner_mod  # noqa: E402
 from freeze.cutover import views  # noqa: E402
 
@@ -25,12 +28,12 @@ def fleet(tmp_path):
     made.stop()
 
 
-def make(tmp_path, confirm=False):
+def make(tmp_path, confirm=False, skip_fallen=False):
     journal = journal_mod.Journal('sqlite:///%s' % (tmp_path / 'j.sqlite'),
                                   create=True)
     out = io.StringIO()
     return runner_mod.Runner(journal, progress.Progress(out, tty=False),
-                             confirm=confirm), out
+                             confirm=confirm, skip_fallen=skip_fallen), out
 
 
 def statuses(runner, stage):
@@ -47,7 +50,7 @@ def test_failing_and_hanging_hosts_fall_back_alone(fleet, tmp_path):
     fleet.inject('cmp030', 'hang')
     plan = plan_mod.load(fleet.plan(stages=('compute-l2',), timeout=2))
     runner, out = make(tmp_path)
-    assert runner.run(plan) == views.DONE
+    assert runner.run(plan) == views.DONE_WITH_FALLBACKS
     result = statuses(runner, 'compute-l2')
     assert result.pop('cmp003') == result.pop('cmp030') == 'fallen-back'
     assert set(result.values()) == {'done'}
@@ -131,3 +134,198 @@ def test_stages_in_order_cell_by_cell_and_rollback_each(fleet, tmp_path):
         fresh = tmp_path / 'fresh'
         fresh.mkdir()
         make(fresh)[0].rollback()
+
+
+def test_a_fallen_back_host_stays_out_of_later_stages(fleet, tmp_path):
+    """cmp003 falls back in compute-l2: next-gen waits for a flag, then
+    runs without it (skipped, and says why) until it is retried; cmp004,
+    accepted by the operator, takes part again."""
+    for host in ('cmp003', 'cmp004'):
+        fleet.inject(host, 'switch')
+    plan = plan_mod.load(fleet.plan(stages=('compute-l2', 'next-gen')))
+    runner, out = make(tmp_path)
+    assert runner.run(plan) == views.DONE_WITH_FALLBACKS
+    assert 'event=done-with-fallbacks stage=compute-l2 hosts=2' in \
+        out.getvalue()
+    assert not runner.journal.passes()[-1].stage == 'next-gen'
+    with pytest.raises(runner_mod.CutoverError, match='skip-fallen-back'):
+        runner.run(plan, 'next-gen')
+    fleet.heal('cmp004', 'switch')    # the operator sets it right by hand
+    for step in plan.stage('compute-l2').steps:
+        subprocess.run(['sh', '-c', plan.render(step.run, 'compute-l2',
+                                                'cmp004')], check=True)
+    assert runner.accept('compute-l2', ['cmp004']) == views.DONE
+    with pytest.raises(runner_mod.CutoverError, match='not fallen back'):
+        runner.accept('compute-l2', ['cmp005'])
+
+    runner.skip_fallen = True
+    assert runner.run(plan) == views.DONE_WITH_FALLBACKS
+    assert fleet.completions('cmp003', 'ovs') == 0
+    assert fleet.completions('cmp004', 'ovs') == 1  # accepted: taken again
+    rows = {(r['host'], r['stage']): r for r in report.hosts(
+        runner, runner.journal.passes(), runner.units())}
+    assert rows['cmp003', 'next-gen']['status'] == 'skipped'
+    assert rows['cmp003', 'next-gen']['why'] == 'fallen-back in compute-l2'
+    assert rows['cmp004', 'compute-l2']['status'] == 'accepted'
+    stages = {r['stage']: r for r in report.stages(
+        runner, runner.journal.passes(), runner.units())}
+    assert stages['next-gen']['status'] == 'done-with-fallbacks'
+    assert stages['next-gen']['hosts'] == 'done 49, skipped 1'
+
+    fleet.heal('cmp003', 'switch')
+    runner.skip_fallen = False
+    assert runner.run(plan, 'compute-l2', retry=True) == views.DONE
+    assert runner.run(plan) == views.DONE   # next-gen: cmp003 now
+    assert set(statuses(runner, 'next-gen').values()) == {'done'}
+    assert all(fleet.completions(h, 'ovs') == 1 for h in fleet.hosts)
+    assert runner.rollback_all() == views.ROLLED_BACK
+    result = statuses(runner, 'compute-l2')
+    assert result.pop('cmp004') == 'accepted'   # as the operator set it
+    assert set(result.values()) == {'pending'}
+
+
+def test_resume_goes_on_to_the_end_of_a_whole_run(fleet, tmp_path):
+    """A pass of ``run PLAN`` stopped (its batch threshold): once resumed,
+    the run goes on to the next stage; killed between two stages, resume
+    starts the next.  A pass of ``run --stage S`` stays that one stage."""
+    plan = plan_mod.load(fleet.plan(stages=('compute-l2', 'next-gen'),
+                                    failure_threshold=2))
+    runner, _ = make(tmp_path)
+
+    def stopped(*args):
+        for host in ('cmp010', 'cmp011'):
+            fleet.inject(host, 'switch')
+        assert runner.run(plan, *args) == views.STOPPED
+        for host in ('cmp010', 'cmp011'):
+            fleet.heal(host, 'switch')
+
+    def stage_status(name):
+        return runner.stage_status(plan, plan.stage(name),
+                                   runner.journal.passes(), runner.units())
+    stopped('compute-l2')
+    assert runner.resume() == views.DONE
+    assert stage_status('next-gen') == 'not-started'
+    assert runner.rollback() == views.ROLLED_BACK
+    stopped()
+    assert runner.resume() == views.DONE
+    assert stage_status('compute-l2') == stage_status('next-gen') == 'done'
+
+    class Killed(Exception):
+        pass
+
+    class KilledAfterAStage(progress.Progress):
+        def event(self, event, **fields):
+            super().event(event, **fields)
+            if event == 'stage-done' and fields['stage'] == 'compute-l2':
+                raise Killed()       # between two stages of a whole run
+    assert runner.rollback_all() == views.ROLLED_BACK
+    killed = runner_mod.Runner(runner.journal, KilledAfterAStage(
+        io.StringIO(), tty=False))
+    with pytest.raises(Killed):
+        killed.run(plan)
+    assert stage_status('next-gen') == 'rolled-back'
+    assert runner.resume() == views.DONE
+    assert stage_status('next-gen') == 'done'
+
+
+def test_rollback_dry_run_then_all(fleet, tmp_path):
+    before = fleet.snapshot()
+    plan = plan_mod.load(fleet.plan(stages=('proxy', 'compute-l2',
+                                            'next-gen')))
+    runner, _ = make(tmp_path)
+    assert runner.run(plan) == views.DONE
+    after = fleet.snapshot()
+    last = runner.rollback_preview()
+    assert [(r['stage'], r['step']) for r in last] == [
+        ('next-gen', 'ovs')] * 50
+    assert last[0]['revert'] == plan.render(plan.stage('next-gen').steps[0]
+                                            .revert, 'next-gen', 'cmp000')
+    every = runner.rollback_preview(every=True)
+    assert [r['stage'] for r in every] == sorted(
+        [r['stage'] for r in every], key=['next-gen', 'compute-l2',
+                                          'proxy'].index)
+    assert [r['step'] for r in every if r['unit'] == 'cmp007'] == [
+        'ovs', 'l2-agent', 'switch']          # health has no revert
+    assert [r['step'] for r in every if r['stage'] == 'proxy'] == [
+        'start-proxy']
+    assert fleet.snapshot() == after           # nothing ran
+    assert runner.rollback_all() == views.ROLLED_BACK
+    assert fleet.snapshot() == before
+    assert runner.rollback_preview(every=True) == []
+
+
+def test_a_command_that_never_ended_is_resolved_not_left_in_doubt(
+        fleet, tmp_path):
+    """The runner was killed before it let cmp001's switch through its
+    gate: resume journals that row as lost, switches cmp001, and ``log
+    --failed`` lists nothing."""
+    plan = plan_mod.load(fleet.plan(stages=('compute-l2',)))
+    runner, out = make(tmp_path)
+    gone = subprocess.Popen(['true'])
+    gone.wait()
+    p = runner.journal.new_pass('compute-l2', plan.text, plan.hosts,
+                                list(plan.hosts))
+    row = runner.journal.intent(p, 'compute-l2', 'cmp001', 'switch', 'do',
+                                'never let through', gone.pid, 1.0,
+                                str(tmp_path / 'never.log'))
+    assert runner.resume() == views.DONE
+    assert 'event=collected stage=compute-l2 unit=cmp001 step=switch ' \
+        'op=do status=lost' in out.getvalue()
+    assert set(statuses(runner, 'compute-l2').values()) == {'done'}
+    assert fleet.completions('cmp001', 'switch') == 1
+    rows = runner.journal.rows()
+    assert next(r for r in rows if r.id == row).status == 'lost'
+    assert report.log(rows, failed=True) == []
+
+
+def test_a_failure_budget_stops_the_stage_across_batches(fleet, tmp_path):
+    """One failure per batch never reaches the threshold (2); the stage's
+    budget of 3 stops the run at the third, and reverts that batch."""
+    for host in ('cmp001', 'cmp011', 'cmp021'):   # batches 1, 2 and 3
+        fleet.inject(host, 'switch')
+    text = yaml.safe_load(fleet.plan(stages=('compute-l2',),
+                                     failure_threshold=2))
+    text['defaults']['failure_budget'] = 3
+    plan = plan_mod.load(yaml.safe_dump(text))
+    runner, _ = make(tmp_path)
+    assert runner.run(plan) == views.STOPPED
+    p = runner.journal.passes()[-1]
+    assert 'failure budget spent: 3 of the run\'s 50 hosts failed ' \
+        '(budget 3): batch 3 is reverted' in p.note
+    result = statuses(runner, 'compute-l2')
+    assert [h for h, s in result.items() if s == 'done'] == [
+        'cmp%03d' % i for i in range(20) if i not in (1, 11)]
+    assert result['cmp025'] == result['cmp045'] == 'pending'
+
+
+def test_no_log_directory_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    from freeze.cli import nova_cutover
+    fleet = Fleet(tmp_path / 'fleet', size=2)     # its files are not needed
+    (tmp_path / 'a-file').write_text('')
+    monkeypatch.setenv('NOVA_CUTOVER_LOGS', str(tmp_path / 'a-file' / 'x'))
+    plan = tmp_path / 'plan.yaml'
+    plan.write_text(fleet.plan(stages=('proxy',)))
+    assert nova_cutover.main(['--journal', 'sqlite:///%s' % (
+        tmp_path / 'j.sqlite'), 'run', str(plan)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('nova-cutover: error: cannot make the log '
+                          'directory') and err.count('\n') == 1
+    monkeypatch.setenv('NOVA_CUTOVER_LOGS', str(tmp_path / 'logs'))
+    journal = journal_mod.Journal('sqlite:///%s' % (tmp_path / 'j.sqlite'))
+    assert journal.passes() == []           # nothing started
+    journal.acquire()                       # the lease was given back
+    journal.release()
+
+
+def test_status_says_when_the_freeze_cannot_be_read():
+    def plan(command, freeze=True):
+        stage = {'name': 'a', 'commands': [{'name': 'c', 'run': 'true'}]}
+        if freeze:
+            stage['freeze'] = {'mode': 'full'}
+        return plan_mod.load(yaml.safe_dump({
+            'name': 'x', 'freeze': {'command': command}, 'stages': [stage]}))
+    runner = runner_mod.Runner(None, None)
+    state = runner.freeze_now(plan('sh -c "echo etcd down >&2; exit 2" --'))
+    assert report.freeze_line(state) == \
+        'freeze: unknown (freeze-ctl status: etcd down)'
+    assert runner.freeze_now(plan('false', freeze=False)) is None

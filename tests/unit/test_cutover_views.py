@@ -56,3 +56,12 @@ def test_a_stuck_revert_keeps_what_is_applied():
     view = views.unit_view(rows)
     assert view.status(STEPS) == 'revert-failed'
     assert view.to_revert() == ['l2', 'switch']
+
+
+def test_a_lost_action_is_no_longer_in_doubt_but_may_have_applied():
+    lost = views.unit_view([row('do', 'switch', 'ok'),
+                            row('do', 'l2', 'lost')])
+    assert lost.in_doubt is None and lost.failed is None
+    assert lost.completed == ['switch'] and lost.to_revert() == ['l2',
+                                                                 'switch']
+    assert lost.status(STEPS) == 'running'

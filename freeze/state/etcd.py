@@ -45,6 +45,7 @@ from freeze.state import StateConflict
 from freeze.state import StateUnavailable
 from freeze.state import acks
 from freeze.state import document
+from freeze.state import file as file_backend
 
 SCHEMES = {'etcd3+http': 'http', 'etcd3+https': 'https'}
 #: what an https URL's query may name: files, checked when the URL is read
@@ -56,6 +57,9 @@ TIMEOUT = 2.0
 #: A quiet watch stream is re-opened after this long, in case the
 #: connection died without anyone noticing.
 WATCH_IDLE = 60.0
+
+#: History entries read, newest first, to find the last parseable one.
+_NEWEST = 16
 
 _ERRNO = re.compile(r'\[Errno -?\d+\] [^\'"()]+')
 _SSL = re.compile(r'\[SSL: [A-Z_]+\][^\'"()]*|EOF occurred in violation '
@@ -236,9 +240,37 @@ class EtcdBackend:
 
     def _decode_state(self, kv):
         if kv is None:
-            return document.THAWED
+            return self._missing()
         return _parse_state(_unb64(kv.get('value', '')),
                             'etcd key %s' % self.state_key)
+
+    def _missing(self):
+        """No state key means never frozen (thawed), but only while the
+        history agrees, as with a state file: a key deleted while the
+        newest history entry is a freeze raises ``StateMissing``, an
+        unreadable state (workers keep the last state for ``stale_after``,
+        then apply ``fail_mode``), never a thaw."""
+        prefix = self.key('history', '')
+        values = self.call('read the history', lambda c: c.get(
+            prefix, range_end=_prefix_end(prefix), sort_order='descend',
+            sort_target='key', limit=_NEWEST))
+        for value in values:
+            try:
+                new = json.loads(value).get('new')
+            except (ValueError, AttributeError):
+                continue
+            if not (isinstance(new, dict) and new.get('frozen') is True):
+                return document.THAWED
+            try:
+                recorded = document.FreezeState.from_dict(new)
+            except document.StateError:
+                recorded = document.FreezeState(epoch=self.last_epoch(),
+                                                frozen=True, mode='full')
+            raise file_backend.StateMissing(
+                'etcd key %s is missing, but its history says frozen '
+                '(epoch %s, mode %s)' % (self.state_key, recorded.epoch,
+                                         recorded.mode), recorded)
+        return document.THAWED
 
     # -- the state ---------------------------------------------------------
 
@@ -272,20 +304,23 @@ class EtcdBackend:
         ``change`` returns None to leave the state as it is.  A corrupt
         document is refused unless ``force``, which keeps it under
         ``corrupt/`` and continues the epochs from the history; so does a
-        missing one, so that epochs never repeat.
+        missing one, so that epochs never repeat; a missing one the history
+        says is frozen continues from the history's last document.
         """
         kv, _ = self.call('read %s' % self.state_key,
                           lambda c: self._range(c, self.state_key))
         revision = 0 if kv is None else int(kv['mod_revision'])
         aside = None
         try:
-            old = None if kv is None else self._decode_state(kv)
+            old = self._decode_state(kv)
+        except file_backend.StateMissing as exc:
+            old = exc.recorded
         except document.StateError:
             if not force:
                 raise
             aside = kv.get('value', '')
             old = None
-        if old is None:
+        if old is None or (kv is None and not old.frozen):
             old = document.FreezeState(epoch=self.last_epoch())
         new = change(old)
         if new is None:
@@ -331,8 +366,10 @@ class EtcdBackend:
 
     def follow(self):
         """A stream of ``(mod_revision, state or StateError)``: the state
-        now, then each change, until the stream breaks (StateUnavailable) or
-        etcd ends it; ``close()`` from another thread ends it too."""
+        now, then each change, until the stream breaks (StateUnavailable,
+        also when the key is deleted while the history says frozen: the
+        watcher's re-reads then judge it) or etcd ends it; ``close()`` from
+        another thread ends it too."""
         return _Follow(self)
 
     def ack_store(self):

@@ -256,16 +256,12 @@ class EtcdBackend:
             sort_target='key', limit=_NEWEST))
         for value in values:
             try:
-                new = json.loads(value).get('new')
-            except (ValueError, AttributeError):
+                entry = json.loads(value)
+            except ValueError:
                 continue
-            if not (isinstance(new, dict) and new.get('frozen') is True):
+            recorded = document.recorded_freeze(entry, self.last_epoch)
+            if recorded is None:
                 return document.THAWED
-            try:
-                recorded = document.FreezeState.from_dict(new)
-            except document.StateError:
-                recorded = document.FreezeState(epoch=self.last_epoch(),
-                                                frozen=True, mode='full')
             raise file_backend.StateMissing(
                 'etcd key %s is missing, but its history says frozen '
                 '(epoch %s, mode %s)' % (self.state_key, recorded.epoch,

@@ -255,3 +255,14 @@ def test_state_dir_that_never_had_a_document_stays_thawed(tmp_path):
     for clock.now in (0, 5, 50):
         view = watcher.current()
         assert not view.state.frozen and view.problem is None
+
+
+def test_recorded_freeze_is_the_history_entrys_freeze_never_a_thaw():
+    frozen = {'new': freeze_writes(document.THAWED).to_dict()}
+    assert document.recorded_freeze(frozen, lambda: 9).mode == 'writes'
+    for entry in ({'new': thaw(document.THAWED).to_dict()}, {}, [], None,
+                  {'new': {'frozen': 'yes'}}):
+        assert document.recorded_freeze(entry, lambda: 9) is None
+    broken = {'new': {'frozen': True, 'mode': 'bogus'}}
+    assert document.recorded_freeze(broken, lambda: 9) == (
+        document.FreezeState(epoch=9, frozen=True, mode='full'))

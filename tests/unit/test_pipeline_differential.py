@@ -390,3 +390,23 @@ def test_no_handler_runs_on_a_form_body(pipeline, content_type):
         spelling = ('POST', path, '', (('Content-Type', content_type),),
                     body)
         assert check(pipeline, spelling) is None
+
+
+@pytest.mark.parametrize('header, version', [
+    ('Content-Type', 'application/json;version=2.1/x'),
+    ('Accept', 'application/json;version=2.1/x'),
+    ('Accept', 'application/json;version=2/x')])
+def test_api_chosen_by_a_header_freezes_as_nova_dispatches(pipeline, header,
+                                                           version):
+    """nova's urlmap also picks the API from a ``version`` parameter of the
+    Content-Type or Accept header, leaving ``PATH_INFO`` without the
+    version prefix."""
+    headers = JSON + ((header, version),)
+    handlers = [check(pipeline, (method, path, '', headers, body))
+                for method, path, body in [
+                    ('POST', '/servers/s1/action',
+                     b'{"addFixedIp": {"networkId": 1}}'),
+                    ('DELETE', '/%s/servers/s1' % PROJECT, b''),
+                    ('GET', '/os-hosts/h1/reboot', b''),
+                    ('GET', '/flavors', b'')]]
+    assert all(handlers), handlers  # each reached its handler thawed

@@ -11,9 +11,11 @@ of caller, the pipeline's answer with the freeze's decision on the handler
 nova actually dispatched: a write or network change that nova would run must
 have been blocked, and nothing else.
 
-Only keystonemiddleware's authtoken is replaced: it would ask Keystone about
-a token, and what it leaves for the rest of the pipeline (confirmed identity
-headers, ``keystone.token_info``) is what the stand-in sets.
+Stand-ins: keystonemiddleware's authtoken (it would ask Keystone about a
+token; what it leaves for the rest of the pipeline, confirmed identity
+headers and ``keystone.token_info``, is what the stand-in sets); the
+filter's watcher, one real file-backed watcher per mode, chosen per request;
+and the handlers themselves, which the Resource is stopped from calling.
 """
 
 import io

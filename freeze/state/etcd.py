@@ -62,7 +62,7 @@ WATCH_IDLE = 60.0
 _NEWEST = 16
 
 _ERRNO = re.compile(r'\[Errno -?\d+\] [^\'"()]+')
-_SSL = re.compile(r'\[SSL: [A-Z_]+\][^\'"()]*|EOF occurred in violation '
+_SSL = re.compile(r'\[SSL: [A-Z0-9_]+\][^\'"()]*|EOF occurred in violation '
                   r'of protocol')
 _FAILURES = (etcd_exceptions.Etcd3Exception, requests.RequestException,
              ValueError)
@@ -238,22 +238,24 @@ class EtcdBackend:
         kvs = reply.get('kvs') or [None]
         return kvs[0], int(reply['header']['revision'])
 
-    def _decode_state(self, kv):
+    def _decode_state(self, kv, revision):
+        """The state in ``kv`` (None: absent), read at store ``revision``."""
         if kv is None:
-            return self._missing()
+            return self._missing(revision)
         return _parse_state(_unb64(kv.get('value', '')),
                             'etcd key %s' % self.state_key)
 
-    def _missing(self):
+    def _missing(self, revision):
         """No state key means never frozen (thawed), but only while the
         history agrees, as with a state file: a key deleted while the
         newest history entry is a freeze raises ``StateMissing``, an
         unreadable state (workers keep the last state for ``stale_after``,
-        then apply ``fail_mode``), never a thaw."""
+        then apply ``fail_mode``), never a thaw.  The history is read at
+        the ``revision`` the key was found absent, not a later one."""
         prefix = self.key('history', '')
         values = self.call('read the history', lambda c: c.get(
             prefix, range_end=_prefix_end(prefix), sort_order='descend',
-            sort_target='key', limit=_NEWEST))
+            sort_target='key', limit=_NEWEST, revision=revision))
         for value in values:
             try:
                 entry = json.loads(value)
@@ -278,9 +280,9 @@ class EtcdBackend:
         return None if kv is None else int(kv['mod_revision'])
 
     def read(self):
-        kv, _ = self.call('read %s' % self.state_key,
-                          lambda c: self._range(c, self.state_key))
-        return self._decode_state(kv)
+        kv, revision = self.call('read %s' % self.state_key,
+                                 lambda c: self._range(c, self.state_key))
+        return self._decode_state(kv, revision)
 
     def last_epoch(self):
         """Highest epoch in the history (to continue after a lost state)."""
@@ -303,12 +305,12 @@ class EtcdBackend:
         missing one, so that epochs never repeat; a missing one the history
         says is frozen continues from the history's last document.
         """
-        kv, _ = self.call('read %s' % self.state_key,
-                          lambda c: self._range(c, self.state_key))
+        kv, store = self.call('read %s' % self.state_key,
+                              lambda c: self._range(c, self.state_key))
         revision = 0 if kv is None else int(kv['mod_revision'])
         aside = None
         try:
-            old = self._decode_state(kv)
+            old = self._decode_state(kv, store)
         except file_backend.StateMissing as exc:
             old = exc.recorded
         except document.StateError:
@@ -384,7 +386,8 @@ class _Follow:
         kv, revision = backend.call('read %s' % backend.state_key,
                                     lambda c: backend._range(
                                         c, backend.state_key))
-        yield self._decoded(kv, 0 if kv is None else int(kv['mod_revision']))
+        yield self._decoded(kv, 0 if kv is None else int(kv['mod_revision']),
+                            revision)
         client = backend.clients()[backend._current]
         request = {'create_request': {'key': _b64(backend.state_key),
                                       'start_revision': revision + 1}}
@@ -404,9 +407,10 @@ class _Follow:
                     return  # compacted past our revision: start again
                 for event in result.get('events', ()):
                     kv = event['kv']
+                    version = int(kv['mod_revision'])
                     deleted = event.get('type') == 'DELETE'
-                    yield self._decoded(None if deleted else kv,
-                                        int(kv['mod_revision']))
+                    yield self._decoded(None if deleted else kv, version,
+                                        version)
         except (requests.RequestException, ValueError, KeyError) as exc:
             if not self._closed:
                 raise StateUnavailable('etcd watch on %s broke: %s'
@@ -414,9 +418,9 @@ class _Follow:
         finally:
             self.close()
 
-    def _decoded(self, kv, version):
+    def _decoded(self, kv, version, revision):
         try:
-            return version, self.backend._decode_state(kv)
+            return version, self.backend._decode_state(kv, revision)
         except document.StateError as exc:
             return version, exc
 

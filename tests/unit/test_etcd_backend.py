@@ -162,6 +162,22 @@ def test_a_deleted_state_is_unreadable_while_history_says_frozen(backend):
                                                             True, 2)
 
 
+def test_a_missing_key_is_judged_by_the_history_of_the_same_revision(
+        backend):
+    """The key found absent, then a thaw lands before the history is read:
+    that read must not pair "absent" with the later history (it gave a
+    thawed epoch 0 that never existed)."""
+    backend.update(freeze('writes'), 'ops', NOW)
+    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    kv, revision = backend.call('read', lambda c: backend._range(
+        c, backend.state_key))
+    backend.update(thaw, 'ops', NOW)
+    assert kv is None
+    with pytest.raises(file_backend.StateMissing, match='epoch 1'):
+        backend._decode_state(kv, revision)
+    assert backend.read().epoch == 2
+
+
 @pytest.mark.parametrize('fail_mode, mode_after', [('closed', 'full'),
                                                    ('open', 'writes')])
 def test_watcher_keeps_state_then_fails_when_state_key_is_deleted(

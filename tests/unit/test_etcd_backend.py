@@ -184,7 +184,7 @@ def test_watcher_keeps_state_then_fails_when_state_key_is_deleted(
         backend, fail_mode, mode_after):
     backend.update(freeze('writes'), 'ops', NOW)
     watcher = watch.StateWatcher(open_backend(str(backend)), fail_mode,
-                                 heartbeat_interval=0.1, stale_after=0.6)
+                                 heartbeat_interval=0.1, stale_after=1.5)
     watcher.start()
     try:
         assert watcher.current().state.mode == 'writes'

@@ -68,13 +68,18 @@ def _action_from_body(environ):
     """The server action named by the JSON body, as nova's action_peek reads it.
 
     Returns None when the body is not a JSON object with exactly one key,
-    including one nested too deeply for the parser (RecursionError): an
-    unparseable body, blocked for those the mode blocks.  The body stays
-    readable for nova.
+    including one nested too deeply for the parser (RecursionError), and
+    when the body cannot be read (a chunked body over sizelimit's maximum,
+    one cut short): an unparseable body, blocked for those the mode blocks,
+    and not a failure of the filter that would block migrators too; nova's
+    own read fails the same way.  The body stays readable for nova.
     """
-    request = webob.Request(environ)
     try:
-        body = json.loads(request.body)
+        raw = webob.Request(environ).body
+    except Exception:  # whatever webob or a reader below it raise
+        return None
+    try:
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if isinstance(body, dict) and len(body) == 1:

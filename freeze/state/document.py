@@ -181,3 +181,19 @@ def changes(entry):
     if entry.get('set_aside'):
         found['set_aside'] = entry['set_aside']
     return found
+
+
+def recorded_freeze(entry, last_epoch):
+    """The freeze a history entry left in force, or None if it left none.
+
+    What a backend whose state vanished continues from: the entry's new
+    document when it is a freeze; one that does not validate is taken as a
+    full freeze at ``last_epoch()``, never as thawed.
+    """
+    new = entry.get('new') if isinstance(entry, dict) else None
+    if not (isinstance(new, dict) and new.get('frozen') is True):
+        return None
+    try:
+        return FreezeState.from_dict(new)
+    except StateError:
+        return FreezeState(epoch=last_epoch(), frozen=True, mode='full')

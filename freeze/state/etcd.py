@@ -42,6 +42,7 @@ with warnings.catch_warnings():
     from etcd3gw.lease import Lease
 
 from freeze.state import StateConflict
+from freeze.state import StateMissing
 from freeze.state import StateUnavailable
 from freeze.state import acks
 from freeze.state import document
@@ -57,8 +58,11 @@ TIMEOUT = 2.0
 #: connection died without anyone noticing.
 WATCH_IDLE = 60.0
 
+#: History entries read, newest first, to find the last parseable one.
+_NEWEST = 16
+
 _ERRNO = re.compile(r'\[Errno -?\d+\] [^\'"()]+')
-_SSL = re.compile(r'\[SSL: [A-Z_]+\][^\'"()]*|EOF occurred in violation '
+_SSL = re.compile(r'\[SSL: [A-Z0-9_]+\][^\'"()]*|EOF occurred in violation '
                   r'of protocol')
 _FAILURES = (etcd_exceptions.Etcd3Exception, requests.RequestException,
              ValueError)
@@ -234,11 +238,37 @@ class EtcdBackend:
         kvs = reply.get('kvs') or [None]
         return kvs[0], int(reply['header']['revision'])
 
-    def _decode_state(self, kv):
+    def _decode_state(self, kv, revision):
+        """The state in ``kv`` (None: absent), read at store ``revision``."""
         if kv is None:
-            return document.THAWED
+            return self._missing(revision)
         return _parse_state(_unb64(kv.get('value', '')),
                             'etcd key %s' % self.state_key)
+
+    def _missing(self, revision):
+        """No state key means never frozen (thawed), but only while the
+        history agrees, as with a state file: a key deleted while the
+        newest history entry is a freeze raises ``StateMissing``, an
+        unreadable state (workers keep the last state for ``stale_after``,
+        then apply ``fail_mode``), never a thaw.  The history is read at
+        the ``revision`` the key was found absent, not a later one."""
+        prefix = self.key('history', '')
+        values = self.call('read the history', lambda c: c.get(
+            prefix, range_end=_prefix_end(prefix), sort_order='descend',
+            sort_target='key', limit=_NEWEST, revision=revision))
+        for value in values:
+            try:
+                entry = json.loads(value)
+            except ValueError:
+                continue
+            recorded = document.recorded_freeze(entry, self.last_epoch)
+            if recorded is None:
+                return document.THAWED
+            raise StateMissing(
+                'etcd key %s is missing, but its history says frozen '
+                '(epoch %s, mode %s)' % (self.state_key, recorded.epoch,
+                                         recorded.mode), recorded)
+        return document.THAWED
 
     # -- the state ---------------------------------------------------------
 
@@ -250,9 +280,9 @@ class EtcdBackend:
         return None if kv is None else int(kv['mod_revision'])
 
     def read(self):
-        kv, _ = self.call('read %s' % self.state_key,
-                          lambda c: self._range(c, self.state_key))
-        return self._decode_state(kv)
+        kv, revision = self.call('read %s' % self.state_key,
+                                 lambda c: self._range(c, self.state_key))
+        return self._decode_state(kv, revision)
 
     def last_epoch(self):
         """Highest epoch in the history (to continue after a lost state)."""
@@ -272,20 +302,23 @@ class EtcdBackend:
         ``change`` returns None to leave the state as it is.  A corrupt
         document is refused unless ``force``, which keeps it under
         ``corrupt/`` and continues the epochs from the history; so does a
-        missing one, so that epochs never repeat.
+        missing one, so that epochs never repeat; a missing one the history
+        says is frozen continues from the history's last document.
         """
-        kv, _ = self.call('read %s' % self.state_key,
-                          lambda c: self._range(c, self.state_key))
+        kv, store = self.call('read %s' % self.state_key,
+                              lambda c: self._range(c, self.state_key))
         revision = 0 if kv is None else int(kv['mod_revision'])
         aside = None
         try:
-            old = None if kv is None else self._decode_state(kv)
+            old = self._decode_state(kv, store)
+        except StateMissing as exc:
+            old = exc.recorded
         except document.StateError:
             if not force:
                 raise
             aside = kv.get('value', '')
             old = None
-        if old is None:
+        if old is None or (kv is None and not old.frozen):
             old = document.FreezeState(epoch=self.last_epoch())
         new = change(old)
         if new is None and aside is None:
@@ -333,8 +366,10 @@ class EtcdBackend:
 
     def follow(self):
         """A stream of ``(mod_revision, state or StateError)``: the state
-        now, then each change, until the stream breaks (StateUnavailable) or
-        etcd ends it; ``close()`` from another thread ends it too."""
+        now, then each change, until the stream breaks (StateUnavailable,
+        also when the key is deleted while the history says frozen: the
+        watcher's re-reads then judge it) or etcd ends it; ``close()`` from
+        another thread ends it too."""
         return _Follow(self)
 
     def ack_store(self):
@@ -353,7 +388,8 @@ class _Follow:
         kv, revision = backend.call('read %s' % backend.state_key,
                                     lambda c: backend._range(
                                         c, backend.state_key))
-        yield self._decoded(kv, 0 if kv is None else int(kv['mod_revision']))
+        yield self._decoded(kv, 0 if kv is None else int(kv['mod_revision']),
+                            revision)
         client = backend.clients()[backend._current]
         request = {'create_request': {'key': _b64(backend.state_key),
                                       'start_revision': revision + 1}}
@@ -373,9 +409,10 @@ class _Follow:
                     return  # compacted past our revision: start again
                 for event in result.get('events', ()):
                     kv = event['kv']
+                    version = int(kv['mod_revision'])
                     deleted = event.get('type') == 'DELETE'
-                    yield self._decoded(None if deleted else kv,
-                                        int(kv['mod_revision']))
+                    yield self._decoded(None if deleted else kv, version,
+                                        version)
         except (requests.RequestException, ValueError, KeyError) as exc:
             if not self._closed:
                 raise StateUnavailable('etcd watch on %s broke: %s'
@@ -383,9 +420,9 @@ class _Follow:
         finally:
             self.close()
 
-    def _decoded(self, kv, version):
+    def _decoded(self, kv, version, revision):
         try:
-            return version, self.backend._decode_state(kv)
+            return version, self.backend._decode_state(kv, revision)
         except document.StateError as exc:
             return version, exc
 

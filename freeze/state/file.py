@@ -73,14 +73,12 @@ class FileBackend:
 
     def _missing(self):
         last = self._last_entry()
-        new = last.get('new') if isinstance(last, dict) else None
-        if not (isinstance(new, dict) and new.get('frozen') is True):
-            return document.THAWED
-        try:
-            recorded = document.FreezeState.from_dict(new)
-        except document.StateError:
-            recorded = document.FreezeState(epoch=self.last_epoch(),
-                                            frozen=True, mode='full')
+        recorded = document.recorded_freeze(last, self.last_epoch)
+        if recorded is None:
+            # Thawed, at the epoch the history reached: an update after it
+            # never repeats an epoch.
+            return (document.FreezeState(epoch=self.last_epoch()) if last
+                    else document.THAWED)
         raise StateMissing(
             '%s is missing, but its history says frozen (epoch %s, mode %s)'
             % (self.path, recorded.epoch, recorded.mode), recorded)

@@ -13,6 +13,7 @@ from freeze.state import StateUnavailable
 from freeze.state import acks
 from freeze.state import document
 from freeze.state import etcd as etcd_backend
+from freeze.state import file as file_backend
 from freeze.state import open_backend
 from freeze.state import watch
 
@@ -24,6 +25,10 @@ def freeze(mode):
         return document.FreezeState(epoch=old.epoch + 1, frozen=True,
                                     mode=mode, reason='cut', started_at=NOW)
     return change
+
+
+def thaw(old):
+    return document.FreezeState(epoch=old.epoch + 1)
 
 
 @pytest.fixture
@@ -143,9 +148,67 @@ def test_corrupt_state_refused_then_set_aside_with_force(backend):
 
 def test_a_deleted_state_continues_the_epochs(backend):
     backend.update(freeze('full'), 'ops', NOW)
+    backend.update(thaw, 'ops', NOW)
     backend.call('delete it', lambda c: c.delete(backend.state_key))
-    _, new = backend.update(freeze('writes'), 'ops', NOW)
-    assert new.epoch == 2
+    assert backend.read() == document.THAWED  # the last entry is a thaw
+    old, new = backend.update(freeze('writes'), 'ops', NOW)
+    assert (old.epoch, old.frozen, new.epoch) == (2, False, 3)
+
+
+def test_a_deleted_state_is_unreadable_while_history_says_frozen(backend):
+    """As with a state file: never read as thawed; freeze-ctl continues
+    from the history's last document."""
+    backend.update(freeze('writes'), 'ops', NOW)
+    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    with pytest.raises(file_backend.StateMissing) as caught:
+        backend.read()
+    assert 'history says frozen (epoch 1, mode writes)' in str(caught.value)
+    assert isinstance(caught.value, StateUnavailable)
+    old, new = backend.update(thaw, 'ops', NOW)
+    assert (old.epoch, old.mode, old.frozen, new.epoch) == (1, 'writes',
+                                                            True, 2)
+
+
+def test_a_missing_key_is_judged_by_the_history_of_the_same_revision(
+        backend):
+    """The key found absent, then a thaw lands before the history is read:
+    that read must not pair "absent" with the later history (it gave a
+    thawed epoch 0 that never existed)."""
+    backend.update(freeze('writes'), 'ops', NOW)
+    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    kv, revision = backend.call('read', lambda c: backend._range(
+        c, backend.state_key))
+    backend.update(thaw, 'ops', NOW)
+    assert kv is None
+    with pytest.raises(file_backend.StateMissing, match='epoch 1'):
+        backend._decode_state(kv, revision)
+    assert backend.read().epoch == 2
+
+
+@pytest.mark.parametrize('fail_mode, mode_after', [('closed', 'full'),
+                                                   ('open', 'writes')])
+def test_watcher_keeps_state_then_fails_when_state_key_is_deleted(
+        backend, fail_mode, mode_after):
+    backend.update(freeze('writes'), 'ops', NOW)
+    watcher = watch.StateWatcher(open_backend(str(backend)), fail_mode,
+                                 heartbeat_interval=0.1, stale_after=1.5)
+    watcher.start()
+    try:
+        assert watcher.current().state.mode == 'writes'
+        backend.call('delete it', lambda c: c.delete(backend.state_key))
+        wait_until(lambda: watcher.current().problem is not None)
+        view = watcher.current()
+        assert 'missing' in view.problem and not view.failing
+        assert view.state.mode == 'writes'  # the last state, for stale_after
+        wait_until(lambda: watcher.current().failing)
+        view = watcher.current()
+        assert view.state.frozen and view.state.mode == mode_after
+        _, new = backend.update(thaw, 'ops', NOW)  # freeze-ctl off repairs
+        wait_until(lambda: not watcher.current().state.frozen)
+        assert watcher.current().problem is None
+        assert watcher.current().state.epoch == new.epoch == 2
+    finally:
+        watcher.stop()
 
 
 def test_unreachable_etcd_is_a_quick_clear_error():
@@ -170,8 +233,11 @@ def test_follow_yields_now_then_each_change_until_closed(backend):
     seen = []
 
     def read():
-        for version, state in stream:
-            seen.append((version, state))
+        try:
+            for version, state in stream:
+                seen.append((version, state))
+        except StateUnavailable as exc:
+            seen.append((None, exc))
     reader = threading.Thread(target=read)
     reader.start()
     deadline = time.monotonic() + 5
@@ -179,8 +245,10 @@ def test_follow_yields_now_then_each_change_until_closed(backend):
         time.sleep(0.01)
     backend.update(freeze('full'), 'ops', NOW)
     backend.call('corrupt it', lambda c: c.put(backend.state_key, 'nope'))
+    backend.update(thaw, 'ops', NOW, force=True)
     backend.call('delete it', lambda c: c.delete(backend.state_key))
-    while len(seen) < 4 and time.monotonic() < deadline:
+    backend.update(freeze('writes'), 'ops', NOW)
+    while len(seen) < 6 and time.monotonic() < deadline:
         time.sleep(0.01)
     stream.close()
     reader.join(timeout=5)
@@ -188,9 +256,22 @@ def test_follow_yields_now_then_each_change_until_closed(backend):
     assert seen[0] == (0, document.THAWED)
     assert seen[1][1].mode == 'full'
     assert isinstance(seen[2][1], document.StateError)
-    assert seen[3][1] == document.THAWED
+    assert not seen[3][1].frozen
+    # Deleted after a thaw: thawed; the next freeze continues the epochs.
+    assert seen[4][1] == document.THAWED
+    assert (seen[5][1].mode, seen[5][1].epoch) == ('writes', 3)
     versions = [v for v, _ in seen]
     assert versions[1:] == sorted(versions[1:])
+
+
+def test_follow_breaks_when_a_frozen_state_is_deleted(backend):
+    backend.update(freeze('network'), 'ops', NOW)
+    stream = iter(backend.follow())
+    assert next(stream)[1].mode == 'network'
+    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    with pytest.raises(file_backend.StateMissing, match='history says '
+                       'frozen'):
+        next(stream)
 
 
 def ack(pid, epoch=1, expiry=3.0):

@@ -202,7 +202,11 @@ def test_vanished_state_file_is_unreadable_while_history_says_frozen(
     old, new = backend.update(thaw, 'ops', NOW)
     assert (old.epoch, old.mode, new.epoch) == (1, 'writes', 2)
     path.unlink()
-    assert backend.read() == document.THAWED  # the last entry is a thaw
+    # The last entry is a thaw: thawed, at the epoch the history reached,
+    # so the next change never repeats an epoch.
+    assert backend.read() == document.FreezeState(epoch=2)
+    old, new = backend.update(freeze_writes, 'ops', NOW)
+    assert (old.epoch, new.epoch) == (2, 3)
 
 
 def test_vanished_state_file_found_past_long_history_lines(tmp_path):
@@ -255,3 +259,14 @@ def test_state_dir_that_never_had_a_document_stays_thawed(tmp_path):
     for clock.now in (0, 5, 50):
         view = watcher.current()
         assert not view.state.frozen and view.problem is None
+
+
+def test_recorded_freeze_is_the_history_entrys_freeze_never_a_thaw():
+    frozen = {'new': freeze_writes(document.THAWED).to_dict()}
+    assert document.recorded_freeze(frozen, lambda: 9).mode == 'writes'
+    for entry in ({'new': thaw(document.THAWED).to_dict()}, {}, [], None,
+                  {'new': {'frozen': 'yes'}}):
+        assert document.recorded_freeze(entry, lambda: 9) is None
+    broken = {'new': {'frozen': True, 'mode': 'bogus'}}
+    assert document.recorded_freeze(broken, lambda: 9) == (
+        document.FreezeState(epoch=9, frozen=True, mode='full'))

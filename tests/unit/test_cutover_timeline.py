@@ -266,10 +266,25 @@ def test_report_html_and_json(cutover, tmp_path):
     assert 'nova-network to neutron' in text and 'cmp004' in text
 
 
-def test_report_errors_are_one_line(tmp_path):
+def test_report_errors_are_one_line(tmp_path, cutover):
     url = 'sqlite:///%s' % (tmp_path / 'j.sqlite')
     journal_mod.Journal(url, create=True)
     empty = nova_cutover(url, 'report')
     assert empty.returncode == 1
     assert empty.stderr == 'nova-cutover: error: nothing has run yet: no ' \
         'report\n'
+    nowhere = nova_cutover(cutover['url'], 'report', '--html',
+                           str(tmp_path / 'no' / 'report.html'))
+    assert nowhere.returncode == 1 and nowhere.stdout == ''
+    assert nowhere.stderr.startswith('nova-cutover: error: cannot write ')
+    assert nowhere.stderr.count('\n') == 1
+
+
+def test_an_unreadable_freeze_history_is_said():
+    plan = plan_mod.load(
+        'name: x\nfreeze: {command: sh -c "echo etcd down >&2; exit 2" --}\n'
+        'stages: [{name: a, freeze: {mode: full}, commands: '
+        '[{name: c, run: "true"}]}]\n')
+    with pytest.raises(runner_mod.CutoverError,
+                       match='^freeze-ctl history: etcd down$'):
+        runner_mod.Runner(None, None).freeze_history(plan)

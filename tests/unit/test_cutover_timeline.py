@@ -169,6 +169,7 @@ def test_windows_mode_changes_open_windows_and_the_span(tmp_path, capsys):
                   ['off'],
                   ['on', '--mode', 'network', '--reason', 'switch hosts'],
                   ['on', '--mode', 'full', '--reason', 'switch hosts'],
+                  ['on', '--mode', 'full', '--reason', 'translate'],
                   ['off'],
                   ['on', '--mode', 'writes', '--reason', 'late']):
         assert freeze_ctl.main(state + words) == 0
@@ -178,10 +179,12 @@ def test_windows_mode_changes_open_windows_and_the_span(tmp_path, capsys):
     every = timeline.windows(history)
     assert [(w['mode'], w['reason']) for w in every] == [
         ('network', 'before'), ('network', 'switch hosts'),
-        ('full', 'switch hosts'), ('writes', 'late')]
-    assert every[1]['end'] == every[2]['start'] and every[3]['end'] is None
-    span = timeline.windows(history, every[1]['start'], every[2]['end'])
-    assert [w['mode'] for w in span] == ['network', 'full']
+        ('full', 'switch hosts'), ('full', 'translate'), ('writes', 'late')]
+    assert every[1]['end'] == every[2]['start']
+    assert every[2]['end'] == every[3]['start'] and every[4]['end'] is None
+    span = timeline.windows(history, every[1]['start'], every[3]['end'])
+    assert [w['reason'] for w in span] == ['switch hosts'] * 2 + [
+        'translate']
     with pytest.raises(timeline.TimelineError):
         timeline.windows([{'frozen': True}])
 
@@ -288,3 +291,6 @@ def test_an_unreadable_freeze_history_is_said():
     with pytest.raises(runner_mod.CutoverError,
                        match='^freeze-ctl history: etcd down$'):
         runner_mod.Runner(None, None).freeze_history(plan)
+    thawless = plan_mod.load('name: x\nfreeze: {command: "false"}\nstages: '
+                             '[{name: a, commands: [{name: c, run: "true"}]}]')
+    assert runner_mod.Runner(None, None).freeze_history(thawless) == []

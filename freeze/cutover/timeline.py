@@ -14,8 +14,8 @@ from freeze.state import document
 #: a host's outcome in one run, from the marks the runner journals
 RUN_MARKS = (views.MARK_FALLEN_BACK, views.MARK_STUCK, views.MARK_BATCH,
              views.MARK_ROLLED_BACK)
-#: a host's final status in a stage -> its outcome in the report
-OUTCOMES = {'done': 'converted'}
+#: a host's status (in a stage, or in one run) -> its outcome in the report
+OUTCOMES = {'done': 'converted', 'failing': 'failed'}
 #: a stage's host outcomes, always present (empty when none)
 SUMMARY = ('converted', views.MARK_FALLEN_BACK, 'retried',
            views.MARK_ACCEPTED, views.SKIPPED)
@@ -83,8 +83,7 @@ def _host_outcome(rows, steps):
         return marks[-1]
     status = views.unit_view([r for r in rows if r.op != 'mark']).status(
         steps)
-    return {'done': 'converted', 'pending': 'not-run',
-            'failing': 'failed'}.get(status, status)
+    return 'not-run' if status == 'pending' else OUTCOMES.get(status, status)
 
 
 def _run(p, plan, rows):
@@ -94,15 +93,18 @@ def _run(p, plan, rows):
     mine = [r for r in rows if r.pass_id == p.id and r.op != views.CONFIRM
             and not (r.op == 'mark' and r.status == views.MARK_ACCEPTED)]
     first, last = _span(mine)
+    by_unit = {}
+    for row in mine:
+        by_unit.setdefault(row.unit, []).append(row)
     batches = []
     for number, batch in enumerate(plan.batches(stage, p.hosts), 1):
         hosts = []
         for host in batch:
-            host_rows = [r for r in mine if r.unit == host]
-            h_start, h_end = _span(host_rows)
+            h_start, h_end = _span(by_unit.get(host, ()))
             hosts.append({'host': host, 'outcome': _host_outcome(
-                host_rows, steps), 'start': iso(h_start), 'end': iso(h_end)})
-        b_start, b_end = _span([r for r in mine if r.unit in batch])
+                by_unit.get(host, ()), steps), 'start': iso(h_start),
+                'end': iso(h_end)})
+        b_start, b_end = _span([r for h in batch for r in by_unit.get(h, ())])
         batches.append({'batch': number, 'cell': plan.hosts[batch[0]],
                         'start': iso(b_start), 'end': iso(b_end),
                         'hosts': hosts})
@@ -153,7 +155,6 @@ def build(plan, plan_of, passes, rows, history, stage_status, host_status):
         mine = [r for p, r in runs if p.stage == stage.name]
         stages.append({
             'stage': stage.name, 'status': stage_status[stage.name],
-            'hosts': stage.has_hosts,
             'start': mine[0]['start'] if mine else None,
             'end': max((r['end'] for r in mine), key=seconds_of)
             if mine else None,

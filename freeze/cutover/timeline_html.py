@@ -21,7 +21,7 @@ COLOURS = {
     'revert-failed': '#b52b27', 'failed': '#b52b27', 'stopped': '#b52b27',
     'running': '#5bc0de', 'rolling-back': '#9b59b6', 'rolled-back': '#9b9b9b',
     'batch-reverted': '#9b9b9b', 'awaiting-confirmation': '#337ab7',
-    'not-run': '#e6e6e6', 'skipped': '#cccccc'}
+    'not-run': '#e6e6e6', 'pending': '#e6e6e6', 'skipped': '#cccccc'}
 CSS = """
 body { font: 14px sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: .5em 0 1.5em; }
@@ -47,7 +47,8 @@ class _Svg:
     def __init__(self, t0, t1, squares):
         self.t0, self.t1 = t0, max(t1, t0 + 1)
         self.squares_x = LABEL + PLOT + 20
-        self.width = self.squares_x + squares * SQUARE + 20
+        self.per_row = max(squares, 10)
+        self.width = self.squares_x + self.per_row * SQUARE + 20
         self.y, self.parts = 30, []
 
     def x(self, seconds):
@@ -150,8 +151,26 @@ def svg(data):
                         data_host=host['host'], data_stage=stage['stage'],
                         data_run=run['run'], data_outcome=host['outcome'])
                 d.y += ROW
+        _final(d, stage)
         d.y += 8
     return d.axis()
+
+
+def _final(d, stage):
+    """A stage's hosts by final outcome, rows of squares; a retried host
+    is outlined."""
+    hosts = [(host, outcome) for outcome, names in stage['outcomes'].items()
+             if outcome != 'retried' for host in names]
+    retried = set(stage['outcomes']['retried'])
+    for start in range(0, len(hosts), d.per_row):
+        d.row('  hosts now' if start == 0 else '')
+        for n, (host, outcome) in enumerate(hosts[start:start + d.per_row]):
+            d.square(n, outcome, '%s: %s%s' % (
+                host, outcome, ', retried' if host in retried else ''),
+                class_='final', data_host=host, data_stage=stage['stage'],
+                data_outcome=outcome, data_retried=host in retried or None,
+                stroke='#000' if host in retried else None)
+        d.y += ROW
 
 
 def _legend():

@@ -263,6 +263,18 @@ def test_report_html_and_json(cutover, tmp_path):
     assert {h for _, _, h in hosts} == set(cutover['fleet'].hosts)
     assert hosts[('compute-l2', data['stages'][1]['runs'][0]['run'],
                   'cmp001')] == 'fallen-back'
+    final = {}
+    for square in page.of('final'):
+        final.setdefault(square['data-stage'], {})[square['data-host']] = (
+            square['data-outcome'], 'data-retried' in square)
+    for stage in data['stages']:
+        hosts_now = {h: (outcome, h in stage['outcomes']['retried'])
+                     for outcome, names in stage['outcomes'].items()
+                     if outcome != 'retried' for h in names}
+        assert final.get(stage['stage'], {}) == hosts_now
+    assert set(final['next-gen']) == set(cutover['fleet'].hosts)
+    assert final['compute-l2']['cmp001'] == ('converted', True)
+    assert final['compute-l2']['cmp004'] == ('accepted', False)
     text = ''.join(page.text)
     for stage in data['stages']:
         assert stage['stage'] in text

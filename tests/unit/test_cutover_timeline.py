@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -323,6 +324,8 @@ def test_a_stopped_stage_leaves_its_window_open(tmp_path):
         runner = make_runner(url)
         assert runner.run(plan) == views.STOPPED
         data = fold(runner)
+        assert runner.rollback() == views.ROLLED_BACK
+        rolled_back = fold(runner)
     finally:
         fleet.stop()
     [stage] = data['stages']
@@ -341,3 +344,15 @@ def test_a_stopped_stage_leaves_its_window_open(tmp_path):
     assert float(bar['x']) + float(bar['width']) == pytest.approx(
         float(svg['data-x0']) + float(svg['data-plot']), abs=0.02)
     assert 'still frozen' in ''.join(page.text)
+
+    # the rollback puts the freeze back as it was before: the window ends
+    # inside the rollback's revert of the freeze, in the same run
+    [stage] = rolled_back['stages']
+    assert stage['status'] == stage['runs'][0]['status'] == \
+        views.ROLLED_BACK
+    [window] = rolled_back['windows']
+    [revert] = [r for r in runner.journal.rows()
+                if r.op == 'revert' and r.step == 'freeze']
+    assert between(window['end'], revert.started, revert.finished)
+    assert rolled_back['last_thaw'] == window['end']
+    assert between(stage['runs'][0]['end'], revert.finished, time.time())

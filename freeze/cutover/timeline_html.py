@@ -118,8 +118,9 @@ def svg(data):
     d.row('freeze windows', 'label')
     for w in data['windows']:
         d.bar('window', w['start'], w['end'], w['mode'],
-              'freeze %s: %s (%s - %s)' % (w['mode'], w['reason'],
-                                          w['start'], w['end'] or 'now'),
+              'freeze %s: %s (%s - %s)' % (
+                  w['mode'], w['reason'], w['start'],
+                  w['end'] or 'still frozen'),
               '%s: %s' % (w['mode'], w['reason']), data_mode=w['mode'],
               data_reason=w['reason'])
     d.y += ROW + 8

@@ -19,6 +19,8 @@ from freeze.cutover import plan as plan_mod
 from freeze.cutover import progress as progress_mod
 from freeze.cutover import report
 from freeze.cutover import runner as runner_mod
+from freeze.cutover import timeline
+from freeze.cutover import timeline_html
 
 class CommandError(Exception):
     """A clear, expected failure: printed without a traceback."""
@@ -165,6 +167,25 @@ def cmd_log(args):
     return 0
 
 
+def cmd_report(args):
+    journal = open_journal(args)
+    runner = make_runner(args, journal)
+    passes = journal.passes()
+    if not passes:
+        raise CommandError('nothing has run yet: no report')
+    data = report.timeline(runner, passes, journal.rows(),
+                           runner.freeze_history(runner.plan_of(passes[-1])))
+    if args.html:
+        try:
+            with open(args.html, 'w', encoding='utf-8') as f:
+                f.write(timeline_html.page(data))
+        except OSError as exc:
+            raise CommandError('cannot write %s: %s' % (args.html, exc))
+    if args.format or not args.html:
+        print(output.render(data, args.format or 'json'))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='nova-cutover',
@@ -242,6 +263,14 @@ def build_parser():
     p.add_argument('--failed', action='store_true',
                    help='only failed, timed out or unfinished actions')
     p.set_defaults(func=cmd_log)
+    p = sub.add_parser(
+        'report', help='the timeline from the journal and the freeze '
+                       'history: stages, freeze windows, hosts')
+    p.add_argument('-f', '--format', choices=('json', 'yaml'),
+                   help='print the data (default: json, unless --html)')
+    p.add_argument('--html', metavar='FILE',
+                   help='write a self-contained HTML page with the timeline')
+    p.set_defaults(func=cmd_report)
     cutover_translate.register(sub)
     cutover_proxy.register(sub)
     return parser
@@ -252,7 +281,7 @@ def main(argv=None):
     exits.configure_logging(args.debug)
     return exits.run('nova-cutover', args.debug, lambda: args.func(args), (
         CommandError, plan_mod.PlanError, journal_mod.JournalError,
-        runner_mod.CutoverError))
+        runner_mod.CutoverError, timeline.TimelineError))
 
 
 if __name__ == '__main__':

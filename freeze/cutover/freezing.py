@@ -21,6 +21,10 @@ def status(base):
     return '%s status -f json' % base
 
 
+def history(base):
+    return '%s history -f json' % base
+
+
 def on(base, freeze):
     words = ['on', '--mode', freeze.mode, '--reason', freeze.reason]
     for grant in freeze.grants:

@@ -1,7 +1,8 @@
-"""Pure: what ``plan``, ``status`` and ``hosts`` print."""
+"""Pure: what ``plan``, ``status``, ``hosts`` and ``report`` print."""
 
 from freeze.cutover import freezing
 from freeze.cutover import progress
+from freeze.cutover import timeline as timeline_mod
 from freeze.cutover import views
 
 
@@ -150,3 +151,15 @@ def log(rows, host=None, failed=False):
             if (host is None or r.unit == host)
             and (not failed or r.op != 'check' and r.status in (
                 'failed', 'timeout', 'intent'))]
+
+
+def timeline(runner, passes, rows, history):
+    """``report``'s data: the journal and the freeze history folded, with
+    each stage's and host's status as ``status`` and ``hosts`` say them."""
+    plan = runner.plan_of(passes[-1])
+    units = runner.units()
+    return timeline_mod.build(
+        plan, runner.plan_of, passes, rows, history,
+        {s.name: runner.stage_status(plan, s, passes, units)
+         for s in plan.stages},
+        {s.name: runner.host_statuses(plan, s, units) for s in plan.stages})

@@ -116,16 +116,21 @@ class Runner:
         ``{'error': why}``; None when no stage of the plan freezes."""
         if not any(s.freeze for s in plan.stages):
             return None
-        rc, out, err = executor.output_of(
-            freezing.status(plan.freeze_command), STATUS_TIMEOUT)
-        try:
-            if rc == 0:
-                return dict(json.loads(out))
-        except (ValueError, TypeError):
-            pass
-        lines = (err or out).strip().splitlines()
-        return {'error': 'freeze-ctl status: %s' % (
-            lines[-1] if lines else 'exit %s' % rc)}
+        state, error = _freeze_ctl(freezing.status(plan.freeze_command),
+                                   'status', dict)
+        return {'error': error} if error else state
+
+    def freeze_history(self, plan):
+        """freeze-ctl's audit history of the plan's freeze state (``report``
+        folds it into freeze windows); [] when no stage of the plan
+        freezes."""
+        if not any(s.freeze for s in plan.stages):
+            return []
+        history, error = _freeze_ctl(freezing.history(plan.freeze_command),
+                                     'history', list)
+        if error:
+            raise CutoverError(error)
+        return history
 
     # -- run ------------------------------------------------------------
 
@@ -824,6 +829,21 @@ class _Counts:
                 self.failed += 1
             self.progress.hosts(self.stage, self.done, self.failed,
                                 self.remaining)
+
+
+def _freeze_ctl(command, what, kind):
+    """(``kind`` of the JSON a read-only freeze-ctl command printed, None)
+    or (None, why not)."""
+    rc, out, err = executor.output_of(command, STATUS_TIMEOUT)
+    try:
+        data = json.loads(out) if rc == 0 else None
+    except ValueError:
+        data = None
+    if isinstance(data, kind):
+        return data, None
+    lines = (err or out).strip().splitlines()
+    return None, 'freeze-ctl %s: %s' % (what, lines[-1] if lines
+                                        else 'exit %s' % rc)
 
 
 def _names(steps):

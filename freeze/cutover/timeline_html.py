@@ -1,0 +1,215 @@
+"""Pure: the timeline (``timeline.build``) as one self-contained HTML page.
+
+Inline CSS and one inline SVG, no script and nothing fetched: the page
+opens anywhere, offline, and can be attached to a change record.  Each
+drawn element carries its data (``data-start``, ``data-end``, ...) and a
+``<title>`` (shown on hover), so the picture can be checked by parsing it.
+"""
+
+import datetime
+import html
+
+from freeze.cutover import timeline
+
+LABEL, PLOT, ROW, SQUARE = 230, 900, 22, 11
+COLOURS = {
+    # freeze modes
+    'full': '#d9534f', 'writes': '#f0ad4e', 'network': '#f7d774',
+    # runs, batches and hosts
+    'done': '#5cb85c', 'converted': '#5cb85c', 'accepted': '#8fbc8f',
+    'done-with-fallbacks': '#a3c15a', 'fallen-back': '#e8743b',
+    'revert-failed': '#b52b27', 'failed': '#b52b27', 'stopped': '#b52b27',
+    'running': '#5bc0de', 'rolling-back': '#9b59b6', 'rolled-back': '#9b9b9b',
+    'batch-reverted': '#9b9b9b', 'awaiting-confirmation': '#337ab7',
+    'not-run': '#e6e6e6', 'pending': '#e6e6e6', 'skipped': '#cccccc'}
+CSS = """
+body { font: 14px sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; }
+td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: left; }
+svg text { font: 11px sans-serif; }
+svg .axis { stroke: #ddd; }
+svg .label { font-weight: bold; }
+"""
+
+
+def _a(**attrs):
+    return ''.join(' %s="%s"' % (k.rstrip('_').replace('_', '-'), html.escape(
+        str(v), quote=True)) for k, v in attrs.items() if v is not None)
+
+
+def _colour(status):
+    return COLOURS.get(status, '#999999')
+
+
+class _Svg:
+    """The drawing: rows top to bottom on a common time axis."""
+
+    def __init__(self, t0, t1, squares):
+        self.t0, self.t1 = t0, max(t1, t0 + 1)
+        self.squares_x = LABEL + PLOT + 20
+        self.per_row = max(squares, 10)
+        self.width = self.squares_x + self.per_row * SQUARE + 20
+        self.y, self.parts = 30, []
+
+    def x(self, seconds):
+        return round(LABEL + (seconds - self.t0) / (self.t1 - self.t0)
+                     * PLOT, 2)
+
+    def text(self, x, y, words, cls=None):
+        self.parts.append('<text%s>%s</text>' % (_a(x=x, y=y, class_=cls),
+                                                 html.escape(words)))
+
+    def bar(self, cls, start, end, status, title, label=None, **data):
+        """A rect from ``start`` to ``end`` (None: not ended, drawn to the
+        axis' end) on the current row."""
+        t_start = timeline.seconds_of(start)
+        t_end = timeline.seconds_of(end) if end else self.t1
+        x = self.x(t_start)
+        width = max(self.x(t_end) - x, 1)
+        self.parts.append(
+            '<rect%s><title>%s</title></rect>' % (_a(
+                class_=cls, x=x, y=self.y, width=width, height=ROW - 6,
+                fill=_colour(status), data_start=start, data_end=end,
+                **data), html.escape(title)))
+        if label:  # clipped to its bar by a nested svg
+            self.parts.append('<svg%s><text%s>%s</text></svg>' % (
+                _a(x=x, y=self.y, width=width, height=ROW - 6),
+                _a(x=3, y=ROW - 10), html.escape(label)))
+
+    def square(self, n, status, title, **data):
+        self.parts.append('<rect%s><title>%s</title></rect>' % (_a(
+            x=self.squares_x + n * SQUARE, y=self.y + 2, width=SQUARE - 2,
+            height=ROW - 10, fill=_colour(status), **data),
+            html.escape(title)))
+
+    def row(self, label, cls=None):
+        self.text(4, self.y + ROW - 10, label, cls)
+
+    def axis(self):
+        top, bottom = 20, self.y + 6
+        for n in range(9):
+            t = self.t0 + (self.t1 - self.t0) * n / 8
+            x = self.x(t)
+            self.parts.append('<line%s/>' % _a(class_='axis', x1=x, x2=x,
+                                                y1=top, y2=bottom))
+            self.text(x - 24, bottom + 14, _clock(t))
+            self.text(x - 24, 14, _clock(t))
+        return ('<svg xmlns="http://www.w3.org/2000/svg"%s>%s</svg>' % (
+            _a(width=self.width, height=bottom + 24, data_t0=self.t0,
+               data_t1=self.t1, data_x0=LABEL, data_plot=PLOT),
+            '\n'.join(self.parts)))
+
+
+def _clock(seconds):
+    return datetime.datetime.fromtimestamp(
+        seconds, datetime.timezone.utc).strftime('%H:%M:%S')
+
+
+def _bounds(data):
+    times = [timeline.seconds_of(t) for t in [data['start'], data['end']] + [
+        w[k] for w in data['windows'] for k in ('start', 'end')] if t]
+    return min(times), max(times)
+
+
+def svg(data):
+    squares = max([len(b['hosts']) for s in data['stages'] for r in s['runs']
+                   for b in r['batches']] or [0])
+    d = _Svg(*_bounds(data), squares)
+    d.row('freeze windows', 'label')
+    for w in data['windows']:
+        d.bar('window', w['start'], w['end'], w['mode'],
+              'freeze %s: %s (%s - %s)' % (
+                  w['mode'], w['reason'], w['start'],
+                  w['end'] or 'still frozen'),
+              '%s: %s' % (w['mode'], w['reason']), data_mode=w['mode'],
+              data_reason=w['reason'])
+    d.y += ROW + 8
+    for stage in data['stages']:
+        d.row('%s (%s)' % (stage['stage'], stage['status']), 'label')
+        for run in stage['runs']:
+            d.bar('run', run['start'], run['end'], run['status'],
+                  'run %s of %s: %s (%s - %s)%s' % (
+                      run['run'], stage['stage'], run['status'],
+                      run['start'], run['end'],
+                      ': %s' % run['note'] if run['note'] else ''),
+                  'run %s' % run['run'], data_stage=stage['stage'],
+                  data_run=run['run'], data_status=run['status'])
+        d.y += ROW
+        for run in stage['runs']:
+            for batch in run['batches']:
+                d.row('  run %s batch %s (%s)' % (run['run'], batch['batch'],
+                                                  batch['cell']))
+                if batch['start']:
+                    d.bar('batch', batch['start'], batch['end'], None,
+                          'batch %s of run %s: %d host(s)' % (
+                              batch['batch'], run['run'],
+                              len(batch['hosts'])),
+                          data_stage=stage['stage'], data_run=run['run'],
+                          data_batch=batch['batch'])
+                for n, host in enumerate(batch['hosts']):
+                    d.square(n, host['outcome'], '%s: %s' % (
+                        host['host'], host['outcome']), class_='host',
+                        data_host=host['host'], data_stage=stage['stage'],
+                        data_run=run['run'], data_outcome=host['outcome'])
+                d.y += ROW
+        _final(d, stage)
+        d.y += 8
+    return d.axis()
+
+
+def _final(d, stage):
+    """A stage's hosts by final outcome, rows of squares; a retried host
+    is outlined."""
+    hosts = [(host, outcome) for outcome, names in stage['outcomes'].items()
+             if outcome != 'retried' for host in names]
+    retried = set(stage['outcomes']['retried'])
+    for start in range(0, len(hosts), d.per_row):
+        d.row('  hosts now' if start == 0 else '')
+        for n, (host, outcome) in enumerate(hosts[start:start + d.per_row]):
+            d.square(n, outcome, '%s: %s%s' % (
+                host, outcome, ', retried' if host in retried else ''),
+                class_='final', data_host=host, data_stage=stage['stage'],
+                data_outcome=outcome, data_retried=host in retried or None,
+                stroke='#000' if host in retried else None)
+        d.y += ROW
+
+
+def _legend():
+    return '<p class="legend">%s</p>' % ' '.join(
+        '<span style="background:%s">&nbsp;&nbsp;&nbsp;</span> %s'
+        % (colour, html.escape(name)) for name, colour in COLOURS.items())
+
+
+def _table(headers, rows, cls):
+    head = ''.join('<th>%s</th>' % html.escape(h) for h in headers)
+    body = ''.join('<tr>%s</tr>' % ''.join(
+        '<td>%s</td>' % html.escape('' if c is None else str(c)) for c in r)
+        for r in rows)
+    return '<table%s><tr>%s</tr>%s</table>' % (_a(class_=cls), head, body)
+
+
+def page(data):
+    """The whole page, as text."""
+    span = data['freeze_to_thaw_seconds']
+    summary = _table(['', ''], [
+        ['plan', data['plan']], ['journal from', data['start']],
+        ['to', data['end']], ['first freeze', data['first_freeze']],
+        ['last thaw', data['last_thaw'] or 'still frozen'],
+        ['first freeze to last thaw',
+         '%.1f s' % span if span is not None else '']], 'summary')
+    windows = _table(['mode', 'reason', 'start', 'end', 'seconds', 'who'], [
+        [w['mode'], w['reason'], w['start'], w['end'] or 'still frozen',
+         w['seconds'], w['who']] for w in data['windows']], 'windows')
+    stages = _table(['stage', 'status', 'start', 'end', 'runs'] + list(
+        timeline.SUMMARY), [
+        [s['stage'], s['status'], s['start'], s['end'], len(s['runs'])] + [
+            ', '.join(s['outcomes'][k]) for k in timeline.SUMMARY]
+        for s in data['stages']], 'stages')
+    title = 'nova-cutover report: %s' % data['plan']
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<title>%s</title><style>%s</style></head><body>\n'
+            '<h1>%s</h1>\n%s\n<h2>Timeline (UTC)</h2>\n%s\n%s\n'
+            '<h2>Freeze windows</h2>\n%s\n<h2>Stages and hosts</h2>\n%s\n'
+            '</body></html>\n' % (
+                html.escape(title), CSS, html.escape(title), summary,
+                svg(data), _legend(), windows, stages))

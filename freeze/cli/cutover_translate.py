@@ -16,7 +16,8 @@ import sqlalchemy
 from keystoneauth1 import exceptions as ks_exceptions
 
 from freeze.novanet import model, source
-from freeze.translate import config, converge, desired, rollback, verify
+from freeze.translate import (
+    config, converge, desired, neutrondb, rollback, verify)
 from freeze.translate.neutron import Neutron, NeutronError
 from freeze.translate.progress import Progress
 
@@ -29,7 +30,9 @@ def register(subparsers) -> None:
             ('plan', _plan, 'print the difference, change nothing'),
             ('apply', _apply, 'converge Neutron onto nova-network'),
             ('verify', _verify, 'compare; exit 1 on any mismatch'),
-            ('rollback', _rollback, 'remove what the tool created')):
+            ('rollback', _rollback, 'remove what the tool created'),
+            ('restore', _restore, "write straight into Neutron's database "
+             '(converging, one transaction)')):
         sub = actions.add_parser(name, help=help)
         sub.add_argument('--config', required=True,
                          help='the translation settings (YAML)')
@@ -39,6 +42,14 @@ def register(subparsers) -> None:
                          'else OS_CLOUD / OS_* credentials')
         sub.add_argument('--samples', type=int, default=3,
                          help='changes and problems shown per kind')
+        if name in ('plan', 'rollback', 'restore'):
+            sub.add_argument('--neutron-db', required=name == 'restore',
+                             metavar='URL', help="Neutron's database "
+                             '(SQLAlchemy URL): work on it, not the API')
+        if name in ('rollback', 'restore'):
+            sub.add_argument('--force', action='store_true',
+                             help='write although a Neutron server seems '
+                             'to serve from the database')
         if name in ('apply', 'rollback'):
             sub.add_argument('--workers', type=int)
             sub.add_argument('--bulk-size', type=int)
@@ -51,8 +62,8 @@ def _guarded(fn, args) -> int:
     try:
         return fn(args)
     except (config.ConfigError, OSError, NeutronError,
-            ks_exceptions.ClientException,
-            sqlalchemy.exc.SQLAlchemyError) as exc:
+            ks_exceptions.ClientException, neutrondb.Refused,
+            neutrondb.Failed, sqlalchemy.exc.SQLAlchemyError) as exc:
         print(f'nova-cutover translate: {exc}', file=sys.stderr)
         return 2
 
@@ -111,6 +122,11 @@ def _print_plan(plan: converge.Plan, samples: int) -> None:
 
 def _plan(args) -> int:
     settings = _settings(args)
+    if args.neutron_db:
+        plan, _ = neutrondb.run(args.neutron_db, _desired(args, settings),
+                                write_it=False)
+        _print_plan(plan, args.samples)
+        return 0
     neutron = _neutron(args, settings)
     plan = converge.diff(_desired(args, settings), converge.fetch(neutron))
     _print_plan(plan, args.samples)
@@ -157,9 +173,27 @@ def _verify(args) -> int:
 
 def _rollback(args) -> int:
     settings = _settings(args)
+    if args.neutron_db:
+        return _write_db(args, desired.Desired.empty(), 'rolled back')
     neutron = _neutron(args, settings)
     plan, actual = rollback.plan(neutron)
     return _run_apply(args, settings, plan, actual, neutron)
+
+
+def _restore(args) -> int:
+    return _write_db(args, _desired(args, _settings(args)), 'restored')
+
+
+def _write_db(args, wanted: desired.Desired, done: str) -> int:
+    """restore (or its rollback) in one transaction: all of it or, with
+    the reason on one line, nothing."""
+    began = time.monotonic()
+    plan, writes = neutrondb.run(args.neutron_db, wanted, force=args.force)
+    _print_plan(plan, args.samples)
+    print(f'{done} {len(plan.changes)} change(s), {len(writes)} row '
+          f'operation(s), in one transaction, in '
+          f'{time.monotonic() - began:.1f}s')
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,9 +123,11 @@ def _print_plan(plan: converge.Plan, samples: int) -> None:
 def _plan(args) -> int:
     settings = _settings(args)
     if args.neutron_db:
-        plan, _ = neutrondb.run(args.neutron_db, _desired(args, settings),
+        outcome = neutrondb.run(args.neutron_db, _desired(args, settings),
                                 write_it=False)
-        _print_plan(plan, args.samples)
+        _print_plan(outcome.plan, args.samples)
+        if outcome.refusal:
+            print(f'restore would refuse: {outcome.refusal}')
         return 0
     neutron = _neutron(args, settings)
     plan = converge.diff(_desired(args, settings), converge.fetch(neutron))
@@ -188,9 +190,10 @@ def _write_db(args, wanted: desired.Desired, done: str) -> int:
     """restore (or its rollback) in one transaction: all of it or, with
     the reason on one line, nothing."""
     began = time.monotonic()
-    plan, writes = neutrondb.run(args.neutron_db, wanted, force=args.force)
-    _print_plan(plan, args.samples)
-    print(f'{done} {len(plan.changes)} change(s), {len(writes)} row '
+    outcome = neutrondb.run(args.neutron_db, wanted, force=args.force)
+    _print_plan(outcome.plan, args.samples)
+    print(f'{done} {len(outcome.plan.changes)} change(s), '
+          f'{len(outcome.writes)} row '
           f'operation(s), in one transaction, in '
           f'{time.monotonic() - began:.1f}s')
     return 0

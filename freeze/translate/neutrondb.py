@@ -333,7 +333,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
 def check_conflicts(state: State, plan: converge.Plan,
                     writes: restore.Writes) -> None:
     """An address, MAC, segment or default group the run needs, held by
-    something the translation did not create."""
+    something the translation did not create: Refused."""
     gone = {v for _, table, col, v in writes.deletes
             if table == 'ports' and col == 'id'}
     ours = state.ours | gone
@@ -384,11 +384,18 @@ def check_conflicts(state: State, plan: converge.Plan,
 
 # -- one run -------------------------------------------------------------------
 
+@dataclass
+class Outcome:
+    plan: converge.Plan
+    writes: restore.Writes
+    refusal: str | None = None     # why writing it would be refused
+
+
 def run(url: str, wanted, force: bool = False, write_it: bool = True
-        ) -> tuple[converge.Plan, restore.Writes]:
+        ) -> Outcome:
     """Converge the database onto ``wanted`` in one transaction (or, with
-    ``write_it`` false, only say what that would write). Raises Refused or
-    Failed with nothing written."""
+    ``write_it`` false, only say what that would write, and why it would
+    be refused). Raises Refused or Failed with nothing written."""
     eng = engine(url)
     try:
         with eng.begin() as conn:
@@ -399,14 +406,20 @@ def run(url: str, wanted, force: bool = False, write_it: bool = True
                 check_idle(conn, state.last_ours, at)
             plan = converge.diff(restore.canonical(wanted), state.actual)
             writes = restore.build(plan.changes, state.ctx)
-            check_conflicts(state, plan, writes)
+            outcome = Outcome(plan, writes)
+            try:
+                check_conflicts(state, plan, writes)
+            except Refused as exc:
+                if write_it:
+                    raise
+                outcome.refusal = str(exc)
             if write_it:
                 write(conn, writes)
             else:
                 conn.rollback()
     finally:
         eng.dispose()
-    return plan, writes
+    return outcome
 
 
 # -- writing ---------------------------------------------------------------

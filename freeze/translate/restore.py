@@ -34,7 +34,7 @@ from neutron.ipam import utils as ipam_utils
 
 from freeze.translate.converge import CREATED_DEFAULT, KEY_TAG, MARK, Change
 from freeze.translate.desired import (
-    NAMESPACE, Desired, Ref, Resource, eui64, rule_key)
+    KINDS, NAMESPACE, Desired, Ref, Resource, eui64, rule_key)
 
 #: Neutron's MTU for a flat or VLAN network without path_mtu/physnet_mtus
 DEFAULT_MTU = 1500
@@ -162,10 +162,10 @@ class _Builder:
         self.w.deletes.append((self.phase, table, column, value))
 
     def run(self, changes: list[Change]) -> Writes:
-        order = ('security_group', 'network', 'subnet', 'rule', 'router',
-                 'router_interface', 'port', 'floatingip')
+        order = KINDS
         for change in sorted((c for c in changes if c.op in (
                 'delete', 'replace')), key=lambda c: -order.index(c.kind)):
+            self.phase = len(order) - order.index(change.kind)
             self._delete(change)
         for change in changes:
             if change.want is not None:
@@ -594,6 +594,8 @@ class _Builder:
             self._gone('ports', 'id', self.c.id(key))
         elif kind == 'router':
             gw = self.c.gw_ports.get(key)
+            self._gone('providerresourceassociations', 'resource_id',
+                       self.c.id(key))   # no foreign key: by hand
             self._gone('routers', 'id', self.c.id(key))
             if gw:
                 self._gone('ports', 'id', gw)

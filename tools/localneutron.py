@@ -8,8 +8,10 @@ admin, so create bodies carry ``project_id``), a fake message bus, no nova
 notifications, no quotas, and a test-only mechanism driver that binds every
 port (tools/neutron_bind_all.py).
 
-On sqlite ``neutron-db-manage upgrade heads`` fails, so the schema is created
-from Neutron's model metadata and then stamped, whatever the database.
+On sqlite ``neutron-db-manage upgrade heads`` fails, and on PostgreSQL too
+since Neutron 29 (migration d553edeb540f runs MySQL-only SQL: ``ALTER TABLE
+tags CONVERT TO CHARACTER SET``), so the schema is created from Neutron's
+model metadata and then stamped, whatever the database.
 
 Standalone, ``python tools/localneutron.py [--postgres] [--workers N]``
 prints the URL and runs until Ctrl-C. As a gunicorn app:

@@ -148,17 +148,19 @@ class State:
 def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
     t = tables()
     sa, tags = t['standardattributes'], t['tags']
+    mine = tags.c.tag.like(converge.KEY_TAG + '%')
     keyed = conn.execute(
         select(tags.c.standard_attr_id, tags.c.tag, sa.c.revision_number,
-               sa.c.description, sa.c.updated_at)
-        .join(sa, sa.c.id == tags.c.standard_attr_id)
-        .where(tags.c.tag.like(converge.KEY_TAG + '%'))).all()
+               sa.c.description)
+        .join(sa, sa.c.id == tags.c.standard_attr_id).where(mine)).all()
     key_of = {r.standard_attr_id: r.tag[len(converge.KEY_TAG):]
               for r in keyed}
     revisions = {key_of[r.standard_attr_id]: r.revision_number
                  for r in keyed}
     described = {r.standard_attr_id: r.description for r in keyed}
-    last_ours = max((r.updated_at for r in keyed), default=None)
+    last_ours = conn.execute(
+        select(sqlalchemy.func.max(sa.c.updated_at))
+        .join(tags, sa.c.id == tags.c.standard_attr_id).where(mine)).scalar()
     marks: dict[int, list[str]] = {}
     for sid, tag in conn.execute(select(tags.c.standard_attr_id, tags.c.tag)
                                  .where(tags.c.tag.like(converge.MARK + '%'))):
@@ -196,8 +198,16 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
     fips = own(rows('floatingips'))
     keys = {id: key for key, id in ids.items()}
 
+    refs: dict[str, Ref] = {}
+
     def ref(id: str | None) -> Ref | None:
-        return None if id is None else Ref(keys.get(id, f'neutron:{id}'))
+        """One Ref per id: 100k ports share a few networks and groups."""
+        if id is None:
+            return None
+        found = refs.get(id)
+        if found is None:
+            found = refs[id] = Ref(keys.get(id, f'neutron:{id}'))
+        return found
 
     items: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
     segments = {r.network_id: r for r in rows('networksegments')

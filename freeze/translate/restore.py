@@ -157,6 +157,7 @@ class _Builder:
         self.c = ctx
         self.w = Writes()
         self.phase = 0
+        self.routers: dict[str, list[Ref]] | None = None
 
     def _gone(self, table: str, column: Any, value: Any) -> None:
         self.w.deletes.append((self.phase, table, column, value))
@@ -487,16 +488,26 @@ class _Builder:
         port = body['port_id']
         router = None
         if port is not None:
-            subnets = {s.key for s, _ in self.c.bodies[port.key]['fixed_ips']}
             ext = body['floating_network_id']
             router = next((
-                self.c.id(b['router']) for k, b in self.c.bodies.items()
-                if k.startswith('rif:') and b['subnet'].key in subnets
-                and self.c.bodies[b['router'].key]['external_network'] == ext
-            ), None)
+                self.c.id(r) for s, _ in sorted(
+                    self.c.bodies[port.key]['fixed_ips'], key=str)
+                for r in self._routers().get(s.key, ())
+                if self.c.bodies[r.key]['external_network'] == ext), None)
         return {'fixed_port_id': self.c.id(port),
                 'fixed_ip_address': body['fixed_ip_address'],
                 'router_id': router}
+
+    def _routers(self) -> dict[str, list[Ref]]:
+        """subnet key -> the routers with an interface on it (once the
+        run's bodies are all known)."""
+        if self.routers is None:
+            self.routers = {}
+            for key, body in self.c.bodies.items():
+                if key.startswith('rif:'):
+                    self.routers.setdefault(body['subnet'].key, []).append(
+                        body['router'])
+        return self.routers
 
     # -- updates and deletes ---------------------------------------------------
 

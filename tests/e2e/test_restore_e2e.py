@@ -200,6 +200,27 @@ def test_second_restore_writes_only_the_delta(site, capsys):
     rc, out = run(capsys, 'verify', '--config', conf)
     assert rc == 0, out
 
+    # A rule for every TCP port is stored as Neutron stores it (no range),
+    # and found again as the same rule: no perpetual difference.
+    generate.add_rule(gen.url, groups['web'], 'tcp', 1, 65535, '10.9.0.0/16')
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0 and 'restored 1 change(s)' in out, out
+    eng = sqlalchemy.create_engine(server.database)
+    with eng.connect() as conn:
+        stored = conn.execute(sqlalchemy.text(
+            "SELECT port_range_min, port_range_max FROM securitygrouprules "
+            "WHERE remote_ip_prefix = '10.9.0.0/16'")).all()
+    eng.dispose()
+    assert stored == [(None, None)]
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0 and 'no change' in out, out
+    eng = sqlalchemy.create_engine(gen.url)
+    with eng.begin() as conn:
+        conn.execute(schema.security_group_rules.update().where(
+            schema.security_group_rules.c.cidr == '10.9.0.0/16').values(
+                deleted=schema.security_group_rules.c.id))   # as nova does
+    eng.dispose()
+
 
 def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     gen, server, conf = site
@@ -238,15 +259,18 @@ def test_refuses_a_database_not_at_neutrons_heads(site, tmp_path, capsys):
             f'{heads}, found kilo' in out), out
 
 
-def test_kill_9_mid_restore_then_again(tmp_path):
-    """SIGKILL while the transaction is open (sqlite's journal exists):
-    the database is as before, and the next run gives the whole result."""
+def test_kill_9_mid_restore_then_again(tmp_path, capsys):
+    """VlanManager this time (a VLAN network per project). SIGKILL while
+    the transaction is open (sqlite's journal exists): the database is as
+    before, and the next run gives the whole result, which a Neutron
+    started on it serves."""
     gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=3000,
-                            projects=4, dangling=False)
+                            manager='Vlan', projects=15, dangling=False)
     server = LocalNeutron(str(tmp_path / 'neutron'))
     server.prepare()
     conf = tmp_path / 'translate.yaml'
-    conf.write_text(yaml.safe_dump(generate.settings(gen, ADMIN)))
+    conf.write_text(yaml.safe_dump({**generate.settings(gen, ADMIN),
+                                    'neutron_url': server.url}))
     before = rows(server.database)
     argv = [sys.executable, '-m', 'freeze.cli.cutover_translate',
             'translate', 'restore', '--config', str(conf), '--neutron-db',
@@ -275,3 +299,29 @@ def test_kill_9_mid_restore_then_again(tmp_path):
     eng.dispose()
     assert ports == len([k for k in wanted.resources['port']
                          if k.startswith('port:')])
+    with server:
+        rc, out = run(capsys, 'verify', '--config', str(conf))
+        assert rc == 0, out
+        neutron = Neutron.noauth(server.url)
+        net = next(n for n in neutron.list('networks', tags=converge.MARK)
+                   if n['provider:network_type'] == 'vlan')
+        port = neutron.create('ports', {'network_id': net['id'],
+                                        'project_id': net['project_id']})
+        assert port['fixed_ips'][0]['ip_address'] not in nova_addresses(
+            gen.url)
+        # Neutron serving: its own change is seen, and an agent's report
+        rc, err = refused(capsys, 'restore', '--config', str(conf),
+                          '--neutron-db', server.database)
+        assert 'ports (standard attribute' in err, err
+        eng = sqlalchemy.create_engine(server.database)
+        with eng.begin() as conn:
+            conn.execute(neutrondb.tables()['agents'].insert().values(
+                id='a' * 36, agent_type='Linux bridge agent',
+                binary='neutron-linuxbridge-agent', topic='N/A',
+                host='cmp001', created_at=neutrondb.now(),
+                started_at=neutrondb.now(),
+                heartbeat_timestamp=neutrondb.now(), configurations='{}'))
+        eng.dispose()
+        rc, err = refused(capsys, 'restore', '--config', str(conf),
+                          '--neutron-db', server.database)
+        assert 'agent neutron-linuxbridge-agent on cmp001 reported' in err

@@ -355,18 +355,14 @@ def check_conflicts(state: State, plan: converge.Plan,
         for row, key in zip(writes.inserts.get(table, ()),
                             writes.owners.get(table, ())):
             owners[row.get('port_id', row.get('id'))] = key
-    for subnet_id, ip, port_id in writes.addresses:
-        found = state.addresses.get((subnet_id, ip))
-        if holder(found, port_id):
-            raise Refused(f'{owners.get(port_id, port_id)}: address {ip} is '
-                          f'taken by port {found}, which the translation '
-                          f'did not create')
-    for network_id, mac, port_id in writes.macs:
-        found = state.macs.get((network_id, mac))
-        if holder(found, port_id):
-            raise Refused(f'{owners.get(port_id, port_id)}: MAC {mac} is '
-                          f'taken by port {found}, which the translation '
-                          f'did not create')
+    for what, held, wanted in (('address', state.addresses, writes.addresses),
+                               ('MAC', state.macs, writes.macs)):
+        for where, value, port_id in wanted:
+            found = held.get((where, value))
+            if holder(found, port_id):
+                raise Refused(f'{owners.get(port_id, port_id)}: {what} '
+                              f'{value} is taken by port {found}, which the '
+                              f'translation did not create')
     ours_nets = {state.ctx.ids[k] for k in state.actual.items['network']}
     for c in plan.changes:
         if c.kind == 'network' and c.op in ('create', 'replace'):

@@ -20,6 +20,7 @@ from freeze.cli import cutover_translate
 from freeze.novanet import generate, model, schema, source
 from freeze.translate import config, converge, desired, neutrondb
 from freeze.translate.neutron import Neutron, NeutronError
+from bench_translate import mutate
 from localneutron import LocalNeutron
 
 ADMIN = 'ad' * 16
@@ -182,27 +183,20 @@ def test_second_restore_writes_only_the_delta(site, capsys):
     assert rc == 0 and 'no change' in out, out
     assert rows(server.database) == state
 
-    project = gen.projects[0]
-    groups = gen.group_ids[project]
-    nova = model.build(source.read(gen.url))
-    released = next(f.address for f in nova.floating_ips if f.port)
-    generate.add_instance(gen.url, project, gen.network_ids[0], 'compute-2',
-                          [groups['default'], groups['web']])
-    generate.release_floating_ip(gen.url, released)
-    generate.add_rule(gen.url, groups['web'], 'tcp', 8080, 8080,
-                      '192.168.0.0/16')
+    mutate(gen, 4)   # nova meanwhile: 2 boots, a release, a rule
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
     assert 'rule              create 1' in out
-    assert 'port              create 1' in out
+    assert 'port              create 2' in out
     assert 'floatingip        delete 1' in out
-    assert 'restored 3 change(s)' in out
+    assert 'restored 4 change(s)' in out
     rc, out = run(capsys, 'verify', '--config', conf)
     assert rc == 0, out
 
     # A rule for every TCP port is stored as Neutron stores it (no range),
     # and found again as the same rule: no perpetual difference.
-    generate.add_rule(gen.url, groups['web'], 'tcp', 1, 65535, '10.9.0.0/16')
+    generate.add_rule(gen.url, gen.group_ids[gen.projects[0]]['web'], 'tcp',
+                      1, 65535, '10.9.0.0/16')
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0 and 'restored 1 change(s)' in out, out
     eng = sqlalchemy.create_engine(server.database)

@@ -18,10 +18,11 @@ import yaml
 
 from freeze.cli import cutover_translate
 from freeze.novanet import generate, model, schema, source
-from freeze.translate import config, converge, desired, neutrondb
+from freeze.translate import config, converge, desired, neutrondb, verify
 from freeze.translate.neutron import Neutron, NeutronError
 from bench_translate import mutate
 from localneutron import LocalNeutron
+from localproxy import ProxyServer
 
 ADMIN = 'ad' * 16
 
@@ -56,12 +57,12 @@ def site(tmp_path_factory):
     conf = work / 'translate.yaml'
     conf.write_text(yaml.safe_dump({**generate.settings(gen, ADMIN),
                                     'neutron_url': server.url}))
-    yield gen, server, str(conf)
+    yield gen, server, str(conf), work
     server.stop()
 
 
 def test_restore_then_neutron_serves_it(site, capsys):
-    gen, server, conf = site
+    gen, server, conf, work = site
     db = ['--config', conf, '--neutron-db', server.database]
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
@@ -75,6 +76,21 @@ def test_restore_then_neutron_serves_it(site, capsys):
     neutron = Neutron.noauth(server.url)
     rc, out = run(capsys, 'verify', '--config', conf)
     assert rc == 0, out
+    # What the step-0 proxy served is what the restored Neutron serves.
+    with ProxyServer(str(work / 'proxy'), yaml.safe_load(open(conf)),
+                     workers=1) as proxy:
+        served = converge.fetch(Neutron.noauth(proxy.url))
+        device = next(p['device_id'] for p in neutron.list(
+            'ports', device_owner='compute:nova'))
+        by_device = [Neutron.noauth(url).list('ports', device_id=device)
+                     for url in (proxy.url, server.url)]
+    real = converge.fetch(neutron)
+    assert verify.compare(served, real) == verify.compare(real, served) == []
+    (shown, listed) = [sorted(
+        (p['id'], p['mac_address'], sorted(
+            (ip['subnet_id'], ip['ip_address']) for ip in p['fixed_ips']))
+        for p in ports) for ports in by_device]
+    assert shown == listed and shown   # even the ids: both are stable
 
     nova = model.build(source.read(gen.url))
     wanted = desired.translate(nova, config.load(conf))
@@ -176,7 +192,7 @@ def nova_addresses(url):
 
 
 def test_second_restore_writes_only_the_delta(site, capsys):
-    gen, server, conf = site
+    gen, server, conf, _ = site
     db = ['--config', conf, '--neutron-db', server.database, '--force']
     state = rows(server.database)
     rc, out = run(capsys, 'restore', *db)
@@ -217,7 +233,7 @@ def test_second_restore_writes_only_the_delta(site, capsys):
 
 
 def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
-    gen, server, conf = site
+    gen, server, conf, _ = site
     db = ['--config', conf, '--neutron-db', server.database, '--force']
     neutron = Neutron.noauth(server.url)
     rc, out = run(capsys, 'rollback', *db)
@@ -237,7 +253,7 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
 
 
 def test_refuses_a_database_not_at_neutrons_heads(site, tmp_path, capsys):
-    gen, server, conf = site
+    gen, server, conf, _ = site
     url = f'sqlite:///{tmp_path}/old.sqlite'
     eng = sqlalchemy.create_engine(url)
     with eng.begin() as conn:

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import and_, event, select
 
+from freeze.novanet.model import gc_paused
 from freeze.translate import converge, restore
 from freeze.translate.desired import KINDS, Ref, rule_key
 
@@ -397,6 +398,7 @@ class Outcome:
     refusal: str | None = None     # why writing it would be refused
 
 
+@gc_paused()
 def run(url: str, wanted, force: bool = False, write_it: bool = True
         ) -> Outcome:
     """Converge the database onto ``wanted`` in one transaction (or, with

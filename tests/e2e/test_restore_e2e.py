@@ -282,6 +282,25 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     conf.write_text(yaml.safe_dump({**generate.settings(gen, ADMIN),
                                     'neutron_url': server.url}))
     before = rows(server.database)
+    wanted = desired.translate(model.build(source.read(gen.url)),
+                               config.load(str(conf)))
+
+    # A row the database rejects (a leftover L3 provider association of
+    # the router's id): nothing written, the resource and reason named.
+    router = next(iter(wanted.resources['router'].values()))
+    leftover = neutrondb.tables()['providerresourceassociations']
+    eng = sqlalchemy.create_engine(server.database)
+    with eng.begin() as conn:
+        conn.execute(leftover.insert().values(
+            provider_name='single_node', resource_id=router.stable_id))
+    rc, err = refused(capsys, 'restore', '--config', str(conf),
+                      '--neutron-db', server.database)
+    assert f'{router.key}: providerresourceassociations: UNIQUE' in err, err
+    with eng.begin() as conn:
+        conn.execute(leftover.delete())
+    eng.dispose()
+    assert rows(server.database) == before
+
     argv = [sys.executable, '-m', 'freeze.cli.cutover_translate',
             'translate', 'restore', '--config', str(conf), '--neutron-db',
             server.database]
@@ -298,8 +317,6 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     proc.wait()
     assert rows(server.database) == before
     assert subprocess.run(argv, env=env, capture_output=True).returncode == 0
-    wanted = desired.translate(model.build(source.read(gen.url)),
-                               config.load(str(conf)))
     assert not neutrondb.run(server.database, wanted, write_it=False).plan
     eng = sqlalchemy.create_engine(server.database)
     with eng.connect() as conn:

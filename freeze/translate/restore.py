@@ -182,7 +182,22 @@ class _Builder:
                 elif change.op == 'update':
                     self.phase = 2 * len(order) + order.index(kind)
                     self._update(change)
+        self._revise_groups(changes)
         return self.w
+
+    def _revise_groups(self, changes: list[Change]) -> None:
+        """A rule added or removed is a new revision of its group (the
+        rule model's ``revises_on_change``), unless the group itself is
+        made, changed or removed in this run."""
+        own = {c.key for c in changes if c.kind == 'security_group'}
+        groups = {(c.want or c.have)['security_group_id'].key
+                  for c in changes if c.kind == 'rule'}
+        for key in sorted(groups - own):
+            if key in self.c.sids:
+                self.w.updates.append((
+                    'standardattributes', {'id': self.c.sids[key]},
+                    {'revision_number': self.c.revisions[key] + 1,
+                     'updated_at': self.c.now}, key))
 
     # -- common ------------------------------------------------------------
 

@@ -29,8 +29,6 @@ from typing import Any
 
 import netaddr
 from neutron_lib import constants
-from neutron.db import ipam_backend_mixin, securitygroups_db
-from neutron.ipam import utils as ipam_utils
 
 from freeze.translate.converge import CREATED_DEFAULT, KEY_TAG, MARK, Change
 from freeze.translate.desired import (
@@ -66,13 +64,15 @@ def new_id(res: Resource) -> str:
 def canonical(wanted: Desired) -> Desired:
     """Rules as Neutron stores them (the full port range as none, legacy
     IPv6 ICMP names), by Neutron's own canonicalisation, re-keyed."""
+    # Neutron is imported when used: importing it configures process-wide
+    # things (oslo.service backend, gettext) the other commands do not want.
+    from neutron.db import securitygroups_db
+    mixin = securitygroups_db.SecurityGroupDbMixin
     rules = {}
     for res in wanted.resources['rule'].values():
-        body = dict(res.body, project_id=None)
-        securitygroups_db.SecurityGroupDbMixin._make_canonical_ipv6_icmp_protocol(  # noqa: E501
-            None, body)
-        securitygroups_db.SecurityGroupDbMixin._make_canonical_port_range(
-            None, body)
+        body = dict(res.body, project_id=None)   # read by its log lines
+        mixin._make_canonical_ipv6_icmp_protocol(None, body)
+        mixin._make_canonical_port_range(None, body)
         del body['project_id']
         key = rule_key(body)
         rules[key] = Resource('rule', key, body)
@@ -373,6 +373,8 @@ class _Builder:
                 self._gone('externalnetworks', 'network_id', nid)
 
     def _create_subnet(self, key: str, body: dict) -> None:
+        from neutron.db import ipam_backend_mixin
+        from neutron.ipam import utils as ipam_utils
         subnet_id = self.c.ids[key]
         cidr = netaddr.IPNetwork(body['cidr'])
         gateway = body.get('gateway_ip', ipam_backend_mixin.IpamBackendMixin

@@ -40,6 +40,25 @@ from localpostgres import LocalPostgres  # noqa: E402
 PHYSNETS = ('physnet1', 'physnet2', 'public')
 
 
+BIND_ALL_DIST = 'nova_freeze_test_drivers-0.dist-info'
+
+
+def register_bind_all(workdir: str) -> str:
+    """A directory to put on Neutron's path that registers the test-only
+    driver (tools/neutron_bind_all.py) as ML2 finds drivers: an entry point
+    of a tiny distribution of its own, never of the shipped package."""
+    root = os.path.join(workdir, 'test-drivers')
+    dist = os.path.join(root, BIND_ALL_DIST)
+    os.makedirs(dist, exist_ok=True)
+    with open(os.path.join(dist, 'METADATA'), 'w') as f:
+        f.write('Metadata-Version: 2.1\nName: nova-freeze-test-drivers\n'
+                'Version: 0\n')
+    with open(os.path.join(dist, 'entry_points.txt'), 'w') as f:
+        f.write('[neutron.ml2.mechanism_drivers]\n'
+                'nova_freeze_bind_all = neutron_bind_all:BindAllDriver\n')
+    return root
+
+
 class LocalNeutron(ApiProcess):
     """neutron-server's API in its own dir (config, sqlite db, log).
 
@@ -78,7 +97,8 @@ class LocalNeutron(ApiProcess):
                 '--bind', self.url.removeprefix('http://'),
                 # Bulk requests take long.
                 '--workers', str(self._workers), '--timeout', '600',
-                '--graceful-timeout', '5', '--pythonpath', TOOLS,
+                '--graceful-timeout', '5', '--pythonpath',
+                '%s,%s' % (TOOLS, register_bind_all(self.dir)),
                 '--no-control-socket', 'localneutron:application()']
         self.spawn(argv, env, timeout)
         try:

@@ -313,10 +313,9 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     deadline = time.monotonic() + 120
     while not os.path.exists(journal) and time.monotonic() < deadline:
         assert proc.poll() is None, 'finished before it could be killed'
-        time.sleep(0.005)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)   # the journal: rows are being written
+    assert proc.wait() == -signal.SIGKILL
     assert rows(server.database) == before
     assert subprocess.run(argv, env=env, capture_output=True).returncode == 0
     assert not neutrondb.run(server.database, wanted, write_it=False).plan

@@ -248,6 +248,15 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     rc, out = run(capsys, 'rollback', *db)
     assert rc == 0, out
     assert rows(server.database) == emptied
+    # Meanwhile someone took the flat physnet the translation needs.
+    other = neutron.create('networks', {
+        'name': 'someone-else', 'project_id': ADMIN,
+        'provider:network_type': 'flat',
+        'provider:physical_network': 'physnet1'})
+    rc, err = refused(capsys, 'restore', *db)
+    assert (f': flat physnet1 is taken by network {other["id"]}, which the '
+            f'translation did not create' in err), err
+    neutron.delete('networks', other['id'])
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
     rc, out = run(capsys, 'verify', '--config', conf)

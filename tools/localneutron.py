@@ -82,6 +82,12 @@ class LocalNeutron(ApiProcess):
         self.conf_files = [os.path.join(self.dir, 'neutron.conf'),
                            os.path.join(self.dir, 'ml2_conf.ini')]
 
+    def prepare(self) -> None:
+        """Write the config and create the schema (at the installed
+        Neutron's heads), without starting the server: for filling the
+        database first (translate restore)."""
+        self._configure()
+
     def start(self, timeout: float = 120.0) -> None:
         atexit.register(self.stop)
         self._configure()

@@ -19,7 +19,8 @@ from keystoneauth1 import exceptions as ks_exceptions
 
 from freeze.cli import exits
 from freeze.novanet import model, source
-from freeze.translate import config, converge, desired, rollback, verify
+from freeze.translate import (
+    config, converge, desired, neutrondb, rollback, verify)
 from freeze.translate.neutron import Neutron, NeutronError
 from freeze.translate.progress import Progress
 
@@ -32,7 +33,9 @@ def register(subparsers) -> None:
             ('plan', _plan, 'print the difference, change nothing'),
             ('apply', _apply, 'converge Neutron onto nova-network'),
             ('verify', _verify, 'compare; exit 1 on any mismatch'),
-            ('rollback', _rollback, 'remove what the tool created')):
+            ('rollback', _rollback, 'remove what the tool created'),
+            ('restore', _restore, "write straight into Neutron's database "
+             '(converging, one transaction)')):
         sub = actions.add_parser(name, help=help)
         sub.add_argument('--config', required=True,
                          help='the translation settings (YAML)')
@@ -42,6 +45,14 @@ def register(subparsers) -> None:
                          'else OS_CLOUD / OS_* credentials')
         sub.add_argument('--samples', type=int, default=3,
                          help='changes and problems shown per kind')
+        if name in ('plan', 'rollback', 'restore'):
+            sub.add_argument('--neutron-db', required=name == 'restore',
+                             metavar='URL', help="Neutron's database "
+                             '(SQLAlchemy URL): work on it, not the API')
+        if name in ('rollback', 'restore'):
+            sub.add_argument('--force', action='store_true',
+                             help='write although a Neutron server seems '
+                             'to serve from the database')
         if name in ('apply', 'rollback'):
             sub.add_argument('--workers', type=int)
             sub.add_argument('--bulk-size', type=int)
@@ -56,6 +67,7 @@ def _guarded(fn, args) -> int:
                      lambda: _reached(fn, args), (
                          config.ConfigError, OSError, NeutronError,
                          ks_exceptions.ClientException, yaml.YAMLError,
+                         neutrondb.Refused, neutrondb.Failed,
                          sqlalchemy.exc.SQLAlchemyError))
 
 
@@ -138,6 +150,13 @@ def _conflicts(wanted: desired.Desired) -> str | None:
 
 def _plan(args) -> int:
     settings = _settings(args)
+    if args.neutron_db:
+        outcome = neutrondb.run(args.neutron_db, _desired(args, settings),
+                                write_it=False)
+        _print_plan(outcome.plan, args.samples)
+        if outcome.refusal:
+            print(f'restore would refuse: {outcome.refusal}')
+        return 0
     neutron = _neutron(args, settings)
     wanted = _desired(args, settings)
     plan = converge.diff(wanted, converge.fetch(neutron))
@@ -193,9 +212,28 @@ def _verify(args) -> int:
 
 def _rollback(args) -> int:
     settings = _settings(args)
+    if args.neutron_db:
+        return _write_db(args, desired.Desired.empty(), 'rolled back')
     neutron = _neutron(args, settings)
     plan, actual = rollback.plan(neutron)
     return _run_apply(args, settings, plan, actual, neutron)
+
+
+def _restore(args) -> int:
+    return _write_db(args, _desired(args, _settings(args)), 'restored')
+
+
+def _write_db(args, wanted: desired.Desired, done: str) -> int:
+    """restore (or its rollback) in one transaction: all of it or, with
+    the reason on one line, nothing."""
+    began = time.monotonic()
+    outcome = neutrondb.run(args.neutron_db, wanted, force=args.force)
+    _print_plan(outcome.plan, args.samples)
+    print(f'{done} {len(outcome.plan.changes)} change(s), '
+          f'{len(outcome.writes)} row '
+          f'operation(s), in one transaction, in '
+          f'{time.monotonic() - began:.1f}s')
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

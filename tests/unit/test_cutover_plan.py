@@ -91,8 +91,12 @@ def test_the_example_plan_loads():
             / 'cutover-plan.example.yaml').read_text()
     plan = plan_mod.load(text)
     assert [s.name for s in plan.stages] == [
-        'proxy', 'compute-l2', 'translate', 'next-gen']
+        'proxy', 'compute-l2', 'pre-copy', 'translate', 'next-gen']
     assert plan.stage('translate').point_of_no_return
+    # restore writes Neutron's database before Neutron is switched onto it
+    runs = [c.run for c in plan.stage('translate').commands]
+    assert 'translate restore' in runs[0] and '--neutron-db' in runs[0]
+    assert 'neutron-db-switch --to neutron' in runs[1]
 
 
 def test_inventory_from_nova_groups_by_zone():

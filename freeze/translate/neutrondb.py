@@ -1,0 +1,572 @@
+"""Neutron's database as the translation's second target: read what the
+translation wrote there, refuse what must not be written, write a plan's
+rows (restore.py) in one transaction.
+
+Tables are the installed Neutron's own (its model metadata), so a column
+Neutron adds or renames is seen here, not described twice. What the
+translation wrote is found as ``apply`` finds it through the API: by the
+``nova-cutover:key=`` tag on the resource's standard attributes (rules: every
+rule of a tagged group), and read into the same normalized bodies
+(converge.Actual), so the same diff says what changes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import and_, event, select
+
+from freeze.novanet.model import gc_paused
+from freeze.translate import converge, restore
+from freeze.translate.desired import KINDS, Ref, rule_key
+
+#: an agent that reported within this long is alive (Neutron's
+#: agent_down_time is 75 s by default)
+AGENT_ALIVE = datetime.timedelta(seconds=150)
+#: a change by someone else within this long means a server is serving
+ACTIVITY_WINDOW = datetime.timedelta(minutes=5)
+CHUNK = 500
+
+
+class Refused(Exception):
+    """Nothing was written: the one-line reason."""
+
+
+class Failed(Exception):
+    """The transaction was rolled back: which resource, and why."""
+
+
+@functools.lru_cache(maxsize=1)
+def tables() -> dict[str, sqlalchemy.Table]:
+    from neutron.db.migration.models import head
+    return dict(head.get_metadata().tables)
+
+
+def expected_heads() -> set[str]:
+    """The alembic heads of the installed Neutron, from its own migration
+    scripts (what ``neutron-db-manage upgrade heads`` leads to)."""
+    from alembic import script
+    from neutron.db.migration import cli
+    config = next(c for c in cli.get_alembic_configs()
+                  if c.get_main_option('neutron_project') == 'neutron')
+    return set(script.ScriptDirectory.from_config(config).get_heads())
+
+
+def engine(url: str) -> sqlalchemy.Engine:
+    eng = sqlalchemy.create_engine(url)
+    if eng.dialect.name == 'sqlite':
+        # Foreign keys enforced (as Neutron's own sqlite engines), so the
+        # cascades the schema declares happen here too; the write lock
+        # taken at BEGIN, and savepoints that work (SQLAlchemy's recipe
+        # for pysqlite).
+        @event.listens_for(eng, 'connect')
+        def _connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None
+            dbapi_conn.execute('PRAGMA foreign_keys=ON')
+
+        @event.listens_for(eng, 'begin')
+        def _begin(conn):
+            conn.exec_driver_sql('BEGIN IMMEDIATE')
+    return eng
+
+
+def now() -> datetime.datetime:
+    """Naive UTC to the second, as Neutron stores timestamps."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(
+        tzinfo=None, microsecond=0)
+
+
+# -- refusals ------------------------------------------------------------------
+
+def check_heads(conn: sqlalchemy.Connection) -> None:
+    want = expected_heads()
+    found = set()
+    if sqlalchemy.inspect(conn).has_table('alembic_version'):
+        found = set(conn.execute(sqlalchemy.text(
+            'SELECT version_num FROM alembic_version')).scalars())
+    if found != want:
+        raise Refused(
+            f'the database is not at the installed Neutron\'s alembic heads: '
+            f'expected {", ".join(sorted(want))}, found '
+            f'{", ".join(sorted(found)) or "none"} (neutron-db-manage '
+            f'upgrade heads)')
+
+
+def check_idle(conn: sqlalchemy.Connection, last_ours: Any,
+               at: datetime.datetime) -> None:
+    """A Neutron server serving from this database: an agent that reported
+    lately, or a resource someone else changed lately (after the last
+    restore, within ACTIVITY_WINDOW)."""
+    t = tables()
+    agent = conn.execute(
+        select(t['agents'].c.binary, t['agents'].c.host,
+               t['agents'].c.heartbeat_timestamp)
+        .where(t['agents'].c.heartbeat_timestamp > at - AGENT_ALIVE)
+        .limit(1)).first()
+    if agent:
+        raise Refused(
+            f'a Neutron server is serving from this database: agent '
+            f'{agent.binary} on {agent.host} reported at '
+            f'{agent.heartbeat_timestamp} UTC (stop it, or --force)')
+    sa = t['standardattributes']
+    since = at - ACTIVITY_WINDOW
+    if last_ours is not None:
+        since = max(since, last_ours)
+    row = conn.execute(
+        select(sa.c.resource_type, sa.c.id, sa.c.updated_at)
+        .where(sa.c.updated_at > since)
+        .order_by(sa.c.updated_at.desc()).limit(1)).first()
+    if row:
+        raise Refused(
+            f'a Neutron server seems to be serving from this database: '
+            f'{row.resource_type} (standard attribute {row.id}) changed at '
+            f'{row.updated_at} UTC, not by the translation (stop it, or '
+            f'--force)')
+
+
+# -- reading ------------------------------------------------------------------
+
+@dataclass
+class State:
+    actual: converge.Actual
+    ctx: restore.Context
+    #: (subnet id, address) / (network id, MAC) -> the port holding it
+    addresses: dict[tuple[str, str], str]
+    macs: dict[tuple[str, str], str]
+    ours: set[str]                      # ids of every port restore wrote
+    vlans: dict[tuple[str, int], str]   # allocated segment -> network id
+    flats: dict[str, str]               # physnet -> network id
+    defaults: dict[str, str]            # project -> its default group id
+    last_ours: Any                      # when restore last wrote
+
+
+def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
+    t = tables()
+    sa, tags = t['standardattributes'], t['tags']
+    mine = tags.c.tag.like(converge.KEY_TAG + '%')
+    keyed = conn.execute(
+        select(tags.c.standard_attr_id, tags.c.tag, sa.c.revision_number,
+               sa.c.description)
+        .join(sa, sa.c.id == tags.c.standard_attr_id).where(mine)).all()
+    key_of = {r.standard_attr_id: r.tag[len(converge.KEY_TAG):]
+              for r in keyed}
+    revisions = {key_of[r.standard_attr_id]: r.revision_number
+                 for r in keyed}
+    described = {r.standard_attr_id: r.description for r in keyed}
+    last_ours = conn.execute(
+        select(sqlalchemy.func.max(sa.c.updated_at))
+        .join(tags, sa.c.id == tags.c.standard_attr_id).where(mine)).scalar()
+    marks: dict[int, list[str]] = {}
+    for sid, tag in conn.execute(select(tags.c.standard_attr_id, tags.c.tag)
+                                 .where(tags.c.tag.like(converge.MARK + '%'))):
+        marks.setdefault(sid, []).append(tag)
+
+    ids: dict[str, str] = {}
+    sids: dict[str, int] = {}
+    raw: dict[str, dict] = {}
+
+    def rows(name: str, *columns: str) -> list:
+        table = t[name]
+        cols = [table.c[c] for c in columns] if columns else [table]
+        return conn.execute(select(*cols)).all()
+
+    def own(key_table: list) -> list:
+        out = []
+        for r in key_table:
+            key = key_of.get(r.standard_attr_id)
+            if key:
+                ids[key], sids[key] = r.id, r.standard_attr_id
+                raw[key] = {'id': r.id, 'tags': marks.get(
+                    r.standard_attr_id, []),
+                    'description': described.get(r.standard_attr_id)}
+                out.append((key, r))
+        return out
+
+    networks = own(rows('networks'))
+    subnets = own(rows('subnets'))
+    groups = own(rows('securitygroups'))
+    ports_all = rows('ports', 'id', 'standard_attr_id', 'network_id',
+                     'mac_address', 'device_id', 'device_owner',
+                     'project_id')
+    ports = own(ports_all)
+    routers = own(rows('routers'))
+    fips = own(rows('floatingips'))
+    keys = {id: key for key, id in ids.items()}
+
+    refs: dict[str, Ref] = {}
+
+    def ref(id: str | None) -> Ref | None:
+        """One Ref per id: 100k ports share a few networks and groups."""
+        if id is None:
+            return None
+        found = refs.get(id)
+        if found is None:
+            found = refs[id] = Ref(keys.get(id, f'neutron:{id}'))
+        return found
+
+    items: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
+    segments = {r.network_id: r for r in rows('networksegments')
+                if r.segment_index == 0}
+    rbacs = {(r.object_id, r.action) for r in rows('networkrbacs')
+             if r.target_project == '*'}
+    external = {r.network_id for r in rows('externalnetworks')}
+    for key, r in networks:
+        seg = segments.get(r.id)
+        items['network'][key] = {
+            'name': r.name, 'project_id': r.project_id,
+            'shared': (r.id, 'access_as_shared') in rbacs,
+            'router:external': r.id in external, 'mtu': r.mtu,
+            'provider:network_type': seg and seg.network_type,
+            'provider:physical_network': seg and seg.physical_network,
+            'provider:segmentation_id': seg and seg.segmentation_id}
+    dns: dict[str, list] = {}
+    for r in sorted(rows('dnsnameservers'), key=lambda r: r.order):
+        dns.setdefault(r.subnet_id, []).append(r.address)
+    pools: dict[str, list] = {}
+    for r in rows('ipallocationpools'):
+        pools.setdefault(r.subnet_id, []).append((r.first_ip, r.last_ip))
+    for key, r in subnets:
+        items['subnet'][key] = {
+            'name': r.name, 'project_id': r.project_id,
+            'ip_version': r.ip_version, 'cidr': r.cidr,
+            'gateway_ip': r.gateway_ip, 'enable_dhcp': r.enable_dhcp,
+            'ipv6_address_mode': r.ipv6_address_mode,
+            'ipv6_ra_mode': r.ipv6_ra_mode, 'network_id': ref(r.network_id),
+            'dns_nameservers': tuple(dns.get(r.id, ())),
+            'allocation_pools': tuple(sorted(
+                pools.get(r.id, ()), key=lambda p: int(
+                    ipaddress.ip_address(p[0]))))}
+    for key, r in groups:
+        items['security_group'][key] = {
+            'name': r.name, 'description': described.get(r.standard_attr_id),
+            'project_id': r.project_id}
+    group_keys = {r.id: key for key, r in groups}
+    for r in rows('securitygrouprules'):
+        gkey = group_keys.get(r.security_group_id)
+        if gkey is None:
+            continue
+        body = {f: getattr(r, f) for f in converge.RULE_FIELDS}
+        body['security_group_id'] = Ref(gkey)
+        body['remote_group_id'] = ref(r.remote_group_id)
+        rkey = rule_key(body)
+        items['rule'][rkey] = body
+        ids[rkey] = r.id
+        raw[rkey] = {'id': r.id}
+
+    fixed: dict[str, set] = {}
+    addresses: dict[tuple[str, str], str] = {}
+    taken_ips: dict[str, set[str]] = {}
+    for r in rows('ipallocations', 'port_id', 'ip_address', 'subnet_id'):
+        fixed.setdefault(r.port_id, set()).add((r.subnet_id, r.ip_address))
+        addresses[r.subnet_id, r.ip_address] = r.port_id
+        taken_ips.setdefault(r.subnet_id, set()).add(r.ip_address)
+    bound: dict[str, set] = {}
+    for r in rows('securitygroupportbindings'):
+        bound.setdefault(r.port_id, set()).add(r.security_group_id)
+    hosts = {r.port_id: r.host for r in rows('ml2_port_bindings', 'port_id',
+                                              'host')}
+    router_ids = {r.id: key for key, r in routers}
+    for key, r in ports:
+        items['port'][key] = {
+            'project_id': r.project_id, 'device_id': r.device_id,
+            'device_owner': r.device_owner,
+            'binding:host_id': hosts.get(r.id, ''),
+            'mac_address': r.mac_address.lower(),
+            'network_id': ref(r.network_id),
+            'fixed_ips': frozenset((ref(s), ip)
+                                   for s, ip in fixed.get(r.id, ())),
+            'security_groups': frozenset(map(ref, bound.get(r.id, ())))}
+    ours = {r.id for _, r in ports}
+    for r in ports_all:
+        router = router_ids.get(r.device_id)
+        if router and r.device_owner == restore.ROUTER_IF:
+            for subnet_id, _ in fixed.get(r.id, ()):
+                subnet = keys.get(subnet_id)
+                if subnet:
+                    rkey = f'rif:{router}:{subnet}'
+                    items['router_interface'][rkey] = {
+                        'router': Ref(router), 'subnet': Ref(subnet)}
+                    ids.setdefault(rkey, r.id)
+                    ours.add(r.id)
+    port_network = {r.id: r.network_id for r in ports_all}
+    gw_ports = {}
+    for key, r in routers:
+        gw_ports[key] = r.gw_port_id
+        ours.add(r.gw_port_id)
+        items['router'][key] = {
+            'name': r.name, 'project_id': r.project_id,
+            'external_network': ref(port_network.get(r.gw_port_id))}
+    fip_ports = {}
+    for key, r in fips:
+        fip_ports[key] = r.floating_port_id
+        ours.add(r.floating_port_id)
+        items['floatingip'][key] = {
+            'floating_ip_address': r.floating_ip_address,
+            'project_id': r.project_id,
+            'fixed_ip_address': r.fixed_ip_address,
+            'floating_network_id': ref(r.floating_network_id),
+            'port_id': ref(r.fixed_port_id)}
+
+    bodies = {key: body for kind in items.values()
+              for key, body in kind.items()}
+    macs = {(r.network_id, r.mac_address.lower()): r.id for r in ports_all}
+    taken_macs: dict[str, set[str]] = {}
+    for network_id, mac in macs:
+        taken_macs.setdefault(network_id, set()).add(mac)
+    next_sid = (conn.execute(select(sqlalchemy.func.max(sa.c.id))).scalar()
+                or 0) + 1
+    ctx = restore.Context(
+        now=at, next_sid=next_sid, ids=dict(ids), bodies=bodies,
+        ipam_ids={r.neutron_subnet_id: r.id for r in rows('ipamsubnets')},
+        taken_ips=taken_ips, taken_macs=taken_macs, revisions=revisions,
+        sids=sids, gw_ports=gw_ports, fip_ports=fip_ports)
+    vlans = {(r.physical_network, r.segmentation_id): r.network_id
+             for r in segments.values() if r.network_type == 'vlan'}
+    allocated = rows('ml2_vlan_allocations')
+    for r in allocated:
+        if r.allocated:
+            vlans.setdefault((r.physical_network, r.vlan_id), '?')
+    flats = {r.physical_network: r.network_id for r in segments.values()
+             if r.network_type == 'flat'}
+    defaults = {r.project_id: r.security_group_id
+                for r in rows('default_security_group')}
+    actual = converge.Actual(items, ids, raw, set(), {})
+    return State(actual, ctx, addresses, macs, ours, vlans, flats, defaults,
+                 last_ours)
+
+
+def check_conflicts(state: State, plan: converge.Plan,
+                    writes: restore.Writes) -> None:
+    """An address, MAC, segment or default group the run needs, held by
+    something the translation did not create: Refused."""
+    gone = {v for _, table, col, v in writes.deletes
+            if table == 'ports' and col == 'id'}
+    ours = state.ours | gone
+
+    def holder(found: str | None, port_id: str) -> bool:
+        return found is not None and found != port_id and found not in ours
+    owners = {}
+    for table in ('ipallocations', 'ports'):
+        for row, key in zip(writes.inserts.get(table, ()),
+                            writes.owners.get(table, ())):
+            owners[row.get('port_id', row.get('id'))] = key
+    for what, held, wanted in (('address', state.addresses, writes.addresses),
+                               ('MAC', state.macs, writes.macs)):
+        for where, value, port_id in wanted:
+            found = held.get((where, value))
+            if holder(found, port_id):
+                raise Refused(f'{owners.get(port_id, port_id)}: {what} '
+                              f'{value} is taken by port {found}, which the '
+                              f'translation did not create')
+    ours_nets = {state.ctx.ids[k] for k in state.actual.items['network']}
+    for c in plan.changes:
+        if c.kind == 'network' and c.op in ('create', 'replace'):
+            body, net = c.want, restore.new_id(
+                restore.Resource(c.kind, c.key, c.want))
+            physnet = body['provider:physical_network']
+            if body['provider:network_type'] == 'vlan':
+                found = state.vlans.get((physnet,
+                                         body['provider:segmentation_id']))
+                what = f'VLAN {body["provider:segmentation_id"]} on {physnet}'
+            else:
+                found, what = state.flats.get(physnet), f'flat {physnet}'
+            if found and found != net and found not in ours_nets:
+                raise Refused(f'{c.key}: {what} is taken by network {found}, '
+                              f'which the translation did not create')
+        if (c.kind == 'security_group' and c.op == 'create'
+                and c.want['name'] == 'default'
+                and c.want['project_id'] in state.defaults):
+            raise Refused(
+                f'{c.key}: project {c.want["project_id"]} already has a '
+                f'default security group '
+                f'({state.defaults[c.want["project_id"]]}) the translation '
+                f'did not create (adopt it with translate apply)')
+
+
+# -- one run -------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    plan: converge.Plan
+    writes: restore.Writes
+    refusal: str | None = None     # why writing it would be refused
+
+
+@gc_paused()
+def run(url: str, wanted, force: bool = False, write_it: bool = True
+        ) -> Outcome:
+    """Converge the database onto ``wanted`` in one transaction (or, with
+    ``write_it`` false, only say what that would write, and why it would
+    be refused). Raises Refused or Failed with nothing written."""
+    eng = engine(url)
+    try:
+        with eng.begin() as conn:
+            check_heads(conn)
+            at = now()
+            state = read(conn, at)
+            if write_it and not force:
+                check_idle(conn, state.last_ours, at)
+            plan = converge.diff(restore.canonical(wanted), state.actual)
+            writes = restore.build(plan.changes, state.ctx)
+            outcome = Outcome(plan, writes)
+            try:
+                check_conflicts(state, plan, writes)
+            except Refused as exc:
+                if write_it:
+                    raise
+                outcome.refusal = str(exc)
+            if write_it:
+                write(conn, writes)
+            else:
+                conn.rollback()
+    finally:
+        eng.dispose()
+    return outcome
+
+
+# -- writing ---------------------------------------------------------------
+
+class _Writer:
+    def __init__(self, conn: sqlalchemy.Connection):
+        self.conn = conn
+        self.t = tables()
+
+    def run(self, writes: restore.Writes) -> None:
+        for table, where, values in writes.detaches:
+            self._update(table, [(where, values)], 'detach')
+        for (table, column), values in _grouped(writes.deletes):
+            self._delete(table, column, values)
+        for physnet, vlan, allocated in writes.vlans:
+            self._vlan(physnet, vlan, allocated)
+        for table in restore.TABLES:
+            if writes.inserts.get(table):
+                self._insert(table, writes.inserts[table],
+                             writes.owners[table])
+        by: dict[tuple, list] = {}
+        for table, where, values, key in writes.updates:
+            by.setdefault((table, tuple(where), tuple(values)), []).append(
+                (where, values, key))
+        for (table, _, _), group in by.items():
+            self._update(table, [(w, v) for w, v, _ in group],
+                         group[0][2])
+        if self.conn.dialect.name == 'postgresql' and writes.inserts.get(
+                'standardattributes'):
+            # Rows inserted with their ids: Neutron's next insert must not
+            # draw one of them from the sequence.
+            self.conn.execute(sqlalchemy.text(
+                "SELECT setval(pg_get_serial_sequence('standardattributes', "
+                "'id'), (SELECT max(id) FROM standardattributes))"))
+
+    def _insert(self, table: str, rows: list[dict], owners: list[str]
+                ) -> None:
+        """All rows at once; when the database rejects them, one by one in
+        savepoints to name the resource whose row it rejected."""
+        t = self.t[table]
+        try:
+            with self.conn.begin_nested():
+                for i in range(0, len(rows), 10 * CHUNK):
+                    self.conn.execute(t.insert(), rows[i:i + 10 * CHUNK])
+        except sqlalchemy.exc.DBAPIError as exc:
+            for row, key in zip(rows, owners):
+                try:
+                    with self.conn.begin_nested():
+                        self.conn.execute(t.insert(), [row])
+                except sqlalchemy.exc.DBAPIError as one:
+                    raise Failed(f'{key}: {table}: {_reason(one)}') from None
+            raise Failed(f'{table}: {_reason(exc)}') from None
+
+    def _delete(self, table: str, column: Any, values: list) -> None:
+        """The rows, their standard attributes (and so their tags), and
+        those of the rows the database's cascades take with them."""
+        t = self.t[table]
+        sids = []
+        if isinstance(column, tuple):
+            for chunk in _chunks(values):
+                self.conn.execute(t.delete().where(sqlalchemy.or_(*(
+                    and_(*(t.c[c] == v for c, v in zip(column, vs)))
+                    for vs in chunk))))
+            return
+        for chunk in _chunks(values):
+            where = t.c[column].in_(chunk)
+            if 'standard_attr_id' in t.c:
+                sids += self.conn.execute(
+                    select(t.c.standard_attr_id).where(where)).scalars()
+            for child, fk in self._cascading(table):
+                parent = fk.column
+                keys = (chunk if parent.name == column else
+                        list(self.conn.execute(select(parent).where(where))
+                             .scalars()))
+                if keys:
+                    sids += self.conn.execute(
+                        select(child.c.standard_attr_id)
+                        .where(fk.parent.in_(keys))).scalars()
+            self.conn.execute(t.delete().where(where))
+        sa = self.t['standardattributes']
+        for chunk in _chunks(sids):
+            self.conn.execute(sa.delete().where(sa.c.id.in_(chunk)))
+
+    @functools.cache
+    def _cascading(self, table: str) -> list:
+        """Tables with standard attributes whose rows a delete from
+        ``table`` cascades to (a network's segments, a group's rules)."""
+        return [(child, fk) for child in self.t.values()
+                if 'standard_attr_id' in child.c and child.name != table
+                for fk in child.foreign_keys
+                if fk.column.table.name == table
+                and (fk.ondelete or '').upper() == 'CASCADE']
+
+    def _update(self, table: str, items: list[tuple[dict, dict]],
+                key: str) -> None:
+        t = self.t[table]
+        where, values = items[0]
+        stmt = t.update().where(*(t.c[c] == sqlalchemy.bindparam('w_' + c)
+                                  for c in where)).values(
+            {c: sqlalchemy.bindparam('v_' + c) for c in values})
+        params = [{**{'w_' + c: v for c, v in w.items()},
+                   **{'v_' + c: v for c, v in vals.items()}}
+                  for w, vals in items]
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(stmt, params)
+        except sqlalchemy.exc.DBAPIError as exc:
+            raise Failed(f'{key}: {table}: {_reason(exc)}') from None
+
+    def _vlan(self, physnet: str, vlan: int, allocated: bool) -> None:
+        """ML2's VLAN allocation: the row Neutron's startup sync made for
+        every VLAN of its ranges, or a new one."""
+        t = self.t['ml2_vlan_allocations']
+        where = and_(t.c.physical_network == physnet, t.c.vlan_id == vlan)
+        done = self.conn.execute(t.update().where(where).values(
+            allocated=allocated)).rowcount
+        if not done and allocated:
+            self.conn.execute(t.insert().values(
+                physical_network=physnet, vlan_id=vlan, allocated=True))
+
+
+def write(conn: sqlalchemy.Connection, writes: restore.Writes) -> None:
+    _Writer(conn).run(writes)
+
+
+def _grouped(deletes: list) -> list[tuple[tuple[str, Any], list]]:
+    """Deletes by phase, then table, in the order they came."""
+    out: dict[tuple, list] = {}
+    for phase, table, column, value in sorted(deletes, key=lambda d: d[0]):
+        out.setdefault((phase, table, column), []).append(value)
+    return [((table, column), values)
+            for (_, table, column), values in out.items()]
+
+
+def _chunks(values: Iterable) -> Iterable[list]:
+    values = list(dict.fromkeys(values))
+    for i in range(0, len(values), CHUNK):
+        yield values[i:i + CHUNK]
+
+
+def _reason(exc: sqlalchemy.exc.DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0]

@@ -1,0 +1,364 @@
+"""translate restore: nova-network written straight into Neutron's database
+(sqlite, schema from Neutron's models and stamped at its heads), then a real
+Neutron 29 started on it and used as if it had made every row itself.
+
+One Neutron start serves the module: the tests run in order on one
+database, each leaving it converged.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import sqlalchemy
+import yaml
+
+from freeze.cli import cutover_translate
+from freeze.novanet import generate, model, schema, source
+from freeze.translate import config, converge, desired, neutrondb, verify
+from freeze.translate.neutron import Neutron, NeutronError
+from bench_translate import mutate
+from localneutron import LocalNeutron
+from localproxy import ProxyServer
+
+ADMIN = 'ad' * 16
+
+
+def rows(url, skip=()):
+    """Every row of every Neutron table, in a comparable form."""
+    eng = sqlalchemy.create_engine(url)
+    out = {}
+    with eng.connect() as conn:
+        for name, table in sorted(neutrondb.tables().items()):
+            if name not in skip:
+                out[name] = sorted(map(repr, conn.execute(
+                    sqlalchemy.select(table)).all()))
+    eng.dispose()
+    return out
+
+
+def run(capsys, *argv):
+    rc = cutover_translate.main(['translate', *argv])
+    captured = capsys.readouterr()
+    return rc, captured.out + captured.err
+
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory):
+    """A generated FlatDHCP multi_host nova-network (IPv6, floating IPs,
+    group rules, dangling rows) and a Neutron database made for it."""
+    work = tmp_path_factory.mktemp('restore')
+    gen = generate.generate(f'sqlite:///{work}/nova.sqlite', ports=24)
+    server = LocalNeutron(str(work / 'neutron'))
+    server.prepare()
+    conf = work / 'translate.yaml'
+    conf.write_text(yaml.safe_dump({**generate.settings(gen, ADMIN),
+                                    'neutron_url': server.url}))
+    yield gen, server, str(conf), work
+    server.stop()
+
+
+def test_restore_then_neutron_serves_it(site, capsys):
+    gen, server, conf, work = site
+    db = ['--config', conf, '--neutron-db', server.database]
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0, out
+    assert 'in one transaction' in out
+    before = rows(server.database)
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0 and 'no change' in out, out
+    assert rows(server.database) == before   # wrote nothing
+
+    server.start()
+    neutron = Neutron.noauth(server.url)
+    rc, out = run(capsys, 'verify', '--config', conf)
+    assert rc == 0, out
+    # What the step-0 proxy served is what the restored Neutron serves.
+    with ProxyServer(str(work / 'proxy'), yaml.safe_load(open(conf)),
+                     workers=1) as proxy:
+        served = converge.fetch(Neutron.noauth(proxy.url))
+        device = next(p['device_id'] for p in neutron.list(
+            'ports', device_owner='compute:nova'))
+        by_device = [Neutron.noauth(url).list('ports', device_id=device)
+                     for url in (proxy.url, server.url)]
+    real = converge.fetch(neutron)
+    assert verify.compare(served, real) == verify.compare(real, served) == []
+    (shown, listed) = [sorted(
+        (p['id'], p['mac_address'], sorted(
+            (ip['subnet_id'], ip['ip_address']) for ip in p['fixed_ips']))
+        for p in ports) for ports in by_device]
+    assert shown == listed and shown   # even the ids: both are stable
+
+    nova = model.build(source.read(gen.url))
+    wanted = desired.translate(nova, config.load(conf))
+    ports = neutron.list('ports', tags=converge.MARK,
+                         device_owner='compute:nova')
+    port = sorted(ports, key=lambda p: p['mac_address'])[0]
+
+    # Neutron works on the restored rows: groups, rules, floating IPs.
+    groups = port['security_groups']
+    updated = neutron.update('ports', port['id'],
+                             {'security_groups': groups[:1]})
+    assert updated['security_groups'] == groups[:1]
+    assert updated['revision_number'] > port['revision_number']
+    rule = neutron.create('security-group-rules', {
+        'security_group_id': groups[0], 'direction': 'ingress',
+        'ethertype': 'IPv4', 'protocol': 'tcp', 'port_range_min': 9999,
+        'port_range_max': 9999, 'remote_ip_prefix': '198.51.100.0/24'})
+    fip = next(f for f in neutron.list('floatingips') if f['port_id'])
+    assert neutron.update('floatingips', fip['id'],
+                          {'port_id': None})['fixed_ip_address'] is None
+    again = neutron.update('floatingips', fip['id'],
+                           {'port_id': fip['port_id']})
+    assert again['fixed_ip_address'] == fip['fixed_ip_address']
+    assert again['router_id'] == fip['router_id'] is not None
+
+    # Every restored subnet hands out an address nova never used.
+    used = nova_addresses(gen.url)
+    fresh = []
+    for subnet in neutron.list('subnets', tags=converge.MARK):
+        if subnet['ip_version'] != 4:
+            continue
+        new = neutron.create('ports', {
+            'network_id': subnet['network_id'], 'project_id': ADMIN,
+            'fixed_ips': [{'subnet_id': subnet['id']}]})
+        fresh.append(new)
+        address = new['fixed_ips'][0]['ip_address']
+        assert address not in used, (subnet['name'], address)
+    assert len(fresh) == len([k for k in wanted.resources['subnet']
+                              if k.startswith('subnet4:')])
+
+    # A deleted restored port frees its address; its network stays (409).
+    victim = sorted(ports, key=lambda p: p['mac_address'])[1]
+    neutron.delete('ports', victim['id'])
+    ip = victim['fixed_ips'][0]
+    thief = neutron.create('ports', {
+        'network_id': victim['network_id'], 'project_id': ADMIN,
+        'fixed_ips': [{'subnet_id': ip['subnet_id'],
+                       'ip_address': ip['ip_address']}]})
+    assert thief['fixed_ips'][0]['ip_address'] == ip['ip_address']
+    with pytest.raises(NeutronError) as exc:
+        neutron.delete('networks', victim['network_id'])
+    assert exc.value.status == 409
+
+    # The difference, as plan --neutron-db reads it from the database.
+    outcome = neutrondb.run(server.database, wanted, write_it=False)
+    assert outcome.plan.counts() == {'port': {'create': 1, 'update': 1},
+                                     'rule': {'delete': 1}}
+    rc, out = run(capsys, 'plan', *db)
+    assert rc == 0 and 'rule              delete 1' in out, out
+    assert 'restore would refuse' in out and ip['ip_address'] in out
+    state = rows(server.database)
+    # Neutron is serving: refused, with one line, nothing written.
+    rc, err = refused(capsys, 'restore', *db)
+    assert 'serving from this database' in err, err
+    # Forced, it finds the address taken by a port it did not create.
+    rc, err = refused(capsys, 'restore', *db, '--force')
+    assert (f'port:{victim["id"]}: address {ip["ip_address"]} is taken by '
+            f'port {thief["id"]}, which the translation did not create'
+            in err), err
+    assert rows(server.database) == state
+    for extra in fresh + [thief]:
+        neutron.delete('ports', extra['id'])
+    rc, out = run(capsys, 'restore', *db, '--force')
+    assert rc == 0, out
+    rc, out = run(capsys, 'verify', '--config', conf)
+    assert rc == 0, out
+    assert rule['id'] not in {r['id'] for g in neutron.list(
+        'security-groups', id=groups[0]) for r in g['security_group_rules']}
+
+
+def refused(capsys, *argv):
+    """A refusal: exit 1 (refused: nothing changed) and one line on stderr."""
+    rc = cutover_translate.main(['translate', *argv])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count('\n') == 1, (rc, err)
+    return rc, err
+
+
+def nova_addresses(url):
+    """Every address nova-network ever handed out or reserved."""
+    eng = sqlalchemy.create_engine(url)
+    t = schema.fixed_ips
+    with eng.connect() as conn:
+        out = {r.address for r in conn.execute(sqlalchemy.select(t)).all()
+               if r.allocated or r.leased or r.reserved or r.instance_uuid
+               or r.host}
+    eng.dispose()
+    return out
+
+
+def test_second_restore_writes_only_the_delta(site, capsys):
+    gen, server, conf, _ = site
+    db = ['--config', conf, '--neutron-db', server.database, '--force']
+    state = rows(server.database)
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0 and 'no change' in out, out
+    assert rows(server.database) == state
+
+    mutate(gen, 4)   # nova meanwhile: 2 boots, a release, a rule
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0, out
+    assert 'rule              create 1' in out
+    assert 'port              create 2' in out
+    assert 'floatingip        delete 1' in out
+    assert 'restored 4 change(s)' in out
+    rc, out = run(capsys, 'verify', '--config', conf)
+    assert rc == 0, out
+
+    # A rule for every TCP port is stored as Neutron stores it (no range),
+    # and found again as the same rule: no perpetual difference.
+    generate.add_rule(gen.url, gen.group_ids[gen.projects[0]]['web'], 'tcp',
+                      1, 65535, '10.9.0.0/16')
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0 and 'restored 1 change(s)' in out, out
+    eng = sqlalchemy.create_engine(server.database)
+    with eng.connect() as conn:
+        stored = conn.execute(sqlalchemy.text(
+            "SELECT port_range_min, port_range_max FROM securitygrouprules "
+            "WHERE remote_ip_prefix = '10.9.0.0/16'")).all()
+    eng.dispose()
+    assert stored == [(None, None)]
+    # Without --force: what restore itself just wrote (the rule and its
+    # group's new revision) is not mistaken for a serving Neutron.
+    rc, out = run(capsys, 'restore', *db[:-1])
+    assert rc == 0 and 'no change' in out, out
+    eng = sqlalchemy.create_engine(gen.url)
+    with eng.begin() as conn:
+        conn.execute(schema.security_group_rules.update().where(
+            schema.security_group_rules.c.cidr == '10.9.0.0/16').values(
+                deleted=schema.security_group_rules.c.id))   # as nova does
+    eng.dispose()
+
+
+def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
+    gen, server, conf, _ = site
+    db = ['--config', conf, '--neutron-db', server.database, '--force']
+    neutron = Neutron.noauth(server.url)
+    rc, out = run(capsys, 'rollback', *db)
+    assert rc == 0, out
+    assert not neutron.list('ports', tags=converge.MARK)
+    assert not neutron.list('networks')
+    emptied = rows(server.database)
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0, out
+    rc, out = run(capsys, 'rollback', *db)
+    assert rc == 0, out
+    assert rows(server.database) == emptied
+    # Meanwhile someone took the flat physnet the translation needs.
+    other = neutron.create('networks', {
+        'name': 'someone-else', 'project_id': ADMIN,
+        'provider:network_type': 'flat',
+        'provider:physical_network': 'physnet1'})
+    rc, err = refused(capsys, 'restore', *db)
+    assert (f': flat physnet1 is taken by network {other["id"]}, which the '
+            f'translation did not create' in err), err
+    neutron.delete('networks', other['id'])
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0, out
+    rc, out = run(capsys, 'verify', '--config', conf)
+    assert rc == 0, out
+
+
+def test_refuses_a_database_not_at_neutrons_heads(site, tmp_path, capsys):
+    gen, server, conf, _ = site
+    url = f'sqlite:///{tmp_path}/old.sqlite'
+    eng = sqlalchemy.create_engine(url)
+    with eng.begin() as conn:
+        conn.execute(sqlalchemy.text(
+            'CREATE TABLE alembic_version (version_num VARCHAR(32))'))
+        conn.execute(sqlalchemy.text(
+            "INSERT INTO alembic_version VALUES ('kilo')"))
+    eng.dispose()
+    rc, out = refused(capsys, 'restore', '--config', conf, '--neutron-db',
+                      url)
+    heads = ', '.join(sorted(neutrondb.expected_heads()))
+    assert (f"not at the installed Neutron's alembic heads: expected "
+            f'{heads}, found kilo' in out), out
+
+
+def test_kill_9_mid_restore_then_again(tmp_path, capsys):
+    """VlanManager this time (a VLAN network per project). SIGKILL while
+    the transaction is open (sqlite's journal exists): the database is as
+    before, and the next run gives the whole result, which a Neutron
+    started on it serves."""
+    gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=3000,
+                            manager='Vlan', projects=15, dangling=False)
+    server = LocalNeutron(str(tmp_path / 'neutron'))
+    server.prepare()
+    conf = tmp_path / 'translate.yaml'
+    conf.write_text(yaml.safe_dump({**generate.settings(gen, ADMIN),
+                                    'neutron_url': server.url}))
+    before = rows(server.database)
+    wanted = desired.translate(model.build(source.read(gen.url)),
+                               config.load(str(conf)))
+
+    # A row the database rejects (a leftover L3 provider association of
+    # the router's id): nothing written, the resource and reason named.
+    router = next(iter(wanted.resources['router'].values()))
+    leftover = neutrondb.tables()['providerresourceassociations']
+    eng = sqlalchemy.create_engine(server.database)
+    with eng.begin() as conn:
+        conn.execute(leftover.insert().values(
+            provider_name='single_node', resource_id=router.stable_id))
+    rc, err = refused(capsys, 'restore', '--config', str(conf),
+                      '--neutron-db', server.database)
+    assert f'{router.key}: providerresourceassociations: UNIQUE' in err, err
+    with eng.begin() as conn:
+        conn.execute(leftover.delete())
+    eng.dispose()
+    assert rows(server.database) == before
+
+    argv = [sys.executable, '-m', 'freeze.cli.cutover_translate',
+            'translate', 'restore', '--config', str(conf), '--neutron-db',
+            server.database]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    journal = server.database.removeprefix('sqlite:///') + '-journal'
+    deadline = time.monotonic() + 120
+    while not os.path.exists(journal) and time.monotonic() < deadline:
+        assert proc.poll() is None, 'finished before it could be killed'
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)   # the journal: rows are being written
+    assert proc.wait() == -signal.SIGKILL
+    assert rows(server.database) == before
+    assert subprocess.run(argv, env=env, capture_output=True).returncode == 0
+    assert not neutrondb.run(server.database, wanted, write_it=False).plan
+    eng = sqlalchemy.create_engine(server.database)
+    with eng.connect() as conn:
+        ports = conn.execute(sqlalchemy.text(
+            "SELECT count(*) FROM ports WHERE device_owner LIKE 'compute:%'"
+        )).scalar()
+    eng.dispose()
+    assert ports == len([k for k in wanted.resources['port']
+                         if k.startswith('port:')])
+    with server:
+        rc, out = run(capsys, 'verify', '--config', str(conf))
+        assert rc == 0, out
+        neutron = Neutron.noauth(server.url)
+        net = next(n for n in neutron.list('networks', tags=converge.MARK)
+                   if n['provider:network_type'] == 'vlan')
+        port = neutron.create('ports', {'network_id': net['id'],
+                                        'project_id': net['project_id']})
+        assert port['fixed_ips'][0]['ip_address'] not in nova_addresses(
+            gen.url)
+        # Neutron serving: its own change is seen, and an agent's report
+        rc, err = refused(capsys, 'restore', '--config', str(conf),
+                          '--neutron-db', server.database)
+        assert 'ports (standard attribute' in err, err
+        eng = sqlalchemy.create_engine(server.database)
+        with eng.begin() as conn:
+            conn.execute(neutrondb.tables()['agents'].insert().values(
+                id='a' * 36, agent_type='Linux bridge agent',
+                binary='neutron-linuxbridge-agent', topic='N/A',
+                host='cmp001', created_at=neutrondb.now(),
+                started_at=neutrondb.now(),
+                heartbeat_timestamp=neutrondb.now(), configurations='{}'))
+        eng.dispose()
+        rc, err = refused(capsys, 'restore', '--config', str(conf),
+                          '--neutron-db', server.database)
+        assert 'agent neutron-linuxbridge-agent on cmp001 reported' in err

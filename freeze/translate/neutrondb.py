@@ -412,7 +412,7 @@ def run(url: str, wanted, force: bool = False, write_it: bool = True
             state = read(conn, at)
             if write_it and not force:
                 check_idle(conn, state.last_ours, at)
-            plan = converge.diff(restore.canonical(wanted), state.actual)
+            plan = converge.diff(wanted, state.actual)
             writes = restore.build(plan.changes, state.ctx)
             outcome = Outcome(plan, writes)
             try:

@@ -32,7 +32,7 @@ from neutron_lib import constants
 
 from freeze.translate.converge import CREATED_DEFAULT, KEY_TAG, MARK, Change
 from freeze.translate.desired import (
-    KINDS, NAMESPACE, Desired, Ref, Resource, eui64, rule_key)
+    KINDS, NAMESPACE, Desired, Ref, Resource, eui64)
 
 #: Neutron's MTU for a flat or VLAN network without path_mtu/physnet_mtus
 DEFAULT_MTU = 1500
@@ -59,24 +59,6 @@ def new_id(res: Resource) -> str:
     if res.kind == 'router_interface':
         return sub_id(res.key, 'port')
     return res.stable_id
-
-
-def canonical(wanted: Desired) -> Desired:
-    """Rules as Neutron stores them (the full port range as none, legacy
-    IPv6 ICMP names), by Neutron's own canonicalisation, re-keyed."""
-    # Neutron is imported when used: importing it configures process-wide
-    # things (oslo.service backend, gettext) the other commands do not want.
-    from neutron.db import securitygroups_db
-    mixin = securitygroups_db.SecurityGroupDbMixin
-    rules = {}
-    for res in wanted.resources['rule'].values():
-        body = dict(res.body, project_id=None)   # read by its log lines
-        mixin._make_canonical_ipv6_icmp_protocol(None, body)
-        mixin._make_canonical_port_range(None, body)
-        del body['project_id']
-        key = rule_key(body)
-        rules[key] = Resource('rule', key, body)
-    return Desired({**wanted.resources, 'rule': rules}, wanted.problems)
 
 
 @dataclass

@@ -5,7 +5,8 @@ import datetime
 import pytest
 
 from freeze.novanet import generate, model, source
-from freeze.translate import config, converge, desired, neutrondb, restore
+from freeze.translate import (
+    config, converge, desired, neutrondb, restore, rules)
 
 ADMIN = 'ad' * 16
 
@@ -14,9 +15,9 @@ def build(tmp_path, manager):
     tmp_path.mkdir(exist_ok=True)
     gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=20,
                             manager=manager)
-    wanted = restore.canonical(desired.translate(
+    wanted = desired.translate(
         model.build(source.read(gen.url)),
-        config.parse(generate.settings(gen, ADMIN))))
+        config.parse(generate.settings(gen, ADMIN)))
     empty = converge.Actual({k: {} for k in desired.KINDS}, {}, {}, set(),
                             {})
     plan = converge.diff(wanted, empty)
@@ -73,16 +74,16 @@ def test_ids_are_stable_across_runs(tmp_path):
             r['id'] for r in second.inserts[table]]
 
 
-def test_rules_in_neutrons_canonical_form():
-    group = desired.Ref('sg:1')
-    body = {'security_group_id': group, 'direction': 'ingress',
-            'ethertype': 'IPv4', 'protocol': 'tcp', 'port_range_min': 1,
-            'port_range_max': 65535, 'remote_ip_prefix': '10.0.0.0/8',
-            'remote_group_id': None}
-    key = desired.rule_key(body)
-    wanted = desired.Desired({**desired.Desired.empty().resources, 'rule': {
-        key: desired.Resource('rule', key, body)}}, [])
-    (rule,) = restore.canonical(wanted).resources['rule'].values()
-    assert (rule.body['port_range_min'], rule.body['port_range_max']) == (
-        None, None)
-    assert rule.key == desired.rule_key(rule.body) != key
+def test_rules_are_written_as_neutron_stores_them():
+    """The desired rules are already in Neutron's stored form (the full
+    port range as none: freeze.translate.rules), so restore writes them
+    as they are: Neutron's own canonicalisation changes nothing."""
+    from neutron.db import securitygroups_db
+    mixin = securitygroups_db.SecurityGroupDbMixin
+    body = rules.from_nova('tcp', 1, 65535, 'IPv4')
+    assert (body['port_range_min'], body['port_range_max']) == (None, None)
+    again = dict(body, project_id=None)   # read by its log lines
+    mixin._make_canonical_ipv6_icmp_protocol(None, again)
+    mixin._make_canonical_port_range(None, again)
+    del again['project_id']
+    assert again == body

@@ -1,0 +1,90 @@
+"""Start-up: what ``--help`` and ``status`` import, checked by construction.
+
+Each command runs as an operator runs it, in a fresh interpreter, which
+records ``sys.modules`` as it exits; the heavy libraries (openstacksdk,
+Keystone's clients, SQLAlchemy, Neutron, the translation and proxy code)
+must not be among them.  tools/bench_startup.py measures the time.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from freeze.cutover import journal
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+# Run the CLI module as its console script does, then list what is loaded.
+RECORD = '''
+import atexit, json, runpy, sys
+out, module = sys.argv[1], sys.argv[2]
+atexit.register(lambda: json.dump(sorted(sys.modules), open(out, 'w')))
+sys.argv = [module] + sys.argv[3:]
+runpy.run_module(module, run_name='__main__')
+'''
+
+CREDENTIALS = ('openstack', 'keystoneclient', 'keystoneauth1')
+FREEZE_CTL_HEAVY = CREDENTIALS + ('neutron', 'sqlalchemy', 'paste.deploy',
+                                  'freeze.keystone', 'freeze.quiesce')
+NOVA_CUTOVER_HEAVY = CREDENTIALS + ('neutron', 'freeze.translate',
+                                    'freeze.novanet', 'freeze.proxy')
+
+
+def loaded(tmp_path, module, *argv):
+    out = tmp_path / 'modules.json'
+    env = dict({k: v for k, v in os.environ.items()
+                if not k.startswith(('OS_', 'NOVA_FREEZE', 'NOVA_CUTOVER'))},
+               PYTHONPATH=ROOT)
+    result = subprocess.run(
+        [sys.executable, '-c', RECORD, str(out), module, *argv],
+        capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(out.read_text()))
+
+
+def among(modules, packages):
+    return sorted(m for m in modules
+                  if any(m == p or m.startswith(p + '.') for p in packages))
+
+
+def state_url(tmp_path):
+    return 'file://%s' % (tmp_path / 'state.json')
+
+
+@pytest.mark.parametrize('argv', [
+    ['--help'],
+    ['on', '--help'],
+    ['--state', '{state}', 'status'],
+    ['--state', '{state}', 'status', '-f', 'json'],
+    ['--state', '{state}', 'history'],
+], ids=' '.join)
+def test_freeze_ctl_starts_without_the_heavy_libraries(tmp_path, argv):
+    argv = [a.format(state=state_url(tmp_path)) for a in argv]
+    modules = loaded(tmp_path, 'freeze.cli.freeze_ctl', *argv)
+    assert among(modules, FREEZE_CTL_HEAVY) == []
+
+
+def test_an_os_option_still_brings_openstacksdk(tmp_path):
+    """The check above sees an import when there is one: ``--os-*`` on the
+    command line loads openstacksdk to know its options."""
+    modules = loaded(tmp_path, 'freeze.cli.freeze_ctl', '--os-cloud', 'x',
+                     '--state', state_url(tmp_path), 'status')
+    assert 'openstack.config' in modules
+
+
+@pytest.mark.parametrize('argv', [
+    ['--help'],
+    ['translate', '--help'],
+    ['proxy', 'serve', '--help'],
+    ['--journal', '{journal}', 'status'],
+], ids=' '.join)
+def test_nova_cutover_starts_without_the_translation(tmp_path, argv):
+    url = 'sqlite:///%s' % (tmp_path / 'journal.sqlite')
+    journal.Journal(url, create=True)
+    modules = loaded(tmp_path, 'freeze.cli.nova_cutover',
+                     *[a.format(journal=url) for a in argv])
+    assert among(modules, NOVA_CUTOVER_HEAVY) == []

@@ -15,13 +15,8 @@ import socket
 import stat
 import sys
 
-from oslo_config import cfg
-
 from freeze import atomic
-from freeze import conf as freeze_conf
-from freeze import overlay
 from freeze import state as freeze_state
-from freeze.redact import redact
 from freeze.cli import auth
 from freeze.cli import exits
 from freeze.cli import lazy
@@ -29,8 +24,13 @@ from freeze.cli import output
 from freeze.state import acks
 from freeze.state import document
 
-# keystoneclient, openstacksdk, PasteDeploy: for the commands that use them.
+# oslo.config, oslo.policy, keystoneclient, openstacksdk, PasteDeploy: for
+# the commands that use them (--help needs none).
+cfg = lazy.module('oslo_config.cfg')
+freeze_conf = lazy.module('freeze.conf')
 keystone = lazy.module('freeze.keystone')
+overlay = lazy.module('freeze.overlay')
+redaction = lazy.module('freeze.redact')
 pastefile = lazy.module('freeze.pastefile')
 quiesce = lazy.module('freeze.quiesce')
 window = lazy.module('freeze.window')
@@ -322,7 +322,8 @@ def _revoke_all(backend, args, shown, who, now):
 def cmd_status(backend, args, now):
     state = backend.read()
     shown = dict(state.to_dict(), in_force=state.in_force(now),
-                 state_url=redact(backend), state_url_from=args.state_origin)
+                 state_url=redaction.redact(backend),
+                 state_url_from=args.state_origin)
     if not getattr(backend, 'directory_exists', lambda: True)():
         print('freeze-ctl: warning: %s does not exist (state URL from %s): '
               'never frozen here, or a mistyped state URL'
@@ -666,10 +667,17 @@ def main(argv=None):
     exits.configure_logging(args.debug)
     return exits.run('freeze-ctl', args.debug, lambda: _run(args), (
         CommandError, ValueError, freeze_state.StateUnavailable,
-        freeze_state.StateConflict, overlay.OverlayError, OSError))
+        freeze_state.StateConflict, OSError))
 
 
 def _run(args):
+    try:
+        return _dispatch(args)
+    except overlay.OverlayError as exc:  # (evaluated, so imported, on errors)
+        raise CommandError(str(exc)) from exc
+
+
+def _dispatch(args):
     if args.command == 'paste':
         cmd_paste(args)
         return exits.DONE

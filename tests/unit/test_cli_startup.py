@@ -93,3 +93,33 @@ def test_nova_cutover_starts_without_the_translation(tmp_path, argv):
     modules = loaded(tmp_path, 'freeze.cli.nova_cutover',
                      *[a.format(journal=url) for a in argv])
     assert among(modules, NOVA_CUTOVER_HEAVY) == []
+
+
+def freeze_ctl(tmp_path, *argv):
+    return subprocess.run(
+        [sys.executable, '-m', 'freeze.cli.freeze_ctl', *argv],
+        capture_output=True, text=True, cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def test_os_options_are_listed_when_one_is_given(tmp_path):
+    """--help without them says where they are; with one, it lists them."""
+    short = freeze_ctl(tmp_path, '--help')
+    assert '--os-auth-url' not in short.stdout
+    assert "'freeze-ctl --os-cloud CLOUD --help' lists" in ' '.join(
+        short.stdout.split())
+    full = freeze_ctl(tmp_path, '--os-cloud', 'nope', '--help')
+    assert full.returncode == 0 and '--os-auth-url' in full.stdout
+
+
+def test_openstacksdk_options_without_os_prefix_still_parse(tmp_path):
+    """--insecure and --timeout (openstacksdk's too) make the lighter
+    parser refuse the line; it is parsed again with them."""
+    result = freeze_ctl(tmp_path, '--insecure', '--timeout', '5', '--state',
+                        state_url(tmp_path), 'status', '-f', 'json')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)['frozen'] is False
+    typo = freeze_ctl(tmp_path, '--state', state_url(tmp_path), 'statsu')
+    assert typo.returncode == 2
+    assert "invalid choice: 'statsu'" in typo.stderr
+    assert typo.stderr.count('error:') == 1

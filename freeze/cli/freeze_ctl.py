@@ -24,8 +24,9 @@ from freeze.cli import output
 from freeze.state import acks
 from freeze.state import document
 
-# oslo.config, oslo.policy, keystoneclient, openstacksdk, PasteDeploy: for
-# the commands that use them (--help needs none).
+# oslo.config, oslo.policy, oslo.utils' masking, keystoneclient,
+# openstacksdk, PasteDeploy: for the commands that use them (--help needs
+# none of them).
 cfg = lazy.module('oslo_config.cfg')
 freeze_conf = lazy.module('freeze.conf')
 keystone = lazy.module('freeze.keystone')
@@ -310,7 +311,7 @@ def cmd_off(backend, args, now):
 
 def _revoke_all(backend, args, shown, who, now):
     """The window's grants, revoked (Keystone's client and openstacksdk are
-    imported for a window that has some only)."""
+    imported only for a window that has some)."""
     try:
         return window.revoke_window_grants(
             backend, auth.keystone_or_none(args), who, now)

@@ -17,6 +17,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) tools/bench_middleware.py
 	$(PY) tools/bench_policy.py
+	$(PY) tools/bench_startup.py
 
 # Issue 7's figures: 100k ports in memory, 10k against Neutron on PostgreSQL
 # (Debian's postgresql package). Takes about an hour on 2 cores.

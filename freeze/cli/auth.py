@@ -4,41 +4,80 @@
 options, through openstacksdk's config loader and keystoneauth1.  No
 credentials is not an error here: the freeze works without Keystone, and
 only the commands that need it say so.
+
+openstacksdk takes most of a second to import, so it is imported only when
+it has something to do: its ``--os-*`` options are registered on the parser
+when the command line may hold one, and otherwise filled in (from ``OS_*``,
+as the parser would have) when a command asks for credentials.
 """
 
 import argparse
+import contextlib
+import io
 
-from keystoneauth1 import exceptions as ks_exceptions
-import openstack.config
+from freeze.cli import lazy
 
-from freeze import keystone
+keystone = lazy.module('freeze.keystone')
+ks_exceptions = lazy.module('keystoneauth1.exceptions')
+sdk_config = lazy.module('openstack.config')
+sdk_exceptions = lazy.module('openstack.exceptions')
 
 
 class NoCredentials(Exception):
     """No usable Keystone credentials were given."""
 
 
+def parse_args(build_parser, argv):
+    """``argv`` parsed by ``build_parser(with_credentials)``.
+
+    Without an ``--os-*`` option on the command line, the parser without
+    openstacksdk's options is tried first (``--help`` then lists no
+    ``--os-*`` option); a command line it refuses (openstacksdk also adds
+    ``--insecure``, ``--timeout``...) is parsed again with them, so that
+    they work as before and any other mistake gets argparse's usual error.
+    """
+    if not any(arg.startswith('--os-') for arg in argv):
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                return build_parser(False).parse_args(argv)
+        except SystemExit as exc:
+            if exc.code == 0:  # --help, printed
+                raise
+    return build_parser(True).parse_args(argv)
+
+
 def register(parser, argv):
-    """The ``--os-*`` options.  openstacksdk peeks at the named cloud to
-    pick the auth plugin's options; an unknown ``OS_CLOUD`` must not stop
-    commands that need no credentials, so the peek falls back to none (the
-    commands that need credentials then say what is wrong)."""
-    config = openstack.config.OpenStackConfig()
+    """openstacksdk's ``--os-*`` options.  openstacksdk peeks at the named
+    cloud to pick the auth plugin's options; an unknown ``OS_CLOUD`` must
+    not stop commands that need no credentials, so the peek falls back to
+    none (the commands that need credentials then say what is wrong)."""
+    config = sdk_config.OpenStackConfig()
     try:
         config.register_argparse_arguments(
             argparse.ArgumentParser(add_help=False), list(argv))
-    except openstack.exceptions.ConfigException:
+    except sdk_exceptions.ConfigException:
         argv = list(argv) + ['--os-cloud', '']
     config.register_argparse_arguments(parser, list(argv))
+
+
+def credentials(args):
+    """``args`` with every ``--os-*`` option, as if they had been registered
+    on the parser: when none was, their defaults (from ``OS_*``)."""
+    if hasattr(args, 'os_cloud'):
+        return args
+    parser = argparse.ArgumentParser(add_help=False)
+    register(parser, [])
+    return argparse.Namespace(**vars(parser.parse_args([])), **vars(args))
 
 
 def session(args):
     """A keystoneauth1 session, or NoCredentials saying what is missing."""
     try:
-        cloud = openstack.config.OpenStackConfig().get_one(argparse=args)
+        cloud = sdk_config.OpenStackConfig().get_one(
+            argparse=credentials(args))
         return cloud.get_session()
     except (ks_exceptions.ClientException,
-            openstack.exceptions.ConfigException) as exc:
+            sdk_exceptions.ConfigException) as exc:
         raise NoCredentials(
             'Keystone credentials are needed for role grants (--os-cloud, '
             'OS_* variables or --os-* options): %s' % exc)

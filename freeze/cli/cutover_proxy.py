@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 import sys
 
-from oslo_config import cfg
 import yaml
 
 from freeze.cli import exits
-
-from freeze.proxy import conf as proxy_conf
-from freeze.proxy import wsgi
+from freeze.cli import lazy
 from freeze.redact import redact
-from freeze.translate import config
+
+# oslo.config, the proxy and the translation: when the proxy is served, not
+# for nova-cutover's other commands or --help.
+cfg = lazy.module('oslo_config.cfg')
+proxy_conf = lazy.module('freeze.proxy.conf')
+wsgi = lazy.module('freeze.proxy.wsgi')
+config = lazy.module('freeze.translate.config')
 
 
 def register(subparsers) -> None:

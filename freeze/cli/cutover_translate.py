@@ -13,16 +13,25 @@ import re
 import sys
 import time
 
-import sqlalchemy
 import yaml
-from keystoneauth1 import exceptions as ks_exceptions
 
 from freeze.cli import exits
-from freeze.novanet import model, source
-from freeze.translate import (
-    config, converge, desired, neutrondb, rollback, verify)
-from freeze.translate.neutron import Neutron, NeutronError
-from freeze.translate.progress import Progress
+from freeze.cli import lazy
+
+# SQLAlchemy, keystoneauth1 and the translation: when a command runs, not
+# for nova-cutover's other commands or --help.
+sqlalchemy = lazy.module('sqlalchemy')
+ks_exceptions = lazy.module('keystoneauth1.exceptions')
+model = lazy.module('freeze.novanet.model')
+source = lazy.module('freeze.novanet.source')
+config = lazy.module('freeze.translate.config')
+converge = lazy.module('freeze.translate.converge')
+desired = lazy.module('freeze.translate.desired')
+rollback = lazy.module('freeze.translate.rollback')
+verify = lazy.module('freeze.translate.verify')
+neutrondb = lazy.module('freeze.translate.neutrondb')
+neutron_mod = lazy.module('freeze.translate.neutron')
+progress_mod = lazy.module('freeze.translate.progress')
 
 
 def register(subparsers) -> None:
@@ -65,7 +74,7 @@ def _guarded(fn, args) -> int:
     runs the command."""
     return exits.run('nova-cutover translate', getattr(args, 'debug', False),
                      lambda: _reached(fn, args), (
-                         config.ConfigError, OSError, NeutronError,
+                         config.ConfigError, OSError, neutron_mod.NeutronError,
                          ks_exceptions.ClientException, yaml.YAMLError,
                          neutrondb.Refused, neutrondb.Failed,
                          sqlalchemy.exc.SQLAlchemyError))
@@ -87,19 +96,19 @@ def _settings(args) -> config.Settings:
     return config.load(args.config)
 
 
-def _neutron(args, settings: config.Settings) -> Neutron:
+def _neutron(args, settings: config.Settings) -> neutron_mod.Neutron:
     url = args.neutron_url or settings.neutron_url
     if url:
-        return Neutron.noauth(url)
+        return neutron_mod.Neutron.noauth(url)
     import openstack.config
     from openstack import exceptions as sdk_exceptions
     try:
         cloud = openstack.config.OpenStackConfig().get_one()
     except sdk_exceptions.ConfigException as exc:
         raise config.ConfigError(f'OpenStack credentials: {exc}')
-    return Neutron(cloud.get_session(), cloud.get_endpoint('network'),
-                   cloud.get_region_name('network'),
-                   cloud.get_interface('network'))
+    return neutron_mod.Neutron(
+        cloud.get_session(), cloud.get_endpoint('network'),
+        cloud.get_region_name('network'), cloud.get_interface('network'))
 
 
 def _desired(args, settings) -> desired.Desired:
@@ -168,7 +177,8 @@ def _plan(args) -> int:
 
 def _run_apply(args, settings, plan, actual, neutron) -> int:
     _print_plan(plan, args.samples)
-    progress = None if args.no_progress else Progress(len(plan.changes))
+    progress = None if args.no_progress else progress_mod.Progress(
+        len(plan.changes))
     began = time.monotonic()
     result = converge.apply(
         plan, neutron, actual, args.workers or settings.workers,

@@ -15,22 +15,26 @@ import socket
 import stat
 import sys
 
-from oslo_config import cfg
-
 from freeze import atomic
-from freeze import conf as freeze_conf
-from freeze import keystone
-from freeze import overlay
-from freeze import pastefile
-from freeze import quiesce
 from freeze import state as freeze_state
-from freeze import window
-from freeze.redact import redact
 from freeze.cli import auth
 from freeze.cli import exits
+from freeze.cli import lazy
 from freeze.cli import output
 from freeze.state import acks
 from freeze.state import document
+
+# oslo.config, oslo.policy, oslo.utils' masking, keystoneclient,
+# openstacksdk, PasteDeploy: for the commands that use them (--help needs
+# none of them).
+cfg = lazy.module('oslo_config.cfg')
+freeze_conf = lazy.module('freeze.conf')
+keystone = lazy.module('freeze.keystone')
+overlay = lazy.module('freeze.overlay')
+redaction = lazy.module('freeze.redact')
+pastefile = lazy.module('freeze.pastefile')
+quiesce = lazy.module('freeze.quiesce')
+window = lazy.module('freeze.window')
 
 DEFAULT_NOVA_CONF = '/etc/nova/nova.conf'
 _DURATION = re.compile(r'^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$')
@@ -190,7 +194,7 @@ def _nova_for_quiesce(args):
     """Nova, checked with one call before anything changes (so that a
     freeze is never left on for a quiesce that cannot run)."""
     try:
-        nova = quiesce.Nova.from_config(args)
+        nova = quiesce.Nova.from_config(auth.credentials(args))
         nova.check()
     except quiesce.QuiesceError as exc:
         raise CommandError('--quiesce: cannot check what is in flight: %s; '
@@ -271,9 +275,8 @@ def cmd_on(backend, args, now):
         return None if same else new
     targets = grant_targets(args)
     if targets:
-        _, new = window.add_grants(backend, require_keystone(args), targets,
-                                   migration_role(args), who, now, change,
-                                   force=args.force)
+        _, new = _add_grants(backend, args, targets, who, now, change,
+                             force=args.force)
     else:
         _, new = backend.update(change, who, now, force=args.force)
     shown = new.to_dict()
@@ -300,20 +303,28 @@ def cmd_off(backend, args, now):
             target, 'removed' if target.remove() else 'absent')
     # Thawed first, then the role taken back: Keystone being down must not
     # keep the cloud frozen.  What cannot be revoked stays recorded.
+    revoked = _revoke_all(backend, args, shown, who, now) if new.grants \
+        else []
+    shown.update(grants=[], revoked=[keystone.describe(g) for g in revoked])
+    _finish(backend, new, shown, args)
+
+
+def _revoke_all(backend, args, shown, who, now):
+    """The window's grants, revoked (Keystone's client and openstacksdk are
+    imported only for a window that has some)."""
     try:
-        revoked = window.revoke_window_grants(
+        return window.revoke_window_grants(
             backend, auth.keystone_or_none(args), who, now)
     except window.GrantsLeft as exc:
         _show(dict(shown, grants=[g.to_dict() for g in exc.stuck]), args)
         raise CommandError(str(exc))
-    shown.update(grants=[], revoked=[keystone.describe(g) for g in revoked])
-    _finish(backend, new, shown, args)
 
 
 def cmd_status(backend, args, now):
     state = backend.read()
     shown = dict(state.to_dict(), in_force=state.in_force(now),
-                 state_url=redact(backend), state_url_from=args.state_origin)
+                 state_url=redaction.redact(backend),
+                 state_url_from=args.state_origin)
     if not getattr(backend, 'directory_exists', lambda: True)():
         print('freeze-ctl: warning: %s does not exist (state URL from %s): '
               'never frozen here, or a mistyped state URL'
@@ -366,6 +377,17 @@ def require_keystone(args):
         raise CommandError(str(exc))
 
 
+def _add_grants(backend, args, targets, who, now, change=None, force=False):
+    """window.add_grants, Keystone's refusals as CommandError (so that
+    keystoneclient is imported by the commands that grant only)."""
+    try:
+        return window.add_grants(backend, require_keystone(args), targets,
+                                 migration_role(args), who, now, change,
+                                 force=force)
+    except keystone.GrantError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 GRANT_COLUMNS = ['role', 'kind', 'actor', 'project', 'status']
 
 
@@ -387,8 +409,7 @@ def cmd_grant(backend, args, now):
     if not backend.read().frozen:
         raise CommandError('the API is not frozen: grants belong to a freeze '
                            'window (freeze-ctl on --grant ...)')
-    _, new = window.add_grants(backend, require_keystone(args), targets,
-                               migration_role(args), _who(), now)
+    _, new = _add_grants(backend, args, targets, _who(), now)
     _show_grants(new.grants, args)
 
 
@@ -501,11 +522,21 @@ def cmd_paste(args):
             target, written), ', '.join(changed)))
 
 
-def build_parser(argv=()):
+CREDENTIALS_NOTE = (
+    "Keystone credentials (for --grant, --quiesce, and off in a window with "
+    "grants): --os-cloud (clouds.yaml), OS_* variables or openstacksdk's "
+    "--os-* options; 'freeze-ctl --os-cloud CLOUD --help' lists those.")
+
+
+def build_parser(argv=(), credentials=True):
+    """The parser; openstacksdk's ``--os-*`` options only with
+    ``credentials`` (importing openstacksdk takes most of a second)."""
     parser = argparse.ArgumentParser(
         prog='freeze-ctl',
-        description='Put the Nova compute API into migration mode.')
-    auth.register(parser, list(argv))
+        description='Put the Nova compute API into migration mode.',
+        epilog=None if credentials else CREDENTIALS_NOTE)
+    if credentials:
+        auth.register(parser, list(argv))
     exits.add_debug_option(parser)
     parser.add_argument('--state', metavar='URL',
                         help='state URL (default: $NOVA_FREEZE_STATE, then '
@@ -632,15 +663,22 @@ COMMANDS = {'on': cmd_on, 'off': cmd_off, 'status': cmd_status,
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    args = auth.parse_args(
+        lambda credentials: build_parser(argv, credentials), argv)
     exits.configure_logging(args.debug)
     return exits.run('freeze-ctl', args.debug, lambda: _run(args), (
         CommandError, ValueError, freeze_state.StateUnavailable,
-        freeze_state.StateConflict, overlay.OverlayError,
-        keystone.GrantError, OSError))
+        freeze_state.StateConflict, OSError))
 
 
 def _run(args):
+    try:
+        return _dispatch(args)
+    except overlay.OverlayError as exc:  # (evaluated, so imported, on errors)
+        raise CommandError(str(exc)) from exc
+
+
+def _dispatch(args):
     if args.command == 'paste':
         cmd_paste(args)
         return exits.DONE

@@ -2,7 +2,9 @@
 
 import json
 
-import yaml
+from freeze.cli import lazy
+
+yaml = lazy.module('yaml')  # for -f yaml only
 
 FORMATS = ('table', 'json', 'yaml')
 

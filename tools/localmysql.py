@@ -18,16 +18,12 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 from contextlib import closing
 
 import pymysql
 
-from localcloud import free_port
-
-READY_TIMEOUT = 60.0
+from localcloud import LocalDatabase, free_port, serve_until_stopped
 
 
 def _binary(name: str) -> str:
@@ -38,9 +34,12 @@ def _binary(name: str) -> str:
     return found
 
 
-class LocalMySQL:
+class LocalMySQL(LocalDatabase):
     """One server, one database; ``create_database()`` adds more;
     ``stop()`` removes them all."""
+
+    server = 'mariadb'
+    not_ready = pymysql.err.OperationalError
 
     def __init__(self, database: str = 'neutron'):
         self.database = database
@@ -55,10 +54,6 @@ class LocalMySQL:
             driver: str = 'mysql+pymysql') -> str:
         return (f'{driver}://root@127.0.0.1:{self.port}/'
                 f'{database or self.database}?charset=utf8mb4')
-
-    @property
-    def log_path(self) -> str:
-        return os.path.join(self.dir, 'mariadb.log')
 
     def start(self) -> None:
         self.dir = tempfile.mkdtemp(prefix='localmysql-')
@@ -106,21 +101,6 @@ class LocalMySQL:
         return pymysql.connect(unix_socket=f'{self.dir}/mysqld.sock',
                                user='root', autocommit=True)
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f'mariadbd exited with '
-                                   f'{self._proc.returncode}; see '
-                                   f'{self.log_path}')
-            try:
-                self._connect().close()
-                return
-            except pymysql.err.OperationalError:
-                time.sleep(0.1)
-        raise RuntimeError(f'mariadbd not ready after {READY_TIMEOUT}s; see '
-                           f'{self.log_path}')
-
     def stop(self) -> None:
         """Clean shutdown (SIGTERM), then the process group is killed and
         the data removed; idempotent."""
@@ -141,20 +121,9 @@ class LocalMySQL:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
-    def __enter__(self) -> LocalMySQL:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
 
 def main() -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: sys.exit(0))
-    with LocalMySQL() as server:
-        print(f'database URL: {server.url()}\nCtrl-C to stop', flush=True)
-        signal.pause()
+    serve_until_stopped(LocalMySQL())
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
-"""Fixtures shared by unit and e2e tests: a real etcd and a real MariaDB,
-once per session."""
+"""Fixtures shared by unit and e2e tests: a real etcd, PostgreSQL and
+MariaDB, once per session."""
 
 import os
 import shutil
@@ -43,4 +43,17 @@ def mysql():
     except (ImportError, RuntimeError) as exc:
         missing('%s (.ci/run installs mariadb-server, make PyMySQL)' % exc)
     with localmysql.LocalMySQL(database='scratch') as server:
+        yield server
+
+
+@pytest.fixture(scope='session')
+def postgres():
+    """A PostgreSQL cluster on loopback (Debian's postgresql package); tests
+    add databases of their own with ``create_database``."""
+    import localpostgres
+    try:
+        localpostgres._bin_dir()
+    except RuntimeError as exc:
+        missing('%s (.ci/run does it)' % exc)
+    with localpostgres.LocalPostgres(database='scratch') as server:
         yield server

@@ -61,9 +61,10 @@ class LocalPostgres(LocalDatabase):
         self.dir: str | None = None
         self._proc: subprocess.Popen | None = None
 
-    def url(self, driver: str = 'postgresql+psycopg2') -> str:
+    def url(self, driver: str = 'postgresql+psycopg2',
+            database: str | None = None) -> str:
         return (f'{driver}://postgres@127.0.0.1:{self.port}/'
-                f'{self.database}')
+                f'{database or self.database}')
 
     def start(self) -> None:
         self.dir = tempfile.mkdtemp(prefix='localpostgres-')
@@ -84,12 +85,17 @@ class LocalPostgres(LocalDatabase):
                     stdin=subprocess.DEVNULL, stdout=log, **self._as,
                     stderr=subprocess.STDOUT, start_new_session=True)
             self._wait_ready()
-            with closing(self._connect('postgres')) as conn:
-                conn.autocommit = True  # CREATE DATABASE: no transaction
-                conn.cursor().execute(f'CREATE DATABASE {self.database}')
+            self.create_database(self.database)
         except BaseException:
             self.stop()
             raise
+
+    def create_database(self, name: str) -> str:
+        """Another empty database in this cluster; its URL."""
+        with closing(self._connect()) as conn:
+            conn.autocommit = True  # CREATE DATABASE: no transaction
+            conn.cursor().execute(f'CREATE DATABASE {name}')
+        return self.url(database=name)
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([os.path.join(self._bin, tool), *args],

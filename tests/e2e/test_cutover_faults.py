@@ -300,27 +300,12 @@ def check_two_runners_racing(url, tmp_path):
     one_wins(race(url, 'owner', tmp_path))    # a killed runner's lease
 
 
-@pytest.fixture(scope='module')
-def postgres():
-    """A throwaway PostgreSQL (Debian's postgresql package), as etcd: in CI
-    a missing install fails, elsewhere the test is skipped."""
-    import localpostgres
-    try:
-        localpostgres._bin_dir()
-    except RuntimeError as exc:
-        if os.environ.get('CI'):
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    with localpostgres.LocalPostgres(database='journal') as server:
-        yield server
-
-
 #: each backend's fresh journal URL (the SQL servers from their fixtures)
 JOURNALS = {
     'sqlite': lambda request, tmp_path: 'sqlite:///%s' % (
         tmp_path / 'j.sqlite'),
     'postgresql': lambda request, tmp_path: request.getfixturevalue(
-        'postgres').url(),
+        'postgres').create_database('journal'),
     'mysql': lambda request, tmp_path: request.getfixturevalue(
         'mysql').create_database('journal'),
 }

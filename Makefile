@@ -45,7 +45,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]' $(SERVICES)
+	$(PY) -m pip install -q -e '.[test,bench,mysql]' $(SERVICES)
 	touch $@
 
 clean:

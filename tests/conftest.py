@@ -1,4 +1,5 @@
-"""Fixtures shared by unit and e2e tests: a real etcd, once per session."""
+"""Fixtures shared by unit and e2e tests: a real etcd, PostgreSQL and
+MariaDB, once per session."""
 
 import os
 import shutil
@@ -12,14 +13,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
 from localetcd import LocalEtcd  # noqa: E402
 
 
+def missing(message):
+    """A real service that is not installed: in CI a missing install step
+    must show (fail), elsewhere the test is skipped."""
+    if os.environ.get('CI'):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope='session')
 def etcd(tmp_path_factory):
     """A single-member etcd on loopback (Debian's etcd-server package)."""
     if shutil.which('etcd') is None:
-        message = ('etcd is not installed (apt-get install etcd-server; '
-                   '.ci/run does it)')
-        if os.environ.get('CI'):
-            pytest.fail(message)  # in CI a missing install step must show
-        pytest.skip(message)
+        missing('etcd is not installed (apt-get install etcd-server; '
+                '.ci/run does it)')
     with LocalEtcd(str(tmp_path_factory.mktemp('etcd'))) as server:
+        yield server
+
+
+@pytest.fixture(scope='session')
+def mysql():
+    """A MariaDB server on loopback (Debian's mariadb-server package, not
+    its system service): MySQL's dialect for the journal's lease and for a
+    Neutron database migrated by neutron-db-manage. Tests add databases of
+    their own with ``create_database``."""
+    try:
+        import localmysql
+        localmysql._binary('mariadbd')
+    except (ImportError, RuntimeError) as exc:
+        missing('%s (.ci/run installs mariadb-server, make PyMySQL)' % exc)
+    with localmysql.LocalMySQL(database='scratch') as server:
+        yield server
+
+
+@pytest.fixture(scope='session')
+def postgres():
+    """A PostgreSQL cluster on loopback (Debian's postgresql package); tests
+    add databases of their own with ``create_database``."""
+    import localpostgres
+    try:
+        localpostgres._bin_dir()
+    except RuntimeError as exc:
+        missing('%s (.ci/run does it)' % exc)
+    with localpostgres.LocalPostgres(database='scratch') as server:
         yield server

@@ -371,6 +371,63 @@ class LocalCloud:
         self.nova.start()
 
 
+class LocalDatabase:
+    """A throwaway database server's life (tools/localpostgres.py,
+    tools/localmysql.py): started in a temp dir of its own as a context
+    manager, ready once ``_connect()`` succeeds, stopped by ``stop()``."""
+
+    #: the server's name, for its errors
+    server = 'database'
+    #: what ``_connect()`` raises while the server is starting
+    not_ready: type[Exception] = OSError
+    dir: str | None = None
+    _proc: subprocess.Popen | None = None
+
+    def _connect(self, *args: Any) -> Any:
+        raise NotImplementedError
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.dir, f'{self.server}.log')
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f'{self.server} exited with '
+                                   f'{self._proc.returncode}; see '
+                                   f'{self.log_path}')
+            try:
+                self._connect().close()
+                return
+            except self.not_ready:
+                time.sleep(0.1)
+        raise RuntimeError(f'{self.server} not ready after {READY_TIMEOUT}s;'
+                           f' see {self.log_path}')
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def serve_until_stopped(database: LocalDatabase) -> None:
+    """Standalone: start, print the URL, run until Ctrl-C or kill."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: sys.exit(0))
+    with database as server:
+        print(f'database URL: {server.url()}\nCtrl-C to stop', flush=True)
+        signal.pause()
+
+
 def free_port() -> int:
     """A loopback port nobody listens on now (the harness's servers)."""
     with socket.socket() as sock:

@@ -10,9 +10,11 @@ port (tools/neutron_bind_all.py).
 
 ``neutron-db-manage upgrade heads`` fails on sqlite and, since Neutron 29
 dropped PostgreSQL (its 2025.2 migration d553edeb540f is MySQL-only SQL),
-on PostgreSQL too; so the schema is created from Neutron's model metadata,
-the stock default security group rule templates are inserted by the
-migration that seeds them, and the database is stamped.
+on PostgreSQL too; so there the schema is created from Neutron's model
+metadata, the stock default security group rule templates are inserted by
+the migration that seeds them, and the database is stamped. On MySQL
+(tools/localmysql.py: MariaDB) ``migrate()`` runs the real migrations, and
+``LocalNeutron(..., migrated=True)`` takes that database as it is.
 
 Standalone, ``python tools/localneutron.py [--postgres] [--workers N]``
 prints the URL and runs until Ctrl-C. As a gunicorn app:
@@ -39,6 +41,9 @@ from localpostgres import LocalPostgres  # noqa: E402
 
 #: physnets the ML2 config accepts; the translation config maps onto them.
 PHYSNETS = ('physnet1', 'physnet2', 'public')
+
+NEUTRON_DB_MANAGE = os.path.join(os.path.dirname(sys.executable),
+                                 'neutron-db-manage')
 
 
 BIND_ALL_DIST = 'nova_freeze_test_drivers-0.dist-info'
@@ -69,16 +74,20 @@ class LocalNeutron(ApiProcess):
 
     def __init__(self, workdir: str,
                  neutron_conf: dict[str, dict[str, str]] | None = None,
-                 database: str | None = None, workers: int = 1):
+                 database: str | None = None, workers: int = 1,
+                 migrated: bool = False):
         """``neutron_conf``: sections/options laid over the defaults of
         neutron.conf (e.g. Keystone authentication instead of noauth).
         ``database``: an SQLAlchemy URL of an empty database (default: a
         sqlite file in the workdir, which only one worker can use).
-        ``workers``: gunicorn sync workers."""
+        ``workers``: gunicorn sync workers. ``migrated``: the database is
+        already at Neutron's heads (``migrate()``): its schema is left
+        alone."""
         super().__init__('neutron', 'neutron', 'OS_NEUTRON_CONFIG_DIR',
                          os.path.abspath(workdir), workers)
         self._extra_conf = neutron_conf or {}
         self.database = database or f'sqlite:///{self.dir}/neutron.sqlite'
+        self._migrated = migrated
         self.conf_files = [os.path.join(self.dir, 'neutron.conf'),
                            os.path.join(self.dir, 'ml2_conf.ini')]
 
@@ -145,17 +154,24 @@ class LocalNeutron(ApiProcess):
             'ml2_type_flat': {'flat_networks': '*'},
             'ml2_type_vlan': {'network_vlan_ranges': ','.join(PHYSNETS)},
         })
+        if self._migrated:
+            return
         log = os.path.join(self.dir, 'neutron-db-manage.log')
-        manage = [os.path.join(os.path.dirname(sys.executable),
-                               'neutron-db-manage'),
-                  *(arg for f in self.conf_files
-                    for arg in ('--config-file', f))]
+        manage = [NEUTRON_DB_MANAGE, *(arg for f in self.conf_files
+                                       for arg in ('--config-file', f))]
         run_logged([sys.executable, '-c', 'import sys\n'
                     'sys.path.insert(0, sys.argv[2])\n'
                     'import localneutron\n'
                     'localneutron.create_schema(sys.argv[1])',
                     self.database, TOOLS], log)
         run_logged([*manage, 'stamp', 'heads'], log)
+
+
+def migrate(url: str, log: str) -> None:
+    """The installed Neutron's real migrations, as an operator runs them
+    (MySQL/MariaDB only since Neutron 29); their output goes to ``log``."""
+    run_logged([NEUTRON_DB_MANAGE, '--database-connection', url,
+                'upgrade', 'heads'], log)
 
 
 #: the migration that inserts Neutron's stock default-group rule templates

@@ -19,16 +19,13 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 from contextlib import closing
 
 import psycopg2
 
-from localcloud import free_port
+from localcloud import LocalDatabase, free_port, serve_until_stopped
 
-READY_TIMEOUT = 30.0
 SYSTEM_USER = 'postgres'
 
 
@@ -43,8 +40,11 @@ def _bin_dir() -> str:
     return os.path.dirname(versions[-1])
 
 
-class LocalPostgres:
+class LocalPostgres(LocalDatabase):
     """One cluster, one database; ``stop()`` removes them."""
+
+    server = 'postgres'
+    not_ready = psycopg2.OperationalError
 
     def __init__(self, database: str = 'neutron',
                  max_connections: int = 200):
@@ -61,13 +61,10 @@ class LocalPostgres:
         self.dir: str | None = None
         self._proc: subprocess.Popen | None = None
 
-    def url(self, driver: str = 'postgresql+psycopg2') -> str:
+    def url(self, driver: str = 'postgresql+psycopg2',
+            database: str | None = None) -> str:
         return (f'{driver}://postgres@127.0.0.1:{self.port}/'
-                f'{self.database}')
-
-    @property
-    def log_path(self) -> str:
-        return os.path.join(self.dir, 'postgres.log')
+                f'{database or self.database}')
 
     def start(self) -> None:
         self.dir = tempfile.mkdtemp(prefix='localpostgres-')
@@ -88,36 +85,26 @@ class LocalPostgres:
                     stdin=subprocess.DEVNULL, stdout=log, **self._as,
                     stderr=subprocess.STDOUT, start_new_session=True)
             self._wait_ready()
-            with closing(self._connect('postgres')) as conn:
-                conn.autocommit = True  # CREATE DATABASE: no transaction
-                conn.cursor().execute(f'CREATE DATABASE {self.database}')
+            self.create_database(self.database)
         except BaseException:
             self.stop()
             raise
+
+    def create_database(self, name: str) -> str:
+        """Another empty database in this cluster; its URL."""
+        with closing(self._connect()) as conn:
+            conn.autocommit = True  # CREATE DATABASE: no transaction
+            conn.cursor().execute(f'CREATE DATABASE {name}')
+        return self.url(database=name)
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([os.path.join(self._bin, tool), *args],
                        check=True, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, **self._as)
 
-    def _connect(self, database: str):
+    def _connect(self, database: str = 'postgres'):
         return psycopg2.connect(host='127.0.0.1', port=self.port,
                                 user='postgres', dbname=database)
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f'postgres exited with '
-                                   f'{self._proc.returncode}; see '
-                                   f'{self.log_path}')
-            try:
-                self._connect('postgres').close()
-                return
-            except psycopg2.OperationalError:
-                time.sleep(0.1)
-        raise RuntimeError(f'postgres not ready after {READY_TIMEOUT}s; see '
-                           f'{self.log_path}')
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), then remove the cluster; idempotent."""
@@ -132,20 +119,9 @@ class LocalPostgres:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
-    def __enter__(self) -> LocalPostgres:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
 
 def main() -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: sys.exit(0))
-    with LocalPostgres() as server:
-        print(f'database URL: {server.url()}\nCtrl-C to stop', flush=True)
-        signal.pause()
+    serve_until_stopped(LocalPostgres())
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ killed too, restores every host's files byte for byte.  Twenty more seeds
 over small fleets whose steps print for a while, so most kills land inside
 a command.  Then the moments named by issue 13, each forced: a command
 outliving its killed runner, a kill during a confirmed thaw, two runners
-racing for the lease (sqlite and PostgreSQL).
+racing for the lease (sqlite, PostgreSQL and MySQL: MariaDB).
 """
 
 import concurrent.futures
@@ -270,7 +270,10 @@ def race(url, where, tmp_path):
          str(tmp_path / ('at-%s-%d' % (where, 1 - i)))],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in (0, 1)]
-    return sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    said = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    for i in (0, 1):  # both stopped at the moment: the interleaving was forced
+        assert (tmp_path / ('at-%s-%d' % (where, i))).exists(), said
+    return said
 
 
 def dead_owner(url):
@@ -297,28 +300,20 @@ def check_two_runners_racing(url, tmp_path):
     one_wins(race(url, 'owner', tmp_path))    # a killed runner's lease
 
 
-def test_two_runners_racing_on_sqlite(tmp_path):
-    check_two_runners_racing('sqlite:///%s' % (tmp_path / 'j.sqlite'),
-                             tmp_path)
+#: each backend's fresh journal URL (the SQL servers from their fixtures)
+JOURNALS = {
+    'sqlite': lambda request, tmp_path: 'sqlite:///%s' % (
+        tmp_path / 'j.sqlite'),
+    'postgresql': lambda request, tmp_path: request.getfixturevalue(
+        'postgres').create_database('journal'),
+    'mysql': lambda request, tmp_path: request.getfixturevalue(
+        'mysql').create_database('journal'),
+}
 
 
-@pytest.fixture(scope='module')
-def postgres():
-    """A throwaway PostgreSQL (Debian's postgresql package), as etcd: in CI
-    a missing install fails, elsewhere the test is skipped."""
-    import localpostgres
-    try:
-        localpostgres._bin_dir()
-    except RuntimeError as exc:
-        if os.environ.get('CI'):
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    with localpostgres.LocalPostgres(database='journal') as server:
-        yield server
-
-
-def test_two_runners_racing_on_postgresql(postgres, tmp_path):
-    check_two_runners_racing(postgres.url(), tmp_path)
+@pytest.mark.parametrize('backend', sorted(JOURNALS))
+def test_two_runners_racing(backend, request, tmp_path):
+    check_two_runners_racing(JOURNALS[backend](request, tmp_path), tmp_path)
 
 
 def slow_steps(plan_text):

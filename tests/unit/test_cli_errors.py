@@ -15,10 +15,24 @@ from freeze.redact import redact
 SECRET = 's3cret-pw'
 
 
-def cutover(*args, cwd=None):
+def cutover(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, '-m', 'freeze.cli.nova_cutover',
                            *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd)
+                          cwd=cwd, env=env)
+
+
+@pytest.fixture(scope='module')
+def without_pymysql(tmp_path_factory):
+    """An environment where PyMySQL is not installed (``make test``
+    installs it): its import fails as Python fails a missing module."""
+    shadow = tmp_path_factory.mktemp('no-pymysql') / 'pymysql'
+    shadow.mkdir()
+    (shadow / '__init__.py').write_text(
+        "raise ModuleNotFoundError(\"No module named 'pymysql'\", "
+        "name='pymysql')\n")
+    path = os.pathsep.join(filter(None, (str(shadow.parent),
+                                         os.environ.get('PYTHONPATH'))))
+    return dict(os.environ, PYTHONPATH=path)
 
 
 def one_line(result, code=1):
@@ -45,8 +59,9 @@ def one_line(result, code=1):
     ('nonsense://nova:%s@h/x' % SECRET,
      "bad journal URL 'nonsense://nova:***@h/x'"),
 ])
-def test_journal_urls_are_masked_and_drivers_named(url, message):
-    err = one_line(cutover('--journal', url, 'status'))
+def test_journal_urls_are_masked_and_drivers_named(url, message,
+                                                   without_pymysql):
+    err = one_line(cutover('--journal', url, 'status', env=without_pymysql))
     assert err.startswith('nova-cutover: error: ') and message in err
 
 
@@ -62,14 +77,15 @@ def settings(tmp_path_factory):
     return path
 
 
-def test_translate_failures_are_one_line_and_not_usage(settings, tmp_path):
+def test_translate_failures_are_one_line_and_not_usage(settings, tmp_path,
+                                                      without_pymysql):
     bad = tmp_path / 'bad.yaml'
     bad.write_text('source: [unclosed\n')
     err = one_line(cutover('translate', 'plan', '--config', bad))
     assert err.startswith('nova-cutover translate: error: while parsing')
     err = one_line(cutover('translate', 'plan', '--config', settings,
                            '--source', 'mysql+pymysql://nova:%s@db/nova'
-                           % SECRET))
+                           % SECRET, env=without_pymysql))
     assert "pip install 'nova-freeze[mysql]'" in err
     # Neutron unreachable: keystoneauth retries (its warnings stay quiet),
     # then one line saying where and why.

@@ -356,8 +356,9 @@ def check_conflicts(state: State, plan: converge.Plan,
         for row, key in zip(writes.inserts.get(table, ()),
                             writes.owners.get(table, ())):
             owners[row.get('port_id', row.get('id'))] = key
-    for what, held, wanted in (('address', state.addresses, writes.addresses),
-                               ('MAC', state.macs, writes.macs)):
+    # MACs first: on a SLAAC network a taken MAC takes its address too.
+    for what, held, wanted in (('MAC', state.macs, writes.macs),
+                               ('address', state.addresses, writes.addresses)):
         for where, value, port_id in wanted:
             found = held.get((where, value))
             if holder(found, port_id):

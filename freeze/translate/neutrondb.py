@@ -152,15 +152,14 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
     mine = tags.c.tag.like(converge.KEY_TAG + '%')
     keyed = conn.execute(
         select(tags.c.standard_attr_id, tags.c.tag, sa.c.revision_number,
-               sa.c.description)
+               sa.c.description, sa.c.updated_at)
         .join(sa, sa.c.id == tags.c.standard_attr_id).where(mine)).all()
     # Rows unpacked, not read by attribute: several times cheaper a field.
-    key_of = {sid: tag[len(converge.KEY_TAG):] for sid, tag, _, _ in keyed}
-    revisions = {key_of[sid]: revision for sid, _, revision, _ in keyed}
-    described = {sid: description for sid, _, _, description in keyed}
-    last_ours = conn.execute(
-        select(sqlalchemy.func.max(sa.c.updated_at))
-        .join(tags, sa.c.id == tags.c.standard_attr_id).where(mine)).scalar()
+    key_of = {sid: tag[len(converge.KEY_TAG):] for sid, tag, *_ in keyed}
+    revisions = {key_of[sid]: revision for sid, _, revision, *_ in keyed}
+    described = {sid: description for sid, _, _, description, _ in keyed}
+    last_ours = max((updated for *_, updated in keyed if updated is not None),
+                    default=None)
     marks: dict[int, list[str]] = {}
     for sid, tag in conn.execute(select(tags.c.standard_attr_id, tags.c.tag)
                                  .where(tags.c.tag.like(converge.MARK + '%'))):

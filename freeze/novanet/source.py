@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy
 
 from freeze.novanet import schema
+from freeze.novanet.gcpause import gc_paused
 
 Rows = dict[str, list[Mapping[str, Any]]]
 
@@ -30,6 +31,7 @@ def engine(url: str) -> sqlalchemy.Engine:
     return sqlalchemy.create_engine(url)
 
 
+@gc_paused()
 def read(url_or_engine: str | sqlalchemy.Engine) -> Rows:
     """Every live row (``deleted = 0``) of the nova-network tables."""
     eng = (engine(url_or_engine) if isinstance(url_or_engine, str)

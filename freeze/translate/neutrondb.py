@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import and_, event, select
 
-from freeze.novanet.model import gc_paused
+from freeze.novanet.gcpause import gc_paused
 from freeze.translate import converge, restore
 from freeze.translate.desired import KINDS, Ref, rule_key
 

@@ -3,9 +3,10 @@
 Only the columns declared in schema.py are selected, so a real queens
 database and a generated one read the same, and of those not the
 bookkeeping every table carries (timestamps, ``deleted``): nothing reads
-them from here, and converting them is a third of the reading. Nothing is ever written: sqlite
-files are opened read-only, other databases in a transaction that is rolled
-back. Interpreting the rows (and reporting what does not fit) is model.py's.
+them from here, and converting them is a third of the reading. Nothing is
+ever written: sqlite files are opened read-only, other databases in a
+transaction that is rolled back. Interpreting the rows (and reporting what
+does not fit) is model.py's.
 """
 
 from __future__ import annotations

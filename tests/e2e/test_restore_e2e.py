@@ -180,6 +180,15 @@ def refused(capsys, *argv):
     return rc, err
 
 
+def refused_unchanged(capsys, database, *argv):
+    """A refusal that leaves every row of ``database`` as it was: its
+    line."""
+    state = rows(database)
+    _, err = refused(capsys, *argv)
+    assert rows(database) == state
+    return err
+
+
 def nova_addresses(url):
     """Every address nova-network ever handed out or reserved."""
     eng = sqlalchemy.create_engine(url)
@@ -210,11 +219,9 @@ def test_second_restore_writes_only_the_delta(site, capsys):
     other = neutron.create('ports', {'network_id': network_id,
                                      'project_id': ADMIN, 'fixed_ips': [],
                                      'mac_address': mac})
-    state = rows(server.database)
-    rc, err = refused(capsys, 'restore', *db)
+    err = refused_unchanged(capsys, server.database, 'restore', *db)
     assert (f': MAC {mac} is taken by port {other["id"]}, which the '
             f'translation did not create' in err), err
-    assert rows(server.database) == state
     neutron.delete('ports', other['id'])
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
@@ -269,11 +276,9 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
         'name': 'someone-else', 'project_id': ADMIN,
         'provider:network_type': 'flat',
         'provider:physical_network': 'physnet1'})
-    state = rows(server.database)
-    rc, err = refused(capsys, 'restore', *db)
+    err = refused_unchanged(capsys, server.database, 'restore', *db)
     assert (f': flat physnet1 is taken by network {other["id"]}, which the '
             f'translation did not create' in err), err
-    assert rows(server.database) == state
     # A port of a nova project makes Neutron give it its default group.
     project = gen.projects[0]
     port = neutron.create('ports', {'network_id': other['id'],
@@ -282,11 +287,9 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     neutron.delete('networks', other['id'])
     default = neutron.list('security-groups', project_id=project,
                            name='default')[0]
-    state = rows(server.database)
-    rc, err = refused(capsys, 'restore', *db)
+    err = refused_unchanged(capsys, server.database, 'restore', *db)
     assert (f': project {project} already has a default security group '
             f'({default["id"]}) the translation did not create' in err), err
-    assert rows(server.database) == state
     neutron.delete('security-groups', default['id'])
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
@@ -429,9 +432,8 @@ def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
         conn.execute(t['ml2_vlan_allocations'].insert().values(
             physical_network=physnet, vlan_id=segment, allocated=True))
     eng.dispose()
-    state = rows(server.database)
-    rc, err = refused(capsys, 'restore', '--config', str(conf),
-                      '--neutron-db', server.database, '--force')
+    err = refused_unchanged(capsys, server.database, 'restore', '--config',
+                            str(conf), '--neutron-db', server.database,
+                            '--force')
     assert (f': VLAN {segment} on {physnet} is taken by network {other}, '
             f'which the translation did not create' in err), err
-    assert rows(server.database) == state

@@ -9,14 +9,13 @@ rest is kept, so one bad row never stops a run.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import ipaddress
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from freeze.novanet.gcpause import gc_paused
 from freeze.novanet.source import Rows
 
 
@@ -113,22 +112,6 @@ class Model:
     groups: dict[int, SecurityGroup]
     floating_ips: list[FloatingIp]
     problems: list[Problem]
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for a while: building 100k objects
-    in one go, none of them garbage, triggers hundreds of collections whose
-    full passes walk everything built so far (a fifth of the time or more
-    of a 100k-port model and translation). Whatever state it was in comes
-    back afterwards; the objects are collected as usual from then on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @gc_paused()

@@ -23,6 +23,10 @@ def _soft_delete() -> list[Column]:
             Column('deleted', Integer, default=0)]
 
 
+#: the names of those bookkeeping columns
+SOFT_DELETE = frozenset(c.name for c in _soft_delete())
+
+
 networks = Table(
     'networks', metadata,
     Column('id', Integer, primary_key=True),

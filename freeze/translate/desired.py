@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from freeze.novanet.model import (
-    Model, Network, Problem, SecurityGroup, gc_paused)
+from freeze.novanet.gcpause import gc_paused
+from freeze.novanet.model import Model, Network, Problem, SecurityGroup
 from freeze.translate import rules
 from freeze.translate.config import Settings
 

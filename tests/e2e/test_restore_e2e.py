@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import sqlalchemy
@@ -179,6 +180,15 @@ def refused(capsys, *argv):
     return rc, err
 
 
+def refused_unchanged(capsys, database, *argv):
+    """A refusal that leaves every row of ``database`` as it was: its
+    line."""
+    state = rows(database)
+    _, err = refused(capsys, *argv)
+    assert rows(database) == state
+    return err
+
+
 def nova_addresses(url):
     """Every address nova-network ever handed out or reserved."""
     eng = sqlalchemy.create_engine(url)
@@ -200,6 +210,19 @@ def test_second_restore_writes_only_the_delta(site, capsys):
     assert rows(server.database) == state
 
     mutate(gen, 4)   # nova meanwhile: 2 boots, a release, a rule
+    # Meanwhile someone's port (no address) took a new instance's MAC.
+    wanted = desired.translate(model.build(source.read(gen.url)),
+                               config.load(conf))
+    network_id, mac, _ = neutrondb.run(server.database, wanted,
+                                       write_it=False).writes.macs[0]
+    neutron = Neutron.noauth(server.url)
+    other = neutron.create('ports', {'network_id': network_id,
+                                     'project_id': ADMIN, 'fixed_ips': [],
+                                     'mac_address': mac})
+    err = refused_unchanged(capsys, server.database, 'restore', *db)
+    assert (f': MAC {mac} is taken by port {other["id"]}, which the '
+            f'translation did not create' in err), err
+    neutron.delete('ports', other['id'])
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
     assert 'rule              create 1' in out
@@ -253,10 +276,21 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
         'name': 'someone-else', 'project_id': ADMIN,
         'provider:network_type': 'flat',
         'provider:physical_network': 'physnet1'})
-    rc, err = refused(capsys, 'restore', *db)
+    err = refused_unchanged(capsys, server.database, 'restore', *db)
     assert (f': flat physnet1 is taken by network {other["id"]}, which the '
             f'translation did not create' in err), err
+    # A port of a nova project makes Neutron give it its default group.
+    project = gen.projects[0]
+    port = neutron.create('ports', {'network_id': other['id'],
+                                    'project_id': project})
+    neutron.delete('ports', port['id'])
     neutron.delete('networks', other['id'])
+    default = neutron.list('security-groups', project_id=project,
+                           name='default')[0]
+    err = refused_unchanged(capsys, server.database, 'restore', *db)
+    assert (f': project {project} already has a default security group '
+            f'({default["id"]}) the translation did not create' in err), err
+    neutron.delete('security-groups', default['id'])
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
     rc, out = run(capsys, 'verify', '--config', conf)
@@ -362,3 +396,44 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
         rc, err = refused(capsys, 'restore', '--config', str(conf),
                           '--neutron-db', server.database)
         assert 'agent neutron-linuxbridge-agent on cmp001 reported' in err
+
+
+def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
+    """VlanManager: a translated network's (physnet, VLAN) already held
+    by a network the translation did not create, as Neutron's ML2 keeps
+    it (the network, its segment, the allocation): refused, unchanged."""
+    gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=6,
+                            manager='Vlan', projects=2, dangling=False)
+    server = LocalNeutron(str(tmp_path / 'neutron'))
+    server.prepare()
+    conf = tmp_path / 'translate.yaml'
+    conf.write_text(yaml.safe_dump(generate.settings(gen, ADMIN)))
+    wanted = desired.translate(model.build(source.read(gen.url)),
+                               config.load(str(conf)))
+    vlan = next(r.body for r in wanted.resources['network'].values()
+                if r.body['provider:network_type'] == 'vlan')
+    physnet = vlan['provider:physical_network']
+    segment = vlan['provider:segmentation_id']
+    t = neutrondb.tables()
+    other = str(uuid.uuid4())
+    eng = sqlalchemy.create_engine(server.database)
+    with eng.begin() as conn:
+        sids = [conn.execute(t['standardattributes'].insert().values(
+            resource_type=kind, created_at=neutrondb.now(),
+            updated_at=neutrondb.now())).inserted_primary_key[0]
+            for kind in ('networks', 'networksegments')]
+        conn.execute(t['networks'].insert().values(
+            id=other, name='someone-else', project_id=ADMIN, mtu=1500,
+            standard_attr_id=sids[0]))
+        conn.execute(t['networksegments'].insert().values(
+            id=str(uuid.uuid4()), network_id=other, network_type='vlan',
+            physical_network=physnet, segmentation_id=segment,
+            standard_attr_id=sids[1]))
+        conn.execute(t['ml2_vlan_allocations'].insert().values(
+            physical_network=physnet, vlan_id=segment, allocated=True))
+    eng.dispose()
+    err = refused_unchanged(capsys, server.database, 'restore', '--config',
+                            str(conf), '--neutron-db', server.database,
+                            '--force')
+    assert (f': VLAN {segment} on {physnet} is taken by network {other}, '
+            f'which the translation did not create' in err), err

@@ -136,6 +136,10 @@ def test_restore_then_neutron_serves_it(site, capsys):
     victim = sorted(ports, key=lambda p: p['mac_address'])[1]
     neutron.delete('ports', victim['id'])
     ip = victim['fixed_ips'][0]
+    # Neutron keeps times to the second and the serving check looks for a
+    # change after the newest one on the translation's resources (the
+    # floating IP just re-associated): the thief comes a second later.
+    time.sleep(1.0 - time.time() % 1.0)
     thief = neutron.create('ports', {
         'network_id': victim['network_id'], 'project_id': ADMIN,
         'fixed_ips': [{'subnet_id': ip['subnet_id'],

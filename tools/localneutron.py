@@ -203,7 +203,13 @@ def create_schema(url: str) -> None:
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     with engine.begin() as conn:
-        metadata.tables[migration.table_name].drop(conn)
+        table = metadata.tables[migration.table_name]
+        table.drop(conn)
+        # PostgreSQL keeps a dropped table's enum types; the migration
+        # creates its own (a no-op elsewhere).
+        for column in table.columns:
+            if isinstance(column.type, sqlalchemy.Enum):
+                column.type.drop(conn, checkfirst=True)
         with Operations.context(MigrationContext.configure(conn)):
             migration.upgrade()
     engine.dispose()

@@ -28,6 +28,7 @@ import sqlalchemy
 from oslo_log import log as logging
 
 from freeze.novanet import model, schema, source
+from freeze.novanet.gcpause import gc_paused
 from freeze.proxy import index, view
 from freeze.translate import config, desired
 
@@ -49,19 +50,6 @@ def build(rows: source.Rows, settings: config.Settings) -> index.Index:
     """nova's rows -> the indexed API view, through the translation."""
     return index.Index(view.build(desired.translate(model.build(rows),
                                                     settings)))
-
-
-def _without_gc(fn: Callable[[], index.Index]) -> index.Index:
-    """The cyclic GC paused while millions of objects are made: its full
-    collections, triggered by the allocations, scan the whole growing heap
-    (a 100k-port view builds in about half the time without them)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return fn()
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class Loader:
@@ -93,8 +81,8 @@ class Loader:
             if seen == self._seen and not due and self.current is not None:
                 return False
             began = time.monotonic()
-            new = _without_gc(lambda: build(source.read(self.engine),
-                                            self.settings))
+            with gc_paused():   # a 100k-port view builds in half the time
+                new = build(source.read(self.engine), self.settings)
         except Exception as exc:   # any failure: keep serving the last view
             self.error = f'{type(exc).__name__}: {exc}'
             LOG.exception('nova-network view refresh failed; serving the %s',

@@ -408,8 +408,29 @@ class LocalDatabase:
     def start(self) -> None:
         raise NotImplementedError
 
+    #: how the server is asked to shut down cleanly
+    shutdown_signal = signal.SIGTERM
+
     def stop(self) -> None:
-        raise NotImplementedError
+        """A clean shutdown (``shutdown_signal``, 30 s at most), then what
+        is left of its process group killed and its data removed;
+        idempotent."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.send_signal(self.shutdown_signal)
+                try:
+                    self._proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    pass
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._proc.wait()
+            self._proc = None
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
 
     def __enter__(self):
         self.start()

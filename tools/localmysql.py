@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
 from contextlib import closing
@@ -100,26 +99,6 @@ class LocalMySQL(LocalDatabase):
     def _connect(self):
         return pymysql.connect(unix_socket=f'{self.dir}/mysqld.sock',
                                user='root', autocommit=True)
-
-    def stop(self) -> None:
-        """Clean shutdown (SIGTERM), then the process group is killed and
-        the data removed; idempotent."""
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.terminate()
-                try:
-                    self._proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    pass
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._proc.wait()
-            self._proc = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
 
 
 def main() -> None:

@@ -45,6 +45,8 @@ class LocalPostgres(LocalDatabase):
 
     server = 'postgres'
     not_ready = psycopg2.OperationalError
+    #: a fast shutdown: open sessions are ended, not waited for
+    shutdown_signal = signal.SIGINT
 
     def __init__(self, database: str = 'neutron',
                  max_connections: int = 200):
@@ -105,19 +107,6 @@ class LocalPostgres(LocalDatabase):
     def _connect(self, database: str = 'postgres'):
         return psycopg2.connect(host='127.0.0.1', port=self.port,
                                 user='postgres', dbname=database)
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT), then remove the cluster; idempotent."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)
-            try:
-                self._proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait()
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
 
 
 def main() -> None:

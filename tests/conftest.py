@@ -3,14 +3,10 @@ MariaDB, once per session."""
 
 import os
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
-
-from localetcd import LocalEtcd  # noqa: E402
+from tools.localetcd import LocalEtcd
 
 
 def missing(message):
@@ -38,7 +34,7 @@ def mysql():
     Neutron database migrated by neutron-db-manage. Tests add databases of
     their own with ``create_database``."""
     try:
-        import localmysql
+        from tools import localmysql
         localmysql._binary('mariadbd')
     except (ImportError, RuntimeError) as exc:
         missing('%s (.ci/run installs mariadb-server, make PyMySQL)' % exc)
@@ -50,7 +46,7 @@ def mysql():
 def postgres():
     """A PostgreSQL cluster on loopback (Debian's postgresql package); tests
     add databases of their own with ``create_database``."""
-    import localpostgres
+    from tools import localpostgres
     try:
         localpostgres._bin_dir()
     except RuntimeError as exc:

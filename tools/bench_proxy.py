@@ -20,23 +20,18 @@ import multiprocessing
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 import urllib.parse
 
 import webob
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
-
-from localneutron import LocalNeutron  # noqa: E402
-from localproxy import ProxyServer  # noqa: E402
-
-from freeze.novanet import generate, model, source  # noqa: E402
-from freeze.proxy import app, loader  # noqa: E402
-from freeze.translate import config, converge, desired  # noqa: E402
-from freeze.translate.neutron import Neutron  # noqa: E402
+from freeze.novanet import generate, model, source
+from freeze.proxy import app, loader
+from freeze.translate import config, converge, desired
+from freeze.translate.neutron import Neutron
+from tools.localneutron import LocalNeutron
+from tools.localproxy import ProxyServer
 
 ADMIN = 'be' * 16
 def _client(job: tuple[str, list[str], float, int]) -> list[float]:

@@ -21,22 +21,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from contextlib import closing
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
+import psycopg2
 
-import psycopg2  # noqa: E402
-from bench_translate import mutate  # noqa: E402
-from localneutron import LocalNeutron  # noqa: E402
-from localpostgres import LocalPostgres  # noqa: E402
-
-from freeze.novanet import generate, model, source  # noqa: E402
-from freeze.translate import config, converge, desired, neutrondb  # noqa: E402
-from freeze.translate.neutron import Neutron  # noqa: E402
+from freeze.novanet import generate, model, source
+from freeze.translate import config, converge, desired, neutrondb
+from freeze.translate.neutron import Neutron
+from tools.bench_translate import mutate
+from tools.localneutron import LocalNeutron
+from tools.localpostgres import LocalPostgres
 
 ADMIN = 'ad' * 16
 

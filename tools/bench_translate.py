@@ -24,20 +24,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
-
-from localneutron import LocalNeutron  # noqa: E402
-from localpostgres import LocalPostgres  # noqa: E402
-
-from freeze.novanet import generate, model, source  # noqa: E402
-from freeze.translate import config, converge, desired  # noqa: E402
-from freeze.translate.neutron import Neutron  # noqa: E402
+from freeze.novanet import generate, model, source
+from freeze.translate import config, converge, desired
+from freeze.translate.neutron import Neutron
+from tools.localneutron import LocalNeutron
+from tools.localpostgres import LocalPostgres
 
 ADMIN = 'ad' * 16
 

@@ -4,7 +4,7 @@ The freeze filter only means something inside nova's real paste pipeline,
 behind keystonemiddleware's token validation, so the e2e tests run against
 the real services (gunicorn, sqlite, fernet tokens) rather than mocks.
 
-Standalone, ``python tools/localcloud.py`` starts a cloud in a temp dir,
+Standalone, ``python -m tools.localcloud`` starts a cloud in a temp dir,
 prints its URLs and the admin OS_* environment, and runs until Ctrl-C.
 """
 
@@ -31,8 +31,7 @@ from email.message import Message
 from typing import Any, NamedTuple
 
 BIN = os.path.dirname(sys.executable)
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TOOLS)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOMAIN = 'Default'
 REGION = 'RegionOne'
 READY_TIMEOUT = 60.0
@@ -107,13 +106,13 @@ class ApiProcess:
                 '--workers', str(self._workers), '--threads', '4',
                 # App loading alone takes seconds on a busy 2-core machine.
                 '--timeout', '120', '--graceful-timeout', '5',
-                # tools/ for the shim; the repo for filters the paste file
-                # names (freeze.middleware), installed or not.
-                '--pythonpath', f'{TOOLS},{REPO}',
+                # The repo: the shim (tools.localcloud_wsgi) and the filters
+                # the paste file names (freeze.middleware), installed or not.
+                '--pythonpath', REPO,
                 '--access-logfile', '-',
                 # Else every gunicorn shares ~/.gunicorn/gunicorn.ctl.
                 '--no-control-socket',
-                f'localcloud_wsgi:{self._app}()']
+                f'tools.localcloud_wsgi:{self._app}()']
         self.spawn(argv, env, timeout)
 
     def spawn(self, argv: list[str], env: dict[str, str],

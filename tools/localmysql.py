@@ -7,7 +7,7 @@ off (its data is worth nothing after the run). As root it runs as root
 (``--user=root``), which mariadbd allows when told to. Its ``root`` account
 has no password and may connect over TCP from 127.0.0.1.
 
-Standalone, ``python tools/localmysql.py`` prints a database URL and runs
+Standalone, ``python -m tools.localmysql`` prints a database URL and runs
 until Ctrl-C.
 """
 
@@ -22,7 +22,7 @@ from contextlib import closing
 
 import pymysql
 
-from localcloud import LocalDatabase, free_port, serve_until_stopped
+from tools.localcloud import LocalDatabase, free_port, serve_until_stopped
 
 
 def _binary(name: str) -> str:

@@ -7,7 +7,7 @@ its data is worth nothing after the run, and the benchmark measures Neutron,
 not the disk. PostgreSQL refuses to run as root, so as root the server runs
 as the ``postgres`` system user the package creates.
 
-Standalone, ``python tools/localpostgres.py`` prints a database URL and runs
+Standalone, ``python -m tools.localpostgres`` prints a database URL and runs
 until Ctrl-C.
 """
 
@@ -24,7 +24,7 @@ from contextlib import closing
 
 import psycopg2
 
-from localcloud import LocalDatabase, free_port, serve_until_stopped
+from tools.localcloud import LocalDatabase, free_port, serve_until_stopped
 
 SYSTEM_USER = 'postgres'
 

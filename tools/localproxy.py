@@ -17,11 +17,7 @@ import time
 import psutil
 import yaml
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TOOLS)
-sys.path.insert(0, TOOLS)
-
-from localcloud import free_port, merged_ini, write_ini  # noqa: E402
+from tools.localcloud import REPO, free_port, merged_ini, write_ini
 
 #: what freeze.proxy.loader logs when a worker's view is ready
 LOADED = 'nova-network view loaded'

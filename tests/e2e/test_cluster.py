@@ -18,11 +18,11 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-from localcloud import call
 
 from freeze.state import acks
 from freeze.state import document
 from freeze.state import open_backend
+from tools.localcloud import call
 
 # Quick heartbeats and expiries; the expiry leaves room for freeze-ctl's
 # start-up (~2 s here) between killing a worker and asking about it.

@@ -14,14 +14,11 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-from localcloud import call
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fleet import Fleet, freeze_ctl_command  # noqa: E402
+from tests.fleet import Fleet, freeze_ctl_command
+from tools.localcloud import call
 
 MISSING = str(uuid.UUID(int=0))
 

@@ -20,19 +20,15 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fleet import Fleet, freeze_ctl_command  # noqa: E402
-
-from freeze.cutover import executor  # noqa: E402
-from freeze.cutover import journal as journal_mod  # noqa: E402
-from freeze.cutover import runner as runner_mod  # noqa: E402
-from freeze.cutover import views  # noqa: E402
+from freeze.cutover import executor
+from freeze.cutover import journal as journal_mod
+from freeze.cutover import runner as runner_mod
+from freeze.cutover import views
+from tests.fleet import Fleet, freeze_ctl_command
 
 #: (seed, with the real freeze): freeze-ctl takes most of a run's time,
 #: so more seeds run without it

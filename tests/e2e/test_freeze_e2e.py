@@ -14,7 +14,8 @@ import urllib.request
 import uuid
 
 import pytest
-from localcloud import call
+
+from tools.localcloud import call
 
 MISSING = str(uuid.UUID(int=0))
 USERS = ('admin', 'demo-member', 'demo-migration', 'neutron')

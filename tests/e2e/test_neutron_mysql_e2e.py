@@ -15,8 +15,8 @@ import yaml
 from freeze.novanet import generate
 from freeze.translate import converge
 from freeze.translate.neutron import Neutron
-from localneutron import LocalNeutron, migrate
-from test_restore_e2e import ADMIN, rows, run
+from tests.e2e.test_restore_e2e import ADMIN, rows, run
+from tools.localneutron import LocalNeutron, migrate
 
 
 def migrated(mysql, name, work):

@@ -20,7 +20,8 @@ import time
 import uuid
 
 import pytest
-from localcloud import call
+
+from tools.localcloud import call
 
 MISSING = str(uuid.UUID(int=0))
 USERS = ('admin', 'demo-member', 'demo-migration', 'neutron')

@@ -21,9 +21,9 @@ from freeze.cli import cutover_translate
 from freeze.novanet import generate, model, schema, source
 from freeze.translate import config, converge, desired, neutrondb, verify
 from freeze.translate.neutron import Neutron, NeutronError
-from bench_translate import mutate
-from localneutron import LocalNeutron
-from localproxy import ProxyServer
+from tools.bench_translate import mutate
+from tools.localneutron import LocalNeutron
+from tools.localproxy import ProxyServer
 
 ADMIN = 'ad' * 16
 

@@ -202,7 +202,7 @@ def test_model_schema_on_postgresql_has_the_stock_templates(postgres):
     """The benchmarks' Neutron on PostgreSQL: the model-made schema keeps
     the enum types of the table the templates' migration creates again."""
     import sqlalchemy
-    import localneutron
+    from tools import localneutron
     url = postgres.create_database('model_schema')
     localneutron.create_schema(url)
     engine = sqlalchemy.create_engine(url)

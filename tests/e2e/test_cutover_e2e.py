@@ -18,6 +18,7 @@ import uuid
 import pytest
 
 from tests.fleet import Fleet, freeze_ctl_command
+from tests.helpers import wait_until
 from tools.localcloud import call
 
 MISSING = str(uuid.UUID(int=0))
@@ -74,15 +75,6 @@ def admin_has_migration_on_demo(cloud):
                            for a in reply.body['role_assignments']}
 
 
-def wait_until(predicate, timeout=30.0):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return
-        time.sleep(0.05)
-    pytest.fail('timed out')
-
-
 def wait_for_nova(cloud, expected, timeout=10.0):
     """The freeze reaches every nova-api worker within a second or so."""
     start = time.monotonic()
@@ -108,7 +100,8 @@ def test_the_whole_cutover_with_the_real_freeze(cloud, freeze_state_path,
 
     fleet.inject('cmp042', 'pause')
     running = cutover('run', str(plan), '--stage', 'compute-l2')
-    wait_until(lambda: (fleet.dir('cmp042') / 'paused').exists())
+    wait_until(lambda: (fleet.dir('cmp042') / 'paused').exists(),
+               timeout=30, interval=0.05, what='cmp042 paused')
     wait_for_nova(cloud, (503, 200))      # network changes frozen only
     assert admin_has_migration_on_demo(cloud)
     fleet.heal('cmp042', 'pause')

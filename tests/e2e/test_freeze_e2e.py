@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from tests.helpers import wait_until
 from tools.localcloud import call
 
 MISSING = str(uuid.UUID(int=0))
@@ -78,14 +79,14 @@ def freeze_ctl(state_path, *args):
 def wait_for_epoch(cloud, epoch, timeout=5.0):
     """Seconds until nova-api enforces ``epoch`` (seen via GET /os-freeze)."""
     token = cloud.token('admin')
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
+
+    def enforced():
         reply = call('GET', cloud.nova_url + '/v2.1/os-freeze', token=token)
-        if reply.status == 200 and reply.body['freeze']['epoch'] == epoch:
-            return time.monotonic() - start
-        time.sleep(0.02)
-    pytest.fail('nova-api did not enforce epoch %s within %ss'
-                % (epoch, timeout))
+        return reply.status == 200 and reply.body['freeze']['epoch'] == epoch
+    start = time.monotonic()
+    wait_until(enforced, timeout, 0.02,
+               what=f'nova-api enforcing epoch {epoch}')
+    return time.monotonic() - start
 
 
 @pytest.fixture(scope='module')

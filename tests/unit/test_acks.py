@@ -17,6 +17,7 @@ from freeze.state import acks
 from freeze.state import document
 from freeze.state import file as file_backend
 from freeze.state import watch
+from tests.helpers import Clock, wait_until
 
 NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
 SECOND = datetime.timedelta(seconds=1)
@@ -122,14 +123,6 @@ def test_wait_for_epoch_returns_laggards_after_the_timeout(tmp_path):
     assert acks.wait_for_epoch(store, 1, timeout=5)[1] == []
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def freeze_full(old):
     return document.FreezeState(epoch=old.epoch + 1, frozen=True, mode='full',
                                 reason='cut', started_at=NOW)
@@ -169,15 +162,6 @@ def test_unreadable_state_is_kept_for_stale_after_then_fail_mode(
                    'ops', NOW)
     clock.now = 12
     assert watcher.current() == watch.View(document.FreezeState(epoch=2))
-
-
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError('not within %ss' % timeout)
 
 
 def test_keeper_picks_up_changes_without_requests_and_acknowledges(tmp_path):

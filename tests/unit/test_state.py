@@ -13,6 +13,7 @@ from freeze.state import document
 from freeze.state import file as file_backend
 from freeze.state import open_backend
 from freeze.state import watch
+from tests.helpers import Clock
 
 NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
 
@@ -109,14 +110,6 @@ def test_unwritable_directory_is_a_clear_error(tmp_path):
     backend = file_backend.FileBackend(str(tmp_path / 'file' / 'state.json'))
     with pytest.raises(StateUnavailable):
         backend.update(freeze_full, 'ops', NOW)
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_watcher_rereads_only_after_interval_and_on_change(tmp_path):

@@ -26,12 +26,13 @@ import urllib.parse
 
 import webob
 
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.proxy import app, loader
 from freeze.translate import config, converge, desired
 from freeze.translate.neutron import Neutron
 from tools.localneutron import LocalNeutron
 from tools.localproxy import ProxyServer
+from tools.novanet import generate
 
 ADMIN = 'be' * 16
 def _client(job: tuple[str, list[str], float, int]) -> list[float]:

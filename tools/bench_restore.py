@@ -27,12 +27,12 @@ from contextlib import closing
 
 import psycopg2
 
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.translate import config, converge, desired, neutrondb
 from freeze.translate.neutron import Neutron
-from tools.bench_translate import mutate
 from tools.localneutron import LocalNeutron
 from tools.localpostgres import LocalPostgres
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 
@@ -75,7 +75,7 @@ def main() -> None:
         outcome, took = restore(gen, settings, pg.url())
         assert not outcome.plan
         print(f'no-change restore: {took:.1f}s')
-        mutate(gen, int(args.ports * args.delta))
+        generate.mutate(gen, int(args.ports * args.delta))
         outcome, delta = restore(gen, settings, pg.url())
         print(f'{args.delta:.0%} delta restore ({len(outcome.plan.changes)} '
               f'changes {outcome.plan.counts()}): {delta:.1f}s; '

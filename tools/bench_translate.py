@@ -28,11 +28,12 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.translate import config, converge, desired
 from freeze.translate.neutron import Neutron
 from tools.localneutron import LocalNeutron
 from tools.localpostgres import LocalPostgres
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 
@@ -128,24 +129,6 @@ def apply_kinds(wanted, neutron, kinds, workers, bulk):
     return len(plan.changes), took
 
 
-def mutate(gen: generate.Generated, changes: int) -> None:
-    """What nova does meanwhile, ``changes`` rows in all: half new
-    instances, a quarter released floating IPs, a quarter new rules."""
-    project = gen.projects[0]
-    groups = gen.group_ids[project]
-    nova = model.build(source.read(gen.url))
-    associated = [f.address for f in nova.floating_ips if f.port]
-    released = associated[:changes // 4]
-    for address in released:
-        generate.release_floating_ip(gen.url, address)
-    for i in range(changes // 4):
-        generate.add_rule(gen.url, groups['web'], 'tcp', 10000 + i,
-                          10000 + i, '192.168.0.0/16')
-    for _ in range(changes - len(released) - changes // 4):
-        generate.add_instance(gen.url, project, gen.network_ids[0],
-                              'compute-1', [groups['default'], groups['web']])
-
-
 def bench_apply(workdir: str, ports: int, server_workers: int,
                 clients: list[tuple[int, int]], baseline_ports: int) -> None:
     url = f'sqlite:///{workdir}/apply.sqlite'
@@ -187,7 +170,7 @@ def bench_apply(workdir: str, ports: int, server_workers: int,
         assert count == 0, f'{count} changes after a full apply'
         print(f'  no-change apply (read, translate, fetch, diff) '
               f'{t_same:6.1f}s', flush=True)
-        mutate(gen, max(ports // 100, 4))
+        generate.mutate(gen, max(ports // 100, 4))
         w, t_translate = timed(wanted)
         actual, t_fetch = timed(converge.fetch, neutron)
         plan = converge.diff(w, actual)

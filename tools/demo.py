@@ -24,12 +24,12 @@ import uuid
 
 import yaml
 
-from freeze.novanet import generate
 from freeze.translate import converge, verify
 from freeze.translate.neutron import Neutron, NeutronError
 from tools import localcloud
 from tools.localneutron import LocalNeutron
 from tools.localproxy import ProxyServer
+from tools.novanet import generate
 
 BIN = os.path.dirname(sys.executable)
 

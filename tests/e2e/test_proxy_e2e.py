@@ -12,11 +12,12 @@ import time
 import pytest
 import requests
 
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.proxy import view
 from freeze.translate import config, converge, desired, verify
 from freeze.translate.neutron import Neutron
 from tools.localproxy import ProxyServer
+from tools.novanet import generate
 
 ADMIN = 'ac' * 16
 

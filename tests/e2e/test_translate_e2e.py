@@ -5,8 +5,9 @@ import pytest
 import yaml
 
 from freeze.cli import cutover_translate
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.translate import config, converge, desired
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 

@@ -8,9 +8,9 @@ rollback that leaves the operator's resources as they were."""
 import yaml
 
 from freeze.cli import cutover_translate
-from freeze.novanet import generate
 from freeze.translate import converge
 from tests.e2e.test_translate_e2e import ADMIN, baseline, run, snapshot
+from tools.novanet import generate
 
 
 def operators_own(neutron, project, vlan):

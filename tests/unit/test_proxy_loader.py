@@ -5,10 +5,11 @@ changes, swapped whole, the last good view kept when a rebuild fails."""
 import sqlalchemy
 import webob
 
-from freeze.novanet import generate, schema
+from freeze.novanet import schema
 from freeze.proxy import app, loader
 from freeze.translate import config
 from tests.helpers import Clock, wait_until
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 

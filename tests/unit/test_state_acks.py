@@ -1,5 +1,5 @@
-"""Worker acknowledgements: the judging, the file store, the keeper thread,
-and how long a worker keeps a state it can no longer read."""
+"""Worker acknowledgements: the judging and the file store (the keeper
+thread that reports them: test_state_watch)."""
 
 import dataclasses
 import datetime
@@ -7,17 +7,12 @@ import json
 import os
 import time
 
-from oslo_config import cfg
 import pytest
 
 from freeze import decision
-from freeze import middleware
 from freeze import policy
 from freeze.state import acks
 from freeze.state import document
-from freeze.state import file as file_backend
-from freeze.state import watch
-from tests.helpers import Clock, wait_until
 
 NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
 SECOND = datetime.timedelta(seconds=1)
@@ -121,125 +116,3 @@ def test_wait_for_epoch_returns_laggards_after_the_timeout(tmp_path):
     assert 0.2 <= time.monotonic() - started < 1
     assert behind == records and behind[0].pid == 1
     assert acks.wait_for_epoch(store, 1, timeout=5)[1] == []
-
-
-def freeze_full(old):
-    return document.FreezeState(epoch=old.epoch + 1, frozen=True, mode='full',
-                                reason='cut', started_at=NOW)
-
-
-@pytest.mark.parametrize('fail_mode', ['closed', 'open'])
-def test_unreadable_state_is_kept_for_stale_after_then_fail_mode(
-        tmp_path, fail_mode):
-    path = tmp_path / 'state.json'
-    backend = file_backend.FileBackend(str(path))
-    backend.update(lambda old: document.FreezeState(
-        epoch=old.epoch + 1, frozen=True, mode='network', reason='cut'),
-        'ops', NOW)
-    clock = Clock()
-    watcher = watch.StateWatcher(backend, fail_mode, 0.5, clock,
-                                 stale_after=10)
-    assert watcher.current().state.mode == 'network'
-    path.unlink()
-    path.mkdir()  # reading it now fails: StateUnavailable, as etcd down
-    clock.now = 1
-    kept = watcher.current()
-    assert kept.state.mode == 'network' and not kept.failing
-    assert 'keeping the last state read for up to 10' in kept.problem
-    clock.now = 9.9  # stale_after counts from the last good read, at 0
-    assert not watcher.current().failing
-    clock.now = 10.4  # the next check after it
-    failed = watcher.current()
-    assert failed.failing and 'cannot read' in failed.problem
-    assert failed.state.mode == ('full' if fail_mode == 'closed'
-                                 else 'network')
-    path.rmdir()
-    # Gone while the history says frozen: still unreadable, never thawed...
-    clock.now = 11
-    assert watcher.current().failing
-    # ...until freeze-ctl writes a document again.
-    backend.update(lambda old: document.FreezeState(epoch=old.epoch + 1),
-                   'ops', NOW)
-    clock.now = 12
-    assert watcher.current() == watch.View(document.FreezeState(epoch=2))
-
-
-def test_keeper_picks_up_changes_without_requests_and_acknowledges(tmp_path):
-    backend = file_backend.FileBackend(str(tmp_path / 'state.json'))
-    store = backend.ack_store()
-    watcher = watch.StateWatcher(backend, 'closed', 0.1,
-                                 heartbeat_interval=0.2, ack_expiry=1)
-    watcher.start()
-    try:
-        wait_until(lambda: [a.epoch for a in store.records()] == [0])
-        [first] = store.records()
-        assert first.pid == os.getpid() and not first.failing
-        _, new = backend.update(freeze_full, 'ops', NOW)
-        records, behind = acks.wait_for_epoch(store, new.epoch, timeout=2)
-        assert behind == [] and records[0].epoch == 1
-        wait_until(lambda: store.records()[0].heartbeat > records[0].heartbeat)
-    finally:
-        watcher.stop()
-    assert store.records() == []
-
-
-def test_keeper_ends_with_its_watcher(tmp_path):
-    backend = file_backend.FileBackend(str(tmp_path / 'state.json'))
-    watcher = watch.StateWatcher(backend, 'closed', 0.1)
-    watcher.start()
-    keeper = watcher._threads[0]
-    del watcher
-    keeper.join(timeout=2)
-    assert not keeper.is_alive()
-
-
-def test_a_forked_child_runs_its_own_keeper(tmp_path):
-    """As a WSGI server forking workers after building the app: the child
-    inherits the view, not the threads, and starts its own at a request."""
-    backend = file_backend.FileBackend(str(tmp_path / 'state.json'))
-    store = backend.ack_store()
-    watcher = watch.StateWatcher(backend, 'closed', 0.1,
-                                 heartbeat_interval=0.2, ack_expiry=2)
-    watcher.start()
-    wait_until(lambda: store.records())
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        try:
-            time.sleep(0.2)  # a check is due
-            watcher.current()
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and os.getpid() not in {
-                    a.pid for a in store.records()}:
-                time.sleep(0.01)
-            found = os.getpid() in {a.pid for a in store.records()}
-            os.write(write_end, b'yes' if found else b'no')
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    answer = os.read(read_end, 3)
-    os.waitpid(child, 0)
-    watcher.stop()
-    assert answer == b'yes'
-    assert child in {a.pid for a in store.records()}
-
-
-def test_the_pipelines_of_a_process_share_one_watcher(tmp_path, monkeypatch,
-                                                      caplog):
-    """nova's api-paste.ini builds the filter for v2.1 and for legacy v2: a
-    process keeps one view and one record, or one pipeline could acknowledge
-    an epoch the other does not enforce yet."""
-    monkeypatch.setattr(cfg, 'CONF', cfg.ConfigOpts())
-    cfg.CONF([], project='nova', default_config_files=[])
-    url = 'file://%s/state.json' % tmp_path
-    make = middleware.filter_factory({}, state_url=url)
-    v21, legacy = make(lambda *a: []), make(lambda *a: [])
-    assert v21.watcher is legacy.watcher
-    other = middleware.filter_factory({}, state_url=url,
-                                      heartbeat_interval='1')(lambda *a: [])
-    assert other.watcher is v21.watcher
-    assert 'different options' in caplog.text
-    store = file_backend.FileBackend(str(tmp_path / 'state.json')).ack_store()
-    wait_until(lambda: store.records())
-    assert [a.pid for a in store.records()] == [os.getpid()]
-    v21.watcher.stop()

@@ -1,4 +1,4 @@
-"""Benchmark of the read-only Neutron API over nova-network (issue 8).
+"""Benchmark: requests/s and latency of the read-only Neutron API (the proxy).
 
 ``GET /v2.0/ports?device_id=<instance>``, the call nova makes most:
 
@@ -9,6 +9,9 @@
    (tools/localneutron.py, sqlite) after ``translate apply`` of a
    --compare-ports database: Neutron creates a few ports per second on
    sqlite, so the side-by-side runs at the size it can be filled to.
+
+Usage: python -m tools.bench_proxy [--ports N] [--compare-ports N]
+[--clients N] [--workers N] [--seconds S]
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Benchmark of ``translate restore`` (issue 17): nova-network straight into
-Neutron's database, against ``apply`` through Neutron's API.
+"""Benchmark: ``translate restore`` into Neutron's database, against ``apply``.
+
+What it takes, end to end, to restore a large nova-network, a no-change
+restore and a small delta, and how its rate compares with ``apply``'s:
 
 1. A generated FlatDHCP multi_host nova-network of --ports ports; a throwaway
    PostgreSQL (tools/localpostgres.py) with Neutron's schema (from its
@@ -15,6 +17,9 @@ Neutron's database, against ``apply`` through Neutron's API.
 4. ``apply`` through the API of a second Neutron (same PostgreSQL server, a
    database of its own) on a slice: a database generated the same way with
    --apply-ports ports. The ratio of the two rates is printed.
+
+Usage: python -m tools.bench_restore [--ports N] [--delta F]
+[--apply-ports N] [--server-workers N] [--verify]
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ def register_bind_all(workdir: str) -> str:
                 'Version: 0\n')
     with open(os.path.join(dist, 'entry_points.txt'), 'w') as f:
         f.write('[neutron.ml2.mechanism_drivers]\n'
-                'nova_freeze_bind_all = tools.neutron_bind_all:BindAllDriver\n')
+                'nova_freeze_bind_all = '
+                'tools.neutron_bind_all:BindAllDriver\n')
     return root
 
 

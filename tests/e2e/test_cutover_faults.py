@@ -6,9 +6,10 @@ kill: resume finishes the stage, no host step runs to completion twice, the
 failing host still falls back alone, the freeze ends thawed; and a rollback,
 killed too, restores every host's files byte for byte.  Twenty more seeds
 over small fleets whose steps print for a while, so most kills land inside
-a command.  Then the moments named by issue 13, each forced: a command
-outliving its killed runner, a kill during a confirmed thaw, two runners
-racing for the lease (sqlite, PostgreSQL and MySQL: MariaDB).
+a command.  Then the moments where a kill could lose or repeat work, each
+forced: a command outliving its killed runner, a kill during a confirmed
+thaw, two runners racing for the lease (sqlite, PostgreSQL and MySQL:
+MariaDB).
 """
 
 import concurrent.futures

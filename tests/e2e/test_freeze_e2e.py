@@ -228,8 +228,9 @@ def raw_call(method, url, token, body=b'', content_type=None):
 
 def test_method_overrides_cannot_bypass_the_freeze(cloud, tokens, frozen,
                                                    freeze_state_path):
-    """The issue's requests, against nova's real router: nova acts on
-    ``_method`` (shown thawed at the end), so the freeze must too."""
+    """Harmless methods overridden into writes, against nova's real router:
+    nova acts on ``_method`` (shown thawed at the end), so the freeze must
+    too."""
     nova = cloud.nova_url + '/v2.1'
     member, admin = tokens['demo-member'], tokens['admin']
     keypair = 'kp-override-%s' % uuid.uuid4().hex[:8]

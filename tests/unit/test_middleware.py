@@ -280,7 +280,8 @@ def call_raw(app, method, path, roles, query='', body=b'', content_type=''):
 
 
 @pytest.mark.parametrize('mode, roles, method, path, query, body', [
-    # The examples: nova's router acts on the overriding method.
+    # Harmless methods overridden into writes: nova's router acts on the
+    # overriding method.
     ('writes', ['member'], 'GET', '/os-keypairs/kp1', '_method=DELETE', b''),
     ('full', ['admin'], 'HEAD', '/flavors/f1', '_method=DELETE', b''),
     ('network', ['member'], 'PUT', '/servers', '_method=POST', b''),

@@ -171,7 +171,7 @@ def test_every_nova_route_classifies_as_nova_resolves_it(nova_router,
     assert resolved[0][:2] == (method, PLACEHOLDER.sub('ID', template))
 
 
-def test_the_issues_examples_resolve_to_the_overriding_method(nova_router):
+def test_overrides_resolve_to_the_overriding_method(nova_router):
     for spelling, expected in [
             (('GET', '/os-keypairs/kp1', '_method=DELETE', None, b''),
              ('DELETE', '/os-keypairs/ID')),

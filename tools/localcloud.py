@@ -156,14 +156,8 @@ class ApiProcess:
 
     def stop(self) -> None:
         """SIGTERM the group, SIGKILL it if it lingers; idempotent."""
-        self.terminate()
-        if self._proc is None:
-            return
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait()
+        if self._proc is not None:
+            stop_group(self._proc)
 
 
 class LocalCloud:
@@ -446,6 +440,18 @@ def serve_until_stopped(database: LocalDatabase) -> None:
     with database as server:
         print(f'database URL: {server.url()}\nCtrl-C to stop', flush=True)
         signal.pause()
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the process group ``proc`` leads (a server started with
+    ``start_new_session``), SIGKILL it if it lingers; idempotent."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def free_port() -> int:

@@ -1,11 +1,12 @@
 """Fixtures shared by unit and e2e tests: a real etcd, PostgreSQL and
-MariaDB, once per session."""
+MariaDB, once per session; a simulated fleet of hosts."""
 
 import os
 import shutil
 
 import pytest
 
+from tests.fleet import Fleet
 from tools.localetcd import LocalEtcd
 
 
@@ -15,6 +16,14 @@ def missing(message):
     if os.environ.get('CI'):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    """50 simulated hosts (tests/fleet.py), stopped after the test."""
+    made = Fleet(tmp_path / 'fleet', size=50).create()
+    yield made
+    made.stop()
 
 
 @pytest.fixture(scope='session')

@@ -1,5 +1,6 @@
 """Helpers shared by unit and e2e tests."""
 
+import contextlib
 import time
 
 import pytest
@@ -18,6 +19,25 @@ class Clock:
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds
+
+
+@contextlib.contextmanager
+def nova_fake_rpc():
+    """nova's RPC on oslo.messaging's fake transport, which nova's
+    controllers want at construction (as nova's own test fixtures set it
+    up); undone on exit."""
+    from nova import conf as nova_conf
+    from nova import rpc
+    from oslo_messaging import conffixture
+    messaging_conf = conffixture.ConfFixture(nova_conf.CONF)
+    messaging_conf.setUp()
+    messaging_conf.transport_url = 'fake:/'
+    rpc.init(nova_conf.CONF)
+    try:
+        yield
+    finally:
+        rpc.cleanup()
+        messaging_conf.cleanUp()
 
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01,

@@ -17,18 +17,11 @@ import uuid
 
 import pytest
 
-from tests.fleet import Fleet, freeze_ctl_command
+from tests.fleet import freeze_ctl_command
 from tests.helpers import wait_until
 from tools.localcloud import call
 
 MISSING = str(uuid.UUID(int=0))
-
-
-@pytest.fixture
-def fleet(tmp_path):
-    made = Fleet(tmp_path / 'fleet', size=50).create()
-    yield made
-    made.stop()
 
 
 @pytest.fixture

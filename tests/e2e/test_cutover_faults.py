@@ -77,13 +77,6 @@ class Cutover:
         proc.stdout.close()
 
 
-@pytest.fixture
-def fleet(tmp_path):
-    made = Fleet(tmp_path / 'fleet', size=50).create()
-    yield made
-    made.stop()
-
-
 def frozen(state):
     return state.exists() and json.loads(state.read_text())['frozen']
 

@@ -16,13 +16,6 @@ from freeze.cutover import views
 from tests.fleet import Fleet
 
 
-@pytest.fixture
-def fleet(tmp_path):
-    made = Fleet(tmp_path / 'fleet', size=50).create()
-    yield made
-    made.stop()
-
-
 def make(tmp_path, confirm=False, skip_fallen=False):
     journal = journal_mod.Journal('sqlite:///%s' % (tmp_path / 'j.sqlite'),
                                   create=True)

@@ -23,6 +23,7 @@ import pytest
 from freeze import decision
 from freeze import routing
 from freeze.state import document
+from tests.helpers import nova_fake_rpc
 
 nova_routes = pytest.importorskip('nova.api.openstack.compute.routes')
 
@@ -56,18 +57,8 @@ def nova_router():
     """nova's own APIRouterV21, dispatching to a recorder instead of its
     controllers.  Its controllers want an RPC transport at construction:
     oslo.messaging's fake one, as nova's own test fixtures use."""
-    from oslo_messaging import conffixture
-    from nova import conf as nova_conf
-    from nova import rpc
-    messaging_conf = conffixture.ConfFixture(nova_conf.CONF)
-    messaging_conf.setUp()
-    messaging_conf.transport_url = 'fake:/'
-    rpc.init(nova_conf.CONF)
-    try:
+    with nova_fake_rpc():
         router = nova_routes.APIRouterV21()
-    finally:
-        rpc.cleanup()
-        messaging_conf.cleanUp()
     recording = copy.copy(router._router)  # nova's RoutesMiddleware, as built
 
     def record(environ, start_response):

@@ -399,6 +399,28 @@ class LocalDatabase:
                            f' see {self.log_path}')
 
     def start(self) -> None:
+        """The server in a temp dir of its own, ready, with ``database``
+        created; stopped (its data removed) if any of it fails."""
+        self.dir = tempfile.mkdtemp(prefix=f'{type(self).__name__.lower()}-')
+        try:
+            self._launch()
+            self._wait_ready()
+            self._prepare()
+            self.create_database(self.database)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self) -> None:
+        """Create the server's data under ``dir`` and start it (``_proc``,
+        in a process group of its own, logging to ``log_path``)."""
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """What the ready server needs before databases are made."""
+
+    def create_database(self, name: str) -> str:
+        """Another empty database on this server; its URL."""
         raise NotImplementedError
 
     #: how the server is asked to shut down cleanly

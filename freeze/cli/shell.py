@@ -130,11 +130,14 @@ class _Guarded:
         parser.formatter_class = _Formatter
         return _one_line_errors(parser, f"'{prog_name} --help'")
 
-    def run(self, parsed_args: argparse.Namespace) -> int:
-        app = self.app
-        return exits.run(self.error_prefix or app.NAME, app.options.debug,
-                         lambda: super(_Guarded, self).run(parsed_args),
+    def guarded(self, action) -> int:
+        """``action()``'s exit code, its errors as freeze.cli.exits says."""
+        return exits.run(self.error_prefix or self.app.NAME,
+                         self.app.options.debug, action,
                          self.expected_errors())
+
+    def run(self, parsed_args: argparse.Namespace) -> int:
+        return self.guarded(lambda: super(_Guarded, self).run(parsed_args))
 
 
 class Command(_Guarded, cliff_command.Command):
@@ -213,7 +216,10 @@ class Help(Command):
             factory, name, _ = self.app.command_manager.find_command(
                 parsed_args.cmd)
         except ValueError:
-            raise exits.UsageError(self.app.unknown(parsed_args.cmd))
+            group = ' '.join(parsed_args.cmd)
+            if not self.app.list_commands(group):
+                raise exits.UsageError(self.app.unknown(parsed_args.cmd))
+            return exits.DONE
         factory(self.app, self.app_args, cmd_name=name).get_parser(
             f'{self.app.NAME} {name}').print_help(self.app.stdout)
         return exits.DONE
@@ -256,7 +262,8 @@ class App(cliff_app.App):
         self.NAME = name
         self.LOG = logging.getLogger(name)
         manager = Commands(commands)
-        for old, new in (deprecated or {}).items():
+        self.deprecated = dict(deprecated or {})
+        for old, new in self.deprecated.items():
             manager.add_legacy_command(old, new)
         super().__init__(description, None, manager, deferred_help=True,
                          **streams)
@@ -303,14 +310,22 @@ class App(cliff_app.App):
         out = self.stdout
         self.parser.print_help(out)
         out.write('\ncommands:\n')
-        for name, entry in sorted(self.command_manager):
-            factory = entry.load()
-            cmd = factory(self, None, cmd_name=name)
-            if not cmd.deprecated:
-                summary = cmd.get_description().split('\n')[0].rstrip('.')
-                out.write(f'  {name:<22} {summary}\n')
+        self.list_commands()
         out.write(f"\n'{self.NAME} help COMMAND' or '{self.NAME} COMMAND "
                   "--help' shows a command's options and an example.\n")
+
+    def list_commands(self, group: str = '') -> int:
+        """Each command (of a group: ``translate``) with its summary."""
+        listed = 0
+        for name, entry in sorted(self.command_manager):
+            if group and not name.startswith(f'{group} '):
+                continue
+            cmd = entry.load()(self, None, cmd_name=name)
+            if not cmd.deprecated:
+                summary = cmd.get_description().split('\n')[0].rstrip('.')
+                self.stdout.write(f'  {name:<22} {summary}\n')
+                listed += 1
+        return listed
 
     def print_help_if_requested(self) -> None:
         if self.options.deferred_help:
@@ -350,11 +365,14 @@ class App(cliff_app.App):
 
     def run_subcommand(self, argv: list[str]) -> int:
         try:
-            self.command_manager.find_command(argv)
+            _, name, _ = self.command_manager.find_command(argv)
         except ValueError:
             self.stderr.write(f'{self.NAME}: error: {self.unknown(argv)} '
                               f"(see '{self.NAME} --help')\n")
             return exits.USAGE
+        if name in self.deprecated:
+            self.stderr.write(f"{self.NAME}: warning: '{name}' is deprecated"
+                              f", use '{self.deprecated[name]}'\n")
         return super().run_subcommand(argv)
 
     def main(self, argv: list[str] | None = None) -> int:

@@ -25,6 +25,8 @@ import time
 import psutil
 import sqlalchemy as sa
 
+from freeze.cutover import paths
+
 SCHEMA_VERSION = '2'  # 2: actions have a log file, passes 'whole'
 #: Output kept per command: the tail, where errors are.
 OUTPUT_LIMIT = 64 * 1024
@@ -122,27 +124,17 @@ class Pass:
     whole: bool = False
 
 
-#: A fixed place, not the current directory: resume and rollback must find
-#: the journal wherever they are run from.
-DEFAULT_URL = 'sqlite:////var/lib/nova-cutover/journal.sqlite'
-DEFAULT_LOGS = '/var/lib/nova-cutover/logs'
-
-
-def default_url():
-    return os.environ.get('NOVA_CUTOVER_JOURNAL', DEFAULT_URL)
-
-
 def log_dir(url):
     """Where commands' output files go: ``$NOVA_CUTOVER_LOGS``, else beside
     a sqlite journal (``J.sqlite`` -> ``J.sqlite.logs/``), else
-    ``DEFAULT_LOGS`` (a fixed place, like the default journal).  Local: a
+    ``paths.DEFAULT_LOGS`` (a fixed place, like the default journal).  Local: a
     command is attached to by its pid."""
     if os.environ.get('NOVA_CUTOVER_LOGS'):
         return os.path.abspath(os.environ['NOVA_CUTOVER_LOGS'])
     if url.get_backend_name() == 'sqlite' and url.database not in (
             None, '', ':memory:'):
         return os.path.abspath(url.database) + '.logs'
-    return DEFAULT_LOGS
+    return paths.DEFAULT_LOGS
 
 
 class Journal:

@@ -255,7 +255,7 @@ class Status(_Runbook, shell.Lister):
     def take_action(self, args):
         journal = self.journal()
         runner = self.runner(journal)
-        runs = journal.passes()
+        runs = journal.runs()
         self._freeze = runner.freeze_now(runner.plan_of(runs[-1])) \
             if runs else None
         return shell.rows(
@@ -280,7 +280,7 @@ class Freeze(_Runbook, shell.ShowOne):
     def take_action(self, args):
         journal = self.journal()
         runner = self.runner(journal)
-        runs = journal.passes()
+        runs = journal.runs()
         if not runs:
             raise CommandError('nothing has run yet: no plan, no freeze')
         state = runner.freeze_now(runner.plan_of(runs[-1]))
@@ -308,7 +308,7 @@ class Hosts(_Runbook, shell.Lister):
         return shell.rows(
             ('host', 'cell', 'stage', 'status', 'why', 'done', 'last', 'rc',
              'when'),
-            report.hosts(runner, journal.passes(), runner.units(),
+            report.hosts(runner, journal.runs(), runner.units(),
                          args.stage))
 
 
@@ -381,7 +381,7 @@ class RetryHosts(_Runbook, shell.Command):
         chosen = (None, hosts_list(args.hosts)) if args.hosts else None
 
         def retry(runner):
-            runs = runner.journal.passes()
+            runs = runner.journal.runs()
             if not runs:
                 raise CommandError('nothing has run yet')
             return runner.run(plan or runner.plan_of(runs[-1]), args.stage,
@@ -435,7 +435,7 @@ class Report(_Runbook, shell.Command):
     def take_action(self, args):
         journal = self.journal()
         runner = self.runner(journal)
-        runs = journal.passes()
+        runs = journal.runs()
         if not runs:
             raise CommandError('nothing has run yet: no report')
         data = report.timeline(

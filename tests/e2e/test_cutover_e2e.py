@@ -2,7 +2,7 @@
 
 nova-cutover toggles the real freeze with freeze-ctl around each stage:
 while compute-l2 runs (a host holds it mid-stage), a member's
-network-changing call gets 503 and a plain write passes, and the stage's
+network-changing call gets 503 and a plain write runs, and the stage's
 grant exists in Keystone; after it, nova answers again and the grant is
 gone.  Each stage is then rolled back: every host's files byte for byte,
 the freeze and grants as before.

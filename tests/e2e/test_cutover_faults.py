@@ -64,7 +64,7 @@ class Cutover:
             return {'status': 'not-started'}  # killed before it began
         rc, out = self('status', '-f', 'json')
         assert rc == 0, out
-        # Killed after the journal was made but before its first pass: the
+        # Killed after the journal was made but before its first run: the
         # journal knows no stage yet.
         return next((s for s in json.loads(out)
                      if s['stage'] == name), {'status': 'not-started'})
@@ -345,12 +345,12 @@ def one_quick_seed(seed, root):
 
         def next_command():
             try:
-                passes = journal_mod.Journal(cutover.journal).passes()
+                runs = journal_mod.Journal(cutover.journal).runs()
             except journal_mod.JournalError:  # killed before its tables
-                passes = []
-            if not passes:
+                runs = []
+            if not runs:
                 return ('run', str(plan))
-            if passes[-1].status in views.UNFINISHED:
+            if runs[-1].status in views.UNFINISHED:
                 return ('resume',)
             return None                       # killed once it had finished
         cutover.killed_after(rng.uniform(0.3, 2.5), 'run', str(plan))
@@ -362,7 +362,7 @@ def one_quick_seed(seed, root):
             assert code == 1 and 'event=done-with-fallbacks' in out, out
         journal = journal_mod.Journal(cutover.journal)
         runner = runner_mod.Runner(journal, None)
-        loaded = runner.plan_of(journal.passes()[-1])
+        loaded = runner.plan_of(journal.runs()[-1])
         statuses = runner.host_statuses(loaded, loaded.stage('compute-l2'),
                                         runner.units())
         assert statuses.pop(broken) == 'fallen-back', seed

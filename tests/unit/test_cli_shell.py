@@ -173,7 +173,8 @@ def test_help_version_and_completion():
     assert '--column' in data['cmds_fruit_show'].split()
 
 
-@pytest.mark.parametrize('argv', [['--help'], ['fruit', '--help']])
+@pytest.mark.parametrize('argv', [['--help'], ['fruit', '--help'], ['fruit'],
+                                  ['complete']])
 def test_no_entry_point_is_scanned(argv, tmp_path):
     """cliff finds formatters, hooks and distributions by scanning every
     installed package (0.1-0.3 s here): the shell names them instead."""

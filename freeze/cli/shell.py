@@ -145,7 +145,8 @@ class Command(_Guarded, cliff_command.Command):
 
 
 class _Display(_Guarded):
-    formatters: Mapping[str, str] = LIST_FORMATTERS
+    #: format name -> formatter (a class, or cliff's as 'module:Class')
+    formatters: Mapping[str, object] = LIST_FORMATTERS
 
     def _load_formatter_plugins(self) -> _Plugins:
         return _Plugins(self.formatters)

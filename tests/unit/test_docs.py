@@ -18,11 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 TOOLS = os.path.join(ROOT, 'tools')
 
-pytest.importorskip('sphinx', reason="make docs needs the 'docs' extra")
-
-
 @pytest.fixture(scope='module')
-def built(tmp_path_factory):
+def built(tmp_path_factory, docs_tools):
     out = tmp_path_factory.mktemp('docs')
     # The venv as it is: make would reinstall it when pyproject.toml is
     # newer than its stamp.
@@ -66,3 +63,4 @@ def test_the_example_files_load():
     assert plan.stages and all('--config {' not in c.run
                                for s in plan.stages for c in s.commands
                                if 'nova-cutover translate' in c.run)
+

@@ -64,3 +64,20 @@ def test_the_example_files_load():
                                for s in plan.stages for c in s.commands
                                if 'nova-cutover translate' in c.run)
 
+
+def test_the_readme_points_at_what_exists():
+    """The front door's map of the documentation and its example lines."""
+    with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as f:
+        readme = f.read()
+    for page in ('install.md', 'admin/freeze.md', 'admin/cutover.md',
+                 'decision-table.md', 'configuration/', 'cli/',
+                 'benchmarks.md'):
+        assert f'`{page}`' in readme
+        assert os.path.exists(os.path.join(ROOT, 'doc', 'source', page))
+    dry_run = subprocess.run(
+        [sys.executable, '-m', 'freeze.cli.nova_cutover', 'plan',
+         'tools/cutover-plan.example.yaml'], cwd=ROOT, capture_output=True,
+        text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert 'nova-cutover plan tools/cutover-plan.example.yaml' in readme
+    assert dry_run.returncode == 0 and dry_run.stdout.startswith(
+        'plan region-one-neutron: '), dry_run.stderr

@@ -6,13 +6,19 @@ PY := $(VENV)/bin/python
 # The services the demo and the tests run for real, from PyPI.
 SERVICES := nova==34.* keystone==30.* neutron==29.* gunicorn
 
-.PHONY: demo test bench policies venv clean
+.PHONY: demo test bench docs policies venv clean
 
 demo: $(VENV)/.installed
 	$(PY) -m tools.demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The documentation (doc/source: guides, configuration and CLI references
+# generated from the code, release notes); a warning fails the build.
+DOCS_BUILD ?= build/docs
+docs: $(VENV)/.installed
+	$(PY) -m sphinx -W --keep-going -E -q -b html doc/source $(DOCS_BUILD)
 
 bench: $(VENV)/.installed
 	$(PY) -m tools.bench_middleware
@@ -47,7 +53,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench,mysql]' $(SERVICES)
+	$(PY) -m pip install -q -e '.[test,bench,mysql,docs]' $(SERVICES)
 	touch $@
 
 clean:

@@ -62,3 +62,12 @@ def postgres():
         missing('%s (.ci/run does it)' % exc)
     with localpostgres.LocalPostgres(database='scratch') as server:
         yield server
+
+
+@pytest.fixture(scope='session')
+def docs_tools():
+    """Sphinx, MyST and reno: the 'docs' extra (make installs it)."""
+    try:
+        import myst_parser, reno, sphinx  # noqa: F401
+    except ImportError as exc:
+        missing("%s (pip install '.[docs]'; make does it)" % exc)

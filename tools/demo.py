@@ -123,11 +123,11 @@ def freeze_demo(workdir):
               'nova (missing server), 2xx = done.\n')
 
 
-def translate(action, config):
+def translate(action, settings):
     """``nova-cutover translate ACTION``: its exit code and last line."""
     done = subprocess.run(
-        [os.path.join(BIN, 'nova-cutover'), 'translate', action, '--config',
-         config, *(['--no-progress'] if action == 'apply' else [])],
+        [os.path.join(BIN, 'nova-cutover'), 'translate', action, '--settings',
+         settings, *(['--no-progress'] if action == 'apply' else [])],
         capture_output=True, text=True)
     lines = (done.stdout + done.stderr).strip().splitlines()
     return done.returncode, lines[-1] if lines else ''
@@ -152,12 +152,12 @@ def cutover_demo(workdir):
             print('POST /v2.0/networks -> %s\n' % exc)
         print('Starting a real Neutron 29 ...', flush=True)
         with LocalNeutron(workdir) as server:
-            config = os.path.join(workdir, 'translate.yaml')
-            with open(config, 'w') as f:
+            settings_file = os.path.join(workdir, 'translate.yaml')
+            with open(settings_file, 'w') as f:
                 yaml.safe_dump(dict(settings, neutron_url=server.url), f)
-            for action in ('plan', 'apply', 'verify'):
+            for action in ('diff', 'apply', 'verify'):
                 began = time.monotonic()
-                rc, last = translate(action, config)
+                rc, last = translate(action, settings_file)
                 print('$ nova-cutover translate %-7s exit %d in %4.1f s: %s'
                       % (action, rc, time.monotonic() - began, last),
                       flush=True)

@@ -12,9 +12,8 @@ import sys
 
 import yaml
 
-from freeze.cli import exits
 from freeze.cli import lazy
-from freeze.redact import redact
+from freeze.cli import shell
 
 # oslo.config, the proxy and the translation: when the proxy is served, not
 # for nova-cutover's other commands or --help.
@@ -24,22 +23,40 @@ wsgi = lazy.module('freeze.proxy.wsgi')
 config = lazy.module('freeze.translate.config')
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        'proxy', help='a read-only Neutron API over nova-network')
-    actions = parser.add_subparsers(dest='proxy_action', required=True)
-    serve = actions.add_parser('serve', help='serve it (gunicorn)')
-    serve.add_argument('--config', required=True,
-                       help='the proxy\'s config file ([proxy], '
-                            '[keystone_authtoken])')
-    serve.add_argument('--paste', help='the paste file (default: [proxy] '
-                                       'api_paste_config)')
-    serve.add_argument('--bind', default='0.0.0.0:9696',
-                       help='HOST:PORT (default %(default)s)')
-    serve.add_argument('--workers', type=int, default=2,
-                       help='gunicorn worker processes; each holds the '
-                            'whole view (default %(default)s)')
-    serve.set_defaults(func=_serve)
+class Serve(shell.Command):
+    """serve a read-only Neutron API over nova-network (gunicorn)
+
+    The configuration is checked first: a mistake is one line and exit 1.
+    Then this process becomes gunicorn.
+    """
+
+    error_prefix = 'nova-cutover proxy'
+    example = '''
+        nova-cutover proxy serve --config /etc/nova-cutover/proxy.conf \\
+            --paste paste/neutron-proxy.ini --bind 0.0.0.0:9696 --workers 4
+    '''
+
+    def expected_errors(self):
+        return (cfg.Error, config.ConfigError, OSError, yaml.YAMLError)
+
+    def get_parser(self, prog_name):
+        serve = super().get_parser(prog_name)
+        serve.add_argument('--config', required=True, metavar='FILE',
+                           help="the proxy's config file ([proxy], "
+                                '[keystone_authtoken])')
+        serve.add_argument('--paste', metavar='FILE',
+                           help='the paste file (default: [proxy] '
+                                'api_paste_config)')
+        serve.add_argument('--bind', default='0.0.0.0:9696',
+                           help='HOST:PORT (default %(default)s)')
+        serve.add_argument('--workers', type=int, default=2,
+                           help='gunicorn worker processes; each holds the '
+                                'whole view (default %(default)s)')
+        return serve
+
+    def take_action(self, args):
+        _check(args)
+        return _serve(args)
 
 
 def _check(args) -> None:
@@ -54,12 +71,6 @@ def _check(args) -> None:
 
 
 def _serve(args) -> int:
-    try:
-        _check(args)
-    except (cfg.Error, config.ConfigError, OSError, yaml.YAMLError) as exc:
-        print(f'nova-cutover proxy: error: {redact(exits.one_line(exc))}',
-              file=sys.stderr)
-        return exits.FAILED
     env = dict(os.environ, **{wsgi.CONFIG_ENV: os.path.abspath(args.config)})
     if args.paste:
         env[wsgi.PASTE_ENV] = os.path.abspath(args.paste)

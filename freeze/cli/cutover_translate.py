@@ -1,14 +1,14 @@
-"""``nova-cutover translate plan|apply|verify|rollback``: argument parsing
-and output around freeze.translate.
+"""``nova-cutover translate diff|apply|verify|rollback|restore``: argument
+parsing and output around freeze.translate.
 
-``register(subparsers)`` adds the group to the nova-cutover parser;
-``python -m freeze.cli.cutover_translate ...`` runs it on its own.
+``translate plan`` is the deprecated name of ``translate diff`` and
+``--config`` that of ``--settings`` (the translation's YAML is its
+"settings"; "plan" is the runbook only).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import re
 import sys
 import time
@@ -17,6 +17,7 @@ import yaml
 
 from freeze.cli import exits
 from freeze.cli import lazy
+from freeze.cli import shell
 
 # SQLAlchemy, keystoneauth1 and the translation: when a command runs, not
 # for nova-cutover's other commands or --help.
@@ -34,50 +35,140 @@ neutron_mod = lazy.module('freeze.translate.neutron')
 progress_mod = lazy.module('freeze.translate.progress')
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        'translate', help='nova-network -> Neutron: converge, verify, undo')
-    actions = parser.add_subparsers(dest='translate_action', required=True)
-    for name, fn, help in (
-            ('plan', _plan, 'print the difference, change nothing'),
-            ('apply', _apply, 'converge Neutron onto nova-network'),
-            ('verify', _verify, 'compare; exit 1 on any mismatch'),
-            ('rollback', _rollback, 'remove what the tool created'),
-            ('restore', _restore, "write straight into Neutron's database "
-             '(converging, one transaction)')):
-        sub = actions.add_parser(name, help=help)
-        sub.add_argument('--config', required=True,
-                         help='the translation settings (YAML)')
-        sub.add_argument('--source', help='nova database URL (overrides '
-                         'the config)')
-        sub.add_argument('--neutron-url', help='a noauth Neutron endpoint; '
-                         'else OS_CLOUD / OS_* credentials')
-        sub.add_argument('--samples', type=int, default=3,
-                         help='changes and problems shown per kind')
-        if name in ('plan', 'rollback', 'restore'):
-            sub.add_argument('--neutron-db', required=name == 'restore',
-                             metavar='URL', help="Neutron's database "
-                             '(SQLAlchemy URL): work on it, not the API')
-        if name in ('rollback', 'restore'):
-            sub.add_argument('--force', action='store_true',
-                             help='write although a Neutron server seems '
-                             'to serve from the database')
-        if name in ('apply', 'rollback'):
-            sub.add_argument('--workers', type=int)
-            sub.add_argument('--bulk-size', type=int)
-            sub.add_argument('--no-progress', action='store_true')
-        sub.set_defaults(func=functools.partial(_guarded, fn))
+class _Translate(shell.Command):
+    """A translate command: the settings, the source and Neutron, and the
+    translation's errors as one line and exit 1."""
+
+    error_prefix = 'nova-cutover translate'
+    #: this command's options beyond the common ones
+    neutron_db = False       # --neutron-db (True: required)
+    writes_db = False        # --force
+    applies = False          # --workers, --bulk-size, --no-progress
+
+    def expected_errors(self):
+        return (config.ConfigError, OSError, neutron_mod.NeutronError,
+                ks_exceptions.ClientException, yaml.YAMLError,
+                neutrondb.Refused, neutrondb.Failed,
+                sqlalchemy.exc.SQLAlchemyError)
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--settings', metavar='FILE',
+                            help='the translation settings (YAML)')
+        parser.add_argument('--config', dest='settings', metavar='FILE',
+                            action=_Deprecated, help=argparse.SUPPRESS)
+        parser.add_argument('--source', metavar='URL', help='nova database '
+                            'URL (overrides the settings)')
+        parser.add_argument('--neutron-url', metavar='URL',
+                            help='a noauth Neutron endpoint; else OS_CLOUD / '
+                                 'OS_* credentials')
+        parser.add_argument('--samples', type=int, default=3,
+                            help='changes and problems shown per kind')
+        if self.neutron_db:
+            parser.add_argument(
+                '--neutron-db', required=self.neutron_db == 'required',
+                metavar='URL', help="Neutron's database (SQLAlchemy URL): "
+                'work on it, not the API')
+        if self.writes_db:
+            parser.add_argument('--force', action='store_true',
+                                help='write although a Neutron server '
+                                     'seems to serve from the database')
+        if self.applies:
+            parser.add_argument('--workers', type=int,
+                                help='concurrent API calls (default: the '
+                                     "settings' workers)")
+            parser.add_argument('--bulk-size', type=int,
+                                help="resources per bulk create (default: "
+                                     "the settings' bulk_size)")
+            parser.add_argument('--no-progress', action='store_true',
+                                help='no progress bar')
+        return parser
+
+    def take_action(self, args):
+        if not args.settings:
+            raise exits.UsageError('--settings FILE is required')
+        return _reached(self.action, args)
 
 
-def _guarded(fn, args) -> int:
-    """Errors as one line and exit 1 (freeze.cli.exits), whichever parser
-    runs the command."""
-    return exits.run('nova-cutover translate', getattr(args, 'debug', False),
-                     lambda: _reached(fn, args), (
-                         config.ConfigError, OSError, neutron_mod.NeutronError,
-                         ks_exceptions.ClientException, yaml.YAMLError,
-                         neutrondb.Refused, neutrondb.Failed,
-                         sqlalchemy.exc.SQLAlchemyError))
+class _Deprecated(argparse.Action):
+    """``--config FILE``: the old name of ``--settings FILE``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f'{parser.prog}: warning: {option_string} is deprecated, use '
+              '--settings', file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+class Diff(_Translate):
+    """print the difference between Neutron and nova-network; change nothing
+
+    With --neutron-db, diffs against Neutron's database and says whether
+    ``restore`` would refuse.
+    """
+
+    neutron_db = True
+    example = '''
+        nova-cutover translate diff --settings translate.yaml
+        nova-cutover translate diff --settings translate.yaml --neutron-db URL
+    '''
+
+    def action(self, args):
+        return _diff(args)
+
+
+class Apply(_Translate):
+    """converge Neutron onto nova-network through its API"""
+
+    applies = True
+    example = '''
+        nova-cutover translate apply --settings translate.yaml --workers 8
+    '''
+
+    def action(self, args):
+        return _apply(args)
+
+
+class Verify(_Translate):
+    """compare Neutron with nova-network; exit 1 on any mismatch"""
+
+    example = '''
+        nova-cutover translate verify --settings translate.yaml
+    '''
+
+    def action(self, args):
+        return _verify(args)
+
+
+class Rollback(_Translate):
+    """remove what the translation created (tagged nova-cutover)"""
+
+    neutron_db = True
+    writes_db = True
+    applies = True
+    example = '''
+        nova-cutover translate rollback --settings translate.yaml
+        nova-cutover translate rollback --settings translate.yaml --neutron-db URL
+    '''
+
+    def action(self, args):
+        return _rollback(args)
+
+
+class Restore(_Translate):
+    """write nova-network's state straight into Neutron's database
+
+    Converging, in one transaction: all of it or, with the reason on one
+    line, nothing.
+    """
+
+    neutron_db = 'required'
+    writes_db = True
+    example = '''
+        nova-cutover translate restore --settings translate.yaml --neutron-db URL
+    '''
+
+    def action(self, args):
+        return _restore(args)
 
 
 def _reached(fn, args) -> int:
@@ -93,7 +184,7 @@ def _reached(fn, args) -> int:
 
 
 def _settings(args) -> config.Settings:
-    return config.load(args.config)
+    return config.load(args.settings)
 
 
 def _neutron(args, settings: config.Settings) -> neutron_mod.Neutron:
@@ -157,7 +248,7 @@ def _conflicts(wanted: desired.Desired) -> str | None:
                   'say which is right (network_manager, physnets, networks)')
 
 
-def _plan(args) -> int:
+def _diff(args) -> int:
     settings = _settings(args)
     if args.neutron_db:
         outcome = neutrondb.run(args.neutron_db, _desired(args, settings),
@@ -247,12 +338,9 @@ def _write_db(args, wanted: desired.Desired, done: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='nova-cutover')
-    exits.add_debug_option(parser)
-    register(parser.add_subparsers(dest='command', required=True))
-    args = parser.parse_args(argv)
-    exits.configure_logging(args.debug)
-    return args.func(args)
+    """``python -m freeze.cli.cutover_translate ...`` is nova-cutover."""
+    from freeze.cli import nova_cutover
+    return nova_cutover.main(argv)
 
 
 if __name__ == '__main__':

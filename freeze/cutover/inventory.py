@@ -4,7 +4,7 @@
 ``nova-compute`` service that Nova's os-services API lists, grouped into
 cells by availability zone (the compute API does not expose cells), with
 openstacksdk's usual configuration (clouds.yaml, ``OS_*``).  Read once when
-a pass starts; the pass keeps the list, so ``resume`` asks Nova nothing.
+a run starts; the run keeps the list, so ``resume`` asks Nova nothing.
 """
 
 from freeze.cutover.plan import PlanError

@@ -5,7 +5,7 @@ command's process id and log file, before the command is allowed to run, and
 completed with status, exit code and output after it ends.  The command's
 output goes to its log file (under ``log_dir``), not to the runner, so a
 command outliving a killed runner can be collected by the next one.  ``resume``
-and ``rollback`` need nothing else: each pass also stores the plan text it
+and ``rollback`` need nothing else: each run also stores the plan text it
 ran with and the hosts it covers.
 
 SQLAlchemy Core over any URL; sqlite by default, in WAL mode with
@@ -25,7 +25,10 @@ import time
 import psutil
 import sqlalchemy as sa
 
-SCHEMA_VERSION = '2'  # 2: actions have a log file, passes 'whole'
+from freeze.cutover import paths
+
+#: 2: actions have a log file, runs 'whole'; 3: 'pass' is called 'run'
+SCHEMA_VERSION = '3'
 #: Output kept per command: the tail, where errors are.
 OUTPUT_LIMIT = 64 * 1024
 
@@ -34,13 +37,13 @@ meta_table = sa.Table(
     'cutover_meta', _meta,
     sa.Column('key', sa.String(64), primary_key=True),
     sa.Column('value', sa.Text, nullable=False))
-passes_table = sa.Table(
-    'cutover_passes', _meta,
+runs_table = sa.Table(
+    'cutover_runs', _meta,
     sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
     sa.Column('stage', sa.String(64), nullable=False),
     sa.Column('plan', sa.Text, nullable=False),
     sa.Column('inventory', sa.Text, nullable=False),  # JSON: host -> cell
-    sa.Column('hosts', sa.Text, nullable=False),      # JSON: the pass's
+    sa.Column('hosts', sa.Text, nullable=False),      # JSON: the run's
     sa.Column('status', sa.String(32), nullable=False),
     sa.Column('note', sa.Text),
     sa.Column('started', sa.Float, nullable=False),
@@ -50,7 +53,7 @@ passes_table = sa.Table(
 actions_table = sa.Table(
     'cutover_actions', _meta,
     sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column('pass_id', sa.Integer, nullable=False, index=True),
+    sa.Column('run_id', sa.Integer, nullable=False, index=True),
     sa.Column('stage', sa.String(64), nullable=False),
     sa.Column('unit', sa.String(255), nullable=False),  # host, '' = stage
     sa.Column('step', sa.String(64), nullable=False),
@@ -72,7 +75,7 @@ INTENT = 'intent'
 LOST = 'lost'
 #: the cutover_meta key of the runner lease; its value is the owner
 LEASE = 'runner'
-#: the op of a pass's row saying the operator confirmed its point of no
+#: the op of a run's row saying the operator confirmed its point of no
 #: return: journalled before the thaw, so a crash does not lose it
 CONFIRM = 'confirm'
 #: The hot path's statements, built once: SQLAlchemy then reuses their
@@ -82,7 +85,6 @@ _INTENT = actions_table.insert()
 _RESULT = actions_table.update().where(actions_table.c.id == _b('row')).values(
     status=_b('status'), rc=_b('rc'), output=_b('output'),
     finished=_b('finished'))
-FINAL = ('ok', 'failed', 'timeout')
 
 
 class JournalError(Exception):
@@ -92,7 +94,7 @@ class JournalError(Exception):
 @dataclasses.dataclass(frozen=True)
 class Row:
     id: int
-    pass_id: int
+    run_id: int
     stage: str
     unit: str
     step: str
@@ -109,12 +111,12 @@ class Row:
 
 
 @dataclasses.dataclass(frozen=True)
-class Pass:
+class Run:
     id: int
     stage: str
     plan: str
     inventory: dict     # every host of the plan -> its cell
-    hosts: list         # the hosts this pass covers, in order
+    hosts: list         # the hosts this run covers, in order
     status: str
     note: str | None
     started: float
@@ -122,27 +124,17 @@ class Pass:
     whole: bool = False
 
 
-#: A fixed place, not the current directory: resume and rollback must find
-#: the journal wherever they are run from.
-DEFAULT_URL = 'sqlite:////var/lib/nova-cutover/journal.sqlite'
-DEFAULT_LOGS = '/var/lib/nova-cutover/logs'
-
-
-def default_url():
-    return os.environ.get('NOVA_CUTOVER_JOURNAL', DEFAULT_URL)
-
-
 def log_dir(url):
     """Where commands' output files go: ``$NOVA_CUTOVER_LOGS``, else beside
     a sqlite journal (``J.sqlite`` -> ``J.sqlite.logs/``), else
-    ``DEFAULT_LOGS`` (a fixed place, like the default journal).  Local: a
+    ``paths.DEFAULT_LOGS`` (a fixed place, like the default journal).  Local: a
     command is attached to by its pid."""
     if os.environ.get('NOVA_CUTOVER_LOGS'):
         return os.path.abspath(os.environ['NOVA_CUTOVER_LOGS'])
     if url.get_backend_name() == 'sqlite' and url.database not in (
             None, '', ':memory:'):
         return os.path.abspath(url.database) + '.logs'
-    return DEFAULT_LOGS
+    return paths.DEFAULT_LOGS
 
 
 class Journal:
@@ -207,20 +199,21 @@ class Journal:
             tables = sa.inspect(conn).get_table_names()
             if meta_table.name not in tables and not create:
                 raise JournalError('journal %s has no cutover tables' % self)
+            version = conn.execute(sa.select(meta_table.c.value).where(
+                meta_table.c.key == 'schema')).scalar() \
+                if meta_table.name in tables else None
+            # Before create_all, which would make the renamed tables anew.
+            while version in _UPGRADES:
+                version = _UPGRADES[version](conn)
             if create:
                 _meta.create_all(conn)
-            version = conn.execute(sa.select(meta_table.c.value).where(
-                meta_table.c.key == 'schema')).scalar()
             if version is None and not any(
                     conn.execute(sa.select(t).limit(1)).first()
-                    for t in (passes_table, actions_table)):
+                    for t in (runs_table, actions_table)):
                 if create:
                     conn.execute(meta_table.insert(), [
                         {'key': 'schema', 'value': SCHEMA_VERSION}])
                 return  # created, or never used: empty either way
-            if version == '1':
-                _upgrade_from_1(conn)
-                version = SCHEMA_VERSION
             if version != SCHEMA_VERSION:
                 raise JournalError('journal %s has schema %r, this tool '
                                    'reads %r' % (self, version,
@@ -259,25 +252,25 @@ class Journal:
             raise
         return result
 
-    def new_pass(self, stage, plan_text, inventory, hosts, status='running',
+    def new_run(self, stage, plan_text, inventory, hosts, status='running',
                  whole=False):
         now = time.time()
-        result = self._write(passes_table.insert().values(
+        result = self._write(runs_table.insert().values(
             stage=stage, plan=plan_text, inventory=json.dumps(inventory),
             hosts=json.dumps(hosts), whole=whole,
             status=status, started=now, updated=now))
         return result.inserted_primary_key[0]
 
-    def set_pass(self, pass_id, status, note=None):
-        self._write(passes_table.update().where(
-            passes_table.c.id == pass_id).values(
+    def set_run(self, run_id, status, note=None):
+        self._write(runs_table.update().where(
+            runs_table.c.id == run_id).values(
                 status=status, note=note, updated=time.time()))
 
-    def intent(self, pass_id, stage, unit, step, op, command, pid=None,
+    def intent(self, run_id, stage, unit, step, op, command, pid=None,
                pid_started=None, log=None, started=None):
         """The row of a command about to be let run (its gate is shut)."""
         result = self._write(_INTENT, dict(
-            pass_id=pass_id, stage=stage, unit=unit, step=step, op=op,
+            run_id=run_id, stage=stage, unit=unit, step=step, op=op,
             status=INTENT, command=command, pid=pid, pid_started=pid_started,
             log=log, started=started or time.time()))
         return result.inserted_primary_key[0]
@@ -289,34 +282,34 @@ class Journal:
         self._write(_RESULT, dict(row=row_id, status=status, rc=rc,
                                   output=output, finished=time.time()))
 
-    def mark(self, pass_id, stage, unit, status, note=''):
+    def mark(self, run_id, stage, unit, status, note=''):
         """A host's state change that is not a command (fallen back...)."""
         now = time.time()
         self._write(actions_table.insert().values(
-            pass_id=pass_id, stage=stage, unit=unit, step='', op='mark',
+            run_id=run_id, stage=stage, unit=unit, step='', op='mark',
             status=status, output=note, started=now, finished=now))
 
-    def confirm(self, pass_id, stage):
+    def confirm(self, run_id, stage):
         now = time.time()
         self._write(actions_table.insert().values(
-            pass_id=pass_id, stage=stage, unit='', step='thaw', op=CONFIRM,
+            run_id=run_id, stage=stage, unit='', step='thaw', op=CONFIRM,
             status='ok', started=now, finished=now))
 
     # -- reads ---------------------------------------------------------
 
-    def passes(self):
-        return self._guard(self._passes)
+    def runs(self):
+        return self._guard(self._runs)
 
-    def _passes(self):
+    def _runs(self):
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(passes_table).order_by(
-                passes_table.c.id)).mappings().all()
+            rows = conn.execute(sa.select(runs_table).order_by(
+                runs_table.c.id)).mappings().all()
         try:
-            return [Pass(**dict(r, hosts=json.loads(r['hosts']),
+            return [Run(**dict(r, hosts=json.loads(r['hosts']),
                                 inventory=json.loads(r['inventory'])))
                     for r in rows]
         except ValueError as exc:
-            raise JournalError('journal %s: a pass has corrupt hosts: %s'
+            raise JournalError('journal %s: a run has corrupt hosts: %s'
                                % (self, exc))
 
     def rows(self, stage=None):
@@ -398,15 +391,41 @@ class Journal:
 def _upgrade_from_1(conn):
     """Schema 1 -> 2, in place: a journal left unfinished by the previous
     version is resumed by this one (its actions have no log file: their
-    commands are checked, as before, not collected)."""
-    for table, name, extra in ((actions_table, 'log', ''),
-                               (passes_table, 'whole',
-                                ' NOT NULL DEFAULT false')):
+    commands are checked, as before, not collected).  Schema 2's names."""
+    for table, name, column, extra in (
+            ('cutover_actions', 'log', actions_table.c.log, ''),
+            ('cutover_passes', 'whole', runs_table.c.whole,
+             ' NOT NULL DEFAULT false')):
         conn.execute(sa.text('ALTER TABLE %s ADD COLUMN %s %s%s' % (
-            table.name, name, table.c[name].type.compile(conn.dialect),
-            extra)))
+            table, name, column.type.compile(conn.dialect), extra)))
+    return _set_version(conn, '2')
+
+
+def _upgrade_from_2(conn):
+    """Schema 2 -> 3, in place: a *pass* is called a *run*, as the CLI
+    says (``cutover_passes`` -> ``cutover_runs``, ``pass_id`` -> ``run_id``
+    and its index)."""
+    conn.execute(sa.text('ALTER TABLE cutover_passes RENAME TO %s'
+                         % runs_table.name))
+    sa.Index('ix_cutover_actions_pass_id', sa.Table(
+        actions_table.name, sa.MetaData(),
+        sa.Column('pass_id', sa.Integer)).c.pass_id).drop(conn)
+    conn.execute(sa.text('ALTER TABLE %s RENAME COLUMN pass_id TO run_id'
+                         % actions_table.name))
+    for index in actions_table.indexes:
+        if list(index.columns) == [actions_table.c.run_id]:
+            index.create(conn)
+    return _set_version(conn, '3')
+
+
+def _set_version(conn, version):
     conn.execute(meta_table.update().where(
-        meta_table.c.key == 'schema').values(value=SCHEMA_VERSION))
+        meta_table.c.key == 'schema').values(value=version))
+    return version
+
+
+#: schema version -> its in-place upgrade to the next (returns that one)
+_UPGRADES = {'1': _upgrade_from_1, '2': _upgrade_from_2}
 
 
 def _identity():

@@ -63,7 +63,7 @@ class Progress:
         self._base = 0
 
     def begin(self, completed_before=0):
-        """A pass starts: the ETA counts only what this process completes."""
+        """A run starts: the ETA counts only what this process completes."""
         self._start, self._base = time.monotonic(), completed_before
 
     def event(self, event, **fields):

@@ -74,15 +74,15 @@ def describe(plan, stages, hosts):
     return lines
 
 
-def stages(runner, passes, units):
+def stages(runner, runs, units):
     """One row per stage of the latest plan, with its hosts counted."""
-    if not passes:
+    if not runs:
         return []
-    plan = runner.plan_of(passes[-1])
+    plan = runner.plan_of(runs[-1])
     alive = runner.journal.runner()
     rows = []
     for stage in plan.stages:
-        mine = [p for p in passes if p.stage == stage.name]
+        mine = [p for p in runs if p.stage == stage.name]
         note = mine[-1].note if mine else None
         if mine and mine[-1].status in (views.RUNNING, views.ROLLING_BACK) \
                 and alive is None:
@@ -92,7 +92,7 @@ def stages(runner, passes, units):
             counts[status] = counts.get(status, 0) + 1
         rows.append({
             'stage': stage.name,
-            'status': runner.stage_status(plan, stage, passes, units),
+            'status': runner.stage_status(plan, stage, runs, units),
             'runs': len(mine),
             'hosts': ', '.join('%s %d' % kv for kv in sorted(counts.items())),
             'note': note,
@@ -112,11 +112,11 @@ def freeze_line(state):
         state.get('mode'), state.get('reason'))
 
 
-def hosts(runner, passes, units, stage_filter=None):
+def hosts(runner, runs, units, stage_filter=None):
     """One row per host and stage that has run for it."""
-    if not passes:
+    if not runs:
         return []
-    plan = runner.plan_of(passes[-1])
+    plan = runner.plan_of(runs[-1])
     out = []
     for stage in plan.stages:
         if stage_filter not in (None, stage.name) or not stage.has_hosts:
@@ -143,7 +143,7 @@ def hosts(runner, passes, units, stage_filter=None):
 def log(rows, host=None, failed=False):
     """The journal's rows; ``failed``: actions that failed, timed out or
     are still in doubt (a check answering "not done yet" is no failure)."""
-    return [{'id': r.id, 'run': r.pass_id, 'stage': r.stage,
+    return [{'id': r.id, 'run': r.run_id, 'stage': r.stage,
              'unit': r.unit or '-', 'op': r.op, 'step': r.step,
              'status': r.status, 'rc': r.rc, 'when': progress.when(r.started),
              'command': r.command, 'output': r.output}
@@ -153,13 +153,13 @@ def log(rows, host=None, failed=False):
                 'failed', 'timeout', 'intent'))]
 
 
-def timeline(runner, passes, rows, history):
+def timeline(runner, runs, rows, history):
     """``report``'s data: the journal and the freeze history folded, with
     each stage's and host's status as ``status`` and ``hosts`` say them."""
-    plan = runner.plan_of(passes[-1])
+    plan = runner.plan_of(runs[-1])
     units = runner.units()
     return timeline_mod.build(
-        plan, runner.plan_of, passes, rows, history,
-        {s.name: runner.stage_status(plan, s, passes, units)
+        plan, runner.plan_of, runs, rows, history,
+        {s.name: runner.stage_status(plan, s, runs, units)
          for s in plan.stages},
         {s.name: runner.host_statuses(plan, s, units) for s in plan.stages})

@@ -1,6 +1,6 @@
-"""Drive passes of stages: forward, resume, fallback, rollback.
+"""Drive runs of stages: forward, resume, fallback, rollback.
 
-A *pass* is one run of one stage over a set of hosts: freeze (as the stage
+A *run* is one stage over a set of hosts (the CLI's ``run``): freeze (as the stage
 says), its stage-level commands, its hosts batch by batch, thaw.  Every
 command goes through ``_act``: started behind its gate, intent journalled
 with its pid and log file, gate opened, result journalled.  An action a
@@ -39,7 +39,7 @@ class CutoverError(Exception):
 
 
 def stage_actions(stage):
-    """The stage-level actions of a pass: (before the hosts, after them)."""
+    """The stage-level actions of a run: (before the hosts, after them)."""
     pre = (['freeze-before', 'freeze'] if stage.freeze else []) + [
         c.name for c in stage.commands]
     return pre, ['thaw'] if stage.thaw else []
@@ -62,13 +62,13 @@ class Runner:
         return self._plans[p.id]
 
     def unfinished(self):
-        return [p for p in self.journal.passes()
+        return [p for p in self.journal.runs()
                 if p.status in views.UNFINISHED]
 
-    def stage_status(self, plan, stage, passes, units):
+    def stage_status(self, plan, stage, runs, units):
         """not-started, rolled-back, an unfinished status, partial,
         done-with-fallbacks, done."""
-        mine = [p for p in passes if p.stage == stage.name]
+        mine = [p for p in runs if p.stage == stage.name]
         if not mine:
             return 'not-started'
         mine = [p for p in mine if p.status != views.ROLLED_BACK]
@@ -135,11 +135,11 @@ class Runner:
     # -- run ------------------------------------------------------------
 
     def run(self, plan, stage_name=None, selection=None, retry=False):
-        """Start passes: one stage, or every stage not done, in order."""
+        """Start runs: one stage, or every stage not done, in order."""
         busy = self.unfinished()
         if busy:
             raise CutoverError(
-                'pass %d of stage %s is %s: resume it or roll it back first'
+                'run %d of stage %s is %s: resume it or roll it back first'
                 % (busy[-1].id, busy[-1].stage, busy[-1].status))
         stages = [plan.stage(stage_name)] if stage_name else plan.stages
         if selection is not None and not all(s.has_hosts for s in stages):
@@ -147,16 +147,16 @@ class Runner:
                                'with a host stage')
         status, left = views.DONE, False
         for stage in stages:
-            passes, units = self.journal.passes(), self.units()
+            runs, units = self.journal.runs(), self.units()
             if retry and not stage.has_hosts:
                 continue
-            current = self.stage_status(plan, stage, passes, units)
+            current = self.stage_status(plan, stage, runs, units)
             if current == views.DONE and not retry:
                 if stage_name:
                     self.progress.event('stage-done', stage=stage.name,
                                         note='nothing to do')
                 continue
-            self._check_order(plan, stage, passes, units, retry)
+            self._check_order(plan, stage, runs, units, retry)
             hosts = self._hosts_for(plan, stage, units, selection, retry)
             if stage.has_hosts and not hosts:
                 self.progress.event('stage-skipped', stage=stage.name,
@@ -166,10 +166,10 @@ class Runner:
                     if not self.skip_fallen:
                         break
                 continue
-            pass_id = self.journal.new_pass(
+            run_id = self.journal.new_run(
                 stage.name, plan.text, plan.hosts, hosts,
                 whole=stage_name is None and not retry)
-            status = self._forward(self._pass(pass_id))
+            status = self._forward(self._run_by_id(run_id))
             if status != views.DONE:
                 break
             if self._fallbacks(plan, stage):
@@ -179,11 +179,11 @@ class Runner:
         return views.DONE_WITH_FALLBACKS if status == views.DONE and left \
             else status
 
-    def _check_order(self, plan, stage, passes, units, retry=False):
+    def _check_order(self, plan, stage, runs, units, retry=False):
         """Stages run in plan order; fallen-back hosts may be retried
         later, once the stage after theirs has run."""
         for earlier in plan.stages[:plan.stages.index(stage)]:
-            status = self.stage_status(plan, earlier, passes, units)
+            status = self.stage_status(plan, earlier, runs, units)
             if status == views.DONE_WITH_FALLBACKS and (
                     self.skip_fallen or retry):
                 continue
@@ -198,7 +198,7 @@ class Runner:
         after = plan.stages[plan.stages.index(stage) + 1:]
         later = [] if retry else [
             s.name for s in after
-            if self.stage_status(plan, s, passes, units)
+            if self.stage_status(plan, s, runs, units)
             not in ('not-started', views.ROLLED_BACK)]
         if later:
             raise CutoverError('stage %s has run after %s: roll it back '
@@ -213,9 +213,9 @@ class Runner:
         return [h for h in chosen if statuses[h] in wanted]
 
     def _fallbacks(self, plan, stage):
-        """After a pass: did the stage leave hosts behind?  Says so."""
+        """After a run: did the stage leave hosts behind?  Says so."""
         units = self.units()
-        status = self.stage_status(plan, stage, self.journal.passes(), units)
+        status = self.stage_status(plan, stage, self.journal.runs(), units)
         if status != views.DONE_WITH_FALLBACKS:
             return False
         statuses = self.host_statuses(plan, stage, units)
@@ -233,14 +233,14 @@ class Runner:
         right by hand): later stages take them again."""
         busy = self.unfinished()
         if busy:
-            raise CutoverError('pass %d of stage %s is %s: resume it or roll '
+            raise CutoverError('run %d of stage %s is %s: resume it or roll '
                                'it back first' % (busy[-1].id, busy[-1].stage,
                                                   busy[-1].status))
-        passes = self.journal.passes()
-        mine = [p for p in passes if p.stage == stage_name]
+        runs = self.journal.runs()
+        mine = [p for p in runs if p.stage == stage_name]
         if not mine:
             raise CutoverError('stage %s has not run' % stage_name)
-        plan = self.plan_of(passes[-1])
+        plan = self.plan_of(runs[-1])
         stage = plan.stage(stage_name)
         statuses = self.host_statuses(plan, stage, self.units(stage_name))
         for host in hosts:
@@ -258,19 +258,20 @@ class Runner:
     # -- resume -----------------------------------------------------------
 
     def resume(self):
-        """Finish the unfinished pass; when it was part of a run of the
-        whole plan, go on to the plan's end (or its next confirmation)."""
+        """Finish the unfinished run; when it was part of ``run PLAN``
+        (the whole plan), go on to the plan's end (or its next
+        confirmation)."""
         busy = self.unfinished()
         if not busy:
-            passes = self.journal.passes()
-            if passes and passes[-1].whole and \
-                    passes[-1].status == views.DONE:
+            runs = self.journal.runs()
+            if runs and runs[-1].whole and \
+                    runs[-1].status == views.DONE:
                 # killed between two stages of a run of the whole plan
-                return self.run(self.plan_of(passes[-1]))
-            raise CutoverError('nothing to resume: no pass is unfinished')
+                return self.run(self.plan_of(runs[-1]))
+            raise CutoverError('nothing to resume: no run is unfinished')
         p = busy[-1]
         if p.status == views.ROLLING_BACK:
-            return self._rollback_pass(p)
+            return self._rollback_run(p)
         status = self._forward(p)
         plan = self.plan_of(p)
         if status == views.DONE and self._fallbacks(plan,
@@ -278,29 +279,29 @@ class Runner:
             return views.DONE_WITH_FALLBACKS
         if status == views.DONE and p.whole:
             # The rest of the plan, as run would; a confirmation given
-            # was for this pass: a later point of no return asks again.
+            # was for this run: a later point of no return asks again.
             self.confirm = False
             return self.run(plan)
         return status
 
     # -- forward ----------------------------------------------------------
 
-    def _pass(self, pass_id):
-        return next(p for p in self.journal.passes() if p.id == pass_id)
+    def _run_by_id(self, run_id):
+        return next(p for p in self.journal.runs() if p.id == run_id)
 
     def units(self, stage=None):
-        """Journal rows by unit: (stage, host), or (pass, '') for a pass's
+        """Journal rows by unit: (stage, host), or (run, '') for a run's
         stage-level actions."""
         rows = {}
         for row in self.journal.rows(stage):
-            key = (row.stage, row.unit) if row.unit else (row.pass_id, '')
+            key = (row.stage, row.unit) if row.unit else (row.run_id, '')
             rows.setdefault(key, []).append(row)
         return rows
 
     def _forward(self, p):
         plan = self.plan_of(p)
         stage = plan.stage(p.stage)
-        self.journal.set_pass(p.id, views.RUNNING)
+        self.journal.set_run(p.id, views.RUNNING)
         self.progress.event('stage-start', stage=stage.name, run=p.id,
                             hosts=len(p.hosts))
         rows = self.units(stage.name)
@@ -319,7 +320,7 @@ class Runner:
                     and not view.confirmed:
                 if not self.confirm:
                     note = point_of_no_return_text(stage)
-                    self.journal.set_pass(p.id, views.AWAITING, note)
+                    self.journal.set_run(p.id, views.AWAITING, note)
                     self.progress.event('awaiting-confirmation',
                                         stage=stage.name, run=p.id,
                                         note=note)
@@ -330,13 +331,13 @@ class Runner:
                 self.progress.event('confirmed', stage=stage.name, run=p.id)
             if not self._stage_action(p, plan, stage, stage_rows, name):
                 return self._stop(p, 'stage action %s failed' % name)
-        self.journal.set_pass(p.id, views.DONE)
+        self.journal.set_run(p.id, views.DONE)
         self.progress.event('stage-done', stage=stage.name, run=p.id)
         return views.DONE
 
     def _stop(self, p, note, already=False):
         if not already:
-            self.journal.set_pass(p.id, views.STOPPED, note)
+            self.journal.set_run(p.id, views.STOPPED, note)
         self.progress.event('stage-stopped', stage=p.stage, run=p.id,
                             note=note)
         return views.STOPPED
@@ -459,7 +460,7 @@ class Runner:
     # -- hosts ------------------------------------------------------------
 
     def _hosts(self, p, plan, stage, rows):
-        """Batches in order; returns why the pass stopped, or None."""
+        """Batches in order; returns why the run stopped, or None."""
         names = _names(stage.steps)
         hosts = list(p.hosts)
         host_rows = {h: rows.setdefault((stage.name, h), []) for h in hosts}
@@ -522,7 +523,7 @@ class Runner:
                     '(budget %d): batch %d is reverted'
                     % (elsewhere + len(failed), len(p.hosts), budget,
                        number))
-        self.journal.set_pass(p.id, views.STOPPED, note)
+        self.journal.set_run(p.id, views.STOPPED, note)
         reverted = list(pool.map(
             lambda h: self._revert_host(p, plan, stage, h, host_rows[h],
                                         views.MARK_BATCH),
@@ -587,15 +588,15 @@ class Runner:
     # -- rollback ---------------------------------------------------------
 
     def rollback(self, stage_name=None):
-        """Revert one stage (default: the last one run); every pass of it,
+        """Revert one stage (default: the last one run); every run of it,
         last first."""
-        mine = self._rollback_passes(stage_name)
+        mine = self._rollback_runs(stage_name)
         if not mine:
             return views.ROLLED_BACK
         self._check_point_of_no_return(mine)
         status = views.ROLLED_BACK
         for p in reversed(mine):
-            status = self._rollback_pass(p)
+            status = self._rollback_run(p)
             if status != views.ROLLED_BACK:
                 break
         return status
@@ -604,7 +605,7 @@ class Runner:
         """Revert every stage that ran, last first; stops where one stops
         (or asks for its point of no return)."""
         while any(p.status != views.ROLLED_BACK
-                  for p in self.journal.passes()):
+                  for p in self.journal.runs()):
             status = self.rollback()
             if status != views.ROLLED_BACK:
                 return status
@@ -616,27 +617,27 @@ class Runner:
         out, previewed = [], set()
         while True:
             # with every: the stage before, as if the last were reverted
-            live = [p for p in self.journal.passes()
+            live = [p for p in self.journal.runs()
                     if p.status != views.ROLLED_BACK
                     and p.id not in previewed]
-            mine = self._rollback_passes(stage_name, live, quiet=True)
+            mine = self._rollback_runs(stage_name, live, quiet=True)
             for p in reversed(mine):
-                out += self._preview_pass(p)
+                out += self._preview_run(p)
             previewed.update(p.id for p in mine)
             if not every or not mine:
                 return out
 
-    def _rollback_passes(self, stage_name=None, live=None, quiet=False):
-        """The passes a rollback of ``stage_name`` reverts, checked; [] when
+    def _rollback_runs(self, stage_name=None, live=None, quiet=False):
+        """The runs a rollback of ``stage_name`` reverts, checked; [] when
         it is rolled back already."""
-        passes = self.journal.passes()
+        runs = self.journal.runs()
         if live is None:
-            live = [p for p in passes if p.status != views.ROLLED_BACK]
+            live = [p for p in runs if p.status != views.ROLLED_BACK]
         busy = [p for p in live if p.status in views.UNFINISHED]
-        if not passes:
+        if not runs:
             raise CutoverError('nothing to roll back: nothing has run')
         if stage_name is not None and all(p.stage != stage_name
-                                          for p in passes):
+                                          for p in runs):
             raise CutoverError('stage %s has nothing to roll back'
                                % stage_name)
         if all(p.stage != stage_name for p in live) and (
@@ -645,7 +646,7 @@ class Runner:
             # finished, run again): the same end, nothing to do.
             if not quiet:
                 self.progress.event('rolled-back-already',
-                                    stage=stage_name or passes[-1].stage)
+                                    stage=stage_name or runs[-1].stage)
             return []
         plan = self.plan_of(live[-1])
         order = [s.name for s in plan.stages]
@@ -658,14 +659,14 @@ class Runner:
             raise CutoverError('roll back %s first: it ran after %s'
                                % (started[-1], target))
         if busy and busy[-1].stage != target:
-            raise CutoverError('pass %d of stage %s is %s: resume or roll '
+            raise CutoverError('run %d of stage %s is %s: resume or roll '
                                'back that stage first'
                                % (busy[-1].id, busy[-1].stage,
                                   busy[-1].status))
         return [p for p in live if p.stage == target]
 
     def _past_point_of_no_return(self, p):
-        """What rolling back pass ``p`` loses, when it was thawed after its
+        """What rolling back run ``p`` loses, when it was thawed after its
         point of no return; else None."""
         stage = self.plan_of(p).stage(p.stage)
         thawed = 'thaw' in views.unit_view(
@@ -682,8 +683,8 @@ class Runner:
                     '--confirm-point-of-no-return to roll back anyway.'
                     % (p.stage, loses))
 
-    def _preview_pass(self, p):
-        """``_rollback_pass``'s reverts, listed in its order."""
+    def _preview_run(self, p):
+        """``_rollback_run``'s reverts, listed in its order."""
         plan = self.plan_of(p)
         stage = plan.stage(p.stage)
         rows = self.units(stage.name)
@@ -712,7 +713,7 @@ class Runner:
         for host in p.hosts:
             host_rows = rows.get((stage.name, host), [])
             view = views.unit_view(host_rows)
-            if view.pass_id != p.id and not _failed_in(host_rows, p.id):
+            if view.run_id != p.id and not _failed_in(host_rows, p.id):
                 continue
             for name in view.to_revert():
                 step = stage.step(name)
@@ -724,10 +725,10 @@ class Runner:
                 add('', name, revert(name))
         return out
 
-    def _rollback_pass(self, p):
+    def _rollback_run(self, p):
         plan = self.plan_of(p)
         stage = plan.stage(p.stage)
-        self.journal.set_pass(p.id, views.ROLLING_BACK)
+        self.journal.set_run(p.id, views.ROLLING_BACK)
         self.progress.event('rollback-start', stage=stage.name, run=p.id)
         rows = self.units(stage.name)
         stage_rows = rows.setdefault((p.id, ''), [])
@@ -735,7 +736,7 @@ class Runner:
         if not self._revert_stage_actions(p, plan, stage, stage_rows, post):
             return self._rollback_stuck(p, 'a stage action did not revert')
         hosts = [h for h in p.hosts
-                 if views.unit_view(rows.get((stage.name, h), [])).pass_id
+                 if views.unit_view(rows.get((stage.name, h), [])).run_id
                  == p.id or _failed_in(rows.get((stage.name, h), []), p.id)]
         if hosts:
             with concurrent.futures.ThreadPoolExecutor(
@@ -752,12 +753,12 @@ class Runner:
                     p, 'host(s) could not be reverted: %s' % ', '.join(stuck))
         if not self._revert_stage_actions(p, plan, stage, stage_rows, pre):
             return self._rollback_stuck(p, 'a stage action did not revert')
-        self.journal.set_pass(p.id, views.ROLLED_BACK)
+        self.journal.set_run(p.id, views.ROLLED_BACK)
         self.progress.event('rollback-done', stage=stage.name, run=p.id)
         return views.ROLLED_BACK
 
     def _rollback_stuck(self, p, note):
-        self.journal.set_pass(p.id, views.ROLLING_BACK, note)
+        self.journal.set_run(p.id, views.ROLLING_BACK, note)
         self.progress.event('rollback-stopped', stage=p.stage, run=p.id,
                             note=note)
         return views.STOPPED
@@ -805,17 +806,17 @@ def point_of_no_return_text(stage):
 
 
 class _Counts:
-    """Hosts of a pass: done, failed, remaining; feeds the progress line."""
+    """Hosts of a run: done, failed, remaining; feeds the progress line."""
 
     def __init__(self, stage, progress):
         self.stage, self.progress = stage, progress
         self.done = self.failed = self.remaining = 0
         self._lock = threading.Lock()
 
-    def add(self, status, pass_id, view):
+    def add(self, status, run_id, view):
         if status == 'done':
             self.done += 1
-        elif view.mark_pass == pass_id and status in HOST_END:
+        elif view.mark_run == run_id and status in HOST_END:
             self.failed += 1
         else:
             self.remaining += 1
@@ -854,10 +855,10 @@ def _unit(units, stage, host):
     return views.unit_view(units.get((stage, host), []))
 
 
-def _failed_in(rows, pass_id):
+def _failed_in(rows, run_id):
     view = views.unit_view(rows)
     return view.mark in (views.MARK_FALLEN_BACK, views.MARK_STUCK) and \
-        view.mark_pass == pass_id and view.pass_id is None
+        view.mark_run == run_id and view.run_id is None
 
 
 def _failed_step(rows):

@@ -1,7 +1,7 @@
 """Pure: the journal and the freeze history -> the cutover's timeline.
 
 ``nova-cutover report`` shows what happened, when, from the two records a
-real cutover leaves (the journal's passes and rows, and the freeze state's
+real cutover leaves (the journal's runs and rows, and the freeze state's
 audit history as ``freeze-ctl history -f json`` prints it), so the same
 report serves a real cutover and a rehearsal.  Nothing here runs anything.
 """
@@ -87,10 +87,10 @@ def _host_outcome(rows, steps):
 
 
 def _run(p, plan, rows):
-    """One pass: its stage actions, its batches, each host's outcome."""
+    """One run: its stage actions, its batches, each host's outcome."""
     stage = plan.stage(p.stage)
     steps = [s.name for s in stage.steps]
-    mine = [r for r in rows if r.pass_id == p.id and r.op != views.CONFIRM
+    mine = [r for r in rows if r.run_id == p.id and r.op != views.CONFIRM
             and not (r.op == 'mark' and r.status == views.MARK_ACCEPTED)]
     first, last = _span(mine)
     by_unit = {}
@@ -137,22 +137,22 @@ def _summary(runs, final):
     return out
 
 
-def build(plan, plan_of, passes, rows, history, stage_status, host_status):
+def build(plan, plan_of, runs, rows, history, stage_status, host_status):
     """The report's data.
 
-    ``plan``: the latest pass's plan (its stages, in order); ``plan_of``:
-    a pass -> the plan it ran with; ``stage_status`` (stage -> status) and
+    ``plan``: the latest run's plan (its stages, in order); ``plan_of``:
+    a run -> the plan it ran with; ``stage_status`` (stage -> status) and
     ``host_status`` (stage -> host -> status) as ``status`` and ``hosts``
     say them; ``history``: ``freeze-ctl history -f json``'s rows.
     """
-    runs = [(p, _run(p, plan_of(p), rows)) for p in passes]
-    start = min((p.started for p in passes), default=None)
-    end = max((seconds_of(r['end']) for _, r in runs), default=None)
-    unfinished = any(p.status in views.UNFINISHED for p in passes)
+    folded = [(p, _run(p, plan_of(p), rows)) for p in runs]
+    start = min((p.started for p in runs), default=None)
+    end = max((seconds_of(r['end']) for _, r in folded), default=None)
+    unfinished = any(p.status in views.UNFINISHED for p in runs)
     found = windows(history, start, None if unfinished else end)
     stages = []
     for stage in plan.stages:
-        mine = [r for p, r in runs if p.stage == stage.name]
+        mine = [r for p, r in folded if p.stage == stage.name]
         stages.append({
             'stage': stage.name, 'status': stage_status[stage.name],
             'start': mine[0]['start'] if mine else None,

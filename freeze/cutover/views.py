@@ -21,17 +21,17 @@ LEFT_BEHIND = (MARK_FALLEN_BACK, MARK_STUCK)
 #: a host of a later stage kept out by one of those
 SKIPPED = 'skipped'
 
-#: pass statuses
+#: run statuses
 RUNNING, STOPPED, AWAITING = 'running', 'stopped', 'awaiting-confirmation'
 DONE, ROLLING_BACK, ROLLED_BACK = 'done', 'rolling-back', 'rolled-back'
-#: a stage status: its pass is done, but hosts fell back (or were skipped)
+#: a stage status: its run is done, but hosts fell back (or were skipped)
 DONE_WITH_FALLBACKS = 'done-with-fallbacks'
 UNFINISHED = (RUNNING, STOPPED, AWAITING, ROLLING_BACK)
 
 
 @dataclasses.dataclass
 class UnitView:
-    """One host in one stage (or one pass's stage-level actions).
+    """One host in one stage (or one run's stage-level actions).
 
     ``applied`` are the steps that may have changed the host (done, failed
     half-way, or started without a result), ``completed`` those known done;
@@ -43,16 +43,16 @@ class UnitView:
     completed: list = dataclasses.field(default_factory=list)
     in_doubt: object = None     # the Row of an action without a result
     failed: object = None       # the Row of a failed step or revert
-    mark: str | None = None     # the last mark, and its pass
-    mark_pass: int | None = None
-    pass_id: int | None = None  # the pass of the rows after the mark
+    mark: str | None = None     # the last mark, and its run
+    mark_run: int | None = None
+    run_id: int | None = None  # the run of the rows after the mark
     last: object = None         # the last command Row
     confirmed: bool = False     # the point of no return was confirmed
 
     def status(self, steps):
         if self.failed is not None:
             return 'failing'
-        if self.pass_id is None:
+        if self.run_id is None:
             return self.mark if self.mark and self.mark not in \
                 PENDING_MARKS else 'pending'
         if self.in_doubt is None and self.completed == list(steps):
@@ -72,12 +72,12 @@ def unit_view(rows):
             view.confirmed = True
             continue
         if row.op == 'mark':
-            view = UnitView(mark=row.status, mark_pass=row.pass_id,
+            view = UnitView(mark=row.status, mark_run=row.run_id,
                             last=view.last,
                             applied=view.applied if row.status == MARK_STUCK
                             else [])
             continue
-        view.pass_id, view.last = row.pass_id, row
+        view.run_id, view.last = row.run_id, row
         if row.status == LOST:  # no longer in doubt; maybe half applied
             view.in_doubt = None
             if row.op == 'do':
@@ -114,12 +114,3 @@ def unit_view(rows):
 def _add(steps, step):
     if step not in steps:
         steps.append(step)
-
-
-def group(rows):
-    """Rows by (stage, unit) for hosts and (pass, '') for stage actions."""
-    units = {}
-    for row in rows:
-        key = (row.stage, row.unit) if row.unit else (row.pass_id, '')
-        units.setdefault(key, []).append(row)
-    return {key: unit_view(unit_rows) for key, unit_rows in units.items()}

@@ -2,7 +2,7 @@
 
 nova-cutover toggles the real freeze with freeze-ctl around each stage:
 while compute-l2 runs (a host holds it mid-stage), a member's
-network-changing call gets 503 and a plain write passes, and the stage's
+network-changing call gets 503 and a plain write runs, and the stage's
 grant exists in Keystone; after it, nova answers again and the grant is
 gone.  Each stage is then rolled back: every host's files byte for byte,
 the freeze and grants as before.
@@ -111,7 +111,7 @@ def test_the_whole_cutover_with_the_real_freeze(cloud, freeze_state_path,
     after_translate = fleet.snapshot()
     finish(cutover('run', str(plan)))     # next-gen: the rest
     states = json.loads(finish(cutover('status', '-f', 'json')))
-    assert {s['stage']: s['status'] for s in states['stages']} == dict.fromkeys(
+    assert {s['stage']: s['status'] for s in states} == dict.fromkeys(
         ('proxy', 'compute-l2', 'translate', 'next-gen'), 'done')
 
     finish(cutover('rollback'))           # next-gen

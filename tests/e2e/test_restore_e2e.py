@@ -64,7 +64,7 @@ def site(tmp_path_factory):
 
 def test_restore_then_neutron_serves_it(site, capsys):
     gen, server, conf, work = site
-    db = ['--config', conf, '--neutron-db', server.database]
+    db = ['--settings', conf, '--neutron-db', server.database]
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
     assert 'in one transaction' in out
@@ -75,7 +75,7 @@ def test_restore_then_neutron_serves_it(site, capsys):
 
     server.start()
     neutron = Neutron.noauth(server.url)
-    rc, out = run(capsys, 'verify', '--config', conf)
+    rc, out = run(capsys, 'verify', '--settings', conf)
     assert rc == 0, out
     # What the step-0 proxy served is what the restored Neutron serves.
     with ProxyServer(str(work / 'proxy'), yaml.safe_load(open(conf)),
@@ -153,7 +153,7 @@ def test_restore_then_neutron_serves_it(site, capsys):
     outcome = neutrondb.run(server.database, wanted, write_it=False)
     assert outcome.plan.counts() == {'port': {'create': 1, 'update': 1},
                                      'rule': {'delete': 1}}
-    rc, out = run(capsys, 'plan', *db)
+    rc, out = run(capsys, 'diff', *db)
     assert rc == 0 and 'rule              delete 1' in out, out
     assert 'restore would refuse' in out and ip['ip_address'] in out
     state = rows(server.database)
@@ -170,7 +170,7 @@ def test_restore_then_neutron_serves_it(site, capsys):
         neutron.delete('ports', extra['id'])
     rc, out = run(capsys, 'restore', *db, '--force')
     assert rc == 0, out
-    rc, out = run(capsys, 'verify', '--config', conf)
+    rc, out = run(capsys, 'verify', '--settings', conf)
     assert rc == 0, out
     assert rule['id'] not in {r['id'] for g in neutron.list(
         'security-groups', id=groups[0]) for r in g['security_group_rules']}
@@ -207,7 +207,7 @@ def nova_addresses(url):
 
 def test_second_restore_writes_only_the_delta(site, capsys):
     gen, server, conf, _ = site
-    db = ['--config', conf, '--neutron-db', server.database, '--force']
+    db = ['--settings', conf, '--neutron-db', server.database, '--force']
     state = rows(server.database)
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0 and 'no change' in out, out
@@ -233,7 +233,7 @@ def test_second_restore_writes_only_the_delta(site, capsys):
     assert 'port              create 2' in out
     assert 'floatingip        delete 1' in out
     assert 'restored 4 change(s)' in out
-    rc, out = run(capsys, 'verify', '--config', conf)
+    rc, out = run(capsys, 'verify', '--settings', conf)
     assert rc == 0, out
 
     # A rule for every TCP port is stored as Neutron stores it (no range),
@@ -263,7 +263,7 @@ def test_second_restore_writes_only_the_delta(site, capsys):
 
 def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     gen, server, conf, _ = site
-    db = ['--config', conf, '--neutron-db', server.database, '--force']
+    db = ['--settings', conf, '--neutron-db', server.database, '--force']
     neutron = Neutron.noauth(server.url)
     rc, out = run(capsys, 'rollback', *db)
     assert rc == 0, out
@@ -297,7 +297,7 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     neutron.delete('security-groups', default['id'])
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
-    rc, out = run(capsys, 'verify', '--config', conf)
+    rc, out = run(capsys, 'verify', '--settings', conf)
     assert rc == 0, out
 
 
@@ -311,7 +311,7 @@ def test_refuses_a_database_not_at_neutrons_heads(site, tmp_path, capsys):
         conn.execute(sqlalchemy.text(
             "INSERT INTO alembic_version VALUES ('kilo')"))
     eng.dispose()
-    rc, out = refused(capsys, 'restore', '--config', conf, '--neutron-db',
+    rc, out = refused(capsys, 'restore', '--settings', conf, '--neutron-db',
                       url)
     heads = ', '.join(sorted(neutrondb.expected_heads()))
     assert (f"not at the installed Neutron's alembic heads: expected "
@@ -342,7 +342,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     with eng.begin() as conn:
         conn.execute(leftover.insert().values(
             provider_name='single_node', resource_id=router.stable_id))
-    rc, err = refused(capsys, 'restore', '--config', str(conf),
+    rc, err = refused(capsys, 'restore', '--settings', str(conf),
                       '--neutron-db', server.database)
     assert f'{router.key}: providerresourceassociations: UNIQUE' in err, err
     with eng.begin() as conn:
@@ -351,7 +351,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     assert rows(server.database) == before
 
     argv = [sys.executable, '-m', 'freeze.cli.cutover_translate',
-            'translate', 'restore', '--config', str(conf), '--neutron-db',
+            'translate', 'restore', '--settings', str(conf), '--neutron-db',
             server.database]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
@@ -375,7 +375,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     assert ports == len([k for k in wanted.resources['port']
                          if k.startswith('port:')])
     with server:
-        rc, out = run(capsys, 'verify', '--config', str(conf))
+        rc, out = run(capsys, 'verify', '--settings', str(conf))
         assert rc == 0, out
         neutron = Neutron.noauth(server.url)
         net = next(n for n in neutron.list('networks', tags=converge.MARK)
@@ -385,7 +385,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
         assert port['fixed_ips'][0]['ip_address'] not in nova_addresses(
             gen.url)
         # Neutron serving: its own change is seen, and an agent's report
-        rc, err = refused(capsys, 'restore', '--config', str(conf),
+        rc, err = refused(capsys, 'restore', '--settings', str(conf),
                           '--neutron-db', server.database)
         assert 'ports (standard attribute' in err, err
         eng = sqlalchemy.create_engine(server.database)
@@ -397,7 +397,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
                 started_at=neutrondb.now(),
                 heartbeat_timestamp=neutrondb.now(), configurations='{}'))
         eng.dispose()
-        rc, err = refused(capsys, 'restore', '--config', str(conf),
+        rc, err = refused(capsys, 'restore', '--settings', str(conf),
                           '--neutron-db', server.database)
         assert 'agent neutron-linuxbridge-agent on cmp001 reported' in err
 
@@ -436,7 +436,7 @@ def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
         conn.execute(t['ml2_vlan_allocations'].insert().values(
             physical_network=physnet, vlan_id=segment, allocated=True))
     eng.dispose()
-    err = refused_unchanged(capsys, server.database, 'restore', '--config',
+    err = refused_unchanged(capsys, server.database, 'restore', '--settings',
                             str(conf), '--neutron-db', server.database,
                             '--force')
     assert (f': VLAN {segment} on {physnet} is taken by network {other}, '

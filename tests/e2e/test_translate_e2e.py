@@ -64,7 +64,7 @@ def test_apply_verify_delta_rollback(neutron, neutron_server, tmp_path,
     conf.write_text(yaml.safe_dump({
         **generate.settings(gen, ADMIN), 'neutron_url': neutron_server.url,
         'workers': 3, 'bulk_size': 8}))
-    args = ['--config', str(conf)]
+    args = ['--settings', str(conf)]
     before = snapshot(neutron)
 
     rc, out = run(capsys, 'apply', *args, '--no-progress')
@@ -72,7 +72,7 @@ def test_apply_verify_delta_rollback(neutron, neutron_server, tmp_path,
     assert 'problem(s)' in out and 'MAC fa:16:3e:00:00:01 already used' in out
     rc, out = run(capsys, 'verify', *args)
     assert rc == 0, out
-    rc, out = run(capsys, 'plan', *args)
+    rc, out = run(capsys, 'diff', *args)
     assert 'no change' in out
 
     # nova keeps working while the API is live: a boot, a release, a rule.

@@ -57,7 +57,7 @@ def test_cli_with_os_credentials(keystone_neutron, neutron_server, cloud,
     conf = tmp_path / 'translate.yaml'
     conf.write_text(yaml.safe_dump({**generate.settings(gen, ADMIN),
                                     'floating_pools': {}}))
-    args = ['--config', str(conf)]
+    args = ['--settings', str(conf)]
     monkeypatch.delenv('OS_CLOUD', raising=False)
     for name, value in cloud.os_env('admin').items():
         monkeypatch.setenv(name, value)

@@ -43,9 +43,9 @@ def test_mixed_flat_and_vlan_with_operator_resources(neutron, neutron_server,
                 'neutron_url': neutron_server.url}
     conf = tmp_path / 'translate.yaml'
     conf.write_text(yaml.safe_dump({**settings, 'networks': {}}))
-    args = ['--config', str(conf)]
+    args = ['--settings', str(conf)]
 
-    rc, out = run(capsys, 'plan', *args)
+    rc, out = run(capsys, 'diff', *args)
     assert rc == 0
     assert out.count('conflict: networks') == len(gen.vlan_uuids)
     assert 'network_manager is FlatDHCP but the row says VLAN 200' in out
@@ -63,7 +63,7 @@ def test_mixed_flat_and_vlan_with_operator_resources(neutron, neutron_server,
     assert 'conflict' not in out
     rc, out = run(capsys, 'verify', *args)
     assert rc == 0, out
-    rc, out = run(capsys, 'plan', *args)
+    rc, out = run(capsys, 'diff', *args)
     assert 'no change' in out, out
     nets = sorted((n['provider:network_type'], n['provider:physical_network'],
                    n['provider:segmentation_id'], n['mtu'], n['shared'])

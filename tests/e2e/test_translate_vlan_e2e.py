@@ -34,7 +34,7 @@ def test_vlan_apply_verify_rollback(neutron, neutron_server, tmp_path,
     conf.write_text(yaml.safe_dump({
         **settings, 'share_dhcp_address': True,
         'neutron_url': neutron_server.url}))
-    args = ['--config', str(conf)]
+    args = ['--settings', str(conf)]
     before = baseline(neutron)
 
     rc, out = run(capsys, 'apply', *args, '--no-progress')

@@ -81,15 +81,15 @@ def test_translate_failures_are_one_line_and_not_usage(settings, tmp_path,
                                                       without_pymysql):
     bad = tmp_path / 'bad.yaml'
     bad.write_text('source: [unclosed\n')
-    err = one_line(cutover('translate', 'plan', '--config', bad))
+    err = one_line(cutover('translate', 'diff', '--settings', bad))
     assert err.startswith('nova-cutover translate: error: while parsing')
-    err = one_line(cutover('translate', 'plan', '--config', settings,
+    err = one_line(cutover('translate', 'diff', '--settings', settings,
                            '--source', 'mysql+pymysql://nova:%s@db/nova'
                            % SECRET, env=without_pymysql))
     assert "pip install 'nova-freeze[mysql]'" in err
     # Neutron unreachable: keystoneauth retries (its warnings stay quiet),
     # then one line saying where and why.
-    unreachable = cutover('translate', 'apply', '--config', settings,
+    unreachable = cutover('translate', 'apply', '--settings', settings,
                           '--no-progress')
     assert unreachable.returncode == 1 and SECRET not in unreachable.stderr
     assert unreachable.stderr.splitlines() == [
@@ -143,8 +143,8 @@ def test_redact(text, shown):
 
 
 def test_the_default_journal_is_a_fixed_path_not_the_cwd(tmp_path):
-    from freeze.cutover import journal
-    default = journal.DEFAULT_URL[len('sqlite:///'):]
+    from freeze.cutover import paths
+    default = paths.DEFAULT_URL[len('sqlite:///'):]
     if os.path.exists(os.path.dirname(default)):
         pytest.skip('this machine has /var/lib/nova-cutover')
     env = {k: v for k, v in os.environ.items()

@@ -3,6 +3,7 @@
 import subprocess
 
 import pytest
+import sqlalchemy as sa
 
 from freeze.cutover import journal as journal_mod
 
@@ -13,14 +14,14 @@ def url(tmp_path, name='j.sqlite'):
 
 def test_rows_round_trip_and_output_tail_kept(tmp_path):
     j = journal_mod.Journal(url(tmp_path), create=True)
-    p = j.new_pass('s', 'plan', {'h': 'c'}, ['h'])
+    p = j.new_run('s', 'plan', {'h': 'c'}, ['h'])
     r = j.intent(p, 's', 'h', 'switch', 'do', 'echo', 123, 1.5, '/l.log')
     j.result(r, 'ok', 0, 'x' * (journal_mod.OUTPUT_LIMIT + 10) + 'END')
     (row,) = journal_mod.Journal(url(tmp_path)).rows()
     assert (row.status, row.pid, row.rc, row.log) == ('ok', 123, 0,
                                                       '/l.log')
     assert row.output.endswith('END') and row.output.startswith('[... 13')
-    assert j.passes()[0].hosts == ['h']
+    assert j.runs()[0].hosts == ['h']
 
 
 def test_missing_corrupt_and_foreign_journals(tmp_path):
@@ -56,25 +57,69 @@ def test_one_runner_at_a_time(tmp_path):
     j.release()
 
 
-def test_a_schema_1_journal_is_upgraded_in_place(tmp_path):
-    """A journal the previous version left (no log files, no 'whole'):
-    opened, it keeps its rows and reads as this version's."""
-    j = journal_mod.Journal(url(tmp_path), create=True)
-    p = j.new_pass('s', 'plan', {'h': 'c'}, ['h'])
+def as_schema_2(conn):
+    """This version's tables as schema 2 named them (a *pass*)."""
+    actions = journal_mod.actions_table
+    conn.execute(sa.text('ALTER TABLE cutover_runs RENAME TO cutover_passes'))
+    for index in actions.indexes:
+        if list(index.columns) == [actions.c.run_id]:
+            index.drop(conn)
+    conn.execute(sa.text('ALTER TABLE cutover_actions RENAME COLUMN run_id '
+                         'TO pass_id'))
+    sa.Index('ix_cutover_actions_pass_id', sa.Table(
+        'cutover_actions', sa.MetaData(),
+        sa.Column('pass_id', sa.Integer)).c.pass_id).create(conn)
+
+
+def as_schema_1(conn):
+    """... and as schema 1 had them: no log files, no 'whole'."""
+    as_schema_2(conn)
+    for table, column in (('cutover_actions', 'log'),
+                          ('cutover_passes', 'whole')):
+        conn.execute(sa.text(f'ALTER TABLE {table} DROP COLUMN {column}'))
+
+
+META = journal_mod.meta_table
+#: a fresh journal URL per backend (the SQL servers from their fixtures)
+JOURNALS = {
+    'sqlite': lambda request, tmp_path, name: url(tmp_path),
+    'postgresql': lambda request, tmp_path, name: request.getfixturevalue(
+        'postgres').create_database(name),
+    'mysql': lambda request, tmp_path, name: request.getfixturevalue(
+        'mysql').create_database(name),
+}
+
+
+@pytest.mark.parametrize('backend', sorted(JOURNALS))
+@pytest.mark.parametrize('schema, older', [('1', as_schema_1),
+                                           ('2', as_schema_2)])
+@pytest.mark.parametrize('create', [False, True], ids=['open', 'create'])
+def test_an_older_journal_is_upgraded_in_place(backend, schema, older,
+                                               create, request, tmp_path):
+    """A journal a previous version left, opened (``status``) or opened to
+    write (``run PLAN``): it keeps its rows, reads as this version's, and
+    takes new ones."""
+    where = JOURNALS[backend](request, tmp_path,
+                              f'upgrade_{schema}_{int(create)}')
+    j = journal_mod.Journal(where, create=True)
+    p = j.new_run('s', 'plan', {'h': 'c'}, ['h'])
     j.intent(p, 's', 'h', 'switch', 'do', 'echo', 123, 1.5)
     with j.engine.begin() as conn:
-        for table, column in (('cutover_actions', 'log'),
-                              ('cutover_passes', 'whole')):
-            conn.exec_driver_sql('ALTER TABLE %s DROP COLUMN %s'
-                                 % (table, column))
-        conn.exec_driver_sql(
-            "UPDATE cutover_meta SET value = '1' WHERE key = 'schema'")
+        older(conn)
+        conn.execute(META.update().where(META.c.key == 'schema').values(
+            value=schema))
     j.engine.dispose()
-    again = journal_mod.Journal(url(tmp_path))
+    again = journal_mod.Journal(where, create=create)
     (row,) = again.rows()
-    assert (row.status, row.pid, row.log) == ('intent', 123, None)
-    assert again.passes()[0].whole is False
+    assert (row.run_id, row.status, row.pid) == (p, 'intent', 123)
+    assert row.log is None
+    (run,) = again.runs()
+    assert (run.id, run.stage, run.hosts) == (p, 's', ['h'])
+    assert run.whole is False
+    again.intent(again.new_run('t', 'plan', {}, []), 't', '', 'x', 'do',
+                 'echo', 1, 1.0)
+    assert [r.stage for r in again.rows()] == ['s', 't']
     with again.engine.connect() as conn:
-        assert conn.exec_driver_sql(
-            "SELECT value FROM cutover_meta WHERE key = 'schema'"
-        ).scalar() == journal_mod.SCHEMA_VERSION
+        assert conn.execute(sa.select(META.c.value).where(
+            META.c.key == 'schema')).scalar() == '3'
+        assert 'cutover_passes' not in sa.inspect(conn).get_table_names()

@@ -25,7 +25,7 @@ def make(tmp_path, confirm=False, skip_fallen=False):
 
 
 def statuses(runner, stage):
-    plan = runner.plan_of(runner.journal.passes()[-1])
+    plan = runner.plan_of(runner.journal.runs()[-1])
     units = runner.units(stage)
     names = [s.name for s in plan.stage(stage).steps]
     return {h: runner_mod._unit(units, stage, h).status(names)
@@ -71,7 +71,7 @@ def test_threshold_stops_and_reverts_the_batch_then_resume(fleet, tmp_path):
     assert all(result['cmp%03d' % i] == 'done' for i in range(10))
     assert all(result['cmp%03d' % i] == 'pending'
                for i in range(10, 50))
-    p = runner.journal.passes()[-1]
+    p = runner.journal.runs()[-1]
     assert p.status == views.STOPPED and 'threshold 2' in p.note
     batch2 = {k: v for k, v in fleet.snapshot().items()
               if any(k.startswith('hosts/cmp%03d/' % i)
@@ -135,7 +135,7 @@ def test_a_fallen_back_host_stays_out_of_later_stages(fleet, tmp_path):
     assert runner.run(plan) == views.DONE_WITH_FALLBACKS
     assert 'event=done-with-fallbacks stage=compute-l2 hosts=2' in \
         out.getvalue()
-    assert not runner.journal.passes()[-1].stage == 'next-gen'
+    assert not runner.journal.runs()[-1].stage == 'next-gen'
     with pytest.raises(runner_mod.CutoverError, match='skip-fallen-back'):
         runner.run(plan, 'next-gen')
     fleet.heal('cmp004', 'switch')    # the operator sets it right by hand
@@ -151,12 +151,12 @@ def test_a_fallen_back_host_stays_out_of_later_stages(fleet, tmp_path):
     assert fleet.completions('cmp003', 'ovs') == 0
     assert fleet.completions('cmp004', 'ovs') == 1  # accepted: taken again
     rows = {(r['host'], r['stage']): r for r in report.hosts(
-        runner, runner.journal.passes(), runner.units())}
+        runner, runner.journal.runs(), runner.units())}
     assert rows['cmp003', 'next-gen']['status'] == 'skipped'
     assert rows['cmp003', 'next-gen']['why'] == 'fallen-back in compute-l2'
     assert rows['cmp004', 'compute-l2']['status'] == 'accepted'
     stages = {r['stage']: r for r in report.stages(
-        runner, runner.journal.passes(), runner.units())}
+        runner, runner.journal.runs(), runner.units())}
     assert stages['next-gen']['status'] == 'done-with-fallbacks'
     assert stages['next-gen']['hosts'] == 'done 49, skipped 1'
 
@@ -173,9 +173,9 @@ def test_a_fallen_back_host_stays_out_of_later_stages(fleet, tmp_path):
 
 
 def test_resume_goes_on_to_the_end_of_a_whole_run(fleet, tmp_path):
-    """A pass of ``run PLAN`` stopped (its batch threshold): once resumed,
+    """A run of ``run PLAN`` stopped (its batch threshold): once resumed,
     the run goes on to the next stage; killed between two stages, resume
-    starts the next.  A pass of ``run --stage S`` stays that one stage."""
+    starts the next.  A run of ``run --stage S`` stays that one stage."""
     plan = plan_mod.load(fleet.plan(stages=('compute-l2', 'next-gen'),
                                     failure_threshold=2))
     runner, _ = make(tmp_path)
@@ -189,7 +189,7 @@ def test_resume_goes_on_to_the_end_of_a_whole_run(fleet, tmp_path):
 
     def stage_status(name):
         return runner.stage_status(plan, plan.stage(name),
-                                   runner.journal.passes(), runner.units())
+                                   runner.journal.runs(), runner.units())
     stopped('compute-l2')
     assert runner.resume() == views.DONE
     assert stage_status('next-gen') == 'not-started'
@@ -251,7 +251,7 @@ def test_a_command_that_never_ended_is_resolved_not_left_in_doubt(
     runner, out = make(tmp_path)
     gone = subprocess.Popen(['true'])
     gone.wait()
-    p = runner.journal.new_pass('compute-l2', plan.text, plan.hosts,
+    p = runner.journal.new_run('compute-l2', plan.text, plan.hosts,
                                 list(plan.hosts))
     row = runner.journal.intent(p, 'compute-l2', 'cmp001', 'switch', 'do',
                                 'never let through', gone.pid, 1.0,
@@ -277,7 +277,7 @@ def test_a_failure_budget_stops_the_stage_across_batches(fleet, tmp_path):
     plan = plan_mod.load(yaml.safe_dump(text))
     runner, _ = make(tmp_path)
     assert runner.run(plan) == views.STOPPED
-    p = runner.journal.passes()[-1]
+    p = runner.journal.runs()[-1]
     assert 'failure budget spent: 3 of the run\'s 50 hosts failed ' \
         '(budget 3): batch 3 is reverted' in p.note
     result = statuses(runner, 'compute-l2')
@@ -300,7 +300,7 @@ def test_no_log_directory_is_one_clear_line(tmp_path, monkeypatch, capsys):
                           'directory') and err.count('\n') == 1
     monkeypatch.setenv('NOVA_CUTOVER_LOGS', str(tmp_path / 'logs'))
     journal = journal_mod.Journal('sqlite:///%s' % (tmp_path / 'j.sqlite'))
-    assert journal.passes() == []           # nothing started
+    assert journal.runs() == []           # nothing started
     journal.acquire()                       # the lease was given back
     journal.release()
 

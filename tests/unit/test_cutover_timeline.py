@@ -31,9 +31,9 @@ def make_runner(journal_url, **options):
 
 
 def fold(runner):
-    passes = runner.journal.passes()
-    return report.timeline(runner, passes, runner.journal.rows(),
-                           runner.freeze_history(runner.plan_of(passes[-1])))
+    runs = runner.journal.runs()
+    return report.timeline(runner, runs, runner.journal.rows(),
+                           runner.freeze_history(runner.plan_of(runs[-1])))
 
 
 @pytest.fixture(scope='module')
@@ -111,19 +111,19 @@ def test_stages_runs_and_host_outcomes(cutover):
 
 def test_times_are_the_journals(cutover):
     journal = cutover['runner'].journal
-    passes = {p.id: p for p in journal.passes()}
+    journalled = {p.id: p for p in journal.runs()}
     rows = journal.rows()
     data = cutover['last']
     runs = [r for s in data['stages'] for r in s['runs']]
-    assert sorted(r['run'] for r in runs) == sorted(passes)
+    assert sorted(r['run'] for r in runs) == sorted(journalled)
     for run in runs:
-        p = passes[run['run']]
+        p = journalled[run['run']]
         assert timeline.seconds_of(run['start']) == pytest.approx(
             p.started, abs=1e-3)
         assert run['status'] == p.status
         for batch in run['batches']:
             for host in batch['hosts']:
-                mine = [r for r in rows if r.pass_id == p.id
+                mine = [r for r in rows if r.run_id == p.id
                         and r.unit == host['host'] and r.op != 'mark']
                 assert between(host['start'], mine[0].started,
                                mine[0].started)
@@ -132,7 +132,7 @@ def test_times_are_the_journals(cutover):
             assert between(batch['start'], p.started,
                            timeline.seconds_of(run['end']))
     assert timeline.seconds_of(data['start']) == pytest.approx(
-        min(p.started for p in passes.values()), abs=1e-3)
+        min(p.started for p in journalled.values()), abs=1e-3)
 
 
 def test_freeze_windows_from_the_history(cutover):

@@ -7,8 +7,8 @@ from freeze.cutover.journal import Row
 STEPS = ['switch', 'l2', 'health']
 
 
-def row(op, step, status, pass_id=1):
-    return Row(0, pass_id, 's', 'h', step, op, status)
+def row(op, step, status, run_id=1):
+    return Row(0, run_id, 's', 'h', step, op, status)
 
 
 def test_pending_done_and_in_doubt():
@@ -39,7 +39,7 @@ def test_a_failure_stays_failing_until_marked():
     rows += [row('revert', 'switch', 'ok'),
              row('mark', '', views.MARK_FALLEN_BACK)]
     view = views.unit_view(rows)
-    assert view.status(STEPS) == 'fallen-back' and view.mark_pass == 1
+    assert view.status(STEPS) == 'fallen-back' and view.mark_run == 1
 
 
 def test_pending_again_after_batch_revert_or_rollback():

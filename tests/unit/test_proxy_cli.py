@@ -7,8 +7,7 @@ from freeze.proxy import wsgi
 
 
 def serve(*argv):
-    args = nova_cutover.build_parser().parse_args(['proxy', 'serve', *argv])
-    return args.func(args)
+    return nova_cutover.main(['proxy', 'serve', *argv])
 
 
 def test_bad_configuration_is_one_line_and_exit_1(tmp_path, capsys):

@@ -8,20 +8,20 @@ The state URL comes from ``--state``, then ``NOVA_FREEZE_STATE``, then
 import argparse
 import datetime
 import difflib
-import getpass
 import os
 import re
-import socket
 import stat
 import sys
 
 from freeze import atomic
+from freeze import control
 from freeze import state as freeze_state
+from freeze import window
 from freeze.cli import auth
 from freeze.cli import exits
 from freeze.cli import lazy
 from freeze.cli import output
-from freeze.state import acks
+from freeze.cli.exits import CommandError
 from freeze.state import document
 
 # oslo.config, oslo.policy, oslo.utils' masking, keystoneclient,
@@ -34,14 +34,9 @@ overlay = lazy.module('freeze.overlay')
 redaction = lazy.module('freeze.redact')
 pastefile = lazy.module('freeze.pastefile')
 quiesce = lazy.module('freeze.quiesce')
-window = lazy.module('freeze.window')
 
 DEFAULT_NOVA_CONF = '/etc/nova/nova.conf'
 _DURATION = re.compile(r'^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$')
-
-
-class CommandError(Exception):
-    """A clear, expected failure: printed without a traceback (exit 1)."""
 
 
 def parse_duration(text):
@@ -129,44 +124,26 @@ def resolve_policy_dir(args):
     return target
 
 
-def _who():
-    return '%s@%s' % (getpass.getuser(), socket.gethostname())
-
-
 def _show(state_dict, args):
     print(output.render(state_dict, args.format))
+
+
+def _note(text):
+    if text:
+        print('freeze-ctl: %s' % text, file=sys.stderr)
 
 
 WORKER_COLUMNS = ['host', 'pid', 'epoch', 'status', 'heartbeat_age_s',
                   'overlay', 'problem']
 
 
-def _wait_for_workers(backend, epoch, wait):
-    """None once every live worker enforces ``epoch``, else why not."""
-    store = backend.ack_store()
-    try:
-        records, behind = acks.wait_for_epoch(store, epoch, wait)
-    except freeze_state.StateUnavailable as exc:
-        return ('epoch %d is recorded, but the workers cannot be checked: %s'
-                % (epoch, exc))
-    if not records:
-        print('freeze-ctl: warning: no nova-api worker reports to %s: is '
-              'the freeze filter in nova\'s pipeline, with this state URL?'
-              % store, file=sys.stderr)
-    if behind:
-        return ('epoch %d is recorded, but after %gs these workers do not '
-                'enforce it: %s' % (epoch, wait, ', '.join(
-                    acks.describe(a) for a in behind)))
-    return None
-
-
 def _quiesce(nova, args):
     """None once nothing is in flight in nova, else what still is."""
     def show(items):
         if items:
-            print('freeze-ctl: waiting for %d in flight:\n%s' % (
+            _note('waiting for %d in flight:\n%s' % (
                 len(items), output.render([i.to_dict() for i in items],
-                                          'table')), file=sys.stderr)
+                                          'table')))
     try:
         left = quiesce.wait_quiet(nova.in_flight, args.quiesce_timeout,
                                   on_change=show)
@@ -175,14 +152,15 @@ def _quiesce(nova, args):
     if left:
         return 'still in flight after %gs: %s' % (args.quiesce_timeout,
                                                   quiesce.describe(left))
-    print('freeze-ctl: nothing in flight: ready for the cut', file=sys.stderr)
+    _note('nothing in flight: ready for the cut')
     return None
 
 
 def _finish(backend, state, shown, args, nova=None):
     """Show ``shown`` once every live worker enforces ``state`` (and, with
     ``nova``, nothing is in flight in it); else show it and fail."""
-    problem = _wait_for_workers(backend, state.epoch, args.wait)
+    problem, note = control.wait_for_workers(backend, state.epoch, args.wait)
+    _note(note and 'warning: ' + note)
     if problem is None and nova is not None:
         problem = _quiesce(nova, args)
     _show(shown, args)
@@ -202,83 +180,21 @@ def _nova_for_quiesce(args):
     return nova
 
 
-def _window_end(old, args, now):
-    """The window's ``(until, auto_thaw)``: as given, else what the window
-    that is on already has (an end already past is dropped, and said)."""
-    until = args.until
-    if args.duration is not None:
-        if not args.duration:
-            raise exits.UsageError('--for 0s would end the window as it '
-                                   'starts: give a length, or leave --for '
-                                   'out')
-        until = now + args.duration
-    if until is not None and until <= now:
-        raise exits.UsageError('--until %s is in the past'
-                               % document.format_time(until))
-    kept = old.frozen and until is None and old.until is not None
-    if kept and args.no_until:
-        print('freeze-ctl: the expected end %s%s is dropped (--no-until)' % (
-            document.format_time(old.until),
-            ' and auto-thaw' if old.auto_thaw else ''), file=sys.stderr)
-    elif kept and old.until <= now:
-        print('freeze-ctl: the expected end %s has passed: dropped%s' % (
-            document.format_time(old.until),
-            ', with auto-thaw' if old.auto_thaw else ''), file=sys.stderr)
-    elif kept:
-        until = old.until
-    auto_thaw = args.auto_thaw
-    if auto_thaw is None:
-        auto_thaw = old.frozen and old.auto_thaw and until is not None
-    if auto_thaw and until is None:
-        raise exits.UsageError('--auto-thaw needs --until or --for')
-    return until, auto_thaw
-
-
-def _current(backend, args):
-    """The state before ``on`` (a corrupt one counts as thawed with
-    --force, which sets it aside; a vanished one is its history's last)."""
-    try:
-        return backend.read()
-    except freeze_state.StateMissing as exc:
-        return exc.recorded
-    except document.StateError:
-        if args.force:
-            return document.THAWED
-        raise
-
-
 def cmd_on(backend, args, now):
-    if not args.reason.strip():
-        raise exits.UsageError('--reason must say why (every blocked caller '
-                               'sees it)')
-    until, auto_thaw = _window_end(_current(backend, args), args, now)
+    freeze = control.plan_freeze(
+        control.current(backend, args.force), args.mode, args.reason, now,
+        until=args.until, length=args.duration, no_until=args.no_until,
+        auto_thaw=args.auto_thaw)
+    for note in freeze.notes:
+        _note(note)
     target = resolve_policy_dir(args)
     if target is not None:
-        if auto_thaw:
-            raise exits.UsageError(
-                '--auto-thaw cannot be used with a policy overlay: nothing '
-                'would remove it at the end (--no-auto-thaw turns it off)')
+        control.check_overlay(freeze)
         _, text = target.prepare(args.mode)
         target.require_policy_file(args.create_policy_file)
     nova = _nova_for_quiesce(args) if args.quiesce else None
-    who = _who()
-
-    def change(old):
-        new = document.FreezeState(
-            epoch=old.epoch + 1, frozen=True, mode=args.mode,
-            reason=args.reason, until=until, auto_thaw=auto_thaw,
-            started_at=old.started_at if old.frozen else now,
-            started_by=old.started_by if old.frozen else who,
-            grants=old.grants)
-        same = (old.frozen and (old.mode, old.reason, old.until, old.auto_thaw)
-                == (new.mode, new.reason, new.until, new.auto_thaw))
-        return None if same else new
-    targets = grant_targets(args)
-    if targets:
-        _, new = _add_grants(backend, args, targets, who, now, change,
-                             force=args.force)
-    else:
-        _, new = backend.update(change, who, now, force=args.force)
+    _, new = control.turn_on(backend, freeze, control.operator(), now,
+                             force=args.force, grants=_grants(args))
     shown = new.to_dict()
     if target is not None:
         target.write(text)
@@ -287,49 +203,38 @@ def cmd_on(backend, args, now):
 
 
 def cmd_off(backend, args, now):
-    def change(old):
-        if not old.frozen:
-            return None
-        return document.FreezeState(epoch=old.epoch + 1, frozen=False,
-                                    grants=old.grants)
     target = resolve_policy_dir(args)
-    who = _who()
-    old, new = backend.update(change, who, now, force=args.force)
-    if old == new and not new.grants:
-        print('The API was not frozen; nothing changed.', file=sys.stderr)
+    who = control.operator()
+    _, new, notes = control.thaw(backend, who, now, force=args.force)
+    for note in notes:
+        print(note, file=sys.stderr)
     shown = new.to_dict()
     if target is not None:
         shown['policy_overlay'] = '%s (%s)' % (
             target, 'removed' if target.remove() else 'absent')
     # Thawed first, then the role taken back: Keystone being down must not
     # keep the cloud frozen.  What cannot be revoked stays recorded.
-    revoked = _revoke_all(backend, args, shown, who, now) if new.grants \
-        else []
-    shown.update(grants=[], revoked=[keystone.describe(g) for g in revoked])
+    revoked = []
+    if new.grants:
+        try:
+            revoked = control.revoke_window(
+                backend, lambda: auth.keystone_or_none(args), who, now)
+        except window.GrantsLeft as exc:
+            _show(dict(shown, grants=[g.to_dict() for g in exc.stuck]), args)
+            raise CommandError(str(exc))
+    shown.update(grants=[], revoked=[window.describe(g) for g in revoked])
     _finish(backend, new, shown, args)
-
-
-def _revoke_all(backend, args, shown, who, now):
-    """The window's grants, revoked (Keystone's client and openstacksdk are
-    imported only for a window that has some)."""
-    try:
-        return window.revoke_window_grants(
-            backend, auth.keystone_or_none(args), who, now)
-    except window.GrantsLeft as exc:
-        _show(dict(shown, grants=[g.to_dict() for g in exc.stuck]), args)
-        raise CommandError(str(exc))
 
 
 def cmd_status(backend, args, now):
     state = backend.read()
-    shown = dict(state.to_dict(), in_force=state.in_force(now),
+    shown = dict(control.status(state, now),
                  state_url=redaction.redact(backend),
                  state_url_from=args.state_origin)
     if not getattr(backend, 'directory_exists', lambda: True)():
-        print('freeze-ctl: warning: %s does not exist (state URL from %s): '
-              'never frozen here, or a mistyped state URL'
-              % (os.path.dirname(backend.path), args.state_origin),
-              file=sys.stderr)
+        _note('warning: %s does not exist (state URL from %s): never frozen '
+              'here, or a mistyped state URL'
+              % (os.path.dirname(backend.path), args.state_origin))
     target = resolve_policy_dir(args)
     if target is not None:
         matches, detail = target.report(
@@ -337,21 +242,8 @@ def cmd_status(backend, args, now):
         shown.update(policy_overlay=str(target),
                      policy_overlay_matches=matches,
                      policy_overlay_detail=detail)
-    _show_status(shown, _worker_rows(backend, state, now), args)
-
-
-def _worker_rows(backend, state, now):
-    """The workers and how they stand against ``state``."""
-    try:
-        records = backend.ack_store().records(detail=True)
-    except freeze_state.StateUnavailable as exc:
-        print('freeze-ctl: warning: cannot list the workers: %s' % exc,
-              file=sys.stderr)
-        return []
-    return acks.rows(records, state, now)
-
-
-def _show_status(shown, workers, args):
+    workers, problem = control.workers(backend, state, now)
+    _note(problem and 'warning: ' + problem)
     if args.format != 'table':
         _show(dict(shown, workers=workers), args)
         return
@@ -359,10 +251,14 @@ def _show_status(shown, workers, args):
     print(output.render(workers, 'table', WORKER_COLUMNS))
 
 
-def grant_targets(args):
-    return ([keystone.Target.parse('user', t) for t in args.grant or ()]
-            + [keystone.Target.parse('group', t)
-               for t in args.grant_group or ()])
+def _grants(args):
+    """The grants the command line asks for, Keystone reached only when
+    they are made."""
+    targets = tuple(
+        [window.Target.parse('user', t) for t in args.grant or ()]
+        + [window.Target.parse('group', t) for t in args.grant_group or ()])
+    return control.Grants(lambda: require_keystone(args), targets,
+                          migration_role(args) if targets else None)
 
 
 def migration_role(args):
@@ -375,17 +271,6 @@ def require_keystone(args):
         return keystone.Keystone(auth.session(args))
     except auth.NoCredentials as exc:
         raise CommandError(str(exc))
-
-
-def _add_grants(backend, args, targets, who, now, change=None, force=False):
-    """window.add_grants, Keystone's refusals as CommandError (so that
-    keystoneclient is imported by the commands that grant only)."""
-    try:
-        return window.add_grants(backend, require_keystone(args), targets,
-                                 migration_role(args), who, now, change,
-                                 force=force)
-    except keystone.GrantError as exc:
-        raise CommandError(str(exc)) from exc
 
 
 GRANT_COLUMNS = ['role', 'kind', 'actor', 'project', 'status']
@@ -402,39 +287,13 @@ def cmd_grants(backend, args, now):
 
 
 def cmd_grant(backend, args, now):
-    targets = grant_targets(args)
-    if not targets:
-        raise exits.UsageError('nothing to grant: give --grant or '
-                               '--grant-group')
-    if not backend.read().frozen:
-        raise CommandError('the API is not frozen: grants belong to a freeze '
-                           'window (freeze-ctl on --grant ...)')
-    _, new = _add_grants(backend, args, targets, _who(), now)
+    new = control.grant(backend, _grants(args), control.operator(), now)
     _show_grants(new.grants, args)
 
 
 def cmd_revoke(backend, args, now):
-    client = require_keystone(args)
-    role = migration_role(args)
-    wanted = {(t.kind, '%s@%s' % (t.name, t.domain),
-               '%s@%s' % (t.project, t.project_domain), role)
-              for t in grant_targets(args)}
-    if not wanted:
-        raise exits.UsageError('nothing to revoke: give --grant or '
-                               '--grant-group')
-    grants = backend.read().grants
-    chosen = [g for g in grants
-              if (g.kind, g.actor, g.project, g.role) in wanted]
-    found = {(g.kind, g.actor, g.project, g.role) for g in chosen}
-    if wanted - found:
-        raise CommandError('not granted by this window: %s' % ', '.join(
-            '%s %s on %s' % (kind, actor, project)
-            for kind, actor, project, _ in sorted(wanted - found)))
-    try:
-        window.revoke_window_grants(backend, client, _who(), now, only=chosen)
-    except window.GrantsLeft as exc:
-        raise CommandError(str(exc))
-    _show_grants(backend.read().grants, args)
+    new = control.revoke(backend, _grants(args), control.operator(), now)
+    _show_grants(new.grants, args)
 
 
 def _describe_changes(changes):
@@ -667,13 +526,17 @@ def main(argv=None):
         lambda credentials: build_parser(argv, credentials), argv)
     exits.configure_logging(args.debug)
     return exits.run('freeze-ctl', args.debug, lambda: _run(args), (
-        CommandError, ValueError, freeze_state.StateUnavailable,
+        ValueError, freeze_state.StateUnavailable,
         freeze_state.StateConflict, OSError))
 
 
 def _run(args):
     try:
         return _dispatch(args)
+    except control.Invalid as exc:
+        raise exits.UsageError(str(exc)) from exc
+    except control.Failed as exc:
+        raise CommandError(str(exc)) from exc
     except overlay.OverlayError as exc:  # (evaluated, so imported, on errors)
         raise CommandError(str(exc)) from exc
 

@@ -13,6 +13,7 @@ from freeze.cli import cutover_proxy
 from freeze.cli import cutover_translate
 from freeze.cli import exits
 from freeze.cli import output
+from freeze.cli.exits import CommandError
 from freeze.cutover import inventory
 from freeze.cutover import journal as journal_mod
 from freeze.cutover import plan as plan_mod
@@ -21,9 +22,6 @@ from freeze.cutover import report
 from freeze.cutover import runner as runner_mod
 from freeze.cutover import timeline
 from freeze.cutover import timeline_html
-
-class CommandError(Exception):
-    """A clear, expected failure: printed without a traceback."""
 
 
 def load_plan(path):

@@ -324,7 +324,8 @@ class EtcdBackend:
         if new is None and aside is None:
             return old, old
         if new is None:   # the corrupt document is replaced: say so
-            new = dataclasses.replace(old, epoch=old.epoch + 1)
+            new = old.successor()
+        document.check_successor(old, new)
         corrupt_key = self.key('corrupt', now.strftime('%Y%m%dT%H%M%S'))
         entry = document.history_entry(who, now, old, new,
                                        aside is not None and corrupt_key)

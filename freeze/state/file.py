@@ -12,7 +12,6 @@ unreadable document (``StateMissing``), so workers keep the last state for
 """
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import os
@@ -167,7 +166,8 @@ class FileBackend:
             if new is None and aside is None:
                 return old, old
             if new is None:   # the corrupt document is gone: say so
-                new = dataclasses.replace(old, epoch=old.epoch + 1)
+                new = old.successor()
+            document.check_successor(old, new)
             try:
                 atomic.write_atomically(
                     self.path, json.dumps(new.to_dict(), indent=2,

@@ -1,5 +1,6 @@
 """The etcd backend against a real etcd: CAS, history, watch, leases."""
 
+import dataclasses
 import datetime
 import socket
 import threading
@@ -87,6 +88,15 @@ def test_absent_state_is_thawed_and_updates_record_history(backend):
     history = backend.history()
     assert [h['new']['epoch'] for h in history] == [1, 2]
     assert history[1]['old']['mode'] == 'full' and history[1]['who'] == 'ops'
+
+
+@pytest.mark.parametrize('epoch', [0, 1, 3], ids=['older', 'same', 'skip'])
+def test_an_update_must_raise_the_epoch_by_exactly_one(backend, epoch):
+    backend.update(freeze('full'), 'ops', NOW)
+    with pytest.raises(document.EpochError, match='epochs never repeat'):
+        backend.update(lambda old: dataclasses.replace(
+            old, epoch=epoch, reason='other'), 'ops', NOW)
+    assert backend.read().reason == 'cut' and len(backend.history()) == 1
 
 
 def test_a_write_between_read_and_swap_is_a_conflict(backend):

@@ -30,7 +30,7 @@ from freeze.state import document
 cfg = lazy.module('oslo_config.cfg')
 freeze_conf = lazy.module('freeze.conf')
 keystone = lazy.module('freeze.keystone')
-overlay = lazy.module('freeze.overlay')
+nova_policy = lazy.module('freeze.nova_policy')
 redaction = lazy.module('freeze.redact')
 pastefile = lazy.module('freeze.pastefile')
 quiesce = lazy.module('freeze.quiesce')
@@ -75,7 +75,7 @@ def load_nova_conf(args):
         [DEFAULT_NOVA_CONF] if os.path.exists(DEFAULT_NOVA_CONF) else [])
     conf = cfg.ConfigOpts()
     freeze_conf.register_opts(conf)
-    overlay.register_opts(conf)
+    nova_policy.register_opts(conf)
     where = ', '.join(config_files)
     try:
         conf(args=[], project='nova', default_config_files=config_files)
@@ -112,8 +112,8 @@ def resolve_policy_dir(args):
     directory = args.policy_dir or conf.freeze.policy_dir
     if not directory:
         return None
-    target = overlay.PolicyDir(
-        directory, overlay.layout_from_conf(conf, args.policy_file),
+    target = nova_policy.PolicyDir(
+        directory, nova_policy.layout_from_conf(conf, args.policy_file),
         freeze_conf.load_settings(conf).rules,
         conf.oslo_policy.enforce_new_defaults)
     if conf.default_config_files and not target.configured:
@@ -331,14 +331,14 @@ HISTORY_COLUMNS = ['when', 'who', 'epoch', 'frozen', 'mode', 'changes']
 
 def cmd_policy_generate(args):
     conf = load_nova_conf(args)
-    layout = overlay.layout_from_conf(conf, args.policy_file)
+    layout = nova_policy.layout_from_conf(conf, args.policy_file)
     if args.policy_file and not os.path.isfile(layout.policy_file):
         raise CommandError('policy file %s does not exist'
                            % layout.policy_file)
     command = 'freeze-ctl policy generate --mode %s' % args.mode
     if args.policy_file:
         command += ' --policy-file %s' % args.policy_file
-    rules, text = overlay.build(
+    rules, text = nova_policy.build(
         args.mode, freeze_conf.load_settings(conf).rules, layout.sources(),
         command, conf.oslo_policy.enforce_new_defaults)
     if not args.output:
@@ -537,7 +537,7 @@ def _run(args):
         raise exits.UsageError(str(exc)) from exc
     except control.Failed as exc:
         raise CommandError(str(exc)) from exc
-    except overlay.OverlayError as exc:  # (evaluated, so imported, on errors)
+    except nova_policy.OverlayError as exc:  # (imported on errors only)
         raise CommandError(str(exc)) from exc
 
 

@@ -20,6 +20,7 @@ from freeze import atomic
 from freeze.state import StateMissing
 from freeze.state import StateUnavailable
 from freeze.state import acks
+from freeze.state import backend
 from freeze.state import document
 
 # Bytes of history read from its end at first to find the last entry.
@@ -27,9 +28,10 @@ _TAIL = 16384
 
 
 class FileBackend:
+    """The freeze state in a file (see ``freeze.state.backend.Backend``)."""
 
-    #: Local: a request may check it inline (a stat), unlike a network one.
-    remote = False
+    #: A check is a stat: a request may do it inline.
+    CHARACTERISTICS = frozenset({backend.Characteristics.POLLS})
 
     def __init__(self, path, create=False):
         self.path = os.path.abspath(path)

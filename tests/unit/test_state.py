@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from freeze.state import StateUnavailable
+from freeze.state import backend as state_backend
 from freeze.state import document
 from freeze.state import file as file_backend
 from freeze.state import open_backend
@@ -88,6 +89,13 @@ def test_transitions_raise_the_epoch_by_one():
     off = changed.successor(grants=(grant,)).thawed()
     assert off == document.FreezeState(epoch=8, grants=(grant,))
     assert off.thawed() is None
+
+
+def test_the_file_keeps_the_backend_contract_and_is_polled(tmp_path):
+    backend = open_backend(str(tmp_path / 'state.json'))
+    assert isinstance(backend, state_backend.Backend)
+    assert isinstance(backend.ack_store(), state_backend.AckStore)
+    assert not state_backend.follows(backend)
 
 
 @pytest.mark.parametrize('epoch', [0, 1, 3], ids=['older', 'same', 'skip'])

@@ -16,7 +16,6 @@ import os
 import tempfile
 
 from oslo_config import cfg
-from oslo_policy import opts as oslo_policy_opts
 from oslo_policy import policy as oslo_policy
 import yaml
 
@@ -34,12 +33,6 @@ _NEW_POLICY_FILE = ('# nova policy overrides: none yet. Created by freeze-ctl: '
 
 class OverlayError(Exception):
     """A policy file or directory that cannot be used; nothing was changed."""
-
-
-def register_opts(conf):
-    """nova.conf's ``[oslo_policy]`` options: where nova's policy lives."""
-    for group, opts in oslo_policy_opts.list_opts():
-        conf.register_opts(opts, group=group)
 
 
 def nova_defaults():

@@ -49,10 +49,11 @@ def configure_logging(debug):
     logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR,
                         format='%(levelname)s %(name)s: %(message)s')
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_redact_record)
+        handler.addFilter(redact_record)
 
 
-def _redact_record(record):
+def redact_record(record):
+    """A logging filter: the record's message with passwords masked."""
     record.msg, record.args = redaction.redact(record.getMessage()), None
     return True
 

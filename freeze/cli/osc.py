@@ -187,15 +187,9 @@ class SetFreeze(_Command, command.ShowOne):
                           help='thaw by itself at the end time')
         thaw.add_argument('--no-auto-thaw', dest='auto_thaw',
                           action='store_false', help='never thaw by itself')
-        parser.add_argument('--grant', action='append', metavar='USER:PROJECT',
-                            help='grant the migration role for the window '
-                                 '(repeatable)')
-        parser.add_argument('--grant-group', action='append',
-                            metavar='GROUP:PROJECT',
-                            help='the same for a group (repeatable)')
-        parser.add_argument('--role', default=DEFAULT_ROLE,
-                            help='the role to grant (default: %s)'
-                                 % DEFAULT_ROLE)
+        freeze_ctl.add_grant_options(
+            parser, 'the role to grant (default: %s)' % DEFAULT_ROLE)
+        parser.set_defaults(role=DEFAULT_ROLE)
         _add_wait(parser)
         return parser
 

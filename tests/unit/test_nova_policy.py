@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from freeze import atomic
+from freeze import conf as freeze_conf
 from freeze import decision
 from freeze import nova_policy
 from freeze import overlay_rules
@@ -269,7 +270,7 @@ def test_overlay_mode_is_read_from_the_header_it_was_written_with(
 
 def test_layout_from_nova_conf(site):
     conf = cfg.ConfigOpts()
-    nova_policy.register_opts(conf)
+    freeze_conf.register_policy_opts(conf)
     conf(args=[], project='nova',
          default_config_files=[str(site / 'nova.conf')])
     layout = nova_policy.layout_from_conf(conf)

@@ -43,19 +43,31 @@ def add_debug_option(parser):
                         help='show tracebacks and library logging')
 
 
-def configure_logging(debug):
-    """Libraries' warnings (retries, discovery) stay quiet unless --debug:
-    what failed is said once, in the error line."""
-    logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR,
+#: The error line, as a log record for a --log-file: already on stderr.
+ERRORS = logging.getLogger('freeze.cli.error')
+ERRORS.addHandler(logging.NullHandler())  # not Python's last resort
+
+
+def configure_logging(debug: bool | int) -> None:
+    """Libraries' warnings (retries, discovery) stay quiet unless --debug
+    (or a level given): what failed is said once, in the error line."""
+    level = debug if not isinstance(debug, bool) else (
+        logging.DEBUG if debug else logging.ERROR)
+    logging.basicConfig(level=level,
                         format='%(levelname)s %(name)s: %(message)s')
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact_record)
+        handler.addFilter(_not_the_error_line)
 
 
-def redact_record(record):
-    """A logging filter: the record's message with passwords masked."""
+def redact_record(record: logging.LogRecord) -> bool:
+    """A handler's filter: no password in any record."""
     record.msg, record.args = redaction.redact(record.getMessage()), None
     return True
+
+
+def _not_the_error_line(record: logging.LogRecord) -> bool:
+    return record.name != ERRORS.name
 
 
 def one_line(exc):
@@ -112,5 +124,6 @@ def _missing_driver(exc):
 def _say(prog, debug, message):
     if debug:
         sys.stderr.write(redaction.redact(traceback.format_exc()))
-    print('%s: %s' % (prog, redaction.redact(message)),
-          file=sys.stderr)
+    line = f'{prog}: {redaction.redact(message)}'
+    print(line, file=sys.stderr)
+    ERRORS.error(line)

@@ -3,6 +3,15 @@
 The decisions (what to grant, what to take back) are ``freeze.window``'s;
 this module makes the few Keystone v3 calls and turns their failures into
 ``GrantError`` with a clear message.
+
+python-keystoneclient, not openstacksdk's identity proxy: the proxy's role
+assignment calls (``assign_project_role_to_user``,
+``unassign_project_role_from_user``, ``validate_user_has_project_role`` and
+their group twins) return a boolean, True on 204 and False on any other
+answer, because its requests do not raise on HTTP errors; so a revocation
+refused (403) or lost (503) would read as "already gone" and leave an
+assignment the state no longer records.  keystoneclient raises, and says
+which.
 """
 
 from keystoneauth1 import exceptions as ks_exceptions

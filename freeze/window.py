@@ -15,8 +15,6 @@ Keystone is reached through an adapter (``freeze.keystone.Keystone``) with
 
 import dataclasses
 
-from freeze.state.document import Grant
-
 #: Keystone's default domain: where a name without ``@DOMAIN`` is looked up.
 DEFAULT_DOMAIN = 'Default'
 

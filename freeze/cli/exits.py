@@ -78,8 +78,9 @@ def run(prog, debug, command, expected=()):
     """``command()``'s exit code; its errors as one line and their code.
 
     ``expected`` are the exception types, besides CommandError, that are
-    the operator's to fix (exit 1 with their message); anything else is reported as unexpected,
-    also as one line, with the traceback only under ``debug``.
+    the operator's to fix (exit 1 with their message); anything else is
+    reported as unexpected, also as one line, with the traceback only
+    under ``debug``.
     """
     try:
         try:

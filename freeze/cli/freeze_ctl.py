@@ -10,10 +10,14 @@ exists).
 import argparse
 import datetime
 import difflib
+import json
 import os
 import re
 import stat
 import sys
+
+from cliff import columns
+from cliff.formatters import table
 
 from freeze import atomic
 from freeze import control
@@ -152,16 +156,37 @@ def _quiesce(nova, args):
 
 
 def _finish(backend, state, shown, args, nova=None):
-    """``shown`` as a record, once every live worker enforces ``state``
-    (and, with ``nova``, nothing is in flight in it); else shown all the
-    same, and failed."""
+    """``(shown, problem)``: problem is None once every live worker
+    enforces ``state`` (and, with ``nova``, nothing is in flight in it),
+    else why not (``shown`` is shown all the same)."""
     problem, note = control.wait_for_workers(backend, state.epoch, args.wait)
     _note(note and 'warning: ' + note)
     if problem is None and nova is not None:
         problem = _quiesce(nova, args)
-    if problem:
-        raise shell.ShownFailure(problem, shell.record(shown))
-    return shell.record(shown)
+    return shown, problem
+
+
+class Cell(columns.FormattableColumn):
+    """A value shown one way in a table and as it is in json or yaml:
+    lists and dicts as JSON in a table, unless a text is given."""
+
+    def __init__(self, value, text=None):
+        super().__init__(value)
+        self._text = text
+
+    def human_readable(self):
+        if self._text is not None:
+            return self._text
+        return json.dumps(self._value, sort_keys=True)
+
+    def machine_readable(self):
+        return self._value
+
+
+def _record(fields):
+    """A dict as a ShowOne's ``(names, values)``."""
+    return shell.show({name: Cell(value) if isinstance(value, (dict, list))
+                       else value for name, value in fields.items()})
 
 
 def _nova_for_quiesce(args):
@@ -178,20 +203,31 @@ def _nova_for_quiesce(args):
 
 
 
+#: The operator's to fix: one line, exit 1 (CommandError too).
+EXPECTED = (ValueError, freeze_state.StateUnavailable,
+            freeze_state.StateConflict, OSError)
+
+
 class StateCommand:
     """A command on the freeze state: the state URL resolved, the backend
-    opened, and the state's errors said with where the URL came from."""
+    opened, the operation's refusals in the CLI's terms, and the state's
+    errors said with where the URL came from.  ``act`` returns what to
+    show; a show command's ``(shown, problem)`` shows ``shown``, then
+    fails with ``problem`` if there is one."""
 
+    expected = EXPECTED
     #: ``on --create`` may create a file state's directory
     creates = False
+    _problem = None
 
     def take_action(self, parsed_args):
-        args = argparse.Namespace(**vars(self.app.options), **vars(parsed_args))
+        args = argparse.Namespace(**vars(self.app.options),
+                                  **vars(parsed_args))
         url, args.state_origin = resolve_state_url(args)
         try:
             backend = freeze_state.open_backend(
                 url, create=self.creates and args.create)
-            return self.act(backend, args, document.utcnow())
+            result = self.act(backend, args, document.utcnow())
         except (freeze_state.StateUnavailable, freeze_state.StateConflict,
                 document.StateError) as exc:
             message = str(exc)
@@ -201,6 +237,24 @@ class StateCommand:
                             'write a new one')
             raise CommandError('%s [state URL from %s]'
                                % (message, args.state_origin))
+        except control.Invalid as exc:
+            raise exits.UsageError(str(exc)) from exc
+        except control.Failed as exc:
+            raise CommandError(str(exc)) from exc
+        except Exception as exc:
+            if isinstance(exc, nova_policy.OverlayError):  # (imported on
+                raise CommandError(str(exc)) from exc       # errors only)
+            raise
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(
+                result[0], dict):
+            shown, self._problem = result
+            return _record(shown)
+        return result
+
+    def produce_output(self, parsed_args, column_names, data):
+        super().produce_output(parsed_args, column_names, data)
+        if self._problem:
+            raise CommandError(self._problem)
 
 
 def _add_wait(parser):
@@ -248,10 +302,11 @@ def _add_grants(parser):
 class On(StateCommand, shell.ShowOne):
     """Freeze the compute API, or change the freeze that is on."""
 
-    _epilog = """examples:
-  freeze-ctl on --mode writes --reason "db surgery" --for 2h
-  freeze-ctl on --mode full --reason "neutron cut" --grant alice:ops --quiesce
-  freeze-ctl on --mode network --reason cut -f value -c epoch  (the epoch only)"""
+    example = '''
+        freeze-ctl on --mode writes --reason "db surgery" --for 2h
+        freeze-ctl on --mode full --reason "neutron cut" --grant alice:ops --quiesce
+        freeze-ctl on --mode network --reason cut -f value -c epoch  (the epoch only)
+    '''
     creates = True
 
     def get_parser(self, prog_name):
@@ -321,9 +376,10 @@ class On(StateCommand, shell.ShowOne):
 class Off(StateCommand, shell.ShowOne):
     """Thaw the compute API, then revoke what its window granted."""
 
-    _epilog = """examples:
-  freeze-ctl off
-  freeze-ctl off --policy-dir /etc/nova/policy.d --wait 60"""
+    example = '''
+        freeze-ctl off
+        freeze-ctl off --policy-dir /etc/nova/policy.d --wait 60
+    '''
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -350,8 +406,8 @@ class Off(StateCommand, shell.ShowOne):
                 revoked = control.revoke_window(
                     backend, lambda: auth.keystone_or_none(args), who, now)
             except window.GrantsLeft as exc:
-                raise shell.ShownFailure(str(exc), shell.record(dict(
-                    shown, grants=[g.to_dict() for g in exc.stuck])))
+                return dict(shown, grants=[g.to_dict() for g in exc.stuck]), \
+                    str(exc)
         shown.update(grants=[], revoked=[window.describe(g) for g in revoked])
         return _finish(backend, new, shown, args)
 
@@ -363,10 +419,11 @@ WORKER_COLUMNS = ('host', 'pid', 'epoch', 'status', 'heartbeat_age_s',
 class Status(StateCommand, shell.ShowOne):
     """Show the freeze, where its state URL came from, and the workers."""
 
-    _epilog = """examples:
-  freeze-ctl status
-  freeze-ctl status -f value -c mode
-  freeze-ctl status -f json --policy-dir /etc/nova/policy.d"""
+    example = '''
+        freeze-ctl status
+        freeze-ctl status -f value -c mode
+        freeze-ctl status -f json --policy-dir /etc/nova/policy.d
+    '''
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -394,14 +451,18 @@ class Status(StateCommand, shell.ShowOne):
         self.workers = workers
         if args.formatter != 'table':
             shown['workers'] = workers
-        return shell.record(shown)
+        return shown, None
 
     def produce_output(self, parsed_args, column_names, data):
         """In a table, the workers follow as a table of their own."""
         super().produce_output(parsed_args, column_names, data)
         if parsed_args.formatter == 'table' and not parsed_args.columns:
-            shell.emit_table(self, parsed_args, WORKER_COLUMNS, [
-                [w[c] for c in WORKER_COLUMNS] for w in self.workers])
+            options = argparse.Namespace(**dict(vars(parsed_args),
+                                                print_empty=True))
+            table.TableFormatter().emit_list(
+                WORKER_COLUMNS, [[w[c] for c in WORKER_COLUMNS]
+                                 for w in self.workers],
+                self.app.stdout, options)
 
 
 def _grants(args):
@@ -437,8 +498,9 @@ def _grant_rows(grants):
 class Grants(StateCommand, shell.Lister):
     """List the window's role grants (created, existing, pending)."""
 
-    _epilog = """example:
-  freeze-ctl grants -f value -c actor -c status"""
+    example = '''
+        freeze-ctl grants -f value -c actor -c status
+    '''
 
     def act(self, backend, args, now):
         return _grant_rows(backend.read().grants)
@@ -447,8 +509,9 @@ class Grants(StateCommand, shell.Lister):
 class Grant(StateCommand, shell.Lister):
     """Grant the migration role in the window that is on."""
 
-    _epilog = """example:
-  freeze-ctl grant --grant carol:ops --grant-group cutover:ops"""
+    example = '''
+        freeze-ctl grant --grant carol:ops --grant-group cutover:ops
+    '''
     operation = staticmethod(control.grant)
 
     def get_parser(self, prog_name):
@@ -464,8 +527,9 @@ class Grant(StateCommand, shell.Lister):
 class Revoke(Grant):
     """Revoke grants this window made."""
 
-    _epilog = """example:
-  freeze-ctl revoke --grant carol:ops"""
+    example = '''
+        freeze-ctl revoke --grant carol:ops
+    '''
     operation = staticmethod(control.revoke)
 
 
@@ -492,9 +556,10 @@ HISTORY_COLUMNS = ('when', 'who', 'epoch', 'frozen', 'mode', 'changes')
 class History(StateCommand, shell.Lister):
     """Show the audit history: who changed what, when."""
 
-    _epilog = """examples:
-  freeze-ctl history --limit 5
-  freeze-ctl history -f json   (changes as {field: [old, new]})"""
+    example = '''
+        freeze-ctl history --limit 5
+        freeze-ctl history -f json   (changes as {field: [old, new]})
+    '''
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -509,17 +574,21 @@ class History(StateCommand, shell.Lister):
             changes = document.changes(entry)
             rows.append([entry.get('when'), entry.get('who'),
                          new.get('epoch'), new.get('frozen'),
-                         new.get('mode'), shell.Cell(
-                             changes, _describe_changes(changes))])
+                         new.get('mode'),
+                         Cell(changes, _describe_changes(changes))])
         return HISTORY_COLUMNS, rows
 
 
 class PolicyGenerate(shell.Command):
     """The freeze as an oslo.policy overlay over nova's effective policy."""
 
-    _epilog = """examples:
-  freeze-ctl policy generate --mode writes
-  freeze-ctl --config-file /etc/nova/nova.conf policy generate --mode full -o /etc/nova/policy.d/zz-nova-freeze.yaml"""
+    def expected_errors(self):
+        return EXPECTED + (nova_policy.OverlayError,)
+
+    example = '''
+        freeze-ctl policy generate --mode writes
+        freeze-ctl --config-file /etc/nova/nova.conf policy generate --mode full -o /etc/nova/policy.d/zz-nova-freeze.yaml
+    '''
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -557,9 +626,12 @@ class PolicyGenerate(shell.Command):
 class Paste(shell.Command):
     """Add the freeze filter to nova's api-paste.ini."""
 
-    _epilog = """examples:
-  freeze-ctl paste /etc/nova/api-paste.ini --dry-run
-  freeze-ctl paste /etc/nova/api-paste.ini"""
+    expected = EXPECTED
+
+    example = '''
+        freeze-ctl paste /etc/nova/api-paste.ini --dry-run
+        freeze-ctl paste /etc/nova/api-paste.ini
+    '''
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -602,9 +674,10 @@ class Paste(shell.Command):
         return exits.DONE
 
 
-COMMANDS = {'on': On, 'off': Off, 'status': Status, 'history': History,
-            'grants': Grants, 'grant': Grant, 'revoke': Revoke,
-            'policy generate': PolicyGenerate, 'paste': Paste}
+COMMANDS = {'on': 'On', 'off': 'Off', 'status': 'Status',
+            'history': 'History', 'grants': 'Grants', 'grant': 'Grant',
+            'revoke': 'Revoke', 'policy generate': 'PolicyGenerate',
+            'paste': 'Paste'}
 
 CREDENTIALS_NOTE = (
     "Keystone credentials (for --grant, --quiesce, and off in a window with "
@@ -612,39 +685,29 @@ CREDENTIALS_NOTE = (
     "--os-* options; 'freeze-ctl --os-cloud CLOUD --help' lists those.")
 
 
-def _global_options(parser, argv):
-    parser.add_argument('--state', metavar='URL',
-                        help='state URL (default: $NOVA_FREEZE_STATE, then '
-                             '[freeze] state_url)')
-    parser.add_argument('--config-file', action='append', metavar='PATH',
-                        help='nova.conf to read [freeze] from (repeatable)')
-    auth.add_options(parser, argv, CREDENTIALS_NOTE)
+class FreezeCtl(shell.App):
+    """freeze-ctl's shell: its global options beside cliff's."""
 
+    def __init__(self, argv):
+        self.argv = list(argv)
+        super().__init__('freeze-ctl', 'Put the Nova compute API into '
+                         'migration mode.', {
+                             name: 'freeze.cli.freeze_ctl:%s' % cls
+                             for name, cls in COMMANDS.items()})
 
-#: The operator's to fix: one line, exit 1.
-EXPECTED = (ValueError, freeze_state.StateUnavailable,
-            freeze_state.StateConflict, OSError)
-
-
-def _shell(argv):
-    return shell.Shell('freeze-ctl', 'Put the Nova compute API into '
-                       'migration mode.', COMMANDS, EXPECTED,
-                       _global_options, argv, _translate_errors)
-
-
-def _translate_errors(exc):
-    """The operations' refusals in the CLI's terms (usage: exit 2)."""
-    if isinstance(exc, control.Invalid):
-        return exits.UsageError(str(exc))
-    if isinstance(exc, control.Failed):
-        return CommandError(str(exc))
-    if isinstance(exc, nova_policy.OverlayError):  # (imported on errors)
-        return CommandError(str(exc))
-    return exc
+    def add_global_options(self, parser):
+        parser.add_argument('--state', metavar='URL',
+                            help='state URL (default: $NOVA_FREEZE_STATE, '
+                                 'then [freeze] state_url)')
+        parser.add_argument('--config-file', action='append', metavar='PATH',
+                            help='nova.conf to read [freeze] from '
+                                 '(repeatable)')
+        auth.add_options(parser, self.argv, CREDENTIALS_NOTE)
 
 
 def main(argv=None):
-    return shell.main(_shell, argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return FreezeCtl(argv).main(argv)
 
 
 if __name__ == '__main__':

@@ -121,5 +121,5 @@ def test_openstacksdk_options_without_os_prefix_still_parse(tmp_path):
     assert json.loads(result.stdout)['frozen'] is False
     typo = freeze_ctl(tmp_path, '--state', state_url(tmp_path), 'statsu')
     assert typo.returncode == 2
-    assert "unknown command 'statsu'" in typo.stderr
+    assert "invalid choice: 'statsu'" in typo.stderr
     assert typo.stderr.count('error:') == 1

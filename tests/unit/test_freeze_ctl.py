@@ -423,12 +423,11 @@ def test_errors_are_one_line_and_tracebacks_only_with_debug(tmp_path):
         assert 'Traceback' not in result.stderr
 
 
-def test_verbosity_and_log_file(tmp_path):
+def test_quiet_and_the_error_line_in_the_log_file(tmp_path):
     state, log = tmp_path / 'state.json', tmp_path / 'freeze-ctl.log'
     quiet = ctl(state, '-q', 'status', '-f', 'value', '-c', 'frozen')
     assert (quiet.stdout, quiet.stderr) == ('False\n', '')
-    logged = ctl(state, '--log-file', str(log), 'status')
-    assert logged.returncode == 0 and 'DEBUG' in log.read_text()
-    assert 'DEBUG' not in logged.stderr
-    verbose = ctl(state, '-vv', 'status')
-    assert verbose.returncode == 0 and 'DEBUG' in verbose.stderr
+    failed = ctl(tmp_path / 'no-such-dir' / 'state.json', '--log-file',
+                 str(log), 'on', '--mode', 'full', '--reason', 'x')
+    assert failed.returncode == 1
+    assert 'freeze-ctl: error: the state directory' in log.read_text()

@@ -8,6 +8,7 @@ through the ``oslo.config.opts`` entry point, so that
 import dataclasses
 
 from oslo_config import cfg
+from oslo_policy import opts as oslo_policy_opts
 
 from freeze import decision
 
@@ -68,6 +69,13 @@ OPTS = [
 
 def register_opts(conf):
     conf.register_opts(OPTS, group=GROUP)
+
+
+def register_policy_opts(conf):
+    """nova.conf's ``[oslo_policy]`` options: where nova's policy lives, for
+    the overlay (oslo.policy's option list, without its policy engine)."""
+    for group, opts in oslo_policy_opts.list_opts():
+        conf.register_opts(opts, group=group)
 
 
 def list_opts():

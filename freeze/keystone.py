@@ -1,70 +1,32 @@
-"""The migration role's life in Keystone: create it, grant it, take it back.
+"""Keystone, as the window's grants need it: the adapter over its client.
 
-The rule this module keeps: freeze-ctl removes exactly the assignments it
-created, never one that existed before the window, and a command that fails
-half-way takes back what it did.  Names are resolved before anything changes,
-so a typo in the fifth grant of a list changes nothing at all.
+The decisions (what to grant, what to take back) are ``freeze.window``'s;
+this module makes the few Keystone v3 calls and turns their failures into
+``GrantError`` with a clear message.
+
+python-keystoneclient, not openstacksdk's identity proxy: the proxy's role
+assignment calls (``assign_project_role_to_user``,
+``unassign_project_role_from_user``, ``validate_user_has_project_role`` and
+their group twins) return a boolean, True on 204 and False on any other
+answer, because its requests do not raise on HTTP errors; so a revocation
+refused (403) or lost (503) would read as "already gone" and leave an
+assignment the state no longer records.  keystoneclient raises, and says
+which.
 """
-
-import dataclasses
 
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneclient import exceptions as kc_exceptions
 from keystoneclient.v3 import client as keystone_client
 
 from freeze.state.document import Grant
+from freeze.window import GrantError
+from freeze.window import describe
 
-DEFAULT_DOMAIN = 'Default'
 ROLE_DESCRIPTION = ('Granted by freeze-ctl for a Nova migration window: may '
                     'change the compute API while it is frozen.')
 
 # What a Keystone call can fail with: HTTP errors and connection failures.
 KEYSTONE_ERRORS = (kc_exceptions.ClientException, ks_exceptions.ClientException)
-
-
-class GrantError(Exception):
-    """A grant or revocation could not be done; the message says which.
-
-    ``stuck`` lists grants a rollback could not take back: they may exist.
-    """
-
-    def __init__(self, message, stuck=()):
-        super().__init__(message)
-        self.stuck = tuple(stuck)
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    """``NAME[@DOMAIN]:PROJECT[@DOMAIN]`` as the operator wrote it."""
-
-    kind: str
-    name: str
-    domain: str
-    project: str
-    project_domain: str
-
-    @classmethod
-    def parse(cls, kind, text):
-        actor, sep, project = text.rpartition(':')
-        if not sep or not actor or not project:
-            raise ValueError('%s grant must be NAME[@DOMAIN]:PROJECT[@DOMAIN], '
-                             'not %r' % (kind, text))
-        name, domain = _split_domain(actor)
-        project, project_domain = _split_domain(project)
-        return cls(kind, name, domain, project, project_domain)
-
-    def __str__(self):
-        return '%s %s@%s on %s@%s' % (self.kind, self.name, self.domain,
-                                      self.project, self.project_domain)
-
-
-def _split_domain(text):
-    name, sep, domain = text.rpartition('@')
-    if not sep:
-        return text, DEFAULT_DOMAIN
-    if not name or not domain:
-        raise ValueError('bad name %r: expected NAME or NAME@DOMAIN' % text)
-    return name, domain
 
 
 class Keystone:
@@ -139,74 +101,3 @@ class Keystone:
             pass
         except KEYSTONE_ERRORS as exc:
             raise GrantError('revoking %s: %s' % (describe(grant), exc))
-
-    def whoami(self, session):
-        """``user@project`` of the caller, for the audit trail."""
-        access = session.auth.get_access(session)
-        return '%s@%s' % (access.user_name, access.project_name
-                          or access.domain_name or 'system')
-
-
-def describe(grant):
-    return 'role %s to %s %s on project %s' % (grant.role, grant.kind,
-                                               grant.actor, grant.project)
-
-
-def plan_grants(keystone, targets, role_name, already):
-    """Resolve every target first; nothing changes if one is unknown.
-
-    Returns the grants to record: ``existing`` for assignments Keystone
-    already has, ``pending`` for those to create.  Targets the window already
-    records (``already``) are skipped: re-running a command is safe.
-    """
-    role = keystone.ensure_role(role_name)
-    known = {grant.key() for grant in already}
-    planned = []
-    for target in targets:
-        grant = keystone.resolve(target, role)
-        if grant.key() in known:
-            continue
-        known.add(grant.key())
-        status = 'existing' if keystone.exists(grant) else 'pending'
-        planned.append(dataclasses.replace(grant, status=status))
-    return planned
-
-
-def apply_grants(keystone, planned):
-    """Create the ``pending`` grants; on a failure, take back what was made.
-
-    Returns the grants with their final status.  Raises GrantError after the
-    rollback, with ``stuck`` the grants that could not be taken back either.
-    """
-    made = []
-    try:
-        for grant in planned:
-            if grant.status == 'pending':
-                keystone.grant(grant)
-                made.append(grant)
-    except GrantError as failure:
-        _, stuck = revoke_grants(keystone, made)
-        if stuck:
-            raise GrantError('%s; and could not take back %s' % (
-                failure, ', '.join(describe(g) for g in stuck)), stuck)
-        raise
-    return [dataclasses.replace(g, status='created')
-            if g.status == 'pending' else g for g in planned]
-
-
-def revoke_grants(keystone, grants):
-    """Revoke the grants freeze-ctl made; never the ``existing`` ones.
-
-    Returns ``(revoked, stuck)``: stuck grants could not be revoked (Keystone
-    down, no permission) and must stay recorded for a later attempt.
-    """
-    revoked, stuck = [], []
-    for grant in grants:
-        if grant.status == 'existing':
-            continue
-        try:
-            keystone.revoke(grant)
-            revoked.append(grant)
-        except GrantError:
-            stuck.append(dataclasses.replace(grant, status='pending'))
-    return revoked, stuck

@@ -26,7 +26,8 @@ import webob
 
 from freeze import conf as freeze_conf
 from freeze import decision
-from freeze import overlay
+from freeze import identity
+from freeze import nova_policy
 from freeze import routes
 from freeze import routing
 from freeze.state import document
@@ -38,30 +39,9 @@ LOG = logging.getLogger(__name__)
 MONITOR_PATH = '/os-freeze'
 
 
-def request_roles(environ):
-    """The caller's roles, lower-cased, trusting only what auth confirmed.
-
-    nova's own RequestContext (set by keystonecontext) comes first; failing
-    that, ``X-Roles`` counts only when authtoken validated the token in this
-    very request (``X-Identity-Status: Confirmed`` and its token data in the
-    environ, which a client cannot forge with headers).
-    """
-    context = environ.get('nova.context')
-    if context is not None:
-        return frozenset(r.lower() for r in (context.roles or ()))
-    if (environ.get('HTTP_X_IDENTITY_STATUS') == 'Confirmed'
-            and 'keystone.token_info' in environ):
-        roles = environ.get('HTTP_X_ROLES', '')
-        return frozenset(r.strip().lower() for r in roles.split(',')
-                         if r.strip())
-    return frozenset()
-
-
 def _caller(environ):
-    context = environ.get('nova.context')
-    if context is not None:
-        return context.user_id, context.project_id
-    return environ.get('HTTP_X_USER_ID'), environ.get('HTTP_X_PROJECT_ID')
+    """The caller as authentication confirmed it (no roles if it did not)."""
+    return identity.caller(environ) or identity.UNCONFIRMED
 
 
 def _action_from_body(environ):
@@ -132,7 +112,7 @@ class FreezeMiddleware:
         if view.state.mode == 'network' and routes.needs_action(method, path):
             action = _action_from_body(environ)
         facts = decision.RequestFacts(method=method, path=path,
-                                      roles=request_roles(environ),
+                                      roles=_caller(environ).roles,
                                       action=action)
         verdict = decision.decide(facts, view.state, self.rules, now)
         if verdict.allowed:
@@ -165,10 +145,11 @@ class FreezeMiddleware:
 
     def _block(self, environ, start_response, facts, view, verdict, now):
         state = view.state
-        user, project = _caller(environ)
+        caller = _caller(environ)
         LOG.warning('Freeze blocked request %s: user %s project %s %s %s '
                     '(mode %s, epoch %s): %s',
-                    environ.get('openstack.request_id', '-'), user, project,
+                    environ.get('openstack.request_id', '-'), caller.user_id,
+                    caller.project_id,
                     facts.method, facts.path, state.mode, state.epoch,
                     verdict.reason)
         end = (document.format_time(state.until) if state.until
@@ -192,7 +173,7 @@ class FreezeMiddleware:
                                'message': 'os-freeze is read-only; use '
                                           'freeze-ctl to change the freeze'}},
                 [('Allow', 'GET, HEAD')])
-        roles = request_roles(environ)
+        roles = _caller(environ).roles
         if not roles & (self.rules.reader_roles | self.rules.migration_roles):
             return _json_response(
                 start_response, '403 Forbidden',
@@ -220,7 +201,7 @@ def _watcher_options(settings):
                 heartbeat_interval=settings.heartbeat_interval,
                 ack_expiry=settings.ack_expiry,
                 overlay_path=settings.policy_dir and os.path.join(
-                    settings.policy_dir, overlay.OVERLAY_NAME))
+                    settings.policy_dir, nova_policy.OVERLAY_NAME))
 
 
 def shared_watcher(settings):

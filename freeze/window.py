@@ -1,15 +1,33 @@
-"""A freeze window's Keystone grants, kept in step with the state document.
+"""A freeze window's migration-role grants, kept in step with the state.
 
 The invariant: no assignment exists in Keystone that the state does not
 record.  So the intent is written first (``pending``), then Keystone is
 changed, then the result is written; a crash in between leaves a ``pending``
 record, which the next ``off`` revokes (revoking what is not there is
-harmless).  A command that fails takes back what it did.
+harmless).  A command that fails takes back what it did, and removes exactly
+the assignments it created, never one that existed before the window.
+Names are resolved before anything changes, so a typo in the fifth grant of
+a list changes nothing at all.
+
+Keystone is reached through an adapter (``freeze.keystone.Keystone``) with
+``ensure_role``, ``resolve``, ``exists``, ``grant`` and ``revoke``.
 """
 
 import dataclasses
 
-from freeze import keystone as ks
+#: Keystone's default domain: where a name without ``@DOMAIN`` is looked up.
+DEFAULT_DOMAIN = 'Default'
+
+
+class GrantError(Exception):
+    """A grant or revocation could not be done; the message says which.
+
+    ``stuck`` lists grants a rollback could not take back: they may exist.
+    """
+
+    def __init__(self, message, stuck=()):
+        super().__init__(message)
+        self.stuck = tuple(stuck)
 
 
 class GrantsLeft(Exception):
@@ -20,11 +38,116 @@ class GrantsLeft(Exception):
         super().__init__('%d grant(s) still to revoke (%s): %s; run '
                          'freeze-ctl off again once Keystone answers'
                          % (len(stuck), reason,
-                            ', '.join(ks.describe(g) for g in stuck)))
+                            ', '.join(describe(g) for g in stuck)))
 
 
-def _next(old, **changes):
-    return dataclasses.replace(old, epoch=old.epoch + 1, **changes)
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """``NAME[@DOMAIN]:PROJECT[@DOMAIN]`` as the operator wrote it."""
+
+    kind: str
+    name: str
+    domain: str
+    project: str
+    project_domain: str
+
+    @classmethod
+    def parse(cls, kind, text):
+        actor, sep, project = text.rpartition(':')
+        if not sep or not actor or not project:
+            raise ValueError('%s grant must be NAME[@DOMAIN]:PROJECT[@DOMAIN], '
+                             'not %r' % (kind, text))
+        name, domain = _split_domain(actor)
+        project, project_domain = _split_domain(project)
+        return cls(kind, name, domain, project, project_domain)
+
+    def __str__(self):
+        return '%s %s@%s on %s@%s' % (self.kind, self.name, self.domain,
+                                      self.project, self.project_domain)
+
+    def names(self, role):
+        """``(kind, actor, project, role)`` as a Grant names them."""
+        return (self.kind, '%s@%s' % (self.name, self.domain),
+                '%s@%s' % (self.project, self.project_domain), role)
+
+
+def names(grant):
+    """``(kind, actor, project, role)``: a grant as the operator names it."""
+    return (grant.kind, grant.actor, grant.project, grant.role)
+
+
+def _split_domain(text):
+    name, sep, domain = text.rpartition('@')
+    if not sep:
+        return text, DEFAULT_DOMAIN
+    if not name or not domain:
+        raise ValueError('bad name %r: expected NAME or NAME@DOMAIN' % text)
+    return name, domain
+
+
+def describe(grant):
+    return 'role %s to %s %s on project %s' % (grant.role, grant.kind,
+                                               grant.actor, grant.project)
+
+
+def plan_grants(keystone, targets, role_name, already):
+    """Resolve every target first; nothing changes if one is unknown.
+
+    Returns the grants to record: ``existing`` for assignments Keystone
+    already has, ``pending`` for those to create.  Targets the window already
+    records (``already``) are skipped: re-running a command is safe.
+    """
+    role = keystone.ensure_role(role_name)
+    known = {grant.key() for grant in already}
+    planned = []
+    for target in targets:
+        grant = keystone.resolve(target, role)
+        if grant.key() in known:
+            continue
+        known.add(grant.key())
+        status = 'existing' if keystone.exists(grant) else 'pending'
+        planned.append(dataclasses.replace(grant, status=status))
+    return planned
+
+
+def apply_grants(keystone, planned):
+    """Create the ``pending`` grants; on a failure, take back what was made.
+
+    Returns the grants with their final status.  Raises GrantError after the
+    rollback, with ``stuck`` the grants that could not be taken back either.
+    """
+    made = []
+    try:
+        for grant in planned:
+            if grant.status == 'pending':
+                keystone.grant(grant)
+                made.append(grant)
+    except GrantError as failure:
+        _, stuck = revoke_grants(keystone, made)
+        if stuck:
+            raise GrantError('%s; and could not take back %s' % (
+                failure, ', '.join(describe(g) for g in stuck)), stuck)
+        raise
+    return [dataclasses.replace(g, status='created')
+            if g.status == 'pending' else g for g in planned]
+
+
+def revoke_grants(keystone, grants):
+    """Revoke the grants freeze-ctl made; never the ``existing`` ones.
+
+    Returns ``(revoked, stuck)``: stuck grants could not be revoked (Keystone
+    down, no permission) and must stay recorded for a later attempt.
+    """
+    revoked, stuck = [], []
+    for grant in grants:
+        if grant.status == 'existing':
+            continue
+        try:
+            keystone.revoke(grant)
+            revoked.append(grant)
+        except GrantError:
+            stuck.append(dataclasses.replace(grant, status='pending'))
+    return revoked, stuck
 
 
 def _without(grants, removed):
@@ -41,26 +164,25 @@ def add_grants(backend, keystone, targets, role, who, now, change=None,
     half-done command.  Returns (old, new) like ``backend.update``.
     """
     current = backend.read()
-    planned = ks.plan_grants(keystone, targets, role, current.grants)
+    planned = plan_grants(keystone, targets, role, current.grants)
     pending = [g for g in planned if g.status == 'pending']
     if pending:
-        backend.update(lambda old: _next(old, grants=old.grants + tuple(
-            pending)), who, now, force=force)
+        backend.update(lambda old: old.successor(
+            grants=old.grants + tuple(pending)), who, now, force=force)
     try:
-        done = ks.apply_grants(keystone, planned)
-    except ks.GrantError as failure:
+        done = apply_grants(keystone, planned)
+    except GrantError as failure:
         stuck = failure.stuck
-        backend.update(lambda old: _next(old, grants=_without(
-            old.grants, pending) + stuck), who, now)
+        backend.update(lambda old: old.successor(
+            grants=_without(old.grants, pending) + stuck), who, now)
         raise
 
     def finish(old):
         base = change(old) if change else None
-        base = base or old
         grants = _without(old.grants, done) + tuple(done)
-        if base is old and not done:
-            return None
-        return dataclasses.replace(base, epoch=old.epoch + 1, grants=grants)
+        if base is None:
+            return old.successor(grants=grants) if done else None
+        return dataclasses.replace(base, grants=grants)
     return backend.update(finish, who, now, force=force)
 
 
@@ -81,8 +203,8 @@ def revoke_window_grants(backend, keystone, who, now, only=None):
             raise GrantsLeft(to_revoke, 'no Keystone credentials given')
         revoked, stuck = [], []
     else:
-        revoked, stuck = ks.revoke_grants(keystone, chosen)
-    backend.update(lambda old: _next(old, grants=_without(
+        revoked, stuck = revoke_grants(keystone, chosen)
+    backend.update(lambda old: old.successor(grants=_without(
         old.grants, chosen) + tuple(stuck)), who, now)
     if stuck:
         raise GrantsLeft(stuck, 'Keystone refused or did not answer')

@@ -2,8 +2,8 @@
 
 Measures in one run, so that the figures share the machine's noise:
   1. generating the overlay for every nova rule: the effective rules
-     (oslo.policy's Enforcer over nova's defaults) and ``policy.generate``
-     per mode;
+     (oslo.policy's Enforcer over nova's defaults) and
+     ``overlay_rules.generate`` per mode;
   2. ``Enforcer.enforce`` of a few nova rules, as nova calls it (with a
      RequestContext), without and with the overlay (mode full) in the
      policy dir, the two enforcers interleaved round by round.
@@ -23,8 +23,8 @@ from oslo_context import context as oslo_context
 from oslo_policy import policy as oslo_policy
 
 from freeze import conf as freeze_conf
-from freeze import overlay
-from freeze import policy
+from freeze import nova_policy
+from freeze import overlay_rules
 from freeze.state import document
 
 # (rule, roles of the caller): reads and writes, callers the full freeze
@@ -84,26 +84,27 @@ def main():
     conf = cfg.ConfigOpts()
     conf(args=[], default_config_files=[])
     rules = freeze_conf.load_settings(conf).rules
-    defaults = overlay.nova_defaults()
-    effective, operations = overlay.effective_rules(defaults)
+    defaults = nova_policy.nova_defaults()
+    effective, operations = nova_policy.effective_rules(defaults)
     print('Generation over all %d nova rules (%d documented), median of %d:'
           % (len(effective), len(operations), args.rounds))
     print('  %-34s %8.2f ms' % ('effective rules (oslo Enforcer)', _ms(
-        lambda: overlay.effective_rules(defaults), args.rounds)))
+        lambda: nova_policy.effective_rules(defaults), args.rounds)))
     for mode in document.MODES:
-        size = len(policy.generate(effective, operations, mode, rules))
+        size = len(overlay_rules.generate(effective, operations, mode, rules))
         print('  %-34s %8.2f ms  (%d rules wrapped)' % (
-            'policy.generate, mode %s' % mode, _ms(
-                lambda: policy.generate(effective, operations, mode, rules),
+            'overlay_rules.generate, mode %s' % mode, _ms(
+                lambda: overlay_rules.generate(effective, operations, mode,
+                                               rules),
                 args.rounds), size))
 
     with tempfile.TemporaryDirectory(prefix='bench-policy-') as tmp:
         plain = _enforcer(os.path.join(tmp, 'plain'), defaults)
         frozen = _enforcer(os.path.join(tmp, 'frozen'), defaults)
-        text = policy.render(
-            policy.generate(effective, operations, 'full', rules), [])
+        text = overlay_rules.render(
+            overlay_rules.generate(effective, operations, 'full', rules), [])
         with open(os.path.join(tmp, 'frozen', 'policy.d',
-                               overlay.OVERLAY_NAME), 'w') as f:
+                               nova_policy.OVERLAY_NAME), 'w') as f:
             f.write(text)
         frozen.load_rules()
         print('Enforcer.enforce with a RequestContext, median of %d x %d '

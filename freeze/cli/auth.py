@@ -7,13 +7,12 @@ only the commands that need it say so.
 
 openstacksdk takes most of a second to import, so it is imported only when
 it has something to do: its ``--os-*`` options are registered on the parser
-when the command line may hold one, and otherwise filled in (from ``OS_*``,
-as the parser would have) when a command asks for credentials.
+when the command line may hold one (``add_options``), and otherwise filled
+in (from ``OS_*``, as the parser would have) when a command asks for
+credentials.
 """
 
 import argparse
-import contextlib
-import io
 
 from freeze.cli import lazy
 
@@ -27,23 +26,21 @@ class NoCredentials(Exception):
     """No usable Keystone credentials were given."""
 
 
-def parse_args(build_parser, argv):
-    """``argv`` parsed by ``build_parser(with_credentials)``.
-
-    Without an ``--os-*`` option on the command line, the parser without
-    openstacksdk's options is tried first (``--help`` then lists no
-    ``--os-*`` option); a command line it refuses (openstacksdk also adds
-    ``--insecure``, ``--timeout``...) is parsed again with them, so that
-    they work as before and any other mistake gets argparse's usual error.
-    """
-    if not any(arg.startswith('--os-') for arg in argv):
-        try:
-            with contextlib.redirect_stderr(io.StringIO()):
-                return build_parser(False).parse_args(argv)
-        except SystemExit as exc:
-            if exc.code == 0:  # --help, printed
-                raise
-    return build_parser(True).parse_args(argv)
+def add_options(parser, argv, note):
+    """openstacksdk's ``--os-*`` options on ``parser`` (the global one)
+    when ``argv`` may hold one: an ``--os-*`` option, or an option before
+    the command that the parser without them does not know (openstacksdk
+    also adds ``--insecure``, ``--timeout``...).  Else they are not
+    registered (``--help`` then lists none) and ``note`` is the help's
+    epilog."""
+    wanted = any(arg.startswith('--os-') for arg in argv)
+    if not wanted:
+        _, rest = parser.parse_known_args(argv)
+        wanted = bool(rest) and rest[0].startswith('-')
+    if wanted:
+        register(parser, argv)
+    else:
+        parser.epilog = note
 
 
 def register(parser, argv):

@@ -34,6 +34,10 @@ class UsageError(Exception):
     """The command line asks for something that cannot be: exit 2."""
 
 
+class CommandError(Exception):
+    """A clear, expected failure: printed without a traceback (exit 1)."""
+
+
 def add_debug_option(parser):
     parser.add_argument('--debug', action='store_true',
                         help='show tracebacks and library logging')
@@ -73,9 +77,10 @@ def one_line(exc):
 def run(prog, debug, command, expected=()):
     """``command()``'s exit code; its errors as one line and their code.
 
-    ``expected`` are the exception types that are the operator's to fix
-    (exit 1 with their message); anything else is reported as unexpected,
-    also as one line, with the traceback only under ``debug``.
+    ``expected`` are the exception types, besides CommandError, that are
+    the operator's to fix (exit 1 with their message); anything else is
+    reported as unexpected, also as one line, with the traceback only
+    under ``debug``.
     """
     try:
         try:
@@ -90,7 +95,7 @@ def run(prog, debug, command, expected=()):
     except UsageError as exc:
         _say(prog, debug, 'error: %s' % one_line(exc))
         return USAGE
-    except expected as exc:
+    except (CommandError,) + tuple(expected) as exc:
         _say(prog, debug, 'error: %s' % (_missing_driver(exc)
                                          or one_line(exc)))
         return FAILED

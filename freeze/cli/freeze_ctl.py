@@ -1,27 +1,34 @@
 """freeze-ctl: turn migration mode on and off, and see where it stands.
 
-The state URL comes from ``--state``, then ``NOVA_FREEZE_STATE``, then
-``[freeze] state_url`` in the nova.conf given with ``--config-file`` (or
-/etc/nova/nova.conf when it exists).
+Parse and print: the operations are ``freeze.control``'s, the shell (cliff,
+exit codes, errors, logging) ``freeze.cli.shell``'s.  The state URL comes
+from ``--state``, then ``NOVA_FREEZE_STATE``, then ``[freeze] state_url`` in
+the nova.conf given with ``--config-file`` (or /etc/nova/nova.conf when it
+exists).
 """
 
 import argparse
 import datetime
 import difflib
-import getpass
+import json
 import os
 import re
-import socket
 import stat
 import sys
 
+from cliff import columns
+from cliff.formatters import table
+
 from freeze import atomic
+from freeze import control
 from freeze import state as freeze_state
+from freeze import window
 from freeze.cli import auth
 from freeze.cli import exits
 from freeze.cli import lazy
 from freeze.cli import output
-from freeze.state import acks
+from freeze.cli import shell
+from freeze.cli.exits import CommandError
 from freeze.state import document
 
 # oslo.config, oslo.policy, oslo.utils' masking, keystoneclient,
@@ -30,18 +37,13 @@ from freeze.state import document
 cfg = lazy.module('oslo_config.cfg')
 freeze_conf = lazy.module('freeze.conf')
 keystone = lazy.module('freeze.keystone')
-overlay = lazy.module('freeze.overlay')
+nova_policy = lazy.module('freeze.nova_policy')
 redaction = lazy.module('freeze.redact')
 pastefile = lazy.module('freeze.pastefile')
 quiesce = lazy.module('freeze.quiesce')
-window = lazy.module('freeze.window')
 
 DEFAULT_NOVA_CONF = '/etc/nova/nova.conf'
 _DURATION = re.compile(r'^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$')
-
-
-class CommandError(Exception):
-    """A clear, expected failure: printed without a traceback (exit 1)."""
 
 
 def parse_duration(text):
@@ -80,7 +82,7 @@ def load_nova_conf(args):
         [DEFAULT_NOVA_CONF] if os.path.exists(DEFAULT_NOVA_CONF) else [])
     conf = cfg.ConfigOpts()
     freeze_conf.register_opts(conf)
-    overlay.register_opts(conf)
+    freeze_conf.register_policy_opts(conf)
     where = ', '.join(config_files)
     try:
         conf(args=[], project='nova', default_config_files=config_files)
@@ -117,8 +119,8 @@ def resolve_policy_dir(args):
     directory = args.policy_dir or conf.freeze.policy_dir
     if not directory:
         return None
-    target = overlay.PolicyDir(
-        directory, overlay.layout_from_conf(conf, args.policy_file),
+    target = nova_policy.PolicyDir(
+        directory, nova_policy.layout_from_conf(conf, args.policy_file),
         freeze_conf.load_settings(conf).rules,
         conf.oslo_policy.enforce_new_defaults)
     if conf.default_config_files and not target.configured:
@@ -129,44 +131,18 @@ def resolve_policy_dir(args):
     return target
 
 
-def _who():
-    return '%s@%s' % (getpass.getuser(), socket.gethostname())
-
-
-def _show(state_dict, args):
-    print(output.render(state_dict, args.format))
-
-
-WORKER_COLUMNS = ['host', 'pid', 'epoch', 'status', 'heartbeat_age_s',
-                  'overlay', 'problem']
-
-
-def _wait_for_workers(backend, epoch, wait):
-    """None once every live worker enforces ``epoch``, else why not."""
-    store = backend.ack_store()
-    try:
-        records, behind = acks.wait_for_epoch(store, epoch, wait)
-    except freeze_state.StateUnavailable as exc:
-        return ('epoch %d is recorded, but the workers cannot be checked: %s'
-                % (epoch, exc))
-    if not records:
-        print('freeze-ctl: warning: no nova-api worker reports to %s: is '
-              'the freeze filter in nova\'s pipeline, with this state URL?'
-              % store, file=sys.stderr)
-    if behind:
-        return ('epoch %d is recorded, but after %gs these workers do not '
-                'enforce it: %s' % (epoch, wait, ', '.join(
-                    acks.describe(a) for a in behind)))
-    return None
+def _note(text):
+    if text:
+        print('freeze-ctl: %s' % text, file=sys.stderr)
 
 
 def _quiesce(nova, args):
     """None once nothing is in flight in nova, else what still is."""
     def show(items):
         if items:
-            print('freeze-ctl: waiting for %d in flight:\n%s' % (
+            _note('waiting for %d in flight:\n%s' % (
                 len(items), output.render([i.to_dict() for i in items],
-                                          'table')), file=sys.stderr)
+                                          'table')))
     try:
         left = quiesce.wait_quiet(nova.in_flight, args.quiesce_timeout,
                                   on_change=show)
@@ -175,19 +151,42 @@ def _quiesce(nova, args):
     if left:
         return 'still in flight after %gs: %s' % (args.quiesce_timeout,
                                                   quiesce.describe(left))
-    print('freeze-ctl: nothing in flight: ready for the cut', file=sys.stderr)
+    _note('nothing in flight: ready for the cut')
     return None
 
 
 def _finish(backend, state, shown, args, nova=None):
-    """Show ``shown`` once every live worker enforces ``state`` (and, with
-    ``nova``, nothing is in flight in it); else show it and fail."""
-    problem = _wait_for_workers(backend, state.epoch, args.wait)
+    """``(shown, problem)``: problem is None once every live worker
+    enforces ``state`` (and, with ``nova``, nothing is in flight in it),
+    else why not (``shown`` is shown all the same)."""
+    problem, note = control.wait_for_workers(backend, state.epoch, args.wait)
+    _note(note and 'warning: ' + note)
     if problem is None and nova is not None:
         problem = _quiesce(nova, args)
-    _show(shown, args)
-    if problem:
-        raise CommandError(problem)
+    return shown, problem
+
+
+class Cell(columns.FormattableColumn):
+    """A value shown one way in a table and as it is in json or yaml:
+    lists and dicts as JSON in a table, unless a text is given."""
+
+    def __init__(self, value, text=None):
+        super().__init__(value)
+        self._text = text
+
+    def human_readable(self):
+        if self._text is not None:
+            return self._text
+        return json.dumps(self._value, sort_keys=True)
+
+    def machine_readable(self):
+        return self._value
+
+
+def _record(fields):
+    """A dict as a ShowOne's ``(names, values)``."""
+    return shell.show({name: Cell(value) if isinstance(value, (dict, list))
+                       else value for name, value in fields.items()})
 
 
 def _nova_for_quiesce(args):
@@ -202,167 +201,278 @@ def _nova_for_quiesce(args):
     return nova
 
 
-def _window_end(old, args, now):
-    """The window's ``(until, auto_thaw)``: as given, else what the window
-    that is on already has (an end already past is dropped, and said)."""
-    until = args.until
-    if args.duration is not None:
-        if not args.duration:
-            raise exits.UsageError('--for 0s would end the window as it '
-                                   'starts: give a length, or leave --for '
-                                   'out')
-        until = now + args.duration
-    if until is not None and until <= now:
-        raise exits.UsageError('--until %s is in the past'
-                               % document.format_time(until))
-    kept = old.frozen and until is None and old.until is not None
-    if kept and args.no_until:
-        print('freeze-ctl: the expected end %s%s is dropped (--no-until)' % (
-            document.format_time(old.until),
-            ' and auto-thaw' if old.auto_thaw else ''), file=sys.stderr)
-    elif kept and old.until <= now:
-        print('freeze-ctl: the expected end %s has passed: dropped%s' % (
-            document.format_time(old.until),
-            ', with auto-thaw' if old.auto_thaw else ''), file=sys.stderr)
-    elif kept:
-        until = old.until
-    auto_thaw = args.auto_thaw
-    if auto_thaw is None:
-        auto_thaw = old.frozen and old.auto_thaw and until is not None
-    if auto_thaw and until is None:
-        raise exits.UsageError('--auto-thaw needs --until or --for')
-    return until, auto_thaw
 
 
-def _current(backend, args):
-    """The state before ``on`` (a corrupt one counts as thawed with
-    --force, which sets it aside; a vanished one is its history's last)."""
-    try:
-        return backend.read()
-    except freeze_state.StateMissing as exc:
-        return exc.recorded
-    except document.StateError:
-        if args.force:
-            return document.THAWED
-        raise
+#: The operator's to fix: one line, exit 1 (CommandError too).
+EXPECTED = (ValueError, freeze_state.StateUnavailable,
+            freeze_state.StateConflict, OSError)
 
 
-def cmd_on(backend, args, now):
-    if not args.reason.strip():
-        raise exits.UsageError('--reason must say why (every blocked caller '
-                               'sees it)')
-    until, auto_thaw = _window_end(_current(backend, args), args, now)
-    target = resolve_policy_dir(args)
-    if target is not None:
-        if auto_thaw:
-            raise exits.UsageError(
-                '--auto-thaw cannot be used with a policy overlay: nothing '
-                'would remove it at the end (--no-auto-thaw turns it off)')
-        _, text = target.prepare(args.mode)
-        target.require_policy_file(args.create_policy_file)
-    nova = _nova_for_quiesce(args) if args.quiesce else None
-    who = _who()
+class StateCommand:
+    """A command on the freeze state: the state URL resolved, the backend
+    opened, the operation's refusals in the CLI's terms, and the state's
+    errors said with where the URL came from.  ``act`` returns what to
+    show; a show command's ``(shown, problem)`` shows ``shown``, then
+    fails with ``problem`` if there is one."""
 
-    def change(old):
-        new = document.FreezeState(
-            epoch=old.epoch + 1, frozen=True, mode=args.mode,
-            reason=args.reason, until=until, auto_thaw=auto_thaw,
-            started_at=old.started_at if old.frozen else now,
-            started_by=old.started_by if old.frozen else who,
-            grants=old.grants)
-        same = (old.frozen and (old.mode, old.reason, old.until, old.auto_thaw)
-                == (new.mode, new.reason, new.until, new.auto_thaw))
-        return None if same else new
-    targets = grant_targets(args)
-    if targets:
-        _, new = _add_grants(backend, args, targets, who, now, change,
-                             force=args.force)
-    else:
-        _, new = backend.update(change, who, now, force=args.force)
-    shown = new.to_dict()
-    if target is not None:
-        target.write(text)
-        shown['policy_overlay'] = str(target)
-    _finish(backend, new, shown, args, nova)
+    expected = EXPECTED
+    #: ``on --create`` may create a file state's directory
+    creates = False
+    _problem = None
 
+    def take_action(self, parsed_args):
+        args = argparse.Namespace(**vars(self.app.options),
+                                  **vars(parsed_args))
+        url, args.state_origin = resolve_state_url(args)
+        try:
+            backend = freeze_state.open_backend(
+                url, create=self.creates and args.create)
+            result = self.act(backend, args, document.utcnow())
+        except (freeze_state.StateUnavailable, freeze_state.StateConflict,
+                document.StateError) as exc:
+            message = str(exc)
+            if isinstance(exc, document.StateError):
+                message += ('; the state document is corrupt: check it, or '
+                            'use --force with on/off to set it aside and '
+                            'write a new one')
+            raise CommandError('%s [state URL from %s]'
+                               % (message, args.state_origin))
+        except control.Invalid as exc:
+            raise exits.UsageError(str(exc)) from exc
+        except control.Failed as exc:
+            raise CommandError(str(exc)) from exc
+        except Exception as exc:
+            if isinstance(exc, nova_policy.OverlayError):  # (imported on
+                raise CommandError(str(exc)) from exc       # errors only)
+            raise
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(
+                result[0], dict):
+            shown, self._problem = result
+            return _record(shown)
+        return result
 
-def cmd_off(backend, args, now):
-    def change(old):
-        if not old.frozen:
-            return None
-        return document.FreezeState(epoch=old.epoch + 1, frozen=False,
-                                    grants=old.grants)
-    target = resolve_policy_dir(args)
-    who = _who()
-    old, new = backend.update(change, who, now, force=args.force)
-    if old == new and not new.grants:
-        print('The API was not frozen; nothing changed.', file=sys.stderr)
-    shown = new.to_dict()
-    if target is not None:
-        shown['policy_overlay'] = '%s (%s)' % (
-            target, 'removed' if target.remove() else 'absent')
-    # Thawed first, then the role taken back: Keystone being down must not
-    # keep the cloud frozen.  What cannot be revoked stays recorded.
-    revoked = _revoke_all(backend, args, shown, who, now) if new.grants \
-        else []
-    shown.update(grants=[], revoked=[keystone.describe(g) for g in revoked])
-    _finish(backend, new, shown, args)
+    def produce_output(self, parsed_args, column_names, data):
+        super().produce_output(parsed_args, column_names, data)
+        if self._problem:
+            raise CommandError(self._problem)
 
 
-def _revoke_all(backend, args, shown, who, now):
-    """The window's grants, revoked (Keystone's client and openstacksdk are
-    imported only for a window that has some)."""
-    try:
-        return window.revoke_window_grants(
-            backend, auth.keystone_or_none(args), who, now)
-    except window.GrantsLeft as exc:
-        _show(dict(shown, grants=[g.to_dict() for g in exc.stuck]), args)
-        raise CommandError(str(exc))
+def _add_wait(parser):
+    parser.add_argument('--wait', type=float, default=30.0, metavar='SECONDS',
+                        help='return once every live nova-api worker enforces '
+                             'the change, or fail after this long naming the '
+                             'workers that lag (default: 30)')
 
 
-def cmd_status(backend, args, now):
-    state = backend.read()
-    shown = dict(state.to_dict(), in_force=state.in_force(now),
-                 state_url=redaction.redact(backend),
-                 state_url_from=args.state_origin)
-    if not getattr(backend, 'directory_exists', lambda: True)():
-        print('freeze-ctl: warning: %s does not exist (state URL from %s): '
-              'never frozen here, or a mistyped state URL'
-              % (os.path.dirname(backend.path), args.state_origin),
-              file=sys.stderr)
-    target = resolve_policy_dir(args)
-    if target is not None:
-        matches, detail = target.report(
-            state.mode if state.in_force(now) else None)
-        shown.update(policy_overlay=str(target),
-                     policy_overlay_matches=matches,
-                     policy_overlay_detail=detail)
-    _show_status(shown, _worker_rows(backend, state, now), args)
+def _add_policy_file(parser):
+    parser.add_argument('--policy-file', metavar='PATH',
+                        help="nova's policy file (default: [oslo_policy] "
+                             "policy_file of nova.conf)")
 
 
-def _worker_rows(backend, state, now):
-    """The workers and how they stand against ``state``."""
-    try:
-        records = backend.ack_store().records(detail=True)
-    except freeze_state.StateUnavailable as exc:
-        print('freeze-ctl: warning: cannot list the workers: %s' % exc,
-              file=sys.stderr)
-        return []
-    return acks.rows(records, state, now)
+def _add_policy_dir(parser):
+    parser.add_argument('--policy-dir', metavar='DIR',
+                        help="also keep the freeze as an oslo.policy overlay "
+                             "in this one of nova's policy_dirs (default: "
+                             "[freeze] policy_dir)")
+    _add_policy_file(parser)
 
 
-def _show_status(shown, workers, args):
-    if args.format != 'table':
-        _show(dict(shown, workers=workers), args)
-        return
-    _show(shown, args)
-    print(output.render(workers, 'table', WORKER_COLUMNS))
+def _add_force(parser):
+    parser.add_argument('--force', action='store_true',
+                        help='replace a corrupt state document (kept aside)')
 
 
-def grant_targets(args):
-    return ([keystone.Target.parse('user', t) for t in args.grant or ()]
-            + [keystone.Target.parse('group', t)
-               for t in args.grant_group or ()])
+def add_grant_options(parser, role_help):
+    """``--grant``, ``--grant-group`` and ``--role`` (both CLIs)."""
+    parser.add_argument('--grant', action='append', metavar='USER:PROJECT',
+                        help='grant the migration role for the window: '
+                             'USER[@DOMAIN]:PROJECT[@DOMAIN] (repeatable)')
+    parser.add_argument('--grant-group', action='append',
+                        metavar='GROUP:PROJECT',
+                        help='the same for a group (repeatable)')
+    parser.add_argument('--role', help=role_help)
+
+
+def _add_grants(parser):
+    add_grant_options(parser, 'role to grant (default: the first of '
+                              '[freeze] migration_roles)')
+
+
+class On(StateCommand, shell.ShowOne):
+    """Freeze the compute API, or change the freeze that is on."""
+
+    example = '''
+        freeze-ctl on --mode writes --reason "db surgery" --for 2h
+        freeze-ctl on --mode full --reason "neutron cut" --grant alice:ops --quiesce
+        freeze-ctl on --mode network --reason cut -f value -c epoch  (the epoch only)
+    '''
+    creates = True
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--mode', choices=document.MODES, required=True)
+        parser.add_argument('--reason', required=True,
+                            help='shown to every blocked caller')
+        end = parser.add_mutually_exclusive_group()
+        end.add_argument('--until', type=parse_until, metavar='ISO8601',
+                         help='expected end (UTC unless an offset is given; '
+                              'default: the end of the window already on)')
+        end.add_argument('--for', dest='duration', type=parse_duration,
+                         metavar='DURATION', help='expected length, e.g. 2h')
+        end.add_argument('--no-until', action='store_true',
+                         help='drop the expected end of the window already '
+                              'on (and its auto-thaw)')
+        parser.add_argument('--auto-thaw',
+                            action=argparse.BooleanOptionalAction,
+                            help='thaw by itself at the end time (never the '
+                                 'default: thawing mid-translation corrupts '
+                                 'data; default: as the window already on)')
+        _add_force(parser)
+        parser.add_argument('--create', action='store_true',
+                            help="create the state file's directory when it "
+                                 "is missing (else refused: a mistyped path "
+                                 "is not a new state)")
+        _add_policy_dir(parser)
+        parser.add_argument('--create-policy-file', action='store_true',
+                            help="create nova's policy file, empty, when it "
+                                 "is missing (oslo.policy documents that it "
+                                 "searches policy_dirs only when it exists)")
+        _add_grants(parser)
+        _add_wait(parser)
+        parser.add_argument('--quiesce', action='store_true',
+                            help='then wait until no server has a task_state '
+                                 'and no migration is in progress (needs '
+                                 'Nova admin credentials: --os-cloud or OS_* '
+                                 'variables)')
+        parser.add_argument('--quiesce-timeout', type=float, default=600.0,
+                            metavar='SECONDS',
+                            help='fail after this long, listing what is '
+                                 'still in flight (default: 600)')
+        return parser
+
+    def act(self, backend, args, now):
+        freeze = control.plan_freeze(
+            control.current(backend, args.force), args.mode, args.reason,
+            now, until=args.until, length=args.duration,
+            no_until=args.no_until, auto_thaw=args.auto_thaw)
+        for note in freeze.notes:
+            _note(note)
+        target = resolve_policy_dir(args)
+        if target is not None:
+            control.check_overlay(freeze)
+            _, text = target.prepare(args.mode)
+            target.require_policy_file(args.create_policy_file)
+        nova = _nova_for_quiesce(args) if args.quiesce else None
+        _, new = control.turn_on(backend, freeze, control.operator(), now,
+                                 force=args.force, grants=_grants(args))
+        shown = new.to_dict()
+        if target is not None:
+            target.write(text)
+            shown['policy_overlay'] = str(target)
+        return _finish(backend, new, shown, args, nova)
+
+
+class Off(StateCommand, shell.ShowOne):
+    """Thaw the compute API, then revoke what its window granted."""
+
+    example = '''
+        freeze-ctl off
+        freeze-ctl off --policy-dir /etc/nova/policy.d --wait 60
+    '''
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        _add_force(parser)
+        _add_policy_dir(parser)
+        _add_wait(parser)
+        return parser
+
+    def act(self, backend, args, now):
+        target = resolve_policy_dir(args)
+        who = control.operator()
+        _, new, notes = control.thaw(backend, who, now, force=args.force)
+        for note in notes:
+            print(note, file=sys.stderr)
+        shown = new.to_dict()
+        if target is not None:
+            shown['policy_overlay'] = '%s (%s)' % (
+                target, 'removed' if target.remove() else 'absent')
+        # Thawed first, then the role taken back: Keystone being down must
+        # not keep the cloud frozen.  What cannot be revoked stays recorded.
+        revoked = []
+        if new.grants:
+            try:
+                revoked = control.revoke_window(
+                    backend, lambda: auth.keystone_or_none(args), who, now)
+            except window.GrantsLeft as exc:
+                return dict(shown, grants=[g.to_dict() for g in exc.stuck]), \
+                    str(exc)
+        shown.update(grants=[], revoked=[window.describe(g) for g in revoked])
+        return _finish(backend, new, shown, args)
+
+
+WORKER_COLUMNS = ('host', 'pid', 'epoch', 'status', 'heartbeat_age_s',
+                  'overlay', 'problem')
+
+
+class Status(StateCommand, shell.ShowOne):
+    """Show the freeze, where its state URL came from, and the workers."""
+
+    example = '''
+        freeze-ctl status
+        freeze-ctl status -f value -c mode
+        freeze-ctl status -f json --policy-dir /etc/nova/policy.d
+    '''
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        _add_policy_dir(parser)
+        return parser
+
+    def act(self, backend, args, now):
+        state = backend.read()
+        shown = dict(control.status(state, now),
+                     state_url=redaction.redact(backend),
+                     state_url_from=args.state_origin)
+        if not getattr(backend, 'directory_exists', lambda: True)():
+            _note('warning: %s does not exist (state URL from %s): never '
+                  'frozen here, or a mistyped state URL'
+                  % (os.path.dirname(backend.path), args.state_origin))
+        target = resolve_policy_dir(args)
+        if target is not None:
+            matches, detail = target.report(
+                state.mode if state.in_force(now) else None)
+            shown.update(policy_overlay=str(target),
+                         policy_overlay_matches=matches,
+                         policy_overlay_detail=detail)
+        workers, problem = control.workers(backend, state, now)
+        _note(problem and 'warning: ' + problem)
+        self.workers = workers
+        if args.formatter != 'table':
+            shown['workers'] = workers
+        return shown, None
+
+    def produce_output(self, parsed_args, column_names, data):
+        """In a table, the workers follow as a table of their own."""
+        super().produce_output(parsed_args, column_names, data)
+        if parsed_args.formatter == 'table' and not parsed_args.columns:
+            options = argparse.Namespace(**dict(vars(parsed_args),
+                                                print_empty=True))
+            table.TableFormatter().emit_list(
+                WORKER_COLUMNS, [[w[c] for c in WORKER_COLUMNS]
+                                 for w in self.workers],
+                self.app.stdout, options)
+
+
+def _grants(args):
+    """The grants the command line asks for; Keystone reached only when
+    they are made."""
+    targets = tuple(
+        [window.Target.parse('user', t) for t in args.grant or ()]
+        + [window.Target.parse('group', t) for t in args.grant_group or ()])
+    return control.Grants(lambda: require_keystone(args), targets,
+                          migration_role(args) if targets else None)
 
 
 def migration_role(args):
@@ -377,64 +487,50 @@ def require_keystone(args):
         raise CommandError(str(exc))
 
 
-def _add_grants(backend, args, targets, who, now, change=None, force=False):
-    """window.add_grants, Keystone's refusals as CommandError (so that
-    keystoneclient is imported by the commands that grant only)."""
-    try:
-        return window.add_grants(backend, require_keystone(args), targets,
-                                 migration_role(args), who, now, change,
-                                 force=force)
-    except keystone.GrantError as exc:
-        raise CommandError(str(exc)) from exc
+GRANT_COLUMNS = ('role', 'kind', 'actor', 'project', 'status')
 
 
-GRANT_COLUMNS = ['role', 'kind', 'actor', 'project', 'status']
+def _grant_rows(grants):
+    return GRANT_COLUMNS, [[getattr(g, c) for c in GRANT_COLUMNS]
+                           for g in grants]
 
 
-def _show_grants(grants, args):
-    rows = [{column: getattr(g, column) for column in GRANT_COLUMNS}
-            for g in grants]
-    print(output.render(rows, args.format, GRANT_COLUMNS))
+class Grants(StateCommand, shell.Lister):
+    """List the window's role grants (created, existing, pending)."""
+
+    example = '''
+        freeze-ctl grants -f value -c actor -c status
+    '''
+
+    def act(self, backend, args, now):
+        return _grant_rows(backend.read().grants)
 
 
-def cmd_grants(backend, args, now):
-    _show_grants(backend.read().grants, args)
+class Grant(StateCommand, shell.Lister):
+    """Grant the migration role in the window that is on."""
+
+    example = '''
+        freeze-ctl grant --grant carol:ops --grant-group cutover:ops
+    '''
+    operation = staticmethod(control.grant)
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        _add_grants(parser)
+        return parser
+
+    def act(self, backend, args, now):
+        return _grant_rows(self.operation(
+            backend, _grants(args), control.operator(), now).grants)
 
 
-def cmd_grant(backend, args, now):
-    targets = grant_targets(args)
-    if not targets:
-        raise exits.UsageError('nothing to grant: give --grant or '
-                               '--grant-group')
-    if not backend.read().frozen:
-        raise CommandError('the API is not frozen: grants belong to a freeze '
-                           'window (freeze-ctl on --grant ...)')
-    _, new = _add_grants(backend, args, targets, _who(), now)
-    _show_grants(new.grants, args)
+class Revoke(Grant):
+    """Revoke grants this window made."""
 
-
-def cmd_revoke(backend, args, now):
-    client = require_keystone(args)
-    role = migration_role(args)
-    wanted = {(t.kind, '%s@%s' % (t.name, t.domain),
-               '%s@%s' % (t.project, t.project_domain), role)
-              for t in grant_targets(args)}
-    if not wanted:
-        raise exits.UsageError('nothing to revoke: give --grant or '
-                               '--grant-group')
-    grants = backend.read().grants
-    chosen = [g for g in grants
-              if (g.kind, g.actor, g.project, g.role) in wanted]
-    found = {(g.kind, g.actor, g.project, g.role) for g in chosen}
-    if wanted - found:
-        raise CommandError('not granted by this window: %s' % ', '.join(
-            '%s %s on %s' % (kind, actor, project)
-            for kind, actor, project, _ in sorted(wanted - found)))
-    try:
-        window.revoke_window_grants(backend, client, _who(), now, only=chosen)
-    except window.GrantsLeft as exc:
-        raise CommandError(str(exc))
-    _show_grants(backend.read().grants, args)
+    example = '''
+        freeze-ctl revoke --grant carol:ops
+    '''
+    operation = staticmethod(control.revoke)
 
 
 def _describe_changes(changes):
@@ -454,73 +550,134 @@ def _plain(value):
     return str(value)
 
 
-def cmd_history(backend, args, now):
-    rows = []
-    for entry in backend.history()[-args.limit if args.limit else 0:]:
-        new = entry.get('new') or {}
-        changes = document.changes(entry)
-        rows.append({'when': entry.get('when'), 'who': entry.get('who'),
-                     'epoch': new.get('epoch'), 'frozen': new.get('frozen'),
-                     'mode': new.get('mode'),
-                     'changes': (_describe_changes(changes)
-                                 if args.format == 'table' else changes)})
-    print(output.render(rows, args.format, HISTORY_COLUMNS))
+HISTORY_COLUMNS = ('when', 'who', 'epoch', 'frozen', 'mode', 'changes')
 
 
-HISTORY_COLUMNS = ['when', 'who', 'epoch', 'frozen', 'mode', 'changes']
+class History(StateCommand, shell.Lister):
+    """Show the audit history: who changed what, when."""
+
+    example = '''
+        freeze-ctl history --limit 5
+        freeze-ctl history -f json   (changes as {field: [old, new]})
+    '''
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--limit', type=positive_int, metavar='N',
+                            help='only the last N changes')
+        return parser
+
+    def act(self, backend, args, now):
+        rows = []
+        for entry in backend.history()[-args.limit if args.limit else 0:]:
+            new = entry.get('new') or {}
+            changes = document.changes(entry)
+            rows.append([entry.get('when'), entry.get('who'),
+                         new.get('epoch'), new.get('frozen'),
+                         new.get('mode'),
+                         Cell(changes, _describe_changes(changes))])
+        return HISTORY_COLUMNS, rows
 
 
-def cmd_policy_generate(args):
-    conf = load_nova_conf(args)
-    layout = overlay.layout_from_conf(conf, args.policy_file)
-    if args.policy_file and not os.path.isfile(layout.policy_file):
-        raise CommandError('policy file %s does not exist'
-                           % layout.policy_file)
-    command = 'freeze-ctl policy generate --mode %s' % args.mode
-    if args.policy_file:
-        command += ' --policy-file %s' % args.policy_file
-    rules, text = overlay.build(
-        args.mode, freeze_conf.load_settings(conf).rules, layout.sources(),
-        command, conf.oslo_policy.enforce_new_defaults)
-    if not args.output:
-        sys.stdout.write(text)
-        return
-    try:
-        atomic.write_atomically(args.output, text)
-    except OSError as exc:
-        raise CommandError('cannot write %s: %s' % (args.output, exc))
-    print('%s: %d rules for mode %s' % (args.output, len(rules), args.mode),
-          file=sys.stderr)
+class PolicyGenerate(shell.Command):
+    """The freeze as an oslo.policy overlay over nova's effective policy."""
+
+    def expected_errors(self):
+        return EXPECTED + (nova_policy.OverlayError,)
+
+    example = '''
+        freeze-ctl policy generate --mode writes
+        freeze-ctl --config-file /etc/nova/nova.conf policy generate --mode full -o /etc/nova/policy.d/zz-nova-freeze.yaml
+    '''
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        _add_policy_file(parser)
+        parser.add_argument('--mode', choices=document.MODES, required=True)
+        parser.add_argument('-o', '--output', metavar='FILE',
+                            help='write it here (atomically), not to stdout')
+        return parser
+
+    def take_action(self, parsed_args):
+        args = argparse.Namespace(**vars(self.app.options), **vars(parsed_args))
+        conf = load_nova_conf(args)
+        layout = nova_policy.layout_from_conf(conf, args.policy_file)
+        if args.policy_file and not os.path.isfile(layout.policy_file):
+            raise CommandError('policy file %s does not exist'
+                               % layout.policy_file)
+        command = 'freeze-ctl policy generate --mode %s' % args.mode
+        if args.policy_file:
+            command += ' --policy-file %s' % args.policy_file
+        rules, text = nova_policy.build(
+            args.mode, freeze_conf.load_settings(conf).rules,
+            layout.sources(), command, conf.oslo_policy.enforce_new_defaults)
+        if not args.output:
+            sys.stdout.write(text)
+            return exits.DONE
+        try:
+            atomic.write_atomically(args.output, text)
+        except OSError as exc:
+            raise CommandError('cannot write %s: %s' % (args.output, exc))
+        print('%s: %d rules for mode %s' % (args.output, len(rules),
+                                            args.mode), file=sys.stderr)
+        return exits.DONE
 
 
-def cmd_paste(args):
-    try:
-        with open(args.file, encoding='utf-8', newline='') as f:
-            text = f.read()
-        mode = stat.S_IMODE(os.stat(args.file).st_mode)
-    except OSError as exc:
-        raise CommandError('cannot read %s: %s' % (args.file, exc))
-    try:
-        new_text, changed = pastefile.insert_filter(text, args.file)
-    except pastefile.PasteError as exc:
-        raise CommandError('%s: %s' % (args.file, exc))
-    target = args.output or args.file
-    if not changed and target == args.file:
-        print('%s already has the freeze filter; nothing changed.' % args.file)
-        return
-    if args.dry_run:
-        sys.stdout.writelines(difflib.unified_diff(
-            text.splitlines(keepends=True), new_text.splitlines(keepends=True),
-            args.file, target))
-        return
-    try:
-        written = atomic.write_atomically(target, new_text, mode=mode)
-    except OSError as exc:
-        raise CommandError('cannot write %s: %s' % (target, exc))
-    print('%s: freeze filter added to %s' % (
-        target if written == os.path.abspath(target) else '%s (-> %s)' % (
-            target, written), ', '.join(changed)))
+class Paste(shell.Command):
+    """Add the freeze filter to nova's api-paste.ini."""
 
+    expected = EXPECTED
+
+    example = '''
+        freeze-ctl paste /etc/nova/api-paste.ini --dry-run
+        freeze-ctl paste /etc/nova/api-paste.ini
+    '''
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('file')
+        parser.add_argument('-o', '--output',
+                            help='write here instead of FILE')
+        parser.add_argument('--dry-run', action='store_true',
+                            help='show the change as a unified diff; write '
+                                 'nothing')
+        return parser
+
+    def take_action(self, args):
+        try:
+            with open(args.file, encoding='utf-8', newline='') as f:
+                text = f.read()
+            mode = stat.S_IMODE(os.stat(args.file).st_mode)
+        except OSError as exc:
+            raise CommandError('cannot read %s: %s' % (args.file, exc))
+        try:
+            new_text, changed = pastefile.insert_filter(text, args.file)
+        except pastefile.PasteError as exc:
+            raise CommandError('%s: %s' % (args.file, exc))
+        target = args.output or args.file
+        if not changed and target == args.file:
+            print('%s already has the freeze filter; nothing changed.'
+                  % args.file)
+            return exits.DONE
+        if args.dry_run:
+            sys.stdout.writelines(difflib.unified_diff(
+                text.splitlines(keepends=True),
+                new_text.splitlines(keepends=True), args.file, target))
+            return exits.DONE
+        try:
+            written = atomic.write_atomically(target, new_text, mode=mode)
+        except OSError as exc:
+            raise CommandError('cannot write %s: %s' % (target, exc))
+        print('%s: freeze filter added to %s' % (
+            target if written == os.path.abspath(target) else '%s (-> %s)' % (
+                target, written), ', '.join(changed)))
+        return exits.DONE
+
+
+COMMANDS = {'on': 'On', 'off': 'Off', 'status': 'Status',
+            'history': 'History', 'grants': 'Grants', 'grant': 'Grant',
+            'revoke': 'Revoke', 'policy generate': 'PolicyGenerate',
+            'paste': 'Paste'}
 
 CREDENTIALS_NOTE = (
     "Keystone credentials (for --grant, --quiesce, and off in a window with "
@@ -528,178 +685,29 @@ CREDENTIALS_NOTE = (
     "--os-* options; 'freeze-ctl --os-cloud CLOUD --help' lists those.")
 
 
-def build_parser(argv=(), credentials=True):
-    """The parser; openstacksdk's ``--os-*`` options only with
-    ``credentials`` (importing openstacksdk takes most of a second)."""
-    parser = argparse.ArgumentParser(
-        prog='freeze-ctl',
-        description='Put the Nova compute API into migration mode.',
-        epilog=None if credentials else CREDENTIALS_NOTE)
-    if credentials:
-        auth.register(parser, list(argv))
-    exits.add_debug_option(parser)
-    parser.add_argument('--state', metavar='URL',
-                        help='state URL (default: $NOVA_FREEZE_STATE, then '
-                             '[freeze] state_url)')
-    parser.add_argument('--config-file', action='append', metavar='PATH',
-                        help='nova.conf to read [freeze] from (repeatable)')
-    sub = parser.add_subparsers(dest='command', required=True)
+class FreezeCtl(shell.App):
+    """freeze-ctl's shell: its global options beside cliff's."""
 
-    def with_grants(p):
-        p.add_argument('--grant', action='append', metavar='USER:PROJECT',
-                       help='grant the migration role for the window: '
-                            'USER[@DOMAIN]:PROJECT[@DOMAIN] (repeatable)')
-        p.add_argument('--grant-group', action='append',
-                       metavar='GROUP:PROJECT',
-                       help='the same for a group (repeatable)')
-        p.add_argument('--role', help='role to grant (default: the first of '
-                                      '[freeze] migration_roles)')
-        return p
+    def __init__(self, argv):
+        self.argv = list(argv)
+        super().__init__('freeze-ctl', 'Put the Nova compute API into '
+                         'migration mode.', {
+                             name: 'freeze.cli.freeze_ctl:%s' % cls
+                             for name, cls in COMMANDS.items()})
 
-    def with_format(p):
-        p.add_argument('-f', '--format', choices=output.FORMATS,
-                       default='table', help='output format')
-        return p
-
-    def with_wait(p):
-        p.add_argument('--wait', type=float, default=30.0, metavar='SECONDS',
-                       help='return once every live nova-api worker enforces '
-                            'the change, or fail after this long naming the '
-                            'workers that lag (default: 30)')
-        return p
-
-    def with_policy_file(p):
-        p.add_argument('--policy-file', metavar='PATH',
-                       help="nova's policy file (default: [oslo_policy] "
-                            "policy_file of nova.conf)")
-        return p
-
-    def with_policy_dir(p):
-        p.add_argument('--policy-dir', metavar='DIR',
-                       help="also keep the freeze as an oslo.policy overlay "
-                            "in this one of nova's policy_dirs (default: "
-                            "[freeze] policy_dir)")
-        return with_policy_file(p)
-
-    on = with_policy_dir(with_format(sub.add_parser('on',
-                                                    help='freeze the API')))
-    on.add_argument('--create-policy-file', action='store_true',
-                    help="create nova's policy file, empty, when it is "
-                         "missing (oslo.policy documents that it searches "
-                         "policy_dirs only when it exists)")
-    on.add_argument('--mode', choices=document.MODES, required=True)
-    on.add_argument('--reason', required=True,
-                    help='shown to every blocked caller')
-    end = on.add_mutually_exclusive_group()
-    end.add_argument('--until', type=parse_until, metavar='ISO8601',
-                     help='expected end (UTC unless an offset is given; '
-                          'default: the end of the window already on)')
-    end.add_argument('--for', dest='duration', type=parse_duration,
-                     metavar='DURATION', help='expected length, e.g. 2h')
-    end.add_argument('--no-until', action='store_true',
-                     help='drop the expected end of the window already on '
-                          '(and its auto-thaw)')
-    on.add_argument('--auto-thaw', action=argparse.BooleanOptionalAction,
-                    help='thaw by itself at the end time (never the default: '
-                         'thawing mid-translation corrupts data; default: '
-                         'as the window already on)')
-    on.add_argument('--force', action='store_true',
-                    help='replace a corrupt state document (kept aside)')
-    on.add_argument('--create', action='store_true',
-                    help="create the state file's directory when it is "
-                         "missing (else refused: a mistyped path is not a "
-                         "new state)")
-    with_grants(with_wait(on))
-    on.add_argument('--quiesce', action='store_true',
-                    help='then wait until no server has a task_state and no '
-                         'migration is in progress (needs Nova admin '
-                         'credentials: --os-cloud or OS_* variables)')
-    on.add_argument('--quiesce-timeout', type=float, default=600.0,
-                    metavar='SECONDS',
-                    help='fail after this long, listing what is still in '
-                         'flight (default: 600)')
-
-    off = with_wait(with_policy_dir(with_format(sub.add_parser(
-        'off', help='thaw the API'))))
-    off.add_argument('--force', action='store_true',
-                     help='replace a corrupt state document (kept aside)')
-    with_policy_dir(with_format(sub.add_parser('status',
-                                               help='show the freeze state')))
-    with_format(sub.add_parser('grants',
-                               help="list the window's role grants"))
-    with_grants(with_format(sub.add_parser(
-        'grant', help='grant the migration role in a window that is on')))
-    with_grants(with_format(sub.add_parser(
-        'revoke', help='revoke grants this window made')))
-    history = with_format(sub.add_parser('history',
-                                         help='show the audit history'))
-    history.add_argument('--limit', type=positive_int, metavar='N',
-                         help='only the last N changes')
-
-    policy_parser = sub.add_parser('policy',
-                                   help='the freeze as an oslo.policy overlay')
-    policy_sub = policy_parser.add_subparsers(dest='policy_command',
-                                              required=True)
-    generate = with_policy_file(policy_sub.add_parser(
-        'generate', help="the overlay for a mode, over nova's effective "
-                         "policy"))
-    generate.add_argument('--mode', choices=document.MODES, required=True)
-    generate.add_argument('-o', '--output', metavar='FILE',
-                          help='write it here (atomically), not to stdout')
-
-    paste = sub.add_parser('paste', help='add the filter to an api-paste.ini')
-    paste.add_argument('file')
-    paste.add_argument('-o', '--output', help='write here instead of FILE')
-    paste.add_argument('--dry-run', action='store_true',
-                       help='show the change as a unified diff; write '
-                            'nothing')
-    return parser
-
-
-COMMANDS = {'on': cmd_on, 'off': cmd_off, 'status': cmd_status,
-            'history': cmd_history, 'grants': cmd_grants, 'grant': cmd_grant,
-            'revoke': cmd_revoke}
+    def add_global_options(self, parser):
+        parser.add_argument('--state', metavar='URL',
+                            help='state URL (default: $NOVA_FREEZE_STATE, '
+                                 'then [freeze] state_url)')
+        parser.add_argument('--config-file', action='append', metavar='PATH',
+                            help='nova.conf to read [freeze] from '
+                                 '(repeatable)')
+        auth.add_options(parser, self.argv, CREDENTIALS_NOTE)
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    args = auth.parse_args(
-        lambda credentials: build_parser(argv, credentials), argv)
-    exits.configure_logging(args.debug)
-    return exits.run('freeze-ctl', args.debug, lambda: _run(args), (
-        CommandError, ValueError, freeze_state.StateUnavailable,
-        freeze_state.StateConflict, OSError))
-
-
-def _run(args):
-    try:
-        return _dispatch(args)
-    except overlay.OverlayError as exc:  # (evaluated, so imported, on errors)
-        raise CommandError(str(exc)) from exc
-
-
-def _dispatch(args):
-    if args.command == 'paste':
-        cmd_paste(args)
-        return exits.DONE
-    if args.command == 'policy':
-        cmd_policy_generate(args)
-        return exits.DONE
-    url, args.state_origin = resolve_state_url(args)
-    try:
-        backend = freeze_state.open_backend(
-            url, create=getattr(args, 'create', False))
-        COMMANDS[args.command](backend, args, document.utcnow())
-    except (freeze_state.StateUnavailable, freeze_state.StateConflict,
-            document.StateError) as exc:
-        message = str(exc)
-        if isinstance(exc, document.StateError):
-            message += ('; the state document is corrupt: check it, or '
-                        'use --force with on/off to set it aside and write a '
-                        'new one')
-        raise CommandError('%s [state URL from %s]'
-                           % (message, args.state_origin))
-    return exits.DONE
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return FreezeCtl(argv).main(argv)
 
 
 if __name__ == '__main__':

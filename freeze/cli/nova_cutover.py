@@ -14,6 +14,7 @@ from freeze.cli import exits
 from freeze.cli import lazy
 from freeze.cli import output
 from freeze.cli import shell
+from freeze.cli.exits import CommandError
 from freeze.cutover import paths
 
 # SQLAlchemy (the journal) and the runbook: when a command runs, not for
@@ -29,9 +30,6 @@ timeline_html = lazy.module('freeze.cutover.timeline_html')
 
 NAME = 'nova-cutover'
 
-
-class CommandError(Exception):
-    """A clear, expected failure: printed without a traceback."""
 
 
 def load_plan(path: str):

@@ -12,7 +12,8 @@ import string
 
 import yaml
 
-MODES = ('full', 'writes', 'network')
+from freeze.state.document import MODES
+
 _NAME = re.compile(r'^[a-z0-9][a-z0-9-]*$')
 #: Host names go into shell commands unquoted (``ssh {host} ...``): keep
 #: them to what a DNS name or nova service host can be.

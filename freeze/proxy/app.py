@@ -27,16 +27,14 @@ from collections.abc import Iterable
 
 import webob
 from oslo_config import cfg
-from oslo_log import log as logging
 
+from freeze import identity
 from freeze.proxy import conf as proxy_conf
 from freeze.proxy import extensions, query, view
 from freeze.proxy import loader as loader_mod
 from freeze.proxy.query import ApiError
 from freeze.translate import config
 from freeze.translate.neutron import COLLECTIONS
-
-LOG = logging.getLogger(__name__)
 
 READS = frozenset({'GET', 'HEAD'})
 WRITES = frozenset({'POST', 'PUT', 'DELETE', 'PATCH'})
@@ -207,16 +205,10 @@ class ProxyApp:
         """The project whose view the caller gets; None for every project:
         no identity at all (the noauth pipeline) or a role in
         ``all_projects_roles``. Only what auth_token confirmed counts."""
-        status = environ.get('HTTP_X_IDENTITY_STATUS')
-        if status is None:
+        caller = identity.caller(environ)
+        if caller is None or caller.roles & self.all_projects_roles:
             return None
-        if status != 'Confirmed':
-            return ''
-        roles = {r.strip().lower()
-                 for r in environ.get('HTTP_X_ROLES', '').split(',')}
-        if roles & self.all_projects_roles:
-            return None
-        return environ.get('HTTP_X_PROJECT_ID', '')
+        return caller.project_id or ''
 
 
 def _fields(obj: dict, fields: tuple[str, ...]) -> dict:

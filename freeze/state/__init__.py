@@ -26,8 +26,9 @@ class StateConflict(Exception):
 def open_backend(url, create=False):
     """Return the backend for a state URL: ``file:///path`` (or a bare
     path), or ``etcd3+http(s)://HOST:PORT[,HOST:PORT...][/prefix][?tls]``
-    (``freeze.state.etcd``).  ``create``: a file state's missing directory
-    is created when a change is written (else refused)."""
+    (``freeze.state.etcd``); both keep ``freeze.state.backend.Backend``.
+    ``create``: a file state's missing directory is created when a change
+    is written (else refused)."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme in ('etcd3+http', 'etcd3+https'):
         from freeze.state import etcd

@@ -25,8 +25,7 @@ PRUNE_AFTER = datetime.timedelta(days=1)
 
 OK, LAGGING, FAILING, EXPIRED = 'ok', 'lagging', 'failing', 'expired'
 
-#: The first line ``freeze.policy.header`` writes into an overlay.
-_OVERLAY_HEADER = re.compile(r'# nova-freeze policy overlay, mode (\w+)\.')
+#: What a worker reports when its policy dir holds no overlay.
 ABSENT = 'absent'
 
 
@@ -103,20 +102,6 @@ def overlay_status(ack, state, now):
     if ack.overlay == ABSENT:
         return 'missing'
     return 'stale (mode %s)' % ack.overlay
-
-
-def read_overlay_mode(path):
-    """The mode an overlay file was written for, ``absent``, or a short
-    reason it cannot be told."""
-    try:
-        with open(path, encoding='utf-8') as f:
-            first = f.readline()
-    except FileNotFoundError:
-        return ABSENT
-    except (OSError, UnicodeDecodeError) as exc:
-        return 'unreadable: %s' % exc.__class__.__name__
-    found = _OVERLAY_HEADER.match(first)
-    return found.group(1) if found else 'not a nova-freeze overlay'
 
 
 def laggards(records, epoch, now):

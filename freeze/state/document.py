@@ -15,6 +15,11 @@ class StateError(ValueError):
     """The state document is malformed."""
 
 
+class EpochError(ValueError):
+    """A change whose epoch is not the old one + 1: refused by every
+    backend, so that "epochs never repeat" is enforced, not a convention."""
+
+
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -102,6 +107,31 @@ class FreezeState:
         return not (self.auto_thaw and self.until is not None
                     and now >= self.until)
 
+    def successor(self, **changes):
+        """The next version: ``changes`` applied, the epoch raised by one
+        (the only place an epoch is raised)."""
+        return dataclasses.replace(self, epoch=self.epoch + 1, **changes)
+
+    def frozen_with(self, mode, reason, until, auto_thaw, who, now):
+        """The successor that freezes in ``mode``, or None when it is already
+        frozen just so.  A freeze already on keeps its start (who, when)."""
+        if self.frozen and (self.mode, self.reason, self.until,
+                            self.auto_thaw) == (mode, reason, until,
+                                                auto_thaw):
+            return None
+        return self.successor(
+            frozen=True, mode=mode, reason=reason, until=until,
+            auto_thaw=auto_thaw,
+            started_at=self.started_at if self.frozen else now,
+            started_by=self.started_by if self.frozen else who)
+
+    def thawed(self):
+        """The successor that thaws (the window's grants stay recorded until
+        they are revoked), or None when it is not frozen."""
+        if not self.frozen:
+            return None
+        return FreezeState(epoch=self.epoch, grants=self.grants).successor()
+
     def to_dict(self):
         return {
             'epoch': self.epoch,
@@ -155,6 +185,14 @@ class FreezeState:
 
 
 THAWED = FreezeState()
+
+
+def check_successor(old, new):
+    """Refuse ``new`` unless its epoch is ``old``'s + 1 (EpochError)."""
+    if new.epoch != old.epoch + 1:
+        raise EpochError('a change from epoch %d must write epoch %d, not %d:'
+                         ' refused, epochs never repeat' % (
+                             old.epoch, old.epoch + 1, new.epoch))
 
 #: What a history entry shows as changed, old -> new.
 CHANGED_FIELDS = ('frozen', 'mode', 'reason', 'until', 'auto_thaw')

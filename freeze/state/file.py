@@ -12,7 +12,6 @@ unreadable document (``StateMissing``), so workers keep the last state for
 """
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import os
@@ -21,6 +20,7 @@ from freeze import atomic
 from freeze.state import StateMissing
 from freeze.state import StateUnavailable
 from freeze.state import acks
+from freeze.state import backend
 from freeze.state import document
 
 # Bytes of history read from its end at first to find the last entry.
@@ -28,9 +28,10 @@ _TAIL = 16384
 
 
 class FileBackend:
+    """The freeze state in a file (see ``freeze.state.backend.Backend``)."""
 
-    #: Local: a request may check it inline (a stat), unlike a network one.
-    remote = False
+    #: A check is a stat: a request may do it inline.
+    CHARACTERISTICS = frozenset({backend.Characteristics.POLLS})
 
     def __init__(self, path, create=False):
         self.path = os.path.abspath(path)
@@ -167,7 +168,8 @@ class FileBackend:
             if new is None and aside is None:
                 return old, old
             if new is None:   # the corrupt document is gone: say so
-                new = dataclasses.replace(old, epoch=old.epoch + 1)
+                new = old.successor()
+            document.check_successor(old, new)
             try:
                 atomic.write_atomically(
                     self.path, json.dumps(new.to_dict(), indent=2,

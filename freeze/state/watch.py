@@ -3,11 +3,12 @@
 The middleware asks for the state on every request and only ever gets the
 view held in memory.  A background thread per process (the keeper) keeps it
 current and reports what this process enforces (its acknowledgement, see
-``acks``).  On the file backend the keeper checks the file every
-``check_interval``, and a request may do the same check inline (a stat).  On
-etcd, where a check is a network call, requests never check: a second thread
-follows an etcd watch (the fast path), and the keeper re-reads every
-``heartbeat_interval`` (the fallback, and the health check).
+``acks``).  How is the backend's to say (``backend.Characteristics``): one
+that polls (a file) is checked by the keeper every ``check_interval``, and a
+request may do the same check inline (a stat).  One that follows (etcd),
+where a check is a network call, is never checked by a request: a second
+thread follows its change stream (the fast path), and the keeper re-reads
+every ``heartbeat_interval`` (the fallback, and the health check).
 
 The threads start with ``start()``, and again in a process forked after it
 (threads do not survive fork()) at its first request once a check is due.
@@ -28,8 +29,10 @@ import weakref
 
 from oslo_log import log as logging
 
+from freeze import nova_policy
 from freeze.state import StateUnavailable
 from freeze.state import acks
+from freeze.state import backend as state_backend
 from freeze.state import document
 
 LOG = logging.getLogger(__name__)
@@ -77,7 +80,8 @@ class StateWatcher:
         # The policy overlay this worker's nova reads, reported with the ack.
         self.overlay_path = overlay_path
         # How often the state is re-read when nothing says it changed.
-        self.interval = heartbeat_interval if backend.remote else check_interval
+        self.follows = state_backend.follows(backend)
+        self.interval = heartbeat_interval if self.follows else check_interval
         self._lock = threading.Lock()
         self._signature = _UNSET
         self._good = None
@@ -111,7 +115,7 @@ class StateWatcher:
         this is also where a forked child notices it has none."""
         if self._owner is not None and self._owner != os.getpid():
             self.start()  # forked since start(): our threads stayed behind
-        elif self._view is None or not self.backend.remote:
+        elif self._view is None or not self.follows:
             if self._lock.acquire(blocking=self._view is None):
                 try:
                     self._refresh()
@@ -220,7 +224,7 @@ class StateWatcher:
             self._threads = [threading.Thread(
                 target=_keep, args=(ref, self._stop, self._wake),
                 name='freeze-keeper', daemon=True)]
-            if self.backend.remote:
+            if self.follows:
                 self._threads.append(threading.Thread(
                     target=_follow, args=(ref, self._stop, self.backend),
                     name='freeze-watch', daemon=True))
@@ -273,7 +277,7 @@ class StateWatcher:
 
     def _report(self, now):
         view = self._view
-        overlay = (acks.read_overlay_mode(self.overlay_path)
+        overlay = (nova_policy.overlay_mode(self.overlay_path)
                    if self.overlay_path else None)
         said = (view.state.epoch, view.failing, view.problem, overlay)
         if said == self._reported and now < self._next_heartbeat:

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from freeze.state import StateUnavailable
+from freeze.state import backend as state_backend
 from freeze.state import document
 from freeze.state import file as file_backend
 from freeze.state import open_backend
@@ -69,6 +70,41 @@ def test_update_writes_atomically_and_records_history(tmp_path):
     history = backend.history()
     assert len(history) == 1
     assert history[0]['who'] == 'ops' and history[0]['new']['epoch'] == 1
+
+
+def test_transitions_raise_the_epoch_by_one():
+    thawed = document.FreezeState(epoch=4)
+    on = thawed.frozen_with('writes', 'cut', None, False, 'ops@h', NOW)
+    assert (on.epoch, on.frozen, on.mode, on.started_at, on.started_by) == (
+        5, True, 'writes', NOW, 'ops@h')
+    assert on.frozen_with('writes', 'cut', None, False, 'x', NOW) is None
+    later = NOW + datetime.timedelta(hours=1)
+    changed = on.frozen_with('full', 'cut', later, True, 'other@h', later)
+    assert (changed.epoch, changed.mode, changed.until, changed.auto_thaw,
+            changed.started_at, changed.started_by) == (
+        6, 'full', later, True, NOW, 'ops@h')  # the window's start is kept
+    grant = document.Grant('user', 'a@D', 'a1', 'p@D', 'p1', 'migration',
+                           'r1', 'created')
+    off = changed.successor(grants=(grant,)).thawed()
+    assert off == document.FreezeState(epoch=8, grants=(grant,))
+    assert off.thawed() is None
+
+
+def test_the_file_keeps_the_backend_contract_and_is_polled(tmp_path):
+    backend = open_backend(str(tmp_path / 'state.json'))
+    assert isinstance(backend, state_backend.Backend)
+    assert isinstance(backend.ack_store(), state_backend.AckStore)
+    assert not state_backend.follows(backend)
+
+
+@pytest.mark.parametrize('epoch', [0, 1, 3], ids=['older', 'same', 'skip'])
+def test_an_update_must_raise_the_epoch_by_exactly_one(tmp_path, epoch):
+    backend = open_backend(str(tmp_path / 'state.json'))
+    backend.update(freeze_full, 'ops', NOW)
+    with pytest.raises(document.EpochError, match='epochs never repeat'):
+        backend.update(lambda old: dataclasses.replace(
+            old, epoch=epoch, reason='other'), 'ops', NOW)
+    assert backend.read().reason == 'cut' and len(backend.history()) == 1
 
 
 def test_concurrent_updates_keep_epochs_strictly_increasing(tmp_path):

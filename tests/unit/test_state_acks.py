@@ -9,8 +9,6 @@ import time
 
 import pytest
 
-from freeze import decision
-from freeze import policy
 from freeze.state import acks
 from freeze.state import document
 
@@ -64,16 +62,6 @@ FROZEN = document.FreezeState(epoch=5, frozen=True, mode='writes')
 def test_overlay_status(state, overlay, status):
     record = dataclasses.replace(ack(1, 5), overlay=overlay)
     assert acks.overlay_status(record, state, NOW) == status
-
-
-def test_overlay_mode_is_read_from_the_header_policy_writes(tmp_path):
-    path = tmp_path / 'zz-nova-freeze.yaml'
-    assert acks.read_overlay_mode(str(path)) == 'absent'
-    path.write_text(policy.render({'a': 'role:migration'}, policy.header(
-        'network', '34.0.0', 'freeze-ctl on', [], decision.Rules())))
-    assert acks.read_overlay_mode(str(path)) == 'network'
-    path.write_text('"a": "rule:b"\n')
-    assert acks.read_overlay_mode(str(path)) == 'not a nova-freeze overlay'
 
 
 def test_record_round_trip_and_malformed_records():

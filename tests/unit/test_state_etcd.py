@@ -1,5 +1,6 @@
 """The etcd backend against a real etcd: CAS, history, watch, leases."""
 
+import dataclasses
 import datetime
 import socket
 import threading
@@ -11,8 +12,10 @@ import pytest
 from freeze.state import StateConflict
 from freeze.state import StateUnavailable
 from freeze.state import acks
+from freeze.state import backend as state_backend
 from freeze.state import document
 from freeze.state import etcd as etcd_backend
+from freeze.state import etcd_url
 from freeze.state import file as file_backend
 from freeze.state import open_backend
 from freeze.state import watch
@@ -53,7 +56,7 @@ def dead_endpoint():
      '/p'),
 ])
 def test_urls(url, endpoints, prefix):
-    assert etcd_backend.parse_url(url) == etcd_backend.Target(endpoints,
+    assert etcd_url.parse_url(url) == etcd_url.Target(endpoints,
                                                               prefix)
     backend = open_backend(url)
     assert isinstance(backend, etcd_backend.EtcdBackend)
@@ -88,6 +91,22 @@ def test_absent_state_is_thawed_and_updates_record_history(backend):
     history = backend.history()
     assert [h['new']['epoch'] for h in history] == [1, 2]
     assert history[1]['old']['mode'] == 'full' and history[1]['who'] == 'ops'
+
+
+def test_it_keeps_the_backend_contract_and_declares_that_it_follows(
+        backend):
+    assert isinstance(backend, state_backend.FollowingBackend)
+    assert isinstance(backend.ack_store(), state_backend.AckStore)
+    assert state_backend.follows(backend)
+
+
+@pytest.mark.parametrize('epoch', [0, 1, 3], ids=['older', 'same', 'skip'])
+def test_an_update_must_raise_the_epoch_by_exactly_one(backend, epoch):
+    backend.update(freeze('full'), 'ops', NOW)
+    with pytest.raises(document.EpochError, match='epochs never repeat'):
+        backend.update(lambda old: dataclasses.replace(
+            old, epoch=epoch, reason='other'), 'ops', NOW)
+    assert backend.read().reason == 'cut' and len(backend.history()) == 1
 
 
 def test_a_write_between_read_and_swap_is_a_conflict(backend):
@@ -128,21 +147,23 @@ def test_concurrent_writers_keep_epochs_strictly_increasing(backend):
 def test_corrupt_state_refused_then_set_aside_with_force(backend):
     backend.update(freeze('full'), 'ops', NOW)
     backend.update(freeze('full'), 'ops', NOW)
-    backend.call('corrupt it', lambda c: c.put(backend.state_key, '{"ep'))
+    backend.cluster.call('corrupt it',
+                         lambda c: c.put(backend.state_key, '{"ep'))
     with pytest.raises(document.StateError):
         backend.read()
     with pytest.raises(document.StateError):
         backend.update(freeze('full'), 'ops', NOW)
     _, new = backend.update(freeze('full'), 'ops', NOW, force=True)
     assert new.epoch == 3
-    aside = backend.call('list', lambda c: c.get_prefix(
+    aside = backend.cluster.call('list', lambda c: c.get_prefix(
         backend.key('corrupt', '')))
     assert [value for value, _ in aside] == [b'{"ep']
     assert backend.history()[-1]['set_aside'] == backend.key(
         'corrupt', NOW.strftime('%Y%m%dT%H%M%S'))
     # Set aside even when the command changes nothing else (off, thawed):
     # recorded, with an epoch of its own.
-    backend.call('corrupt it', lambda c: c.put(backend.state_key, 'x'))
+    backend.cluster.call('corrupt it',
+                         lambda c: c.put(backend.state_key, 'x'))
     old, new = backend.update(lambda old: None, 'ops', NOW, force=True)
     assert new.epoch == 4 and 'set_aside' in backend.history()[-1]
 
@@ -150,7 +171,8 @@ def test_corrupt_state_refused_then_set_aside_with_force(backend):
 def test_a_deleted_state_continues_the_epochs(backend):
     backend.update(freeze('full'), 'ops', NOW)
     backend.update(thaw, 'ops', NOW)
-    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    backend.cluster.call('delete it',
+                         lambda c: c.delete(backend.state_key))
     assert backend.read() == document.THAWED  # the last entry is a thaw
     old, new = backend.update(freeze('writes'), 'ops', NOW)
     assert (old.epoch, old.frozen, new.epoch) == (2, False, 3)
@@ -160,7 +182,8 @@ def test_a_deleted_state_is_unreadable_while_history_says_frozen(backend):
     """As with a state file: never read as thawed; freeze-ctl continues
     from the history's last document."""
     backend.update(freeze('writes'), 'ops', NOW)
-    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    backend.cluster.call('delete it',
+                         lambda c: c.delete(backend.state_key))
     with pytest.raises(file_backend.StateMissing) as caught:
         backend.read()
     assert 'history says frozen (epoch 1, mode writes)' in str(caught.value)
@@ -176,13 +199,13 @@ def test_a_missing_key_is_judged_by_the_history_of_the_same_revision(
     that read must not pair "absent" with the later history (it gave a
     thawed epoch 0 that never existed)."""
     backend.update(freeze('writes'), 'ops', NOW)
-    backend.call('delete it', lambda c: c.delete(backend.state_key))
-    kv, revision = backend.call('read', lambda c: backend._range(
-        c, backend.state_key))
+    backend.cluster.call('delete it',
+                         lambda c: c.delete(backend.state_key))
+    kv, revision = backend.cluster.range(backend.state_key)
     backend.update(thaw, 'ops', NOW)
     assert kv is None
     with pytest.raises(file_backend.StateMissing, match='epoch 1'):
-        backend._decode_state(kv, revision)
+        backend.decode(kv, revision)
     assert backend.read().epoch == 2
 
 
@@ -196,7 +219,8 @@ def test_watcher_keeps_state_then_fails_when_state_key_is_deleted(
     watcher.start()
     try:
         assert watcher.current().state.mode == 'writes'
-        backend.call('delete it', lambda c: c.delete(backend.state_key))
+        backend.cluster.call('delete it',
+                         lambda c: c.delete(backend.state_key))
         wait_until(lambda: watcher.current().problem is not None)
         view = watcher.current()
         assert 'missing' in view.problem and not view.failing
@@ -213,7 +237,7 @@ def test_watcher_keeps_state_then_fails_when_state_key_is_deleted(
 
 
 def test_unreachable_etcd_is_a_quick_clear_error():
-    backend = etcd_backend.EtcdBackend(etcd_backend.Target([dead_endpoint()]))
+    backend = etcd_backend.EtcdBackend(etcd_url.Target([dead_endpoint()]))
     started = time.monotonic()
     with pytest.raises(StateUnavailable, match='Connection refused'):
         backend.read()
@@ -223,7 +247,7 @@ def test_unreachable_etcd_is_a_quick_clear_error():
 
 
 def test_the_next_endpoint_answers_when_one_is_down(backend):
-    both = etcd_backend.EtcdBackend(etcd_backend.Target(
+    both = etcd_backend.EtcdBackend(etcd_url.Target(
         [dead_endpoint(), backend.endpoints[0]], backend.prefix))
     both.update(freeze('full'), 'ops', NOW)
     assert backend.read().frozen
@@ -243,9 +267,11 @@ def test_follow_yields_now_then_each_change_until_closed(backend):
     reader.start()
     wait_until(lambda: seen, what='the state as it is now')
     backend.update(freeze('full'), 'ops', NOW)
-    backend.call('corrupt it', lambda c: c.put(backend.state_key, 'nope'))
+    backend.cluster.call('corrupt it',
+                         lambda c: c.put(backend.state_key, 'nope'))
     backend.update(thaw, 'ops', NOW, force=True)
-    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    backend.cluster.call('delete it',
+                         lambda c: c.delete(backend.state_key))
     backend.update(freeze('writes'), 'ops', NOW)
     wait_until(lambda: len(seen) >= 6, what='six states')
     stream.close()
@@ -266,7 +292,8 @@ def test_follow_breaks_when_a_frozen_state_is_deleted(backend):
     backend.update(freeze('network'), 'ops', NOW)
     stream = iter(backend.follow())
     assert next(stream)[1].mode == 'network'
-    backend.call('delete it', lambda c: c.delete(backend.state_key))
+    backend.cluster.call('delete it',
+                         lambda c: c.delete(backend.state_key))
     with pytest.raises(file_backend.StateMissing, match='history says '
                        'frozen'):
         next(stream)
@@ -300,9 +327,9 @@ def test_a_record_expires_when_heartbeats_stop(backend):
 def test_a_record_comes_back_after_its_lease_was_lost(backend):
     store = backend.ack_store()
     store.report(ack(104))
-    [record] = backend.call('list', lambda c: c.get_prefix(
+    [record] = backend.cluster.call('list', lambda c: c.get_prefix(
         backend.key('workers', '')))
-    backend.call('revoke', lambda c: c.post(
+    backend.cluster.call('revoke', lambda c: c.post(
         c.get_url('/kv/lease/revoke'), json={'ID': int(record[1]['lease'])}))
     assert backend.ack_store().records() == []
     store.report(ack(104))  # the keep-alive finds no lease: granted anew

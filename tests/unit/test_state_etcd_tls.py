@@ -9,7 +9,7 @@ import pytest
 
 from freeze.state import StateUnavailable
 from freeze.state import document
-from freeze.state import etcd as etcd_backend
+from freeze.state import etcd_cluster
 from freeze.state import open_backend
 from tools.localetcd import LocalEtcd
 
@@ -86,7 +86,7 @@ def test_plain_http_to_a_tls_etcd_is_unavailable(tls_etcd):
 def test_a_bad_certificate_alert_reads_as_a_tls_failure():
     """What etcd's alert looks like when TLS 1.3 delivers it after the
     handshake (the test above sees it now and then instead of an EOF)."""
-    text = etcd_backend._describe(Exception(
+    text = etcd_cluster.describe(Exception(
         "HTTPSConnectionPool(host='127.0.0.1', port=1): Max retries exceeded"
         " (Caused by SSLError(SSLError(1, '[SSL: SSLV3_ALERT_BAD_CERTIFICATE"
         "] sslv3 alert bad certificate (_ssl.c:2)')))"))

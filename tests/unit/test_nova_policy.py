@@ -17,8 +17,10 @@ from oslo_policy import policy as oslo_policy
 import pytest
 import yaml
 
+from freeze import conf as freeze_conf
 from freeze import decision
-from freeze import overlay
+from freeze import nova_policy
+from freeze import overlay_rules
 from freeze.cli import freeze_ctl
 
 EVENTS = decision.AllowRule.parse('service:POST:/os-server-external-events')
@@ -44,9 +46,9 @@ def site(tmp_path):
 
 
 def policy_dir(site):
-    layout = overlay.Layout(str(site / 'policy.yaml'),
+    layout = nova_policy.Layout(str(site / 'policy.yaml'),
                             (str(site / 'policy.d'),))
-    return overlay.PolicyDir(str(site / 'policy.d'), layout, RULES)
+    return nova_policy.PolicyDir(str(site / 'policy.d'), layout, RULES)
 
 
 def nova_enforcer(site):
@@ -56,7 +58,7 @@ def nova_enforcer(site):
                                     policy_file=str(site / 'policy.yaml'))
     conf.set_override('policy_dirs', [str(site / 'policy.d')], 'oslo_policy')
     enforcer.suppress_deprecation_warnings = True
-    enforcer.register_defaults(overlay.nova_defaults())
+    enforcer.register_defaults(nova_policy.nova_defaults())
     return enforcer
 
 
@@ -69,9 +71,9 @@ def allowed(enforcer, rule, *roles):
 def test_the_overlay_keeps_its_identity(site):
     """Rewritten by freeze-ctl run as operators run it: a symlinked 0640
     overlay owned by nova, CRLF endings, stays all of that."""
-    real = site / 'shared' / overlay.OVERLAY_NAME
+    real = site / 'shared' / nova_policy.OVERLAY_NAME
     real.parent.mkdir()
-    link = site / 'policy.d' / overlay.OVERLAY_NAME
+    link = site / 'policy.d' / nova_policy.OVERLAY_NAME
     command = [sys.executable, '-m', 'freeze.cli.freeze_ctl',
                '--config-file', str(site / 'nova.conf'),
                '--state', 'file://%s' % (site / 'state.json'),
@@ -95,7 +97,7 @@ def test_the_overlay_keeps_its_identity(site):
     assert data.count(b'\n') == data.count(b'\r\n')
     assert '(role:migration or role:admin) and ' in yaml.safe_load(
         data.decode())[INDEX]
-    assert sorted(os.listdir(real.parent)) == [overlay.OVERLAY_NAME]
+    assert sorted(os.listdir(real.parent)) == [nova_policy.OVERLAY_NAME]
 
 
 # -- nova sees every change at once ----------------------------------------
@@ -157,7 +159,7 @@ def test_prepare_wraps_the_effective_rules_beneath_it(site):
 def test_prepare_refuses_files_that_would_undo_it(site):
     (site / 'policy.d' / 'zzz-late.yaml').write_text(
         '"%s": "@"\n"context_is_admin": "role:admin"\n' % KEYPAIRS)
-    with pytest.raises(overlay.OverlayError) as raised:
+    with pytest.raises(nova_policy.OverlayError) as raised:
         policy_dir(site).prepare('full')
     assert 'zzz-late.yaml (%s)' % KEYPAIRS in str(raised.value)
     rules, _ = policy_dir(site).prepare('network')  # keypairs not wrapped
@@ -165,15 +167,15 @@ def test_prepare_refuses_files_that_would_undo_it(site):
 
 
 def test_prepare_refuses_a_missing_directory(site):
-    target = overlay.PolicyDir(str(site / 'nope'), policy_dir(site).layout,
+    target = nova_policy.PolicyDir(str(site / 'nope'), policy_dir(site).layout,
                                RULES)
-    with pytest.raises(overlay.OverlayError, match='does not exist'):
+    with pytest.raises(nova_policy.OverlayError, match='does not exist'):
         target.prepare('full')
 
 
 def test_a_malformed_policy_file_is_named(site):
     (site / 'policy.yaml').write_text('"a": [unclosed\n')
-    with pytest.raises(overlay.OverlayError,
+    with pytest.raises(nova_policy.OverlayError,
                        match='policy.yaml is not a valid'):
         policy_dir(site).prepare('full')
 
@@ -183,10 +185,10 @@ def test_a_malformed_policy_file_is_named(site):
 def test_a_missing_policy_file_is_refused_or_created(site):
     (site / 'policy.yaml').unlink()
     target = policy_dir(site)
-    with pytest.raises(overlay.OverlayError, match='--create-policy-file'):
+    with pytest.raises(nova_policy.OverlayError, match='--create-policy-file'):
         target.require_policy_file()
     assert target.require_policy_file(create=True) == str(site / 'policy.yaml')
-    assert overlay.read_policy_file(str(site / 'policy.yaml')) == {}
+    assert nova_policy.read_policy_file(str(site / 'policy.yaml')) == {}
     assert target.require_policy_file() is None
     enforcer = nova_enforcer(site)
     target.write(target.prepare('full')[1])
@@ -194,25 +196,41 @@ def test_a_missing_policy_file_is_refused_or_created(site):
 
 
 def test_an_unknown_policy_file_is_refused(site):
-    target = overlay.PolicyDir(str(site / 'policy.d'), overlay.Layout(), RULES)
-    with pytest.raises(overlay.OverlayError, match='not known'):
+    target = nova_policy.PolicyDir(str(site / 'policy.d'),
+                                   nova_policy.Layout(), RULES)
+    with pytest.raises(nova_policy.OverlayError, match='not known'):
         target.require_policy_file(create=True)
+
+
+def test_overlay_mode_is_read_from_the_header_it_was_written_with(
+        tmp_path):
+    path = tmp_path / nova_policy.OVERLAY_NAME
+    assert nova_policy.overlay_mode(str(path)) == 'absent'
+    path.write_text(overlay_rules.render(
+        {'a': 'role:migration'}, overlay_rules.header(
+            'network', '34.0.0', 'freeze-ctl on', [], decision.Rules())))
+    assert nova_policy.overlay_mode(str(path)) == 'network'
+    path.write_text('"a": "rule:b"\n')
+    assert nova_policy.overlay_mode(str(path)) == 'not a nova-freeze overlay'
+    path.write_bytes(b'\xff\xfe')
+    assert nova_policy.overlay_mode(str(path)) == \
+        'unreadable: UnicodeDecodeError'
 
 
 def test_layout_from_nova_conf(site):
     conf = cfg.ConfigOpts()
-    overlay.register_opts(conf)
+    freeze_conf.register_policy_opts(conf)
     conf(args=[], project='nova',
          default_config_files=[str(site / 'nova.conf')])
-    layout = overlay.layout_from_conf(conf)
-    assert layout == overlay.Layout(str(site / 'policy.yaml'),
+    layout = nova_policy.layout_from_conf(conf)
+    assert layout == nova_policy.Layout(str(site / 'policy.yaml'),
                                     (str(site / 'policy.d'),))
     (site / 'policy.yaml').unlink()
-    assert overlay.layout_from_conf(conf).policy_file == str(
+    assert nova_policy.layout_from_conf(conf).policy_file == str(
         site / 'policy.yaml')
-    assert overlay.layout_from_conf(conf, 'other.yaml').policy_file == \
+    assert nova_policy.layout_from_conf(conf, 'other.yaml').policy_file == \
         os.path.abspath('other.yaml')
-    target = overlay.PolicyDir(str(site), layout, RULES)
+    target = nova_policy.PolicyDir(str(site), layout, RULES)
     assert not target.configured
     assert target.layout.policy_dirs[-1] == str(site)
 
@@ -230,7 +248,7 @@ def test_report(site):
     assert target.report(None)[1].startswith('present although')
     (site / 'policy.yaml').write_text('"%s": "!"\n' % KEYPAIRS)
     assert target.report('full')[1].startswith('stale')
-    (site / 'policy.d' / overlay.OVERLAY_NAME).write_text('[broken')
+    (site / 'policy.d' / nova_policy.OVERLAY_NAME).write_text('[broken')
     assert target.report('full')[1].startswith('unreadable')
 
 
@@ -245,7 +263,7 @@ def ctl(site, capsys, *args):
 
 
 def test_on_status_off_with_a_policy_dir(site, capsys):
-    path = site / 'policy.d' / overlay.OVERLAY_NAME
+    path = site / 'policy.d' / nova_policy.OVERLAY_NAME
     code, out, _ = ctl(site, capsys, 'on', '--mode', 'writes', '--reason', 'x',
                        '--policy-dir', str(site / 'policy.d'), '-f', 'json')
     assert code == 0 and json.loads(out)['policy_overlay'] == str(path)
@@ -267,7 +285,7 @@ def test_policy_dir_from_nova_conf(site, capsys):
         f.write('[freeze]\npolicy_dir = %s\n' % (site / 'policy.d'))
     code, _, err = ctl(site, capsys, 'on', '--mode', 'full', '--reason', 'x')
     assert code == 0, err
-    assert (site / 'policy.d' / overlay.OVERLAY_NAME).exists()
+    assert (site / 'policy.d' / nova_policy.OVERLAY_NAME).exists()
 
 
 @pytest.mark.parametrize('prepare, args, message', [

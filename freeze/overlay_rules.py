@@ -8,7 +8,7 @@ drift apart, and ANDing with the effective R means the overlay only takes
 away.
 
 Pure functions of rule strings; reading nova's defaults and the deployment's
-files, and writing the overlay, is ``freeze.overlay``'s job.
+files, and writing the overlay, is ``freeze.nova_policy``'s job.
 """
 
 import datetime
@@ -109,11 +109,16 @@ def generate(rules, operations, mode, freeze_rules):
     return overlay
 
 
+#: The header's first line; ``header_mode`` reads the mode back from it.
+_FIRST_LINE = 'nova-freeze policy overlay, mode %s. Do not edit: regenerate it.'
+_FIRST_LINE_MODE = re.compile('# ' + re.escape(_FIRST_LINE.split('%s')[0])
+                              + r'(\w+)\.')
+
+
 def header(mode, nova_version, command, sources, freeze_rules):
     """Comment lines naming what made an overlay, for operators and audits."""
     return [
-        'nova-freeze policy overlay, mode %s. Do not edit: regenerate it.'
-        % mode,
+        _FIRST_LINE % mode,
         'Generated against nova %s by: %s' % (nova_version, command),
         'Wraps the effective rules of: nova defaults%s'
         % ''.join(' + %s' % source for source in sources),
@@ -124,6 +129,13 @@ def header(mode, nova_version, command, sources, freeze_rules):
         'Each rule R with operations the freeze restricts is "(ROLES) and '
         '(R)": the overlay only takes away.',
     ]
+
+
+def header_mode(first_line):
+    """The mode an overlay's first line (as ``render`` writes ``header``)
+    names, or None when it is not such a line."""
+    found = _FIRST_LINE_MODE.match(first_line)
+    return found.group(1) if found else None
 
 
 def render(overlay, header_lines):

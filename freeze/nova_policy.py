@@ -1,7 +1,8 @@
 """nova's policy as it is in force, and the freeze overlay in a policy dir.
 
-The adapter around ``freeze.policy``: it reads nova's registered defaults (its
-``oslo.policy.policies`` entry point) and the deployment's override files,
+The adapter around ``freeze.overlay_rules``: it reads nova's registered
+defaults (its ``oslo.policy.policies`` entry point) and the deployment's
+override files,
 lets oslo.policy's own Enforcer combine them into the effective rules, and
 writes, checks and removes the overlay file.  nova's Enforcer re-reads its
 policy dirs when their newest mtime grows, so a change here takes effect on
@@ -15,12 +16,12 @@ import os
 import tempfile
 
 from oslo_config import cfg
-from oslo_policy import opts as oslo_policy_opts
 from oslo_policy import policy as oslo_policy
 import yaml
 
 from freeze import atomic
-from freeze import policy
+from freeze import overlay_rules
+from freeze.state.acks import ABSENT
 
 # Sorts after the usual names, so that it applies after the files beside it
 # (``prepare`` refuses one sorting later that would undo it).
@@ -32,12 +33,6 @@ _NEW_POLICY_FILE = ('# nova policy overrides: none yet. Created by freeze-ctl: '
 
 class OverlayError(Exception):
     """A policy file or directory that cannot be used; nothing was changed."""
-
-
-def register_opts(conf):
-    """nova.conf's ``[oslo_policy]`` options: where nova's policy lives."""
-    for group, opts in oslo_policy_opts.list_opts():
-        conf.register_opts(opts, group=group)
 
 
 def nova_defaults():
@@ -117,10 +112,10 @@ def build(mode, freeze_rules, sources, command, enforce_new_defaults=True):
     rules, operations = effective_rules(
         nova_defaults(), [overrides for _, overrides in sources],
         enforce_new_defaults)
-    overlay = policy.generate(rules, operations, mode, freeze_rules)
-    lines = policy.header(mode, nova_version(), command,
-                          [path for path, _ in sources], freeze_rules)
-    return overlay, policy.render(overlay, lines)
+    overlay = overlay_rules.generate(rules, operations, mode, freeze_rules)
+    lines = overlay_rules.header(mode, nova_version(), command,
+                                 [path for path, _ in sources], freeze_rules)
+    return overlay, overlay_rules.render(overlay, lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,7 +288,7 @@ class PolicyDir:
             return False, 'unreadable: %s' % exc
         try:
             expected, _ = self.prepare(mode)
-        except (OverlayError, policy.PolicyError) as exc:
+        except (OverlayError, overlay_rules.PolicyError) as exc:
             return False, 'cannot check: %s' % exc
         if on_disk == expected:
             return True, 'in place for mode %s' % mode
@@ -323,6 +318,20 @@ class PolicyDir:
         if _newest_mtime_ns(self.directory) <= before:
             later = before + 1_000_000
             os.utime(self.directory, ns=(later, later))
+
+
+def overlay_mode(path):
+    """The mode the overlay at ``path`` was written for (its header says),
+    ``absent``, or a short reason it cannot be told: what a worker reports
+    of its policy dir."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            first = f.readline()
+    except FileNotFoundError:
+        return ABSENT
+    except (OSError, UnicodeDecodeError) as exc:
+        return 'unreadable: %s' % exc.__class__.__name__
+    return overlay_rules.header_mode(first) or 'not a nova-freeze overlay'
 
 
 def _policy_dir_files(directory):

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from freeze import decision
-from freeze import overlay
-from freeze import policy
+from freeze import nova_policy
+from freeze import overlay_rules
 from freeze import routes
 from freeze.cli import freeze_ctl
 from freeze.state import document
@@ -26,8 +26,8 @@ from freeze.state import document
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EVENTS = decision.AllowRule.parse('service:POST:/os-server-external-events')
 RULES = decision.Rules(allow=(EVENTS,))
-DEFAULTS = overlay.nova_defaults()
-STOCK, OPERATIONS = overlay.effective_rules(DEFAULTS)
+DEFAULTS = nova_policy.nova_defaults()
+STOCK, OPERATIONS = nova_policy.effective_rules(DEFAULTS)
 ALL_OPERATIONS = sorted({(op['method'], op['path'])
                          for ops in OPERATIONS.values() for op in ops})
 KEYPAIRS = 'os_compute_api:os-keypairs:create'
@@ -83,7 +83,7 @@ def test_operation_request_refuses_what_it_cannot_read(operation):
 
 def test_every_nova_operation_is_understood():
     for method, path in ALL_OPERATIONS:
-        for identifier in policy.IDENTIFIERS:
+        for identifier in overlay_rules.IDENTIFIERS:
             routes.operation_request(op(method, path), identifier)
 
 
@@ -115,8 +115,8 @@ def test_a_guard_admits_whom_the_filter_passes(operation, mode, roles, rules):
     a writes freeze, while nova's rules refuse them anyway.)
     """
     state = document.FreezeState(frozen=True, mode=mode)
-    guard = policy.guard([op(*operation)], mode, rules)
-    for identifier in policy.IDENTIFIERS:
+    guard = overlay_rules.guard([op(*operation)], mode, rules)
+    for identifier in overlay_rules.IDENTIFIERS:
         method, path, action = routes.operation_request(op(*operation),
                                                         identifier)
         facts = decision.RequestFacts(method, path, roles, action)
@@ -125,7 +125,7 @@ def test_a_guard_admits_whom_the_filter_passes(operation, mode, roles, rules):
 
 
 def admits(guard, roles):
-    return guard is policy.ANYONE or bool(guard & roles)
+    return guard is overlay_rules.ANYONE or bool(guard & roles)
 
 
 def test_an_allow_rule_must_match_every_identifier():
@@ -133,16 +133,17 @@ def test_an_allow_rule_must_match_every_identifier():
     literal = decision.Rules(
         allow=(decision.AllowRule.parse('auditor:POST:/servers/x/action'),))
     reboot = [op('POST', '/servers/{server_id}/action (reboot)')]
-    assert policy.guard(reboot, 'full', literal) == {'migration'}
+    assert overlay_rules.guard(reboot, 'full', literal) == {'migration'}
     pattern = decision.Rules(
         allow=(decision.AllowRule.parse('auditor:POST:/servers/.+/action'),))
-    assert policy.guard(reboot, 'full', pattern) == {'migration', 'auditor'}
+    assert overlay_rules.guard(reboot, 'full', pattern) == {'migration',
+                                                            'auditor'}
 
 
 # -- shapes ----------------------------------------------------------------
 
 def overlay_for(mode, rules=RULES, effective=STOCK):
-    return policy.generate(effective, OPERATIONS, mode, rules)
+    return overlay_rules.generate(effective, OPERATIONS, mode, rules)
 
 
 def test_full_mode_wraps_reads_and_writes():
@@ -220,12 +221,12 @@ def test_a_rule_with_reads_and_writes_gets_the_strictest_guard():
     (decision.Rules(migration_roles=frozenset({'50%'})), 'cannot be'),
 ])
 def test_role_names_that_policy_cannot_hold(rules, message):
-    with pytest.raises(policy.PolicyError, match=message):
+    with pytest.raises(overlay_rules.PolicyError, match=message):
         overlay_for('full', rules)
 
 
 def test_unknown_mode():
-    with pytest.raises(policy.PolicyError, match='unknown mode'):
+    with pytest.raises(overlay_rules.PolicyError, match='unknown mode'):
         overlay_for('partial')
 
 
@@ -235,7 +236,7 @@ def test_references_to_wrapped_rules_are_inlined():
                  'other': 'rule:base'}
     operations = {'write': [op('POST', '/os-keypairs')],
                   'read': [op('GET', '/os-keypairs')]}
-    generated = policy.generate(effective, operations, 'writes', RULES)
+    generated = overlay_rules.generate(effective, operations, 'writes', RULES)
     assert generated == {'write': '(role:migration) and (rule:base or role:x)',
                          'read': 'rule:base or role:x',
                          'alias': 'not (rule:base or role:x)'}
@@ -245,12 +246,12 @@ def test_cycles_are_a_clear_error():
     effective = {'a': 'rule:b', 'b': 'rule:a'}
     operations = {'a': [op('POST', '/os-keypairs')],
                   'b': [op('POST', '/flavors')]}
-    with pytest.raises(policy.PolicyError, match='cycle: a -> b -> a'):
-        policy.generate(effective, operations, 'full', RULES)
+    with pytest.raises(overlay_rules.PolicyError, match='cycle: a -> b -> a'):
+        overlay_rules.generate(effective, operations, 'full', RULES)
 
 
 def test_render_is_a_policy_file_with_a_header():
-    text = policy.render({'a:b': '(role:migration) and (rule:x)'},
+    text = overlay_rules.render({'a:b': '(role:migration) and (rule:x)'},
                          ['line one', 'line two'])
     assert text.startswith('# line one\n# line two\n')
     assert oslo_policy.parse_file_contents(text) == {
@@ -260,18 +261,18 @@ def test_render_is_a_policy_file_with_a_header():
 # -- effective rules -------------------------------------------------------
 
 def test_effective_rules_apply_overrides_and_renames():
-    rules, _ = overlay.effective_rules(DEFAULTS, [CUSTOM])
+    rules, _ = nova_policy.effective_rules(DEFAULTS, [CUSTOM])
     assert rules[KEYPAIRS] == 'rule:context_is_admin'
     # Overriding the old name of a renamed rule sets the new one.
     assert rules['os_compute_api:os-attach-interfaces:list'] == 'role:auditor'
     assert rules['keypair_alias'] == 'rule:os_compute_api:os-keypairs:create'
-    later, _ = overlay.effective_rules(
+    later, _ = nova_policy.effective_rules(
         DEFAULTS, [CUSTOM, {KEYPAIRS: '!'}])
     assert later[KEYPAIRS] == '!'
 
 
 def test_old_defaults_are_kept_when_new_ones_are_not_enforced():
-    old, _ = overlay.effective_rules(DEFAULTS, enforce_new_defaults=False)
+    old, _ = nova_policy.effective_rules(DEFAULTS, enforce_new_defaults=False)
     assert old['project_member_api'] == (
         '((role:member and project_id:%(project_id)s) or '
         '(is_admin:True or project_id:%(project_id)s))')
@@ -285,30 +286,31 @@ def test_old_defaults_are_kept_when_new_ones_are_not_enforced():
 def test_bad_policy_files_are_named(tmp_path, content, message):
     path = tmp_path / 'policy.yaml'
     path.write_text(content)
-    with pytest.raises(overlay.OverlayError, match=message) as raised:
-        overlay.read_policy_file(str(path))
+    with pytest.raises(nova_policy.OverlayError, match=message) as raised:
+        nova_policy.read_policy_file(str(path))
     assert str(path) in str(raised.value)
 
 
 def test_a_missing_policy_file_is_named(tmp_path):
-    with pytest.raises(overlay.OverlayError, match='cannot read policy file'):
-        overlay.read_policy_file(str(tmp_path / 'nope.yaml'))
+    with pytest.raises(nova_policy.OverlayError,
+                       match='cannot read policy file'):
+        nova_policy.read_policy_file(str(tmp_path / 'nope.yaml'))
 
 
 # -- the invariant, with oslo.policy's Enforcer ----------------------------
 
 def enforcer(tmp_path, name, overrides, enforce_new_defaults,
-             overlay_rules=None):
+             overlay=None):
     """An Enforcer as nova builds one: policy file, then a policy dir."""
     directory = tmp_path / name
     directory.mkdir()
     policy_file = directory / 'policy.yaml'
     policy_file.write_text(yaml.safe_dump(overrides))
     dirs = []
-    if overlay_rules is not None:
+    if overlay is not None:
         (directory / 'policy.d').mkdir()
-        (directory / 'policy.d' / overlay.OVERLAY_NAME).write_text(
-            policy.render(overlay_rules, []))
+        (directory / 'policy.d' / nova_policy.OVERLAY_NAME).write_text(
+            overlay_rules.render(overlay, []))
         dirs = [str(directory / 'policy.d')]
     conf = cfg.ConfigOpts()
     conf(args=[], default_config_files=[])
@@ -331,13 +333,13 @@ def deployment(request, tmp_path_factory):
     """Enforcers for one deployment: without the overlay, and per mode."""
     name, overrides, new_defaults = request.param
     tmp_path = tmp_path_factory.mktemp(name)
-    effective, operations = overlay.effective_rules(DEFAULTS, [overrides],
+    effective, operations = nova_policy.effective_rules(DEFAULTS, [overrides],
                                                     new_defaults)
     base = enforcer(tmp_path, 'base', overrides, new_defaults)
     frozen = {}
     for mode in document.MODES:
-        generated = policy.generate(effective, operations, mode, RULES)
-        guards = {name: policy.guard(operations[name], mode, RULES)
+        generated = overlay_rules.generate(effective, operations, mode, RULES)
+        guards = {name: overlay_rules.guard(operations[name], mode, RULES)
                   for name in effective if name in operations}
         frozen[mode] = (enforcer(tmp_path, mode, overrides, new_defaults,
                                  generated), guards)
@@ -381,7 +383,8 @@ def test_the_overlay_only_takes_away(deployment, creds, target):
             after = enforcer_.enforce(name, dict(target), dict(creds))
             assert not after or before, (mode, name, creds, target)
             assert after == (before and admits(
-                guards.get(name, policy.ANYONE), roles)), (mode, name, creds)
+                guards.get(name, overlay_rules.ANYONE), roles)), (
+                    mode, name, creds)
 
 
 # -- the checked-in overlays -----------------------------------------------

@@ -1,0 +1,82 @@
+"""etcd state URLs: ``etcd3+http(s)://HOST[:PORT][,HOST[:PORT]...][/PREFIX]``.
+
+Default port 2379, default prefix ``/nova-freeze``.  With TLS,
+``etcd3+https://...[?ca_cert=PATH][&cert_cert=PATH&cert_key=PATH]``: the
+server is verified against ``ca_cert`` (else the system's CAs) and the
+client certificate is shown when etcd asks for one (``--client-cert-auth``).
+The files are checked when the URL is read.
+"""
+
+import dataclasses
+import os
+import re
+import urllib.parse
+
+SCHEMES = {'etcd3+http': 'http', 'etcd3+https': 'https'}
+#: what an https URL's query may name: files, checked when the URL is read
+TLS_FILES = ('ca_cert', 'cert_cert', 'cert_key')
+DEFAULT_PORT = 2379
+DEFAULT_PREFIX = '/nova-freeze'
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where the state lives, as a state URL says."""
+
+    endpoints: list
+    prefix: str = DEFAULT_PREFIX
+    protocol: str = 'http'
+    tls: dict = dataclasses.field(default_factory=dict)  # TLS_FILES -> path
+
+    def __str__(self):
+        hosts = ','.join('[%s]:%d' % (h, p) if ':' in h else '%s:%d' % (h, p)
+                         for h, p in self.endpoints)
+        query = urllib.parse.urlencode(self.tls)
+        return 'etcd3+%s://%s%s%s' % (self.protocol, hosts, self.prefix,
+                                      query and '?' + query)
+
+
+def parse_url(url):
+    """The :class:`Target` of an ``etcd3+http(s)://`` URL, or ValueError."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in SCHEMES:
+        raise ValueError('not an etcd3+http(s) URL: %r' % url)
+    if parsed.fragment or '@' in parsed.netloc:
+        raise ValueError('etcd state URL takes no user or fragment: %r' % url)
+    endpoints = []
+    for item in parsed.netloc.split(','):
+        match = re.fullmatch(r'(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)'
+                             r'(?::(\d{1,5}))?', item.strip())
+        if not match:
+            raise ValueError('bad etcd endpoint %r in %r (HOST[:PORT], '
+                             'comma-separated)' % (item, url))
+        port = int(match.group(2) or DEFAULT_PORT)
+        if not 0 < port < 65536:
+            raise ValueError('bad port in etcd endpoint %r' % item)
+        endpoints.append((match.group(1).strip('[]'), port))
+    prefix = parsed.path.rstrip('/') or DEFAULT_PREFIX
+    protocol = SCHEMES[parsed.scheme]
+    return Target(endpoints, prefix, protocol,
+                  _tls_files(parsed.query, protocol, url))
+
+
+def _tls_files(query, protocol, url):
+    """The query's TLS files: named once each, existing, the client's
+    certificate and key together; only over https."""
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True,
+                                   strict_parsing=bool(query))
+    tls = dict(pairs)
+    if pairs and protocol != 'https':
+        raise ValueError('only an etcd3+https URL takes TLS options: %r'
+                         % url)
+    unknown = set(tls) - set(TLS_FILES)
+    if unknown or len(tls) != len(pairs):
+        raise ValueError('etcd state URL options are %s, each once; not %r'
+                         % (', '.join(TLS_FILES), url))
+    if ('cert_cert' in tls) != ('cert_key' in tls):
+        raise ValueError('cert_cert and cert_key go together: %r' % url)
+    for name, path in tls.items():
+        if not os.path.isfile(path):
+            raise ValueError('%s %r in the etcd state URL is not a file'
+                             % (name, path))
+    return tls

@@ -7,12 +7,14 @@ fallen-back hosts (see
 """
 
 import argparse
+import json
 import sys
 
 from freeze.cli import cutover_proxy
 from freeze.cli import cutover_translate
 from freeze.cli import exits
 from freeze.cli import output
+from freeze.cutover import availability
 from freeze.cutover import inventory
 from freeze.cutover import journal as journal_mod
 from freeze.cutover import plan as plan_mod
@@ -176,14 +178,28 @@ def cmd_report(args):
     data = report.timeline(runner, passes, journal.rows(),
                            runner.freeze_history(runner.plan_of(passes[-1])))
     if args.html:
+        measured = None
+        if args.requests:
+            measured = availability.measured(read_requests(args.requests),
+                                             *timeline_html.bounds(data))
         try:
             with open(args.html, 'w', encoding='utf-8') as f:
-                f.write(timeline_html.page(data))
+                f.write(timeline_html.page(data, measured))
         except OSError as exc:
             raise CommandError('cannot write %s: %s' % (args.html, exc))
     if args.format or not args.html:
         print(output.render(data, args.format or 'json'))
     return 0
+
+
+def read_requests(path):
+    """A client's record of its requests: one JSON object a line."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise CommandError('cannot read the requests record %s: %s'
+                           % (path, exc))
 
 
 def build_parser():
@@ -270,6 +286,10 @@ def build_parser():
                    help='print the data (default: json, unless --html)')
     p.add_argument('--html', metavar='FILE',
                    help='write a self-contained HTML page with the timeline')
+    p.add_argument('--requests', metavar='FILE',
+                   help="with --html: a client's record of its requests "
+                        '(JSON lines: start, end, actor, status, frozen), '
+                        'drawn as measured availability')
     p.set_defaults(func=cmd_report)
     cutover_translate.register(sub)
     cutover_proxy.register(sub)

@@ -24,6 +24,8 @@ import demosite  # noqa: E402
 import loadgen  # noqa: E402
 from localcloud import REPO  # noqa: E402
 
+from freeze.cutover import availability, timeline_html  # noqa: E402
+
 #: the nova-api of the demo: the freeze on etcd, heartbeats as test_cluster's
 FREEZE = {'heartbeat_interval': '0.5', 'ack_expiry': '6', 'stale_after': '2'}
 
@@ -104,9 +106,12 @@ def play(site: demosite.Site, cutover: Cutover, nova_url: str, token,
         time.sleep(1)   # some answers before the first freeze
         steps = run_with_kill(cutover, say)
         if confirm:
-            rc, out = cutover('resume', '--confirm-point-of-no-return')
-            say(f'$ nova-cutover resume --confirm-point-of-no-return: exit '
-                f'{rc}\n  ' + out.strip().splitlines()[-1])
+            # the rest of the plan goes on without the fallen-back host too
+            rc, out = cutover('resume', '--confirm-point-of-no-return',
+                              '--skip-fallen-back-hosts')
+            say('$ nova-cutover resume --confirm-point-of-no-return '
+                f'--skip-fallen-back-hosts: exit {rc}\n  '
+                + out.strip().splitlines()[-1])
             steps.append(('confirm', rc))
         time.sleep(1)   # and some after the last thaw
     finally:
@@ -115,3 +120,43 @@ def play(site: demosite.Site, cutover: Cutover, nova_url: str, token,
     report = cutover.json('report')
     return {'steps': steps, 'records': records, 'report': report,
             'figures': loadgen.figures(records, report)}
+
+
+def demo(cloud, etcd, neutron_url: str, workdir: str) -> dict:
+    """``make demo``'s third part: the run, its figures and its report."""
+    state_url = etcd.state_url('/demo-cutover')
+    started = time.monotonic()
+    api = cloud.start_nova(os.path.join(REPO, 'paste', 'api-paste.ini'),
+                           nova_conf(state_url, neutron_url), workers=2)
+    keystone = cloud.os_env('admin')
+    site = demosite.Site.create(os.path.join(workdir, 'site'), keystone,
+                                state_url, neutron_url)
+    cutover = Cutover(site, f'sqlite:///{workdir}/journal.sqlite',
+                      site.env(keystone))
+    print(f'nova-api with 2 workers on etcd ready in '
+          f'{time.monotonic() - started:.0f} s; {len(site.fleet.hosts)} '
+          f'compute hosts in {site.root}/fleet ({demosite.FAULTY} cannot '
+          'reach Neutron).\n', flush=True)
+    try:
+        result = play(site, cutover, api.url, cloud.token, keystone,
+                      confirm=True,
+                      say=lambda text: print(text, flush=True))
+        html = os.path.join(workdir, 'cutover-report.html')
+        requests = os.path.join(site.root, 'requests.jsonl')
+        rc, out = cutover('report', '--html', html, '--requests', requests)
+        if rc:
+            raise RuntimeError(out)
+        # the page's drawing alone, as the README shows it
+        picture = os.path.join(workdir, 'cutover-report.svg')
+        report = result['report']
+        with open(picture, 'w') as f:
+            f.write(timeline_html.svg(report, availability.measured(
+                loadgen.read(requests), *timeline_html.bounds(report))))
+        print('\nMeasured while the plan ran:')
+        for line in loadgen.lines(result['figures']):
+            print('  ' + line)
+        print(f'\nThe report: {html} (its drawing: {picture})')
+        return result
+    finally:
+        site.stop()
+        api.stop()

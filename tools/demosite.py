@@ -73,7 +73,7 @@ class Site:
         with open(site.fleet.dir(FAULTY) / 'fault-neutron', 'w') as f:
             f.write('no route to the Neutron server from this rack\n')
         gen = generate.generate(f'sqlite:///{site.root}/nova-network.sqlite',
-                                ports=8, projects=2, hosts=2, seed=19)
+                                ports=4, projects=1, hosts=1, seed=19)
         settings = generate.settings(gen, ADMIN_PROJECT)
         # Physnets of its own: Neutron takes one flat network per physnet,
         # and the tests' Neutron is shared.

@@ -236,19 +236,23 @@ def build_parser():
         'plan', help='print every action of a run, in order; run nothing'))))
     p.add_argument('plan', metavar='PLAN')
     p.set_defaults(func=cmd_plan)
-    p = with_confirm(with_selection(with_stage(sub.add_parser(
-        'run', help='run the stages not done yet, or one stage'))))
+    def with_skip(p):
+        p.add_argument('--skip-fallen-back-hosts', dest='skip_fallen',
+                       action='store_true',
+                       help='go on past a stage whose hosts fell back; they '
+                            'stay out of later stages until retried or '
+                            'accepted')
+        return p
+
+    p = with_skip(with_confirm(with_selection(with_stage(sub.add_parser(
+        'run', help='run the stages not done yet, or one stage')))))
     p.add_argument('plan', metavar='PLAN')
-    p.add_argument('--skip-fallen-back-hosts', dest='skip_fallen',
-                   action='store_true',
-                   help='go on past a stage whose hosts fell back; they '
-                        'stay out of later stages until retried or accepted')
     p.set_defaults(func=cmd_run)
     output.add_format_option(sub.add_parser(
         'status', help='where each stage stands')).set_defaults(func=cmd_status)
-    with_confirm(sub.add_parser(
+    with_skip(with_confirm(sub.add_parser(
         'resume', help='finish the pass a crash or a stop left unfinished '
-                       '(after run PLAN: then the rest of the plan)')
+                       '(after run PLAN: then the rest of the plan)'))
     ).set_defaults(func=cmd_resume)
     p = output.add_format_option(with_confirm(with_stage(sub.add_parser(
         'rollback', help='revert a stage (default: the last one run), last '

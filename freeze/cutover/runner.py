@@ -156,6 +156,15 @@ class Runner:
                     self.progress.event('stage-done', stage=stage.name,
                                         note='nothing to do')
                 continue
+            if current == views.DONE_WITH_FALLBACKS and not retry and \
+                    not stage_name and not self._hosts_for(
+                        plan, stage, units, None, False):
+                # Run through: its fallen-back hosts wait for retry-hosts
+                # or accept-hosts, whatever later stages have run since.
+                left = True
+                if not self.skip_fallen:
+                    break
+                continue
             self._check_order(plan, stage, passes, units, retry)
             hosts = self._hosts_for(plan, stage, units, selection, retry)
             if stage.has_hosts and not hosts:

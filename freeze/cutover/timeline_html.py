@@ -28,9 +28,12 @@ CSS = """
 body { font: 14px sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: .5em 0 1.5em; }
 td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: left; }
-svg text { font: 11px sans-serif; }
-svg .axis { stroke: #ddd; }
-svg .label { font-weight: bold; }
+"""
+#: inside the drawing, so that it stands alone too (the README's picture)
+SVG_CSS = """
+text { font: 11px sans-serif; }
+.axis { stroke: #ddd; }
+.label { font-weight: bold; }
 """
 
 
@@ -96,10 +99,11 @@ class _Svg:
                                                 y1=top, y2=bottom))
             self.text(x - 24, bottom + 14, _clock(t))
             self.text(x - 24, 14, _clock(t))
-        return ('<svg xmlns="http://www.w3.org/2000/svg"%s>%s</svg>' % (
-            _a(width=self.width, height=bottom + 24, data_t0=self.t0,
-               data_t1=self.t1, data_x0=LABEL, data_plot=PLOT),
-            '\n'.join(self.parts)))
+        return ('<svg xmlns="http://www.w3.org/2000/svg"%s><style>%s</style>'
+                '%s</svg>' % (
+                    _a(width=self.width, height=bottom + 24, data_t0=self.t0,
+                       data_t1=self.t1, data_x0=LABEL, data_plot=PLOT),
+                    SVG_CSS, '\n'.join(self.parts)))
 
 
 def _clock(seconds):

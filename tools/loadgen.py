@@ -179,11 +179,12 @@ def figures(records: list[dict], report: dict) -> dict:
     tenant_writes = [(r, where, w) for r, where, w in nova
                      if r['actor'] == 'tenant' and r['method'] != 'GET']
     refused = [r for r in records if r['frozen']]
-    hosts = {}
+    hosts = {outcome: {} for outcome in ('converted', 'fallen-back',
+                                         'retried')}
     for stage in report['stages']:
-        for outcome in ('converted', 'fallen-back', 'retried'):
-            hosts.setdefault(outcome, {})[stage['stage']] = len(
-                stage['outcomes'][outcome])
+        if any(stage['outcomes'].values()):   # a stage with hosts
+            for outcome, counts in hosts.items():
+                counts[stage['stage']] = len(stage['outcomes'][outcome])
     return {
         'requests': len(records),
         'windows': [{'mode': w['mode'], 'reason': w['reason'],
@@ -261,8 +262,7 @@ def lines(fig: dict) -> list[str]:
     ]
     for outcome, stages in fig['hosts'].items():
         out.append(f'Hosts {outcome}: ' + ', '.join(
-            f'{stage} {n}' for stage, n in stages.items() if n or
-            outcome == 'converted'))
+            f'{stage} {n}' for stage, n in stages.items()))
     span = fig['first_freeze_to_last_thaw_seconds']
     out.append('First freeze to last thaw: '
                + (f'{span:.1f} s' if span is not None else 'still frozen'))

@@ -282,8 +282,9 @@ class Runner:
             return self._rollback_pass(p)
         status = self._forward(p)
         plan = self.plan_of(p)
-        if status == views.DONE and self._fallbacks(plan,
-                                                     plan.stage(p.stage)):
+        if status == views.DONE and self._fallbacks(
+                plan, plan.stage(p.stage)) and not (p.whole and
+                                                    self.skip_fallen):
             return views.DONE_WITH_FALLBACKS
         if status == views.DONE and p.whole:
             # The rest of the plan, as run would; a confirmation given

@@ -77,8 +77,8 @@ def run_with_kill(cutover: Cutover, say, kill_after: int = 3) -> list[tuple]:
     runner.send_signal(signal.SIGKILL)
     out, _ = runner.communicate()
     say(f'$ nova-cutover run {os.path.relpath(demosite.PLAN, REPO)} '
-        f'--skip-fallen-back-hosts\n  ... SIGKILL with {switched(cutover.site)}'
-        ' host(s) switched, commands in flight')
+        '--skip-fallen-back-hosts\n  ... SIGKILL with '
+        f'{switched(cutover.site)} host(s) switched, commands in flight')
     steps.append(('run', runner.returncode))
     # the compute stage goes on to its end with a host fallen back; the
     # run goes on without it

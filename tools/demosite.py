@@ -114,9 +114,6 @@ class Site:
                                           os.path.join(self.root, 'bin'), BIN,
                                           os.environ.get('PATH', '')]))
 
-    def nova_conf(self) -> str:
-        return os.path.join(self.root, 'freeze.conf')
-
     def stop(self) -> None:
         """Stop the hosts' processes and the proxy, whatever the plan left."""
         self.fleet.stop()
@@ -143,13 +140,13 @@ def _start_proxy(site: Site) -> int:
     if _proxy_pid(site):
         return 0
     workdir = os.path.join(site.root, 'proxy')
-    server = ProxyServer(workdir, site.facts['settings'], workers=1)
-    server.url = site.facts['proxy_url']
+    server = ProxyServer(workdir, site.facts['settings'], workers=1,
+                         url=site.facts['proxy_url'])
     if os.path.exists(server.log_path):
         os.remove(server.log_path)  # readiness is counted in it
     server.start()
     with open(_pidfile(site), 'w') as f:
-        f.write(str(server._proc.pid))
+        f.write(str(server.pid))
     return 0
 
 

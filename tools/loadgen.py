@@ -101,7 +101,7 @@ class LoadGenerator:
     def _watch(self):
         try:
             self._neutron = self.network_url()
-        except Exception:  # noqa: BLE001 - keep the last one meanwhile
+        except (OSError, RuntimeError):  # Keystone busy: keep the last one
             pass
 
     def _watch_loop(self):
@@ -157,7 +157,8 @@ def _where(record, windows):
     """('inside', window) | ('outside', None) | ('edge', None)."""
     for w in windows:
         end = w['end'] if w['end'] is not None else float('inf')
-        if record['start'] >= w['start'] + EDGE and record['end'] <= end - EDGE:
+        if w['start'] + EDGE <= record['start'] and \
+                record['end'] <= end - EDGE:
             return 'inside', w
         if record['end'] > w['start'] - EDGE and record['start'] < end + EDGE:
             return 'edge', None

@@ -225,6 +225,14 @@ def build_parser():
         p.add_argument('--stage', help='only this stage')
         return p
 
+    def with_skip(p):
+        p.add_argument('--skip-fallen-back-hosts', dest='skip_fallen',
+                       action='store_true',
+                       help='go on past a stage whose hosts fell back; they '
+                            'stay out of later stages until retried or '
+                            'accepted')
+        return p
+
     def with_confirm(p):
         p.add_argument('--confirm-point-of-no-return', dest='confirm',
                        action='store_true',
@@ -236,14 +244,6 @@ def build_parser():
         'plan', help='print every action of a run, in order; run nothing'))))
     p.add_argument('plan', metavar='PLAN')
     p.set_defaults(func=cmd_plan)
-    def with_skip(p):
-        p.add_argument('--skip-fallen-back-hosts', dest='skip_fallen',
-                       action='store_true',
-                       help='go on past a stage whose hosts fell back; they '
-                            'stay out of later stages until retried or '
-                            'accepted')
-        return p
-
     p = with_skip(with_confirm(with_selection(with_stage(sub.add_parser(
         'run', help='run the stages not done yet, or one stage')))))
     p.add_argument('plan', metavar='PLAN')

@@ -80,8 +80,8 @@ def _segment(start, end, state, mode):
 def measured(records: list[dict], start: float, end: float,
              bins: int = 150) -> list[dict]:
     """One row per actor: the requests sent in [start, end], each time bin
-    counted by what they got (served, refused by the freeze, error: another 5xx or no
-    answer); empty bins left out."""
+    counted by what they got (served, refused by the freeze, error: another
+    5xx or no answer); empty bins left out."""
     width = max(end - start, 1e-6) / bins
     rows = {}
     for r in records:

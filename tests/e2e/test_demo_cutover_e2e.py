@@ -7,6 +7,7 @@ report's page read back, and ``rollback --all`` undoing everything.
 
 import html.parser
 import json
+import subprocess
 import uuid
 
 import pytest
@@ -58,6 +59,7 @@ class Drawn(html.parser.HTMLParser):
 
 
 def grant_on_demo(cloud):
+    """The plan's grant (admin:demo): admin's migration role on demo."""
     token = cloud.token('admin')
     base = cloud.keystone_url
     user = call('GET', base + '/users?name=admin', token=token
@@ -65,7 +67,8 @@ def grant_on_demo(cloud):
     reply = call('GET', base + f'/role_assignments?user.id={user}'
                  '&include_names', token=token)
     return [a for a in reply.body['role_assignments']
-            if a['scope'].get('project', {}).get('name') == 'demo']
+            if a['scope'].get('project', {}).get('name') == 'demo'
+            and a['role']['name'] == 'migration']
 
 
 def test_the_demo_cutover_under_load(demo, cloud, neutron, tmp_path):
@@ -109,6 +112,14 @@ def test_the_demo_cutover_under_load(demo, cloud, neutron, tmp_path):
                if stage == 'l2-agent') == 7
     assert fig['hosts']['fallen-back']['compute'] == 1
 
+    # the grant was given with each network freeze (and taken at the thaw)
+    granted = [r for r in journal_mod.Journal(journal).rows()
+               if r.step == 'freeze' and r.op == 'do']
+    assert [(r.stage, r.status, '--grant admin:demo' in r.command)
+            for r in granted] == [('compute', 'ok', True),
+                                  ('l2-agent', 'ok', True),
+                                  ('translate', 'ok', False)]
+
     rc, out = cutover('translate', 'verify', '--config', site.settings_path)
     assert rc == 0, out
 
@@ -121,9 +132,10 @@ def test_the_demo_cutover_under_load(demo, cloud, neutron, tmp_path):
     rc, out = cutover('rollback', '--all')
     assert rc == 0, out
     assert site.fleet.snapshot() == initial
-    status = json.loads(cutover(
-        'status', '-f', 'json')[1])
-    assert status['freeze'] == {**status['freeze'], 'frozen': False}
+    freeze = subprocess.run(
+        ['freeze-ctl', '--config-file', site.root + '/freeze.conf', 'status',
+         '-f', 'json'], env=cutover.env, capture_output=True, text=True)
+    assert json.loads(freeze.stdout)['frozen'] is False, freeze.stderr
     assert grant_on_demo(cloud) == []
     facts = site.facts
     assert demosite.network_endpoint(cloud.keystone_url, cloud.token('admin'),

@@ -9,27 +9,29 @@ SERVICES := nova==34.* keystone==30.* neutron==29.* gunicorn
 .PHONY: demo test bench policies venv clean
 
 demo: $(VENV)/.installed
-	$(PY) tools/demo.py
+	$(PY) -m tools.demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.installed
-	$(PY) tools/bench_middleware.py
-	$(PY) tools/bench_policy.py
-	$(PY) tools/bench_startup.py
+	$(PY) -m tools.bench_middleware
+	$(PY) -m tools.bench_policy
+	$(PY) -m tools.bench_startup
 
-# Issue 7's figures: 100k ports in memory, 10k against Neutron on PostgreSQL
-# (Debian's postgresql package). Takes about an hour on 2 cores.
+# The translation: 100k ports translated in memory, 10k applied to a real
+# Neutron on PostgreSQL (Debian's postgresql package). About an hour on 2
+# cores.
 .PHONY: bench-translate
 bench-translate: $(VENV)/.installed
-	$(PY) tools/bench_translate.py --translate-ports 100000 --apply-ports 10000
+	$(PY) -m tools.bench_translate --translate-ports 100000 --apply-ports 10000
 
-# Issue 17's figures: 100k ports restored into PostgreSQL, against apply
-# through the API on a 200-port slice. About 15 minutes on 2 cores.
+# translate restore: 100k ports restored into Neutron's PostgreSQL
+# database, against apply through the API on a 200-port slice. About 15
+# minutes on 2 cores.
 .PHONY: bench-restore
 bench-restore: $(VENV)/.installed
-	$(PY) tools/bench_restore.py --ports 100000 --apply-ports 200
+	$(PY) -m tools.bench_restore --ports 100000 --apply-ports 200
 
 # Regenerate policies/ against the installed nova's stock policy (a
 # nova.conf that points at no policy file, whatever /etc/nova holds).

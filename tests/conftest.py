@@ -1,16 +1,13 @@
 """Fixtures shared by unit and e2e tests: a real etcd, PostgreSQL and
-MariaDB, once per session."""
+MariaDB, once per session; a simulated fleet of hosts."""
 
 import os
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
-
-from localetcd import LocalEtcd  # noqa: E402
+from tools.fleet import Fleet
+from tools.localetcd import LocalEtcd
 
 
 def missing(message):
@@ -19,6 +16,14 @@ def missing(message):
     if os.environ.get('CI'):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    """50 simulated hosts (tools/fleet.py), stopped after the test."""
+    made = Fleet(tmp_path / 'fleet', size=50).create()
+    yield made
+    made.stop()
 
 
 @pytest.fixture(scope='session')
@@ -38,7 +43,7 @@ def mysql():
     Neutron database migrated by neutron-db-manage. Tests add databases of
     their own with ``create_database``."""
     try:
-        import localmysql
+        from tools import localmysql
         localmysql._binary('mariadbd')
     except (ImportError, RuntimeError) as exc:
         missing('%s (.ci/run installs mariadb-server, make PyMySQL)' % exc)
@@ -50,7 +55,7 @@ def mysql():
 def postgres():
     """A PostgreSQL cluster on loopback (Debian's postgresql package); tests
     add databases of their own with ``create_database``."""
-    import localpostgres
+    from tools import localpostgres
     try:
         localpostgres._bin_dir()
     except RuntimeError as exc:

@@ -7,8 +7,9 @@ import itertools
 import sqlalchemy
 from hypothesis import strategies as st
 
-from freeze.novanet import generate, model, schema, source
+from freeze.novanet import model, schema, source
 from freeze.translate import config, converge, desired, rules
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 _COUNTER = itertools.count()

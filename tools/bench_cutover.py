@@ -12,7 +12,7 @@ an action, without its command's spawn and wait (it includes waiting for
 the GIL and the journal's lock behind 19 other threads).
 
 Goal: the runner's p99 at most 5 ms above the direct command's p99.
-``python tools/bench_cutover.py [HOSTS]``
+``python -m tools.bench_cutover [HOSTS]``
 """
 
 import concurrent.futures

@@ -9,7 +9,7 @@ Measures in one run, so that the figures share the machine's noise:
      (one nova-api process serving both pipelines, requests interleaved,
      with an identical twin as a control for the measurement's own bias).
 
-Usage: python tools/bench_middleware.py [--rounds N] [--no-nova]
+Usage: python -m tools.bench_middleware [--rounds N] [--no-nova]
 """
 
 import argparse
@@ -17,7 +17,6 @@ import io
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 
@@ -28,9 +27,7 @@ from freeze import conf as freeze_conf
 from freeze import middleware
 from freeze.state import document
 from freeze.state import file as file_backend
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, 'tools'))
+from tools.localcloud import REPO
 
 GOALS_US = {'thawed': 5.0, 'frozen': 20.0}
 
@@ -185,7 +182,7 @@ def bench_nova(rounds):
     Requests rotate between the pipelines; added costs are medians of
     differences within a round, which cancels the machine's slow drifts.
     """
-    import localcloud
+    from tools import localcloud
     workdir = tempfile.mkdtemp(prefix='freeze-bench-nova-')
     state_url = 'file://%s/state.json' % workdir
     paste = _paste_with_twin_pipelines(os.path.join(workdir, 'bench-paste.ini'))

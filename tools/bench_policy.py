@@ -8,7 +8,7 @@ Measures in one run, so that the figures share the machine's noise:
      RequestContext), without and with the overlay (mode full) in the
      policy dir, the two enforcers interleaved round by round.
 
-Usage: python tools/bench_policy.py [--rounds N] [--loops N]
+Usage: python -m tools.bench_policy [--rounds N] [--loops N]
 """
 
 import argparse

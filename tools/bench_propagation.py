@@ -9,11 +9,10 @@ the time from the write to that moment (CLOCK_MONOTONIC is shared by all
 processes), and the time until every worker's acknowledgement shows it (what
 ``freeze-ctl on`` waits for).
 
-Usage: python tools/bench_propagation.py [--workers 16] [--rounds 20]
+Usage: python -m tools.bench_propagation [--workers 16] [--rounds 20]
 """
 
 import argparse
-import os
 import queue
 import random
 import statistics
@@ -31,11 +30,8 @@ from freeze.state import acks
 from freeze.state import document
 from freeze.state import open_backend
 from freeze.state import watch
-
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
-
-from localetcd import LocalEtcd  # noqa: E402
+from tools.localcloud import REPO
+from tools.localetcd import LocalEtcd
 
 #: A simulated request every this many seconds in each worker.
 REQUEST_EVERY = 0.005
@@ -69,7 +65,8 @@ def _percentile(values, fraction):
 
 def propagation(url, workers, rounds):
     """Seconds from write to each worker's view, and to all acks."""
-    procs = [subprocess.Popen([sys.executable, __file__, '--worker', url],
+    procs = [subprocess.Popen([sys.executable, '-m', 'tools.bench_propagation',
+                               '--worker', url], cwd=REPO,
                               stdout=subprocess.PIPE, text=True)
              for _ in range(workers)]
     seen = queue.Queue()

@@ -1,4 +1,4 @@
-"""Benchmark of the read-only Neutron API over nova-network (issue 8).
+"""Benchmark: requests/s and latency of the read-only Neutron API (the proxy).
 
 ``GET /v2.0/ports?device_id=<instance>``, the call nova makes most:
 
@@ -9,6 +9,9 @@
    (tools/localneutron.py, sqlite) after ``translate apply`` of a
    --compare-ports database: Neutron creates a few ports per second on
    sqlite, so the side-by-side runs at the size it can be filled to.
+
+Usage: python -m tools.bench_proxy [--ports N] [--compare-ports N]
+[--clients N] [--workers N] [--seconds S]
 """
 
 from __future__ import annotations
@@ -20,23 +23,19 @@ import multiprocessing
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 import urllib.parse
 
 import webob
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
-
-from localneutron import LocalNeutron  # noqa: E402
-from localproxy import ProxyServer  # noqa: E402
-
-from freeze.novanet import generate, model, source  # noqa: E402
-from freeze.proxy import app, loader  # noqa: E402
-from freeze.translate import config, converge, desired  # noqa: E402
-from freeze.translate.neutron import Neutron  # noqa: E402
+from freeze.novanet import model, source
+from freeze.proxy import app, loader
+from freeze.translate import config, converge, desired
+from freeze.translate.neutron import Neutron
+from tools.localneutron import LocalNeutron
+from tools.localproxy import ProxyServer
+from tools.novanet import generate
 
 ADMIN = 'be' * 16
 def _client(job: tuple[str, list[str], float, int]) -> list[float]:

@@ -1,5 +1,7 @@
-"""Benchmark of ``translate restore`` (issue 17): nova-network straight into
-Neutron's database, against ``apply`` through Neutron's API.
+"""Benchmark: ``translate restore`` into Neutron's database, against ``apply``.
+
+What it takes, end to end, to restore a large nova-network, a no-change
+restore and a small delta, and how its rate compares with ``apply``'s:
 
 1. A generated FlatDHCP multi_host nova-network of --ports ports; a throwaway
    PostgreSQL (tools/localpostgres.py) with Neutron's schema (from its
@@ -15,28 +17,27 @@ Neutron's database, against ``apply`` through Neutron's API.
 4. ``apply`` through the API of a second Neutron (same PostgreSQL server, a
    database of its own) on a slice: a database generated the same way with
    --apply-ports ports. The ratio of the two rates is printed.
+
+Usage: python -m tools.bench_restore [--ports N] [--delta F]
+[--apply-ports N] [--server-workers N] [--verify]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from contextlib import closing
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
+import psycopg2
 
-import psycopg2  # noqa: E402
-from bench_translate import mutate  # noqa: E402
-from localneutron import LocalNeutron  # noqa: E402
-from localpostgres import LocalPostgres  # noqa: E402
-
-from freeze.novanet import generate, model, source  # noqa: E402
-from freeze.translate import config, converge, desired, neutrondb  # noqa: E402
-from freeze.translate.neutron import Neutron  # noqa: E402
+from freeze.novanet import model, source
+from freeze.translate import config, converge, desired, neutrondb
+from freeze.translate.neutron import Neutron
+from tools.localneutron import LocalNeutron
+from tools.localpostgres import LocalPostgres
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 
@@ -79,7 +80,7 @@ def main() -> None:
         outcome, took = restore(gen, settings, pg.url())
         assert not outcome.plan
         print(f'no-change restore: {took:.1f}s')
-        mutate(gen, int(args.ports * args.delta))
+        generate.mutate(gen, int(args.ports * args.delta))
         outcome, delta = restore(gen, settings, pg.url())
         print(f'{args.delta:.0%} delta restore ({len(outcome.plan.changes)} '
               f'changes {outcome.plan.counts()}): {delta:.1f}s; '

@@ -7,7 +7,7 @@ its ratio to ``python -c pass``:
   freeze-ctl --help, freeze-ctl status on a file state (frozen, no
   workers), nova-cutover --help, nova-cutover status on an empty journal.
 
-Usage: python tools/bench_startup.py [--rounds N]
+Usage: python -m tools.bench_startup [--rounds N]
 """
 
 import argparse

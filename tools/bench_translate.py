@@ -1,4 +1,7 @@
-"""Benchmark of the nova-network -> Neutron translation (issue 7).
+"""Benchmark: the translation's time in memory; apply's rate against Neutron's.
+
+How long reading, modelling and translating a large nova-network takes, and
+how close ``apply`` comes to the port rate a real Neutron sustains at best:
 
 1. In memory, --translate-ports ports: read the rows, then model + desired
    state (goal: model + mapping <= 5 s for 100k ports).
@@ -17,6 +20,10 @@
 
 Scratch ports are left in place: deleting them costs as much as creating
 them, and they are neither tagged nor on the translation's networks.
+
+Usage: python -m tools.bench_translate [--translate-ports N]
+[--apply-ports N] [--server-workers N] [--clients WxB,...]
+[--baseline-ports N]
 """
 
 from __future__ import annotations
@@ -24,20 +31,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
-
-from localneutron import LocalNeutron  # noqa: E402
-from localpostgres import LocalPostgres  # noqa: E402
-
-from freeze.novanet import generate, model, source  # noqa: E402
-from freeze.translate import config, converge, desired  # noqa: E402
-from freeze.translate.neutron import Neutron  # noqa: E402
+from freeze.novanet import model, source
+from freeze.translate import config, converge, desired
+from freeze.translate.neutron import Neutron
+from tools.localneutron import LocalNeutron
+from tools.localpostgres import LocalPostgres
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 
@@ -133,24 +136,6 @@ def apply_kinds(wanted, neutron, kinds, workers, bulk):
     return len(plan.changes), took
 
 
-def mutate(gen: generate.Generated, changes: int) -> None:
-    """What nova does meanwhile, ``changes`` rows in all: half new
-    instances, a quarter released floating IPs, a quarter new rules."""
-    project = gen.projects[0]
-    groups = gen.group_ids[project]
-    nova = model.build(source.read(gen.url))
-    associated = [f.address for f in nova.floating_ips if f.port]
-    released = associated[:changes // 4]
-    for address in released:
-        generate.release_floating_ip(gen.url, address)
-    for i in range(changes // 4):
-        generate.add_rule(gen.url, groups['web'], 'tcp', 10000 + i,
-                          10000 + i, '192.168.0.0/16')
-    for _ in range(changes - len(released) - changes // 4):
-        generate.add_instance(gen.url, project, gen.network_ids[0],
-                              'compute-1', [groups['default'], groups['web']])
-
-
 def bench_apply(workdir: str, ports: int, server_workers: int,
                 clients: list[tuple[int, int]], baseline_ports: int) -> None:
     url = f'sqlite:///{workdir}/apply.sqlite'
@@ -192,7 +177,7 @@ def bench_apply(workdir: str, ports: int, server_workers: int,
         assert count == 0, f'{count} changes after a full apply'
         print(f'  no-change apply (read, translate, fetch, diff) '
               f'{t_same:6.1f}s', flush=True)
-        mutate(gen, max(ports // 100, 4))
+        generate.mutate(gen, max(ports // 100, 4))
         w, t_translate = timed(wanted)
         actual, t_fetch = timed(converge.fetch, neutron)
         plan = converge.diff(w, actual)

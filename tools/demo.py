@@ -30,17 +30,13 @@ import uuid
 
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import demo_cutover  # noqa: E402
-import localcloud  # noqa: E402
-from localetcd import LocalEtcd  # noqa: E402
-from localneutron import LocalNeutron  # noqa: E402
-from localproxy import ProxyServer  # noqa: E402
-
-from freeze.novanet import generate  # noqa: E402
-from freeze.translate import converge, verify  # noqa: E402
-from freeze.translate.neutron import Neutron, NeutronError  # noqa: E402
+from freeze.translate import converge, verify
+from freeze.translate.neutron import Neutron, NeutronError
+from tools import demo_cutover, localcloud
+from tools.localetcd import LocalEtcd
+from tools.localneutron import LocalNeutron
+from tools.localproxy import ProxyServer
+from tools.novanet import generate
 
 BIN = os.path.dirname(sys.executable)
 

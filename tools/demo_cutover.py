@@ -17,14 +17,9 @@ import subprocess
 import sys
 import time
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
-
-import demosite  # noqa: E402
-import loadgen  # noqa: E402
-from localcloud import REPO  # noqa: E402
-
-from freeze.cutover import availability, timeline_html  # noqa: E402
+from freeze.cutover import availability, timeline_html
+from tools import demosite, loadgen
+from tools.localcloud import REPO
 
 #: the nova-api of the demo: the freeze on etcd, heartbeats as test_cluster's
 FREEZE = {'heartbeat_interval': '0.5', 'ack_expiry': '6', 'stale_after': '2'}

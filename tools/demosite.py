@@ -17,7 +17,7 @@ PATH, as an operator's plan works through ssh and systemctl:
   etcd state the nova-api workers watch, grants in Keystone;
 - ``nova-cutover translate ... --config $CUTOVER_SITE/translate.yaml``.
 
-``python tools/demosite.py proxy|endpoint ...`` is what those wrappers run.
+``python -m tools.demosite proxy|endpoint ...`` is what those wrappers run.
 """
 
 from __future__ import annotations
@@ -31,18 +31,15 @@ import sys
 import time
 import uuid
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TOOLS)
-sys.path.insert(0, TOOLS)
+import yaml
 
-import yaml  # noqa: E402
-from fleet import Fleet  # noqa: E402
-from localcloud import call, check_reply, free_port, write_ini  # noqa: E402
-from localproxy import ProxyServer  # noqa: E402
+from tools.fleet import Fleet
+from tools.localcloud import (
+    REPO, call, check_reply, free_port, write_ini)
+from tools.localproxy import ProxyServer
+from tools.novanet import generate
 
-from freeze.novanet import generate  # noqa: E402
-
-PLAN = os.path.join(TOOLS, 'cutover-demo.yaml')
+PLAN = os.path.join(REPO, 'tools', 'cutover-demo.yaml')
 #: the host whose nova-compute cannot reach Neutron
 FAULTY = 'cmp005'
 ADMIN_PROJECT = 'ad' * 16
@@ -98,9 +95,9 @@ class Site:
                               ('neutron-endpoint', 'endpoint')):
             path = os.path.join(site.root, 'bin', name)
             with open(path, 'w') as f:
-                f.write('#!/bin/sh\nexec %s %s %s "$@"\n' % (
-                    shlex.quote(sys.executable),
-                    shlex.quote(os.path.abspath(__file__)), command))
+                f.write('#!/bin/sh\nPYTHONPATH=%s exec %s -m tools.demosite '
+                        '%s "$@"\n' % (shlex.quote(REPO),
+                                        shlex.quote(sys.executable), command))
             os.chmod(path, 0o755)
         return site
 
@@ -152,14 +149,13 @@ def _start_proxy(site: Site) -> int:
 
 def _stop_proxy(site: Site) -> int:
     pid = _proxy_pid(site)
-    if pid:
+    if pid:  # not our child (its starter has exited): poll for its end
         os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                break
+        deadline = time.monotonic() + 10
+        while _proxy_pid(site) and time.monotonic() < deadline:
             time.sleep(0.1)
+        if _proxy_pid(site):
+            os.killpg(pid, signal.SIGKILL)
     if os.path.exists(_pidfile(site)):
         os.remove(_pidfile(site))
     return 0

@@ -23,9 +23,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from localcloud import USERS, call
-
 from freeze.cutover import availability, timeline
+from tools.localcloud import USERS, call
 
 MISSING = str(uuid.UUID(int=0))
 #: what the freeze's own 503 says (freeze.middleware)

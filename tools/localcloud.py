@@ -4,7 +4,7 @@ The freeze filter only means something inside nova's real paste pipeline,
 behind keystonemiddleware's token validation, so the e2e tests run against
 the real services (gunicorn, sqlite, fernet tokens) rather than mocks.
 
-Standalone, ``python tools/localcloud.py`` starts a cloud in a temp dir,
+Standalone, ``python -m tools.localcloud`` starts a cloud in a temp dir,
 prints its URLs and the admin OS_* environment, and runs until Ctrl-C.
 """
 
@@ -31,8 +31,7 @@ from email.message import Message
 from typing import Any, NamedTuple
 
 BIN = os.path.dirname(sys.executable)
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TOOLS)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOMAIN = 'Default'
 REGION = 'RegionOne'
 READY_TIMEOUT = 60.0
@@ -109,13 +108,13 @@ class ApiProcess:
                 '--threads', str(self._threads),
                 # App loading alone takes seconds on a busy 2-core machine.
                 '--timeout', '120', '--graceful-timeout', '5',
-                # tools/ for the shim; the repo for filters the paste file
-                # names (freeze.middleware), installed or not.
-                '--pythonpath', f'{TOOLS},{REPO}',
+                # The repo: the shim (tools.localcloud_wsgi) and the filters
+                # the paste file names (freeze.middleware), installed or not.
+                '--pythonpath', REPO,
                 '--access-logfile', '-',
                 # Else every gunicorn shares ~/.gunicorn/gunicorn.ctl.
                 '--no-control-socket',
-                f'localcloud_wsgi:{self._app}()']
+                f'tools.localcloud_wsgi:{self._app}()']
         self.spawn(argv, env, timeout)
 
     def spawn(self, argv: list[str], env: dict[str, str],
@@ -159,14 +158,8 @@ class ApiProcess:
 
     def stop(self) -> None:
         """SIGTERM the group, SIGKILL it if it lingers; idempotent."""
-        self.terminate()
-        if self._proc is None:
-            return
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait()
+        if self._proc is not None:
+            stop_group(self._proc)
 
 
 class LocalCloud:
@@ -413,6 +406,28 @@ class LocalDatabase:
                            f' see {self.log_path}')
 
     def start(self) -> None:
+        """The server in a temp dir of its own, ready, with ``database``
+        created; stopped (its data removed) if any of it fails."""
+        self.dir = tempfile.mkdtemp(prefix=f'{type(self).__name__.lower()}-')
+        try:
+            self._launch()
+            self._wait_ready()
+            self._prepare()
+            self.create_database(self.database)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self) -> None:
+        """Create the server's data under ``dir`` and start it (``_proc``,
+        in a process group of its own, logging to ``log_path``)."""
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """What the ready server needs before databases are made."""
+
+    def create_database(self, name: str) -> str:
+        """Another empty database on this server; its URL."""
         raise NotImplementedError
 
     #: how the server is asked to shut down cleanly
@@ -454,6 +469,18 @@ def serve_until_stopped(database: LocalDatabase) -> None:
     with database as server:
         print(f'database URL: {server.url()}\nCtrl-C to stop', flush=True)
         signal.pause()
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the process group ``proc`` leads (a server started with
+    ``start_new_session``), SIGKILL it if it lingers; idempotent."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def free_port() -> int:

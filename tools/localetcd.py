@@ -5,7 +5,7 @@ dir under the caller's work dir.  ``tls=True`` serves https only to clients
 with a certificate of its own throwaway CA (``client-cert-auth``).  ``stop()`` and ``start()`` again keep the
 same ports and data, as an outage and recovery would.
 
-Standalone, ``python tools/localetcd.py`` starts one in a temp dir, prints its
+Standalone, ``python -m tools.localetcd`` starts one in a temp dir, prints its
 state URL and runs until Ctrl-C.
 """
 
@@ -24,7 +24,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from localcloud import free_port
+from tools.localcloud import free_port
 
 READY_TIMEOUT = 20.0
 

@@ -16,9 +16,9 @@ the migration that seeds them, and the database is stamped. On MySQL
 (tools/localmysql.py: MariaDB) ``migrate()`` runs the real migrations, and
 ``LocalNeutron(..., migrated=True)`` takes that database as it is.
 
-Standalone, ``python tools/localneutron.py [--postgres] [--workers N]``
+Standalone, ``python -m tools.localneutron [--postgres] [--workers N]``
 prints the URL and runs until Ctrl-C. As a gunicorn app:
-``localneutron:application()``.
+``tools.localneutron:application()``.
 """
 
 from __future__ import annotations
@@ -32,12 +32,9 @@ import sys
 import tempfile
 import time
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
-
-from localcloud import (  # noqa: E402
-    ApiProcess, merged_ini, run_logged, write_ini)
-from localpostgres import LocalPostgres  # noqa: E402
+from tools.localcloud import (
+    REPO, ApiProcess, merged_ini, run_logged, write_ini)
+from tools.localpostgres import LocalPostgres
 
 #: physnets the ML2 config accepts; the translation config maps onto them.
 PHYSNETS = ('physnet1', 'physnet2', 'public')
@@ -61,7 +58,8 @@ def register_bind_all(workdir: str) -> str:
                 'Version: 0\n')
     with open(os.path.join(dist, 'entry_points.txt'), 'w') as f:
         f.write('[neutron.ml2.mechanism_drivers]\n'
-                'nova_freeze_bind_all = neutron_bind_all:BindAllDriver\n')
+                'nova_freeze_bind_all = '
+                'tools.neutron_bind_all:BindAllDriver\n')
     return root
 
 
@@ -108,8 +106,8 @@ class LocalNeutron(ApiProcess):
                 # Bulk requests take long.
                 '--workers', str(self._workers), '--timeout', '600',
                 '--graceful-timeout', '5', '--pythonpath',
-                '%s,%s' % (TOOLS, register_bind_all(self.dir)),
-                '--no-control-socket', 'localneutron:application()']
+                f'{REPO},{register_bind_all(self.dir)}',
+                '--no-control-socket', 'tools.localneutron:application()']
         self.spawn(argv, env, timeout)
 
     def stop(self) -> None:
@@ -161,9 +159,9 @@ class LocalNeutron(ApiProcess):
                                        for arg in ('--config-file', f))]
         run_logged([sys.executable, '-c', 'import sys\n'
                     'sys.path.insert(0, sys.argv[2])\n'
-                    'import localneutron\n'
+                    'from tools import localneutron\n'
                     'localneutron.create_schema(sys.argv[1])',
-                    self.database, TOOLS], log)
+                    self.database, REPO], log)
         run_logged([*manage, 'stamp', 'heads'], log)
 
 

@@ -7,7 +7,7 @@ its data is worth nothing after the run, and the benchmark measures Neutron,
 not the disk. PostgreSQL refuses to run as root, so as root the server runs
 as the ``postgres`` system user the package creates.
 
-Standalone, ``python tools/localpostgres.py`` prints a database URL and runs
+Standalone, ``python -m tools.localpostgres`` prints a database URL and runs
 until Ctrl-C.
 """
 
@@ -19,12 +19,11 @@ import pwd
 import shutil
 import signal
 import subprocess
-import tempfile
 from contextlib import closing
 
 import psycopg2
 
-from localcloud import LocalDatabase, free_port, serve_until_stopped
+from tools.localcloud import LocalDatabase, free_port, serve_until_stopped
 
 SYSTEM_USER = 'postgres'
 
@@ -60,40 +59,29 @@ class LocalPostgres(LocalDatabase):
             entry = pwd.getpwnam(SYSTEM_USER)
             self._as = {'user': entry.pw_uid, 'group': entry.pw_gid,
                         'extra_groups': []}
-        self.dir: str | None = None
-        self._proc: subprocess.Popen | None = None
 
     def url(self, driver: str = 'postgresql+psycopg2',
             database: str | None = None) -> str:
         return (f'{driver}://postgres@127.0.0.1:{self.port}/'
                 f'{database or self.database}')
 
-    def start(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix='localpostgres-')
+    def _launch(self) -> None:
         if self._as:
             os.chown(self.dir, self._as['user'], self._as['group'])
-        try:
-            self._run('initdb', '-D', f'{self.dir}/data', '-U', 'postgres',
-                      '-A', 'trust', '-E', 'UTF8', '--locale', 'C',
-                      '--no-sync')
-            with open(self.log_path, 'ab') as log:
-                self._proc = subprocess.Popen(
-                    [os.path.join(self._bin, 'postgres'),
-                     '-D', f'{self.dir}/data', '-h', '127.0.0.1',
-                     '-p', str(self.port), '-k', self.dir,
-                     '-c', f'max_connections={self.max_connections}',
-                     '-c', 'fsync=off', '-c', 'synchronous_commit=off',
-                     '-c', 'full_page_writes=off'],
-                    stdin=subprocess.DEVNULL, stdout=log, **self._as,
-                    stderr=subprocess.STDOUT, start_new_session=True)
-            self._wait_ready()
-            self.create_database(self.database)
-        except BaseException:
-            self.stop()
-            raise
+        self._run('initdb', '-D', f'{self.dir}/data', '-U', 'postgres',
+                  '-A', 'trust', '-E', 'UTF8', '--locale', 'C', '--no-sync')
+        with open(self.log_path, 'ab') as log:
+            self._proc = subprocess.Popen(
+                [os.path.join(self._bin, 'postgres'),
+                 '-D', f'{self.dir}/data', '-h', '127.0.0.1',
+                 '-p', str(self.port), '-k', self.dir,
+                 '-c', f'max_connections={self.max_connections}',
+                 '-c', 'fsync=off', '-c', 'synchronous_commit=off',
+                 '-c', 'full_page_writes=off'],
+                stdin=subprocess.DEVNULL, stdout=log, **self._as,
+                stderr=subprocess.STDOUT, start_new_session=True)
 
     def create_database(self, name: str) -> str:
-        """Another empty database in this cluster; its URL."""
         with closing(self._connect()) as conn:
             conn.autocommit = True  # CREATE DATABASE: no transaction
             conn.cursor().execute(f'CREATE DATABASE {name}')

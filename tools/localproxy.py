@@ -9,7 +9,6 @@ its own process group; ready once every worker has loaded the view.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,11 +16,8 @@ import time
 import psutil
 import yaml
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TOOLS)
-sys.path.insert(0, TOOLS)
-
-from localcloud import free_port, merged_ini, write_ini  # noqa: E402
+from tools.localcloud import (
+    REPO, free_port, merged_ini, stop_group, write_ini)
 
 #: what freeze.proxy.loader logs when a worker's view is ready
 LOADED = 'nova-network view loaded'
@@ -84,14 +80,8 @@ class ProxyServer:
             return f.read().count(LOADED)
 
     def stop(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        os.killpg(self._proc.pid, signal.SIGTERM)
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait()
+        if self._proc is not None:
+            stop_group(self._proc)
 
     def __enter__(self) -> ProxyServer:
         return self.start()

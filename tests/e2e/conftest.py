@@ -6,18 +6,15 @@ Starting the cloud costs ~20 s, so it is started once per session; override
 pipeline or configuration.
 """
 
-import sys
 from pathlib import Path
 
 import pytest
 
+from freeze.translate.neutron import Neutron
+from tools.localcloud import LocalCloud
+from tools.localneutron import LocalNeutron
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'tools'))
-
-from localcloud import LocalCloud  # noqa: E402
-from localneutron import LocalNeutron  # noqa: E402
-
-from freeze.translate.neutron import Neutron  # noqa: E402
 
 
 @pytest.fixture(scope='session')

@@ -18,11 +18,12 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-from localcloud import call
 
 from freeze.state import acks
 from freeze.state import document
 from freeze.state import open_backend
+from tests.helpers import wait_until
+from tools.localcloud import call
 
 # Quick heartbeats and expiries; the expiry leaves room for freeze-ctl's
 # start-up (~2 s here) between killing a worker and asking about it.
@@ -59,17 +60,6 @@ def worker_pids(api):
     return sorted(pids)
 
 
-def wait_for(what, predicate, timeout=15.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail('%s: not within %ss' % (what, timeout))
-        time.sleep(interval)
-
-
 def workers_in_status(state_url):
     return {w['pid']: w for w in ctl_json(state_url, 'status')['workers']}
 
@@ -89,7 +79,7 @@ def all_workers_report(cluster, epoch=0):
                 and all(acks.judge(a, epoch, now) == acks.OK
                         and not a.problem for a in live.values())
                 and records)
-    return wait_for('every worker reports', check, timeout=30)
+    return wait_until(check, 30, 0.05, what='every worker reports')
 
 
 class Cluster:
@@ -268,8 +258,8 @@ def test_etcd_outage_keeps_then_fails_closed_then_recovers(
         assert 'cannot read' in failed.stderr
         assert 'Connection refused' in failed.stderr
         # ... then fail_mode closed: a full freeze that says why.
-        message = wait_for('fail closed', lambda: blocked(cluster, member),
-                           timeout=10)
+        message = wait_until(lambda: blocked(cluster, member), 10, 0.05,
+                             what='fail closed')
         # stale_after counts from the last good read, at most a heartbeat
         # (0.5 s) before etcd stopped.
         assert time.monotonic() - stopped >= 1.4
@@ -279,8 +269,8 @@ def test_etcd_outage_keeps_then_fails_closed_then_recovers(
     finally:
         etcd.start()
     # Back without restarting nova-api, to the state as it was.
-    wait_for('recovery', lambda: blocked(cluster, member) is None,
-             timeout=10)
+    wait_until(lambda: blocked(cluster, member) is None, 10, 0.05,
+               what='recovery')
     answers = prober.stop()
     assert {status for status, _ in answers} == {200, 503}
     assert all('serviceUnavailable' in body
@@ -380,20 +370,21 @@ def test_status_names_workers_whose_overlay_is_missing_or_stale(
     cluster = file_cluster
     nova_conf = os.path.join(cluster.api.dir, 'nova.conf')
     pids = worker_pids(cluster.api)
-    wait_for('overlay absent while thawed', lambda: overlays(cluster) == {
-        pid: 'ok' for pid in pids})
+    wait_until(lambda: overlays(cluster) == {pid: 'ok' for pid in pids},
+               15, 0.05, what='overlay absent while thawed')
     ctl_json(cluster.url, 'on', '--mode', 'full', '--reason', 'cut')
-    wait_for('no overlay', lambda: overlays(cluster) == {
-        pid: 'missing' for pid in pids})
+    wait_until(lambda: overlays(cluster) == {pid: 'missing' for pid in pids},
+               15, 0.05, what='no overlay')
     ctl_json(cluster.url, '--config-file', nova_conf, 'on', '--mode',
              'writes', '--reason', 'cut', '--create-policy-file')
-    wait_for('overlay written', lambda: overlays(cluster) == {
-        pid: 'ok' for pid in pids})
+    wait_until(lambda: overlays(cluster) == {pid: 'ok' for pid in pids},
+               15, 0.05, what='overlay written')
     ctl_json(cluster.url, 'on', '--mode', 'network', '--reason', 'cut')
-    wait_for('overlay of another mode', lambda: overlays(cluster) == {
-        pid: 'stale (mode writes)' for pid in pids})
+    wait_until(lambda: overlays(cluster) == {
+        pid: 'stale (mode writes)' for pid in pids}, 15, 0.05,
+        what='overlay of another mode')
     table = ctl(cluster.url, 'status').stdout
     assert 'stale (mode writes)' in table and '| overlay ' in table
     ctl_json(cluster.url, '--config-file', nova_conf, 'off')
-    wait_for('overlay removed', lambda: overlays(cluster) == {
-        pid: 'ok' for pid in pids})
+    wait_until(lambda: overlays(cluster) == {pid: 'ok' for pid in pids},
+               15, 0.05, what='overlay removed')

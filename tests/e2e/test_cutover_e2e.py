@@ -14,23 +14,14 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-from localcloud import call
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fleet import Fleet, freeze_ctl_command  # noqa: E402
+from tools.fleet import freeze_ctl_command
+from tests.helpers import wait_until
+from tools.localcloud import call
 
 MISSING = str(uuid.UUID(int=0))
-
-
-@pytest.fixture
-def fleet(tmp_path):
-    made = Fleet(tmp_path / 'fleet', size=50).create()
-    yield made
-    made.stop()
 
 
 @pytest.fixture
@@ -77,15 +68,6 @@ def admin_has_migration_on_demo(cloud):
                            for a in reply.body['role_assignments']}
 
 
-def wait_until(predicate, timeout=30.0):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return
-        time.sleep(0.05)
-    pytest.fail('timed out')
-
-
 def wait_for_nova(cloud, expected, timeout=10.0):
     """The freeze reaches every nova-api worker within a second or so."""
     start = time.monotonic()
@@ -111,7 +93,8 @@ def test_the_whole_cutover_with_the_real_freeze(cloud, freeze_state_path,
 
     fleet.inject('cmp042', 'pause')
     running = cutover('run', str(plan), '--stage', 'compute-l2')
-    wait_until(lambda: (fleet.dir('cmp042') / 'paused').exists())
+    wait_until(lambda: (fleet.dir('cmp042') / 'paused').exists(),
+               timeout=30, interval=0.05, what='cmp042 paused')
     wait_for_nova(cloud, (503, 200))      # network changes frozen only
     assert admin_has_migration_on_demo(cloud)
     fleet.heal('cmp042', 'pause')

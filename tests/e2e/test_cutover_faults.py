@@ -6,9 +6,10 @@ kill: resume finishes the stage, no host step runs to completion twice, the
 failing host still falls back alone, the freeze ends thawed; and a rollback,
 killed too, restores every host's files byte for byte.  Twenty more seeds
 over small fleets whose steps print for a while, so most kills land inside
-a command.  Then the moments named by issue 13, each forced: a command
-outliving its killed runner, a kill during a confirmed thaw, two runners
-racing for the lease (sqlite, PostgreSQL and MySQL: MariaDB).
+a command.  Then the moments where a kill could lose or repeat work, each
+forced: a command outliving its killed runner, a kill during a confirmed
+thaw, two runners racing for the lease (sqlite, PostgreSQL and MySQL:
+MariaDB).
 """
 
 import concurrent.futures
@@ -20,19 +21,16 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fleet import Fleet, freeze_ctl_command  # noqa: E402
-
-from freeze.cutover import executor  # noqa: E402
-from freeze.cutover import journal as journal_mod  # noqa: E402
-from freeze.cutover import runner as runner_mod  # noqa: E402
-from freeze.cutover import views  # noqa: E402
+from freeze.cutover import executor
+from freeze.cutover import journal as journal_mod
+from freeze.cutover import runner as runner_mod
+from freeze.cutover import views
+from tools.fleet import Fleet, freeze_ctl_command
+from tests.helpers import wait_until
 
 #: (seed, with the real freeze): freeze-ctl takes most of a run's time,
 #: so more seeds run without it
@@ -77,13 +75,6 @@ class Cutover:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
         proc.stdout.close()
-
-
-@pytest.fixture
-def fleet(tmp_path):
-    made = Fleet(tmp_path / 'fleet', size=50).create()
-    yield made
-    made.stop()
 
 
 def frozen(state):
@@ -132,13 +123,6 @@ def test_killed_at_random_then_resumed(seed, with_freeze, fleet, tmp_path):
     assert not frozen(state)
 
 
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, 'timed out'
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize('rc', [0, 3])
 def test_a_command_outlives_its_killed_runner_and_is_collected(rc,
                                                                tmp_path):
@@ -156,7 +140,7 @@ def test_a_command_outlives_its_killed_runner_and_is_collected(rc,
                    'echo end >> {marks}; exit %d' % rc}]}]}))
     cutover = Cutover(tmp_path)
     runner = cutover.start('run', str(plan))
-    wait_for(lambda: marks.exists())
+    wait_until(marks.exists, timeout=30, interval=0.02)
     time.sleep(0.3)                       # a few lines printed already
     runner.kill()
     runner.wait()
@@ -195,11 +179,12 @@ def test_a_confirmation_survives_a_kill_during_the_thaw(tmp_path):
     assert frozen(state)
 
     runner = cutover.start('resume', '--confirm-point-of-no-return')
-    wait_for(offs.exists)
+    wait_until(offs.exists, timeout=30, interval=0.02)
     runner.kill()
     runner.wait()
     runner.stdout.close()
-    wait_for(lambda: not frozen(state))   # the thaw ran on to its end
+    # the thaw ran on to its end
+    wait_until(lambda: not frozen(state), timeout=30, interval=0.02)
     code, out = cutover('status', '-f', 'json')
     status = json.loads(out)
     assert status['freeze']['frozen'] is False

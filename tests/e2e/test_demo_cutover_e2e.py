@@ -12,13 +12,11 @@ import uuid
 
 import pytest
 
-import demo_cutover
-import demosite
-from localcloud import call
-
 from freeze.cutover import availability
 from freeze.cutover import journal as journal_mod
 from freeze.cutover import timeline
+from tools import demo_cutover, demosite
+from tools.localcloud import call
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,9 @@ import urllib.request
 import uuid
 
 import pytest
-from localcloud import call
+
+from tests.helpers import wait_until
+from tools.localcloud import call
 
 MISSING = str(uuid.UUID(int=0))
 USERS = ('admin', 'demo-member', 'demo-migration', 'neutron')
@@ -77,14 +79,14 @@ def freeze_ctl(state_path, *args):
 def wait_for_epoch(cloud, epoch, timeout=5.0):
     """Seconds until nova-api enforces ``epoch`` (seen via GET /os-freeze)."""
     token = cloud.token('admin')
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
+
+    def enforced():
         reply = call('GET', cloud.nova_url + '/v2.1/os-freeze', token=token)
-        if reply.status == 200 and reply.body['freeze']['epoch'] == epoch:
-            return time.monotonic() - start
-        time.sleep(0.02)
-    pytest.fail('nova-api did not enforce epoch %s within %ss'
-                % (epoch, timeout))
+        return reply.status == 200 and reply.body['freeze']['epoch'] == epoch
+    start = time.monotonic()
+    wait_until(enforced, timeout, 0.02,
+               what=f'nova-api enforcing epoch {epoch}')
+    return time.monotonic() - start
 
 
 @pytest.fixture(scope='module')
@@ -226,8 +228,9 @@ def raw_call(method, url, token, body=b'', content_type=None):
 
 def test_method_overrides_cannot_bypass_the_freeze(cloud, tokens, frozen,
                                                    freeze_state_path):
-    """The issue's requests, against nova's real router: nova acts on
-    ``_method`` (shown thawed at the end), so the freeze must too."""
+    """Harmless methods overridden into writes, against nova's real router:
+    nova acts on ``_method`` (shown thawed at the end), so the freeze must
+    too."""
     nova = cloud.nova_url + '/v2.1'
     member, admin = tokens['demo-member'], tokens['admin']
     keypair = 'kp-override-%s' % uuid.uuid4().hex[:8]

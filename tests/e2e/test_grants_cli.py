@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-from localcloud import call
 
-from test_freeze_e2e import wait_for_epoch
+from tests.e2e.test_freeze_e2e import wait_for_epoch
+from tools.localcloud import call
 
 
 def freeze_ctl(cloud, state_path, *args, user='admin'):

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from localcloud import USERS, call
+from tools.localcloud import USERS, call
 
 
 def _name():

@@ -12,11 +12,11 @@ real Neutron 29 started on it, ``verify`` clean.
 import pytest
 import yaml
 
-from freeze.novanet import generate
 from freeze.translate import converge
 from freeze.translate.neutron import Neutron
-from localneutron import LocalNeutron, migrate
-from test_restore_e2e import ADMIN, rows, run
+from tests.e2e.test_restore_e2e import ADMIN, rows, run
+from tools.localneutron import LocalNeutron, migrate
+from tools.novanet import generate
 
 
 def migrated(mysql, name, work):

@@ -16,11 +16,12 @@ import json
 import pathlib
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
-from localcloud import call
+
+from tests.e2e.test_freeze_e2e import wait_for_epoch
+from tools.localcloud import call
 
 MISSING = str(uuid.UUID(int=0))
 USERS = ('admin', 'demo-member', 'demo-migration', 'neutron')
@@ -118,14 +119,7 @@ def answers(url, tokens):
 def set_middleware(cloud, state_path, *args):
     """Switch the main nova's filter with freeze-ctl; wait until enforced."""
     epoch = freeze_ctl('--state', state_path.as_uri(), *args)['epoch']
-    token = cloud.token('admin')
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        reply = call('GET', cloud.nova_url + '/v2.1/os-freeze', token=token)
-        if reply.status == 200 and reply.body['freeze']['epoch'] == epoch:
-            return
-        time.sleep(0.02)
-    pytest.fail('nova-api did not enforce epoch %s' % epoch)
+    wait_for_epoch(cloud, epoch)
 
 
 @pytest.fixture(scope='module')

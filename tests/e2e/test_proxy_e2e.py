@@ -11,12 +11,13 @@ import time
 
 import pytest
 import requests
-from localproxy import ProxyServer
 
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.proxy import view
 from freeze.translate import config, converge, desired, verify
 from freeze.translate.neutron import Neutron
+from tools.localproxy import ProxyServer
+from tools.novanet import generate
 
 ADMIN = 'ac' * 16
 
@@ -216,7 +217,7 @@ def test_keystone_pipeline_scopes_by_project(cloud, nova, tmp_path):
     """Behind auth_token (the paste file's keystone pipeline) a token is
     required; an admin sees every project, a member only its own (here: no
     port) and the external network."""
-    from localcloud import DOMAIN, USERS
+    from tools.localcloud import DOMAIN, USERS
     _, settings = nova
     password, project, _ = USERS['neutron']
     conf = {'proxy': {'auth_strategy': 'keystone'}, 'keystone_authtoken': {

@@ -18,12 +18,12 @@ import sqlalchemy
 import yaml
 
 from freeze.cli import cutover_translate
-from freeze.novanet import generate, model, schema, source
+from freeze.novanet import model, schema, source
 from freeze.translate import config, converge, desired, neutrondb, verify
 from freeze.translate.neutron import Neutron, NeutronError
-from bench_translate import mutate
-from localneutron import LocalNeutron
-from localproxy import ProxyServer
+from tools.localneutron import LocalNeutron
+from tools.localproxy import ProxyServer
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 
@@ -213,7 +213,7 @@ def test_second_restore_writes_only_the_delta(site, capsys):
     assert rc == 0 and 'no change' in out, out
     assert rows(server.database) == state
 
-    mutate(gen, 4)   # nova meanwhile: 2 boots, a release, a rule
+    generate.mutate(gen, 4)   # nova meanwhile: 2 boots, a release, a rule
     # Meanwhile someone's port (no address) took a new instance's MAC.
     wanted = desired.translate(model.build(source.read(gen.url)),
                                config.load(conf))

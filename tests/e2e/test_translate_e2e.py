@@ -5,8 +5,9 @@ import pytest
 import yaml
 
 from freeze.cli import cutover_translate
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.translate import config, converge, desired
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 
@@ -202,7 +203,7 @@ def test_model_schema_on_postgresql_has_the_stock_templates(postgres):
     """The benchmarks' Neutron on PostgreSQL: the model-made schema keeps
     the enum types of the table the templates' migration creates again."""
     import sqlalchemy
-    import localneutron
+    from tools import localneutron
     url = postgres.create_database('model_schema')
     localneutron.create_schema(url)
     engine = sqlalchemy.create_engine(url)

@@ -7,14 +7,15 @@ session's Keystone; its catalog entry goes with it."""
 import openstack.config
 import pytest
 import yaml
-from localcloud import DOMAIN, REGION, USERS, call, check_reply
-from localneutron import LocalNeutron
-from test_translate_e2e import ADMIN, run
 
 from freeze.cli import cutover_translate
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.translate import config, converge, desired
 from freeze.translate.neutron import Neutron
+from tests.e2e.test_translate_e2e import ADMIN, run
+from tools.localcloud import DOMAIN, REGION, USERS, call, check_reply
+from tools.localneutron import LocalNeutron
+from tools.novanet import generate
 
 
 @pytest.fixture(scope='module')

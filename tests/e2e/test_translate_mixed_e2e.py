@@ -6,11 +6,11 @@ settings confirm the rows; then apply, verify, an empty plan, and a
 rollback that leaves the operator's resources as they were."""
 
 import yaml
-from test_translate_e2e import ADMIN, baseline, run, snapshot
 
 from freeze.cli import cutover_translate
-from freeze.novanet import generate
 from freeze.translate import converge
+from tests.e2e.test_translate_e2e import ADMIN, baseline, run, snapshot
+from tools.novanet import generate
 
 
 def operators_own(neutron, project, vlan):

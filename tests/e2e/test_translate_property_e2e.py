@@ -3,18 +3,12 @@ Neutron, on a couple of random generated databases: apply, then verify
 passes and the next plan is empty; nova's writes are exactly the plan;
 rollback leaves Neutron as it was."""
 
-import sys
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
-from test_translate_e2e import baseline, snapshot
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from novawrites import (  # noqa: E402
+from freeze.translate import converge, rollback, verify
+from tests.e2e.test_translate_e2e import baseline, snapshot
+from tests.novawrites import (
     DATABASES, WRITES, changes, make, translate, write)
-
-from freeze.translate import converge, rollback, verify  # noqa: E402
 
 
 def converge_once(neutron, gen, conf):

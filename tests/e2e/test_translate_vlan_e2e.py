@@ -7,10 +7,11 @@ flat physnets: its VLANs and its floating pool are on physnet2."""
 
 import sqlalchemy
 import yaml
-from test_translate_e2e import ADMIN, baseline, run
 
-from freeze.novanet import generate, schema
+from freeze.novanet import schema
 from freeze.translate import converge
+from tests.e2e.test_translate_e2e import ADMIN, baseline, run
+from tools.novanet import generate
 
 
 def test_vlan_apply_verify_rollback(neutron, neutron_server, tmp_path,

@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from freeze.novanet import generate
 from freeze.redact import redact
+from tools.novanet import generate
 
 SECRET = 's3cret-pw'
 

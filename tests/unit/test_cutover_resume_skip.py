@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from fleet import Fleet, freeze_ctl_command
+from tools.fleet import Fleet, freeze_ctl_command
 
 from freeze.cli import nova_cutover
 

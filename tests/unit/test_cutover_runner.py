@@ -3,29 +3,17 @@
 
 import io
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fleet import Fleet  # noqa: E402
-
-from freeze.cutover import journal as journal_mod  # noqa: E402
-from freeze.cutover import plan as plan_mod  # noqa: E402
-from freeze.cutover import progress  # noqa: E402
-from freeze.cutover import report  # noqa: E402
-from freeze.cutover import runner as runner_mod  # noqa: E402
-from freeze.cutover import views  # noqa: E402
-
-
-@pytest.fixture
-def fleet(tmp_path):
-    made = Fleet(tmp_path / 'fleet', size=50).create()
-    yield made
-    made.stop()
+from freeze.cutover import journal as journal_mod
+from freeze.cutover import plan as plan_mod
+from freeze.cutover import progress
+from freeze.cutover import report
+from freeze.cutover import runner as runner_mod
+from freeze.cutover import views
+from tools.fleet import Fleet
 
 
 def make(tmp_path, confirm=False, skip_fallen=False):

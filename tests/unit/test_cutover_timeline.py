@@ -8,22 +8,18 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fleet import Fleet, freeze_ctl_command  # noqa: E402
-
-from freeze.cutover import journal as journal_mod  # noqa: E402
-from freeze.cutover import plan as plan_mod  # noqa: E402
-from freeze.cutover import progress  # noqa: E402
-from freeze.cutover import report  # noqa: E402
-from freeze.cutover import runner as runner_mod  # noqa: E402
-from freeze.cutover import timeline  # noqa: E402
-from freeze.cutover import timeline_html  # noqa: E402
-from freeze.cutover import views  # noqa: E402
+from freeze.cutover import journal as journal_mod
+from freeze.cutover import plan as plan_mod
+from freeze.cutover import progress
+from freeze.cutover import report
+from freeze.cutover import runner as runner_mod
+from freeze.cutover import timeline
+from freeze.cutover import timeline_html
+from freeze.cutover import views
+from tools.fleet import Fleet, freeze_ctl_command
 
 STAGES = ('proxy', 'compute-l2', 'translate', 'next-gen')
 

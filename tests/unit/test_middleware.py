@@ -4,6 +4,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import os
 
 from oslo_config import cfg
 from oslo_context import context as oslo_context
@@ -15,6 +16,7 @@ from freeze import middleware
 from freeze.state import document
 from freeze.state import file as file_backend
 from freeze.state import watch
+from tests.helpers import wait_until
 
 NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
 
@@ -278,7 +280,8 @@ def call_raw(app, method, path, roles, query='', body=b'', content_type=''):
 
 
 @pytest.mark.parametrize('mode, roles, method, path, query, body', [
-    # The issue's examples: nova's router acts on the overriding method.
+    # Harmless methods overridden into writes: nova's router acts on the
+    # overriding method.
     ('writes', ['member'], 'GET', '/os-keypairs/kp1', '_method=DELETE', b''),
     ('full', ['admin'], 'HEAD', '/flavors/f1', '_method=DELETE', b''),
     ('network', ['member'], 'PUT', '/servers', '_method=POST', b''),
@@ -361,3 +364,24 @@ def test_deeply_nested_action_body_is_unparseable_not_a_failure(
     assert call(app, 'POST', '/servers/s1/action', roles=['migration'],
                 body=body).status_int == 200
     assert 'Freeze filter failed' not in caplog.text
+
+
+def test_the_pipelines_of_a_process_share_one_watcher(tmp_path, monkeypatch,
+                                                      caplog):
+    """nova's api-paste.ini builds the filter for v2.1 and for legacy v2: a
+    process keeps one view and one record, or one pipeline could acknowledge
+    an epoch the other does not enforce yet."""
+    monkeypatch.setattr(cfg, 'CONF', cfg.ConfigOpts())
+    cfg.CONF([], project='nova', default_config_files=[])
+    url = 'file://%s/state.json' % tmp_path
+    make = middleware.filter_factory({}, state_url=url)
+    v21, legacy = make(lambda *a: []), make(lambda *a: [])
+    assert v21.watcher is legacy.watcher
+    other = middleware.filter_factory({}, state_url=url,
+                                      heartbeat_interval='1')(lambda *a: [])
+    assert other.watcher is v21.watcher
+    assert 'different options' in caplog.text
+    store = file_backend.FileBackend(str(tmp_path / 'state.json')).ack_store()
+    wait_until(lambda: store.records())
+    assert [a.pid for a in store.records()] == [os.getpid()]
+    v21.watcher.stop()

@@ -2,7 +2,8 @@
 
 import sqlalchemy
 
-from freeze.novanet import generate, model, schema, source
+from freeze.novanet import model, schema, source
+from tools.novanet import generate
 
 
 def test_generated_flat_database_reads_with_problems_reported(tmp_path):

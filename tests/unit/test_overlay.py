@@ -7,12 +7,9 @@ pick up every change on the very next call.
 
 import json
 import os
-import pathlib
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 
 from oslo_config import cfg
@@ -20,7 +17,6 @@ from oslo_policy import policy as oslo_policy
 import pytest
 import yaml
 
-from freeze import atomic
 from freeze import decision
 from freeze import overlay
 from freeze.cli import freeze_ctl
@@ -69,53 +65,6 @@ def allowed(enforcer, rule, *roles):
 
 
 # -- writing ---------------------------------------------------------------
-
-def test_write_atomically(tmp_path):
-    path = tmp_path / 'f.yaml'
-    atomic.write_atomically(str(path), 'a: b\n')
-    atomic.write_atomically(str(path), 'c: d\n')
-    assert path.read_text() == 'c: d\n'
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert os.listdir(tmp_path) == ['f.yaml']
-
-
-def test_a_failed_write_loses_nothing(tmp_path):
-    path = tmp_path / 'f.yaml'
-    path.write_text('old: rule\n')
-    with pytest.raises(TypeError):
-        atomic.write_atomically(str(path), object())
-    assert path.read_text() == 'old: rule\n'
-    assert os.listdir(tmp_path) == ['f.yaml']
-
-
-def test_an_owner_that_cannot_be_kept_writes_nothing():
-    """Not root, in a directory it may write: replacing root's file would
-    hand it to this user, so nothing is written (a real setuid child)."""
-    if os.geteuid() != 0:
-        pytest.skip('needs root to drop to another user')
-    tmp_path = pathlib.Path(tempfile.mkdtemp())
-    tmp_path.chmod(0o777)
-    path = tmp_path / 'f.yaml'
-    path.write_text('old: rule\n')
-    path.chmod(0o666)
-    pid = os.fork()
-    if pid == 0:
-        code = 3
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-            atomic.write_atomically(str(path), 'new: rule\n')
-            code = 0
-        except PermissionError as exc:
-            code = 1 if 'cannot keep the owner' in str(exc) else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 1
-    assert path.read_text() == 'old: rule\n' and path.stat().st_uid == 0
-    assert os.listdir(tmp_path) == ['f.yaml']
-    shutil.rmtree(tmp_path)
-
 
 def test_the_overlay_keeps_its_identity(site):
     """Rewritten by freeze-ctl run as operators run it: a symlinked 0640

@@ -34,6 +34,7 @@ from freeze import routes
 from freeze.state import document
 from freeze.state import file as file_backend
 from freeze.state import watch
+from tests.helpers import nova_fake_rpc
 
 nova_routes = pytest.importorskip('nova.api.openstack.compute.routes')
 paste_deploy = pytest.importorskip('paste.deploy')
@@ -98,11 +99,9 @@ def pipeline(tmp_path_factory):
     """nova's osapi_compute app from paste/api-paste.ini, and the switch and
     recorder the test steers and reads."""
     from oslo_config import fixture as config_fixture
-    from oslo_messaging import conffixture
     from nova.api.openstack import wsgi as nova_wsgi
     from nova import conf as nova_conf
     from nova import policy
-    from nova import rpc
 
     directory = tmp_path_factory.mktemp('pipeline')
     switch = ModeSwitch(str(directory))
@@ -140,12 +139,8 @@ def pipeline(tmp_path_factory):
     conf = config_fixture.Config(nova_conf.CONF)
     conf.setUp()
     nova_conf.CONF([], project='nova', default_config_files=[])
-    messaging_conf = conffixture.ConfFixture(nova_conf.CONF)
-    messaging_conf.setUp()
-    messaging_conf.transport_url = 'fake:/'
-    rpc.init(nova_conf.CONF)
     try:
-        with pytest.MonkeyPatch.context() as patch:
+        with nova_fake_rpc(), pytest.MonkeyPatch.context() as patch:
             patch.setattr(middleware, 'shared_watcher', shared_watcher)
             patch.setattr(nova_wsgi.Resource, 'dispatch', dispatch)
             patch.setattr(middleware.FreezeMiddleware, '_block', blocked)
@@ -157,9 +152,7 @@ def pipeline(tmp_path_factory):
             assert len(switch.settings) == 2
             yield app, switch, dispatched
     finally:
-        rpc.cleanup()
         policy.reset()
-        messaging_conf.cleanUp()
         conf.cleanUp()
 
 

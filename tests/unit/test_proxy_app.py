@@ -7,9 +7,9 @@ import pytest
 import webob
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from freeze.novanet import generate
 from freeze.proxy import app, loader
 from freeze.translate import config
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 

@@ -1,23 +1,17 @@
 """The loader: 503 before the first view, rebuilt when nova's database
 changes, swapped whole, the last good view kept when a rebuild fails."""
 
-import time
 
 import sqlalchemy
 import webob
 
-from freeze.novanet import generate, schema
+from freeze.novanet import schema
 from freeze.proxy import app, loader
 from freeze.translate import config
+from tests.helpers import Clock, wait_until
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
-
-
-class Clock:
-    now = 0.0
-
-    def __call__(self):
-        return self.now
 
 
 def setup(tmp_path, **kw):
@@ -86,13 +80,11 @@ def test_background_thread_picks_up_changes(tmp_path):
     gen, views, _ = setup(tmp_path, poll_interval=0.05)
     views.start()
     try:
-        deadline = time.monotonic() + 10
-        while views.current is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: views.current is not None, timeout=10,
+                   what='the first view')
         _, vif = generate.add_instance(gen.url, gen.projects[0],
                                        gen.network_ids[0], 'compute-1', [])
-        while vif not in ports(views) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert vif in ports(views)
+        wait_until(lambda: vif in ports(views), timeout=10,
+                   what='the new port in the view')
     finally:
         views.stop()

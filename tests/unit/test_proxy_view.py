@@ -5,9 +5,10 @@ import ipaddress
 
 import pytest
 
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.proxy import view
 from freeze.translate import config, converge, desired
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 

@@ -1,6 +1,7 @@
 """The quiesce gate's decision and its polling (nova itself: tests/e2e)."""
 
 from freeze import quiesce
+from tests.helpers import Clock
 
 
 def server(sid, task=None, status='ACTIVE', host='c1'):
@@ -35,17 +36,6 @@ def test_servers_with_a_task_state_and_unsettled_migrations_are_in_flight():
 
 def test_nothing_in_flight():
     assert quiesce.in_flight([server('a')], [migration(1, 'done')]) == []
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def test_wait_quiet_reports_changes_and_returns_when_quiet():

@@ -23,6 +23,7 @@ import pytest
 from freeze import decision
 from freeze import routing
 from freeze.state import document
+from tests.helpers import nova_fake_rpc
 
 nova_routes = pytest.importorskip('nova.api.openstack.compute.routes')
 
@@ -56,18 +57,8 @@ def nova_router():
     """nova's own APIRouterV21, dispatching to a recorder instead of its
     controllers.  Its controllers want an RPC transport at construction:
     oslo.messaging's fake one, as nova's own test fixtures use."""
-    from oslo_messaging import conffixture
-    from nova import conf as nova_conf
-    from nova import rpc
-    messaging_conf = conffixture.ConfFixture(nova_conf.CONF)
-    messaging_conf.setUp()
-    messaging_conf.transport_url = 'fake:/'
-    rpc.init(nova_conf.CONF)
-    try:
+    with nova_fake_rpc():
         router = nova_routes.APIRouterV21()
-    finally:
-        rpc.cleanup()
-        messaging_conf.cleanUp()
     recording = copy.copy(router._router)  # nova's RoutesMiddleware, as built
 
     def record(environ, start_response):
@@ -171,7 +162,7 @@ def test_every_nova_route_classifies_as_nova_resolves_it(nova_router,
     assert resolved[0][:2] == (method, PLACEHOLDER.sub('ID', template))
 
 
-def test_the_issues_examples_resolve_to_the_overriding_method(nova_router):
+def test_overrides_resolve_to_the_overriding_method(nova_router):
     for spelling, expected in [
             (('GET', '/os-keypairs/kp1', '_method=DELETE', None, b''),
              ('DELETE', '/os-keypairs/ID')),

@@ -1,4 +1,4 @@
-"""The state document, the file backend and each worker's watcher."""
+"""The state document and the file backend (the watcher: test_state_watch)."""
 
 import dataclasses
 import datetime
@@ -12,7 +12,6 @@ from freeze.state import StateUnavailable
 from freeze.state import document
 from freeze.state import file as file_backend
 from freeze.state import open_backend
-from freeze.state import watch
 
 NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
 
@@ -111,74 +110,6 @@ def test_unwritable_directory_is_a_clear_error(tmp_path):
         backend.update(freeze_full, 'ops', NOW)
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_watcher_rereads_only_after_interval_and_on_change(tmp_path):
-    backend = file_backend.FileBackend(str(tmp_path / 'state.json'))
-    clock = Clock()
-    watcher = watch.StateWatcher(backend, 'closed', 0.5, clock)
-    assert not watcher.current().state.frozen
-    backend.update(freeze_full, 'ops', NOW)
-    assert not watcher.current().state.frozen  # cached within the interval
-    clock.now = 0.6
-    assert watcher.current().state.epoch == 1
-
-
-@pytest.mark.parametrize('fail_mode, frozen_after', [('closed', True),
-                                                     ('open', False)])
-def test_watcher_fail_modes_on_corrupt_state(tmp_path, fail_mode,
-                                             frozen_after):
-    path = tmp_path / 'state.json'
-    backend = file_backend.FileBackend(str(path))
-    clock = Clock()
-    watcher = watch.StateWatcher(backend, fail_mode, 0.5, clock)
-    assert not watcher.current().state.frozen
-    path.write_text('not json')
-    clock.now = 1
-    view = watcher.current()
-    assert view.problem and 'not valid JSON' in view.problem
-    assert view.state.frozen is frozen_after
-    if frozen_after:
-        assert view.state.mode == 'full'
-        assert 'cannot be read' in view.state.reason
-    path.unlink()
-    clock.now = 2
-    view = watcher.current()
-    assert view.problem is None and not view.state.frozen
-
-
-def test_watcher_fail_open_keeps_last_known_freeze(tmp_path):
-    path = tmp_path / 'state.json'
-    backend = file_backend.FileBackend(str(path))
-    backend.update(freeze_full, 'ops', NOW)
-    clock = Clock()
-    watcher = watch.StateWatcher(backend, 'open', 0.5, clock)
-    assert watcher.current().state.frozen
-    path.write_text('{')
-    clock.now = 1
-    assert watcher.current().state.frozen
-    assert watcher.current().problem
-
-
-def test_watcher_unreadable_file(tmp_path):
-    if os.geteuid() == 0:
-        # root reads anything: make the path a directory instead.
-        (tmp_path / 'state.json').mkdir()
-    else:
-        (tmp_path / 'state.json').write_text('{}')
-        os.chmod(tmp_path / 'state.json', 0)
-    watcher = watch.StateWatcher(
-        file_backend.FileBackend(str(tmp_path / 'state.json')), 'closed', 0.5)
-    view = watcher.current()
-    assert view.problem and view.state.frozen
-
-
 def freeze_writes(old):
     return document.FreezeState(epoch=old.epoch + 1, frozen=True,
                                 mode='writes', reason='cut', started_at=NOW)
@@ -222,43 +153,6 @@ def test_vanished_state_file_found_past_long_history_lines(tmp_path):
     with pytest.raises(file_backend.StateMissing) as caught:
         backend.read()
     assert caught.value.recorded.reason == 'z' * 70000
-
-
-@pytest.mark.parametrize('fail_mode, mode_after', [('closed', 'full'),
-                                                   ('open', 'writes')])
-def test_watcher_keeps_state_then_fails_when_state_file_vanishes(
-        tmp_path, fail_mode, mode_after):
-    path = tmp_path / 'state.json'
-    backend = file_backend.FileBackend(str(path))
-    backend.update(freeze_writes, 'ops', NOW)
-    clock = Clock()
-    watcher = watch.StateWatcher(backend, fail_mode, 0.5, clock,
-                                 stale_after=10)
-    assert watcher.current().state.mode == 'writes'
-    path.unlink()
-    clock.now = 1
-    view = watcher.current()
-    assert 'missing' in view.problem and not view.failing
-    assert view.state.mode == 'writes'  # the last state, for stale_after
-    clock.now = 11.5
-    view = watcher.current()
-    assert view.failing and view.state.frozen
-    assert view.state.mode == mode_after
-    backend.update(thaw, 'ops', NOW)  # freeze-ctl off repairs it
-    clock.now = 12
-    view = watcher.current()
-    assert view.problem is None and not view.state.frozen
-    assert view.state.epoch == 2
-
-
-def test_state_dir_that_never_had_a_document_stays_thawed(tmp_path):
-    clock = Clock()
-    watcher = watch.StateWatcher(
-        file_backend.FileBackend(str(tmp_path / 'state.json')), 'closed',
-        0.5, clock, stale_after=1)
-    for clock.now in (0, 5, 50):
-        view = watcher.current()
-        assert not view.state.frozen and view.problem is None
 
 
 def test_recorded_freeze_is_the_history_entrys_freeze_never_a_thaw():

@@ -3,17 +3,11 @@ the translation is no change, and nova's own writes afterwards are exactly
 the plan. Neutron is simulated here as holding the desired state (the real
 Neutron round trip: tests/e2e/test_translate_property_e2e.py)."""
 
-import sys
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from novawrites import (  # noqa: E402
+from freeze.translate import converge
+from tests.novawrites import (
     DATABASES, WRITES, changes, held, make, translate, write)
-
-from freeze.translate import converge  # noqa: E402
 
 FAST = settings(max_examples=20, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -4,9 +4,10 @@ import datetime
 
 import pytest
 
-from freeze.novanet import generate, model, source
+from freeze.novanet import model, source
 from freeze.translate import (
     config, converge, desired, neutrondb, restore, rules)
+from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 

@@ -11,7 +11,7 @@ not, security groups with CIDR and group rules, soft-deleted rows, and (when
 asked) the dangling and contradictory rows real databases collect. Also the
 few writes nova itself would make, for tests that change the source.
 
-``python -m freeze.novanet.generate sqlite:///nova.sqlite --ports 10000``
+``python -m tools.novanet.generate sqlite:///nova.sqlite --ports 10000``
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy
 
-from freeze.novanet import schema
+from freeze.novanet import model, schema, source
 
 FLOATING_POOL = 'nova'
 FLOATING_CIDR = '172.24.4.0/24'      # nova's pool is .128 - .254
@@ -47,7 +47,7 @@ class Generated:
 
 
 def settings(generated: Generated, admin_project_id: str) -> dict:
-    """The plan settings that fit a generated database."""
+    """The translation settings that fit a generated database."""
     return {
         'source': generated.url, 'network_manager': generated.manager,
         'admin_project_id': admin_project_id,
@@ -367,6 +367,24 @@ def add_rule(url: str, group_id: int, protocol: str, from_port: int,
             parent_group_id=group_id, protocol=protocol, from_port=from_port,
             to_port=to_port, cidr=cidr, deleted=0))
     eng.dispose()
+
+
+def mutate(gen: Generated, changes: int) -> None:
+    """What nova does meanwhile, ``changes`` rows in all: half new
+    instances, a quarter released floating IPs, a quarter new rules."""
+    project = gen.projects[0]
+    groups = gen.group_ids[project]
+    nova = model.build(source.read(gen.url))
+    associated = [f.address for f in nova.floating_ips if f.port]
+    released = associated[:changes // 4]
+    for address in released:
+        release_floating_ip(gen.url, address)
+    for i in range(changes // 4):
+        add_rule(gen.url, groups['web'], 'tcp', 10000 + i, 10000 + i,
+                 '192.168.0.0/16')
+    for _ in range(changes - len(released) - changes // 4):
+        add_instance(gen.url, project, gen.network_ids[0], 'compute-1',
+                     [groups['default'], groups['web']])
 
 
 def main() -> None:

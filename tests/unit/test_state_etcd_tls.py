@@ -2,10 +2,8 @@
 certificate: state, history and the watch stream all go through it."""
 
 import datetime
-import sys
 import threading
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
@@ -13,10 +11,7 @@ from freeze.state import StateUnavailable
 from freeze.state import document
 from freeze.state import etcd as etcd_backend
 from freeze.state import open_backend
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools'))
-
-from localetcd import LocalEtcd  # noqa: E402
+from tools.localetcd import LocalEtcd
 
 NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
 

@@ -16,6 +16,7 @@ from freeze.state import etcd as etcd_backend
 from freeze.state import file as file_backend
 from freeze.state import open_backend
 from freeze.state import watch
+from tests.helpers import wait_until
 
 NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
 
@@ -240,16 +241,13 @@ def test_follow_yields_now_then_each_change_until_closed(backend):
             seen.append((None, exc))
     reader = threading.Thread(target=read)
     reader.start()
-    deadline = time.monotonic() + 5
-    while not seen and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: seen, what='the state as it is now')
     backend.update(freeze('full'), 'ops', NOW)
     backend.call('corrupt it', lambda c: c.put(backend.state_key, 'nope'))
     backend.update(thaw, 'ops', NOW, force=True)
     backend.call('delete it', lambda c: c.delete(backend.state_key))
     backend.update(freeze('writes'), 'ops', NOW)
-    while len(seen) < 6 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(seen) >= 6, what='six states')
     stream.close()
     reader.join(timeout=5)
     assert not reader.is_alive()
@@ -295,10 +293,8 @@ def test_worker_records_live_under_a_lease(backend):
 
 def test_a_record_expires_when_heartbeats_stop(backend):
     backend.ack_store().report(ack(103, expiry=2))
-    deadline = time.monotonic() + 6
-    while backend.ack_store().records() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert backend.ack_store().records() == []
+    wait_until(lambda: backend.ack_store().records() == [], timeout=6,
+               interval=0.1, what='the record expired')
 
 
 def test_a_record_comes_back_after_its_lease_was_lost(backend):
@@ -313,15 +309,6 @@ def test_a_record_comes_back_after_its_lease_was_lost(backend):
     assert [r.pid for r in backend.ack_store().records()] == [104]
 
 
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(0.005)
-    raise AssertionError('not within %ss' % timeout)
-
-
 def test_watcher_follows_changes_and_acknowledges_them(backend):
     watcher = watch.StateWatcher(open_backend(str(backend)), 'closed',
                                  heartbeat_interval=0.5, ack_expiry=3)
@@ -331,7 +318,9 @@ def test_watcher_follows_changes_and_acknowledges_them(backend):
         wait_until(lambda: backend.ack_store().records())
         written = time.monotonic()
         _, new = backend.update(freeze('writes'), 'ops', NOW)
-        seen = wait_until(lambda: watcher.current().state.epoch == new.epoch)
+        wait_until(lambda: watcher.current().state.epoch == new.epoch,
+                   interval=0.005)
+        seen = time.monotonic()
         assert seen - written < 0.25  # the watch, not the 0.5 s re-read
         records, behind = acks.wait_for_epoch(backend.ack_store(), new.epoch,
                                               timeout=2)

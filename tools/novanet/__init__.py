@@ -1,0 +1,1 @@
+"""nova-network test data: generated databases (not shipped)."""

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.fleet import Fleet
+from tools.fleet import Fleet
 from tools.localetcd import LocalEtcd
 
 
@@ -20,7 +20,7 @@ def missing(message):
 
 @pytest.fixture
 def fleet(tmp_path):
-    """50 simulated hosts (tests/fleet.py), stopped after the test."""
+    """50 simulated hosts (tools/fleet.py), stopped after the test."""
     made = Fleet(tmp_path / 'fleet', size=50).create()
     yield made
     made.stop()

@@ -11,6 +11,12 @@
    ``openstack network list`` and refusing a write; then ``nova-cutover
    translate apply`` and ``verify`` into a real Neutron 29, and the proxy's
    view compared with that Neutron's, resource by resource.
+3. The whole cutover (tools/demo_cutover.py): ``nova-cutover run
+   tools/cutover-demo.yaml`` on a nova-api of two workers on etcd, the step-0
+   proxy, that Neutron and eight simulated compute hosts, one of which falls
+   back; the runner killed with SIGKILL mid-stage and resumed; a tenant, an
+   admin and the migration operator calling the APIs all along; the figures
+   measured and the report's page written.
 
 Stops everything it started.
 """
@@ -26,7 +32,8 @@ import yaml
 
 from freeze.translate import converge, verify
 from freeze.translate.neutron import Neutron, NeutronError
-from tools import localcloud
+from tools import demo_cutover, localcloud
+from tools.localetcd import LocalEtcd
 from tools.localneutron import LocalNeutron
 from tools.localproxy import ProxyServer
 from tools.novanet import generate
@@ -92,35 +99,25 @@ def print_table(results):
             print('  '.join('-' * w for w in widths))
 
 
-def freeze_demo(workdir):
-    state_url = 'file://%s/freeze-state.json' % workdir
-    paste = os.path.join(localcloud.REPO, 'paste', 'api-paste.ini')
-    print('1. The freeze. Starting Keystone and nova-api (with the freeze '
-          'filter) ...', flush=True)
-    started = time.monotonic()
-    with localcloud.LocalCloud(workdir, paste,
-                               {'freeze': {'state_url': state_url}}) as cloud:
-        print('Ready in %.0f s: keystone %s, nova %s\n'
-              % (time.monotonic() - started, cloud.keystone_url,
-                 cloud.nova_url), flush=True)
-        results = {}
-        for name, mode in PHASES:
-            if mode:
-                freeze_ctl(state_url, 'on', '--mode', mode, '--reason',
-                           'demo: nova-network to neutron', '--for', '1h')
-            elif results:
-                freeze_ctl(state_url, 'off')
-            # Fresh tokens each phase, as an operator's users would have.
-            tokens = {user: cloud.token(user) for user in USERS}
-            wait_enforced(cloud, tokens['admin'], frozen=bool(mode))
-            for user in USERS:
-                for label, method, path, body in requests_for(name, user):
-                    reply = localcloud.call(method, cloud.nova_url + path,
-                                            body=body, token=tokens[user])
-                    results[(name, user, label)] = reply.status
-        print_table(results)
-        print('\n503 = blocked by the freeze, 403 = nova policy, 404 = reached '
-              'nova (missing server), 2xx = done.\n')
+def freeze_demo(cloud, state_url):
+    results = {}
+    for name, mode in PHASES:
+        if mode:
+            freeze_ctl(state_url, 'on', '--mode', mode, '--reason',
+                       'demo: nova-network to neutron', '--for', '1h')
+        elif results:
+            freeze_ctl(state_url, 'off')
+        # Fresh tokens each phase, as an operator's users would have.
+        tokens = {user: cloud.token(user) for user in USERS}
+        wait_enforced(cloud, tokens['admin'], frozen=bool(mode))
+        for user in USERS:
+            for label, method, path, body in requests_for(name, user):
+                reply = localcloud.call(method, cloud.nova_url + path,
+                                        body=body, token=tokens[user])
+                results[(name, user, label)] = reply.status
+    print_table(results)
+    print('\n503 = blocked by the freeze, 403 = nova policy, 404 = reached '
+          'nova (missing server), 2xx = done.\n')
 
 
 def translate(action, settings):
@@ -133,7 +130,7 @@ def translate(action, settings):
     return done.returncode, lines[-1] if lines else ''
 
 
-def cutover_demo(workdir):
+def cutover_demo(workdir, server):
     print('2. The data path, on a generated nova-network database (FlatDHCP, '
           '12 instance ports, floating IPs, security groups).', flush=True)
     gen = generate.generate('sqlite:///%s/nova-network.sqlite' % workdir,
@@ -150,32 +147,46 @@ def cutover_demo(workdir):
             served.create('networks', {'name': 'x'})
         except NeutronError as exc:
             print('POST /v2.0/networks -> %s\n' % exc)
-        print('Starting a real Neutron 29 ...', flush=True)
-        with LocalNeutron(workdir) as server:
-            settings_file = os.path.join(workdir, 'translate.yaml')
-            with open(settings_file, 'w') as f:
-                yaml.safe_dump(dict(settings, neutron_url=server.url), f)
-            for action in ('diff', 'apply', 'verify'):
-                began = time.monotonic()
-                rc, last = translate(action, settings_file)
-                print('$ nova-cutover translate %-7s exit %d in %4.1f s: %s'
-                      % (action, rc, time.monotonic() - began, last),
-                      flush=True)
-            neutron = Neutron.noauth(server.url)
-            real, view = converge.fetch(neutron), converge.fetch(served)
-            differences = (verify.compare(view, real)
-                           + verify.compare(real, view))
-            print('\nproxy vs Neutron after the translation: %d resources '
-                  'each, %d differences' % (len(view), len(differences)))
-            for line in differences[:10]:
-                print('  ' + line)
+        settings_file = os.path.join(workdir, 'translate.yaml')
+        with open(settings_file, 'w') as f:
+            yaml.safe_dump(dict(settings, neutron_url=server.url), f)
+        for action in ('diff', 'apply', 'verify'):
+            began = time.monotonic()
+            rc, last = translate(action, settings_file)
+            print('$ nova-cutover translate %-7s exit %d in %4.1f s: %s'
+                  % (action, rc, time.monotonic() - began, last),
+                  flush=True)
+        neutron = Neutron.noauth(server.url)
+        real, view = converge.fetch(neutron), converge.fetch(served)
+        differences = (verify.compare(view, real)
+                       + verify.compare(real, view))
+        print('\nproxy vs Neutron after the translation: %d resources '
+              'each, %d differences' % (len(view), len(differences)))
+        for line in differences[:10]:
+            print('  ' + line)
 
 
 def main():
     workdir = tempfile.mkdtemp(prefix='nova-freeze-demo-')
     print('Working in %s' % workdir)
-    freeze_demo(workdir)
-    cutover_demo(workdir)
+    state_url = 'file://%s/freeze-state.json' % workdir
+    paste = os.path.join(localcloud.REPO, 'paste', 'api-paste.ini')
+    print('Starting Keystone, nova-api (with the freeze filter), a real '
+          'Neutron 29 and etcd ...', flush=True)
+    started = time.monotonic()
+    with LocalEtcd(os.path.join(workdir, 'etcd')) as etcd, \
+            LocalNeutron(workdir) as server, \
+            localcloud.LocalCloud(workdir, paste, {'freeze': {
+                'state_url': state_url}}) as cloud:
+        print('Ready in %.0f s: keystone %s, nova %s, neutron %s\n'
+              % (time.monotonic() - started, cloud.keystone_url,
+                 cloud.nova_url, server.url), flush=True)
+        print('1. The freeze.', flush=True)
+        freeze_demo(cloud, state_url)
+        cutover_demo(workdir, server)
+        print('\n3. The whole cutover, under load.', flush=True)
+        demo_cutover.demo(cloud, etcd, server.url,
+                          os.path.join(workdir, 'cutover'))
     print('\nStopped everything the demo started.')
     return 0
 

@@ -86,7 +86,7 @@ class ApiProcess:
     (config, log); a process group of its own, so stop() reaches them all."""
 
     def __init__(self, name: str, app: str, config_dir_var: str,
-                 workdir: str, workers: int = 1):
+                 workdir: str, workers: int = 1, threads: int = 4):
         self.name = name
         self.dir = os.path.join(workdir, name)
         self.log_path = os.path.join(self.dir, f'{name}.log')
@@ -94,6 +94,7 @@ class ApiProcess:
         self._app = app
         self._config_dir_var = config_dir_var
         self._workers = workers
+        self._threads = threads
         self._ready_dir = os.path.join(self.dir, 'ready')
         self._proc: subprocess.Popen | None = None
         os.makedirs(self._ready_dir)
@@ -103,7 +104,8 @@ class ApiProcess:
                    **{self._config_dir_var: self.dir})
         argv = [sys.executable, '-m', 'gunicorn',
                 '--bind', self.url.removeprefix('http://'),
-                '--workers', str(self._workers), '--threads', '4',
+                '--workers', str(self._workers),
+                '--threads', str(self._threads),
                 # App loading alone takes seconds on a busy 2-core machine.
                 '--timeout', '120', '--graceful-timeout', '5',
                 # The repo: the shim (tools.localcloud_wsgi) and the filters
@@ -169,8 +171,13 @@ class LocalCloud:
         self.workdir = os.path.abspath(workdir)
         self.paste_ini = paste_ini
         self.nova_conf = nova_conf or {}
+        # One request at a time: every password login writes (the user's
+        # last_active_at, read then written in one sqlite transaction), and
+        # two at once fail one of them ("database is locked": Keystone's
+        # 500, nova's 503) where a database server would make it wait.
         self.keystone = ApiProcess('keystone', 'keystone',
-                                    'OS_KEYSTONE_CONFIG_DIR', self.workdir)
+                                    'OS_KEYSTONE_CONFIG_DIR', self.workdir,
+                                    threads=1)
         self.keystone_url = self.keystone.url + '/v3'
         self._apis = [self.keystone]
         self.nova: ApiProcess | None = None

@@ -29,9 +29,11 @@ class ProxyServer:
 
     def __init__(self, workdir: str, settings: dict, workers: int = 2,
                  poll_interval: float = 2.0,
-                 conf: dict[str, dict[str, str]] | None = None):
+                 conf: dict[str, dict[str, str]] | None = None,
+                 url: str | None = None):
         """``conf``: sections/options laid over the proxy's config file
-        (e.g. ``auth_strategy = keystone`` and ``[keystone_authtoken]``)."""
+        (e.g. ``auth_strategy = keystone`` and ``[keystone_authtoken]``);
+        ``url``: where to serve (default: a free port on loopback)."""
         os.makedirs(workdir, exist_ok=True)
         self.workers = workers
         self.log_path = os.path.join(workdir, 'proxy.log')
@@ -42,7 +44,7 @@ class ProxyServer:
         write_ini(self.config, merged_ini({'proxy': {
             'plan': plan, 'auth_strategy': 'noauth',
             'poll_interval': str(poll_interval)}}, conf or {}))
-        self.url = f'http://127.0.0.1:{free_port()}'
+        self.url = url or f'http://127.0.0.1:{free_port()}'
         self._proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120.0) -> ProxyServer:
@@ -62,6 +64,11 @@ class ProxyServer:
                 raise RuntimeError(f'proxy not ready; see {self.log_path}')
             time.sleep(0.1)
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The master's pid, its process group's id."""
+        return self._proc.pid if self._proc is not None else None
 
     def worker_rss(self) -> list[int]:
         """Resident memory of each worker, bytes."""

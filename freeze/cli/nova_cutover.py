@@ -8,6 +8,7 @@ fallen-back hosts (see ``status``), 2 bad usage, 3 waiting for
 
 from __future__ import annotations
 
+import json
 import sys
 
 from freeze.cli import exits
@@ -19,6 +20,7 @@ from freeze.cutover import paths
 
 # SQLAlchemy (the journal) and the runbook: when a command runs, not for
 # --help.
+availability = lazy.module('freeze.cutover.availability')
 inventory = lazy.module('freeze.cutover.inventory')
 journal_mod = lazy.module('freeze.cutover.journal')
 plan_mod = lazy.module('freeze.cutover.plan')
@@ -105,6 +107,14 @@ def _confirm(parser):
     return parser
 
 
+def _skip_fallen(parser):
+    parser.add_argument(
+        '--skip-fallen-back-hosts', dest='skip_fallen', action='store_true',
+        help='go on past a stage whose hosts fell back; they stay out of '
+             'later stages until retried or accepted')
+    return parser
+
+
 def _document(parser, formats, default):
     parser.add_argument('-f', '--format', choices=formats, default=default,
                         help='output format (default: %(default)s)')
@@ -159,12 +169,7 @@ class Run(_Runbook, shell.Command):
     def get_parser(self, prog_name):
         parser = _confirm(_selection(_stage(super().get_parser(prog_name))))
         parser.add_argument('plan', metavar='PLAN', help='the runbook (YAML)')
-        parser.add_argument(
-            '--skip-fallen-back-hosts', dest='skip_fallen',
-            action='store_true',
-            help='go on past a stage whose hosts fell back; they stay out '
-                 'of later stages until retried or accepted')
-        return parser
+        return _skip_fallen(parser)
 
     def take_action(self, args):
         if selection(args) and not args.stage:
@@ -183,10 +188,11 @@ class Resume(_Runbook, shell.Command):
     example = '''
         nova-cutover resume
         nova-cutover resume --confirm-point-of-no-return
+        nova-cutover resume --skip-fallen-back-hosts
     '''
 
     def get_parser(self, prog_name):
-        return _confirm(super().get_parser(prog_name))
+        return _skip_fallen(_confirm(super().get_parser(prog_name)))
 
     def take_action(self, args):
         return self.with_runner(args, lambda runner: runner.resume())
@@ -428,6 +434,11 @@ class Report(_Runbook, shell.Command):
         parser.add_argument('--html', metavar='FILE',
                             help='write a self-contained HTML page with the '
                                  'timeline')
+        parser.add_argument('--requests', metavar='FILE',
+                            help="with --html: a client's record of its "
+                                 'requests (JSON lines: start, end, actor, '
+                                 'status, frozen), drawn as measured '
+                                 'availability')
         return parser
 
     def take_action(self, args):
@@ -440,14 +451,28 @@ class Report(_Runbook, shell.Command):
             runner, runs, journal.rows(),
             runner.freeze_history(runner.plan_of(runs[-1])))
         if args.html:
+            measured = None
+            if args.requests:
+                measured = availability.measured(
+                    read_requests(args.requests), *timeline_html.bounds(data))
             try:
                 with open(args.html, 'w', encoding='utf-8') as f:
-                    f.write(timeline_html.page(data))
+                    f.write(timeline_html.page(data, measured))
             except OSError as exc:
                 raise CommandError(f'cannot write {args.html}: {exc}')
         if args.format or not args.html:
             print(output.render(data, args.format or 'json'))
         return exits.DONE
+
+
+def read_requests(path: str) -> list[dict]:
+    """A client's record of its requests: one JSON object a line."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise CommandError(
+            f'cannot read the requests record {path}: {exc}') from None
 
 
 COMMANDS = {

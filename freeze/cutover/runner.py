@@ -156,6 +156,15 @@ class Runner:
                     self.progress.event('stage-done', stage=stage.name,
                                         note='nothing to do')
                 continue
+            if current == views.DONE_WITH_FALLBACKS and not retry and \
+                    not stage_name and not self._hosts_for(
+                        plan, stage, units, None, False):
+                # Run through: its fallen-back hosts wait for retry-hosts
+                # or accept-hosts, whatever later stages have run since.
+                left = True
+                if not self.skip_fallen:
+                    break
+                continue
             self._check_order(plan, stage, runs, units, retry)
             hosts = self._hosts_for(plan, stage, units, selection, retry)
             if stage.has_hosts and not hosts:
@@ -274,8 +283,9 @@ class Runner:
             return self._rollback_run(p)
         status = self._forward(p)
         plan = self.plan_of(p)
-        if status == views.DONE and self._fallbacks(plan,
-                                                     plan.stage(p.stage)):
+        if status == views.DONE and self._fallbacks(
+                plan, plan.stage(p.stage)) and not (p.whole and
+                                                    self.skip_fallen):
             return views.DONE_WITH_FALLBACKS
         if status == views.DONE and p.whole:
             # The rest of the plan, as run would; a confirmation given

@@ -8,6 +8,7 @@ report serves a real cutover and a rehearsal.  Nothing here runs anything.
 
 import datetime
 
+from freeze.cutover import availability
 from freeze.cutover import views
 from freeze.state import document
 
@@ -162,6 +163,12 @@ def build(plan, plan_of, runs, rows, history, stage_status, host_status):
             'outcomes': _summary(mine, host_status.get(stage.name, {}))})
     first = found[0]['start'] if found else None
     last = found[-1]['end'] if found else None
+    # the API as the freeze served it, over the journal's span and the
+    # windows in it
+    strip = availability.expected(
+        found, min([start] + [w['start'] for w in found]),
+        max([end] + [w['end'] for w in found if w['end']])) \
+        if start is not None else []
     return {
         'plan': plan.name, 'start': iso(start), 'end': iso(end),
         'stages': stages,
@@ -169,6 +176,9 @@ def build(plan, plan_of, runs, rows, history, stage_status, host_status):
                          seconds=None if w['end'] is None
                          else round(w['end'] - w['start'], 3))
                     for w in found],
+        'availability': [dict(row, segments=[
+            dict(seg, start=iso(seg['start']), end=iso(seg['end']))
+            for seg in row['segments']]) for row in strip],
         'first_freeze': iso(first), 'last_thaw': iso(last),
         # None while the last window is still open
         'freeze_to_thaw_seconds': None if first is None or last is None

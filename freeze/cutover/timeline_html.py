@@ -21,14 +21,19 @@ COLOURS = {
     'revert-failed': '#b52b27', 'failed': '#b52b27', 'stopped': '#b52b27',
     'running': '#5bc0de', 'rolling-back': '#9b59b6', 'rolled-back': '#9b9b9b',
     'batch-reverted': '#9b9b9b', 'awaiting-confirmation': '#337ab7',
-    'not-run': '#e6e6e6', 'pending': '#e6e6e6', 'skipped': '#cccccc'}
+    'not-run': '#e6e6e6', 'pending': '#e6e6e6', 'skipped': '#cccccc',
+    # the API's availability
+    'served': '#7fc97f', 'refused': '#fdae61', 'error': '#000000'}
 CSS = """
 body { font: 14px sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: .5em 0 1.5em; }
 td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: left; }
-svg text { font: 11px sans-serif; }
-svg .axis { stroke: #ddd; }
-svg .label { font-weight: bold; }
+"""
+#: inside the drawing, so that it stands alone too (the README's picture)
+SVG_CSS = """
+text { font: 11px sans-serif; }
+.axis { stroke: #ddd; }
+.label { font-weight: bold; }
 """
 
 
@@ -94,10 +99,11 @@ class _Svg:
                                                 y1=top, y2=bottom))
             self.text(x - 24, bottom + 14, _clock(t))
             self.text(x - 24, 14, _clock(t))
-        return ('<svg xmlns="http://www.w3.org/2000/svg"%s>%s</svg>' % (
-            _a(width=self.width, height=bottom + 24, data_t0=self.t0,
-               data_t1=self.t1, data_x0=LABEL, data_plot=PLOT),
-            '\n'.join(self.parts)))
+        return ('<svg xmlns="http://www.w3.org/2000/svg"%s><style>%s</style>'
+                '%s</svg>' % (
+                    _a(width=self.width, height=bottom + 24, data_t0=self.t0,
+                       data_t1=self.t1, data_x0=LABEL, data_plot=PLOT),
+                    SVG_CSS, '\n'.join(self.parts)))
 
 
 def _clock(seconds):
@@ -105,16 +111,49 @@ def _clock(seconds):
         seconds, datetime.timezone.utc).strftime('%H:%M:%S')
 
 
-def _bounds(data):
+def bounds(data):
+    """The time axis: the journal's span and every window."""
     times = [timeline.seconds_of(t) for t in [data['start'], data['end']] + [
         w[k] for w in data['windows'] for k in ('start', 'end')] if t]
     return min(times), max(times)
 
 
-def svg(data):
+def _availability(d, data, measured):
+    """The API above the timeline: each audience as the freeze served
+    it (from the windows), then what a recorded client got, if given."""
+    d.row('API availability', 'label')
+    d.y += ROW
+    for row in data.get('availability', ()):
+        d.row('  ' + row['audience'])
+        for seg in row['segments']:
+            d.bar('availability', seg['start'], seg['end'], seg['state'],
+                  '%s: %s (%s - %s)%s' % (
+                      row['audience'], seg['state'], seg['start'],
+                      seg['end'], ', freeze %s' % seg['mode']
+                      if seg['mode'] else ''),
+                  data_audience=row['audience'], data_state=seg['state'],
+                  data_mode=seg['mode'])
+        d.y += ROW
+    for row in measured or ():
+        d.row('  %s (measured)' % row['actor'])
+        for b in row['bins']:
+            d.bar('measured', timeline.iso(b['start']), timeline.iso(b['end']),
+                  b['state'], '%s: %d served, %d refused by the freeze, %d '
+                  'errors' % (row['actor'], b['served'], b['refused'],
+                              b['error']),
+                  data_actor=row['actor'], data_state=b['state'],
+                  data_served=b['served'], data_refused=b['refused'],
+                  data_error=b['error'])
+        d.y += ROW
+    d.y += 8
+
+
+def svg(data, measured=None):
+    """``measured``: availability.measured rows, or None."""
     squares = max([len(b['hosts']) for s in data['stages'] for r in s['runs']
                    for b in r['batches']] or [0])
-    d = _Svg(*_bounds(data), squares)
+    d = _Svg(*bounds(data), squares)
+    _availability(d, data, measured)
     d.row('freeze windows', 'label')
     for w in data['windows']:
         d.bar('window', w['start'], w['end'], w['mode'],
@@ -188,8 +227,9 @@ def _table(headers, rows, cls):
     return '<table%s><tr>%s</tr>%s</table>' % (_a(class_=cls), head, body)
 
 
-def page(data):
-    """The whole page, as text."""
+def page(data, measured=None):
+    """The whole page, as text; ``measured``: availability.measured rows
+    (a client's record of its requests), or None."""
     span = data['freeze_to_thaw_seconds']
     summary = _table(['', ''], [
         ['plan', data['plan']], ['journal from', data['start']],
@@ -212,4 +252,4 @@ def page(data):
             '<h2>Freeze windows</h2>\n%s\n<h2>Stages and hosts</h2>\n%s\n'
             '</body></html>\n' % (
                 html.escape(title), CSS, html.escape(title), summary,
-                svg(data), _legend(), windows, stages))
+                svg(data, measured), _legend(), windows, stages))

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from tests.fleet import freeze_ctl_command
+from tools.fleet import freeze_ctl_command
 from tests.helpers import wait_until
 from tools.localcloud import call
 

@@ -29,7 +29,7 @@ from freeze.cutover import executor
 from freeze.cutover import journal as journal_mod
 from freeze.cutover import runner as runner_mod
 from freeze.cutover import views
-from tests.fleet import Fleet, freeze_ctl_command
+from tools.fleet import Fleet, freeze_ctl_command
 from tests.helpers import wait_until
 
 #: (seed, with the real freeze): freeze-ctl takes most of a run's time,

@@ -1,8 +1,14 @@
 """The runner over a simulated fleet of real host directories and processes
-(no freeze here: the e2e tests toggle the real one)."""
+(no freeze here but a state file where a point of no return needs one: the
+e2e tests toggle the real one)."""
 
 import io
+import os
+import signal
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,8 +18,11 @@ from freeze.cutover import plan as plan_mod
 from freeze.cutover import progress
 from freeze.cutover import report
 from freeze.cutover import runner as runner_mod
+from freeze.cli import nova_cutover
 from freeze.cutover import views
-from tests.fleet import Fleet
+from tools.fleet import Fleet, freeze_ctl_command
+
+REPO = str(Path(__file__).resolve().parents[2])
 
 
 def make(tmp_path, confirm=False, skip_fallen=False):
@@ -317,3 +326,46 @@ def test_status_says_when_the_freeze_cannot_be_read():
     assert report.freeze_line(state) == \
         'freeze: unknown (freeze-ctl status: etcd down)'
     assert runner.freeze_now(plan('false', freeze=False)) is None
+
+
+def test_resume_goes_on_without_the_fallen_back(tmp_path, capsys):
+    """``resume --skip-fallen-back-hosts``: a run of the whole plan killed in
+    a stage where a host fell back goes on without that host, to the next
+    point of no return and, once confirmed, to its end; without the flag it
+    stops before the next stage, whatever ran since, as ``run`` does."""
+    fleet = Fleet(tmp_path / 'fleet', size=4).create()
+    journal = 'sqlite:///%s' % (tmp_path / 'journal.sqlite')
+    try:
+        plan = tmp_path / 'plan.yaml'
+        plan.write_text(fleet.plan(
+            stages=('compute-l2', 'translate', 'next-gen'),
+            freeze_command=freeze_ctl_command(
+                (tmp_path / 'state.json').as_uri()),
+            batch_size=2, concurrency=2))
+        fleet.inject('cmp000', 'switch')
+        fleet.inject('cmp002', 'pause')   # holds the stage mid-way
+        runner = subprocess.Popen(
+            [sys.executable, '-m', 'freeze.cli.nova_cutover', '--journal',
+             journal, 'run', str(plan)], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=REPO))
+        while not (fleet.dir('cmp002') / 'paused').exists():
+            assert runner.poll() is None
+            time.sleep(0.05)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+        fleet.heal('cmp002', 'pause')
+
+        def cutover(*args):
+            return nova_cutover.main(['--journal', journal, *args])
+        assert cutover('resume', '--skip-fallen-back-hosts') == 3
+        # without the flag the rest of the plan waits, as run's would
+        assert cutover('resume', '--confirm-point-of-no-return') == 1
+        assert fleet.completions('cmp001', 'ovs') == 0
+        capsys.readouterr()
+        assert cutover('resume', '--skip-fallen-back-hosts') == 1  # one behind
+        assert 'event=done-with-fallbacks stage=next-gen' in \
+            capsys.readouterr().err
+        assert [fleet.completions(h, 'ovs') for h in sorted(fleet.hosts)] \
+            == [0, 1, 1, 1]
+    finally:
+        fleet.stop()

@@ -19,7 +19,7 @@ from freeze.cutover import runner as runner_mod
 from freeze.cutover import timeline
 from freeze.cutover import timeline_html
 from freeze.cutover import views
-from tests.fleet import Fleet, freeze_ctl_command
+from tools.fleet import Fleet, freeze_ctl_command
 
 STAGES = ('proxy', 'compute-l2', 'translate', 'next-gen')
 

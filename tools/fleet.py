@@ -11,6 +11,13 @@ touched ``paused``, until the fault is healed).  Every step appends ``start`` an
 ``end`` to ``var/STEP.log``, so a test can count how often a step ran to
 completion.  ``snapshot`` reads every file under ``etc/`` (and the shared
 control directory) byte for byte.
+
+For a plan written as an operator writes one (tools/cutover-demo.yaml),
+``create`` also puts two commands in ``bin/``: ``ssh HOST COMMAND`` runs
+COMMAND in the host's directory (as ssh would on the host), and on the
+host ``service NAME start|stop|restart|status`` runs its processes from
+``run/NAME.pid``.  A host with ``fault-neutron`` has no way to Neutron:
+its nova-compute does not start once nova.conf says ``use_neutron = True``.
 """
 
 import os
@@ -43,6 +50,34 @@ _SH = {
         '[ ! -e $d/fault-pause ] || {{ touch $d/paused; while [ -e '
         '$d/fault-pause ]; do sleep 0.05; done; }}; '),
 }
+
+
+#: ``ssh HOST COMMAND``: COMMAND by sh in the host's directory
+SSH = """#!/bin/sh
+cd "$(dirname "$0")/../hosts/$1" || exit 255
+shift
+PATH="$(dirname "$0"):$PATH" exec sh -c "$*"
+"""
+
+#: ``service NAME ACTION`` on a host (its directory is the cwd)
+SERVICE = """#!/bin/sh
+pid=run/$1.pid
+stop() { kill $(cat $pid 2>/dev/null) 2>/dev/null; rm -f $pid; }
+case $2 in
+stop) stop ;;
+start|restart)
+    stop
+    if [ "$1" = compute ] && [ -e fault-neutron ] &&
+            grep -q '^use_neutron = True' etc/nova/nova.conf; then
+        echo "nova-compute: cannot reach neutron: $(cat fault-neutron)" >&2
+        exit 1
+    fi
+    sleep 0.2  # a real service takes a moment to start
+    (sleep 600 </dev/null >/dev/null 2>&1 & echo $! > $pid) ;;
+status) kill -0 $(cat $pid 2>/dev/null) 2>/dev/null ;;
+*) echo "usage: service NAME start|stop|restart|status" >&2; exit 2 ;;
+esac
+"""
 
 
 def _host_cmd(body, step):
@@ -147,6 +182,10 @@ class Fleet:
 
     def create(self):
         control = self.root / 'control'
+        (self.root / 'bin').mkdir(parents=True, exist_ok=True)
+        for name, text in (('ssh', SSH), ('service', SERVICE)):
+            (self.root / 'bin' / name).write_text(text)
+            (self.root / 'bin' / name).chmod(0o755)
         for sub in ('etc', 'run'):
             (control / sub).mkdir(parents=True, exist_ok=True)
         (control / 'etc' / 'neutron.conf').write_text(

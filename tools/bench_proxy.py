@@ -35,8 +35,12 @@ from localproxy import ProxyServer  # noqa: E402
 
 from freeze.novanet import generate, model, source  # noqa: E402
 from freeze.proxy import app, loader  # noqa: E402
-from freeze.translate import config, converge, desired  # noqa: E402
+from freeze.translate import fromnova  # noqa: E402
+from freeze.translate.apply import apply  # noqa: E402
+from freeze.translate.changes import diff  # noqa: E402
+from freeze.translate.held import fetch  # noqa: E402
 from freeze.translate.neutron import Neutron  # noqa: E402
+from freeze.translate.settings import Settings  # noqa: E402
 
 ADMIN = 'be' * 16
 def _client(job: tuple[str, list[str], float, int]) -> list[float]:
@@ -86,7 +90,7 @@ def generated(workdir: str, name: str, ports: int) -> dict:
 
 def bench_in_process(settings: dict, paths: list[str], n: int = 20000
                      ) -> None:
-    views = loader.Loader(settings['source'], config.parse(settings))
+    views = loader.Loader(settings['source'], Settings.parse(settings))
     began = time.perf_counter()
     assert views.refresh()
     built = time.perf_counter() - began
@@ -147,12 +151,10 @@ def bench_against_neutron(workdir: str, args) -> None:
           'Neutron 29 (sqlite, 1 worker):')
     with LocalNeutron(os.path.join(workdir, 'neutron')) as server:
         neutron = Neutron.noauth(server.url)
-        wanted = desired.translate(model.build(source.read(small['source'])),
-                                   config.parse(small))
-        actual = converge.fetch(neutron)
+        wanted = fromnova.desired(small['source'], Settings.parse(small))
+        actual = fetch(neutron)
         began = time.monotonic()
-        result = converge.apply(converge.diff(wanted, actual), neutron,
-                                actual)
+        result = apply(diff(wanted, actual), neutron, actual)
         assert not result.failures, result.failures[:3]
         print(f'  (translate apply: {len(wanted)} resources in '
               f'{time.monotonic() - began:.0f}s)')

@@ -31,7 +31,8 @@ from localneutron import LocalNeutron  # noqa: E402
 from localproxy import ProxyServer  # noqa: E402
 
 from freeze.novanet import generate  # noqa: E402
-from freeze.translate import converge, verify  # noqa: E402
+from freeze.translate import verify  # noqa: E402
+from freeze.translate.held import fetch  # noqa: E402
 from freeze.translate.neutron import Neutron, NeutronError  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
@@ -165,7 +166,7 @@ def cutover_demo(workdir):
                       % (action, rc, time.monotonic() - began, last),
                       flush=True)
             neutron = Neutron.noauth(server.url)
-            real, view = converge.fetch(neutron), converge.fetch(served)
+            real, view = fetch(neutron), fetch(served)
             differences = (verify.compare(view, real)
                            + verify.compare(real, view))
             print('\nproxy vs Neutron after the translation: %d resources '

@@ -21,7 +21,7 @@ from freeze.redact import redact
 cfg = lazy.module('oslo_config.cfg')
 proxy_conf = lazy.module('freeze.proxy.conf')
 wsgi = lazy.module('freeze.proxy.wsgi')
-config = lazy.module('freeze.translate.config')
+settings_mod = lazy.module('freeze.translate.settings')
 
 
 def register(subparsers) -> None:
@@ -47,16 +47,17 @@ def _check(args) -> None:
     proxy_conf.register_opts(conf)
     conf([], project='nova-cutover-proxy',
          default_config_files=[os.path.abspath(args.config)])
-    settings = config.load(conf.proxy.plan)
+    settings = settings_mod.Settings.load(conf.proxy.settings)
     if not (conf.proxy.source_url or settings.source):
-        raise config.ConfigError('no nova database: [proxy] source_url or '
-                                 'the plan\'s source')
+        raise settings_mod.SettingsError(
+            'no nova database: [proxy] source_url or the settings\' source')
 
 
 def _serve(args) -> int:
     try:
         _check(args)
-    except (cfg.Error, config.ConfigError, OSError, yaml.YAMLError) as exc:
+    except (cfg.Error, settings_mod.SettingsError, OSError,
+            yaml.YAMLError) as exc:
         print(f'nova-cutover proxy: error: {redact(exits.one_line(exc))}',
               file=sys.stderr)
         return exits.FAILED

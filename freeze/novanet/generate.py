@@ -47,7 +47,7 @@ class Generated:
 
 
 def settings(generated: Generated, admin_project_id: str) -> dict:
-    """The plan settings that fit a generated database."""
+    """The translation settings that fit a generated database."""
     return {
         'source': generated.url, 'network_manager': generated.manager,
         'admin_project_id': admin_project_id,

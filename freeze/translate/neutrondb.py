@@ -1,13 +1,13 @@
 """Neutron's database as the translation's second target: read what the
-translation wrote there, refuse what must not be written, write a plan's
-rows (restore.py) in one transaction.
+translation wrote there, refuse what must not be written, write the
+changes' rows (restore.py) in one transaction.
 
 Tables are the installed Neutron's own (its model metadata), so a column
 Neutron adds or renames is seen here, not described twice. What the
 translation wrote is found as ``apply`` finds it through the API: by the
 ``nova-cutover:key=`` tag on the resource's standard attributes (rules: every
 rule of a tagged group), and read into the same normalized bodies
-(converge.Actual), so the same diff says what changes.
+(held.Actual), so the same diff says what changes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ import sqlalchemy
 from sqlalchemy import and_, event, select
 
 from freeze.novanet.gcpause import gc_paused
-from freeze.translate import converge, restore
-from freeze.translate.desired import KINDS, Ref, rule_key
+from freeze.translate import keys, restore, rules
+from freeze.translate.held import Actual
+from freeze.translate.changes import Changes, diff
+from freeze.translate.desired import KINDS, Ref
 
 #: an agent that reported within this long is alive (Neutron's
 #: agent_down_time is 75 s by default)
@@ -135,7 +137,7 @@ def check_idle(conn: sqlalchemy.Connection, last_ours: Any,
 
 @dataclass
 class State:
-    actual: converge.Actual
+    actual: Actual
     ctx: restore.Context
     #: (subnet id, address) / (network id, MAC) -> the port holding it
     addresses: dict[tuple[str, str], str]
@@ -150,20 +152,20 @@ class State:
 def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
     t = tables()
     sa, tags = t['standardattributes'], t['tags']
-    mine = tags.c.tag.like(converge.KEY_TAG + '%')
+    mine = tags.c.tag.like(keys.KEY_TAG + '%')
     keyed = conn.execute(
         select(tags.c.standard_attr_id, tags.c.tag, sa.c.revision_number,
                sa.c.description, sa.c.updated_at)
         .join(sa, sa.c.id == tags.c.standard_attr_id).where(mine)).all()
     # Rows unpacked, not read by attribute: several times cheaper a field.
-    key_of = {sid: tag[len(converge.KEY_TAG):] for sid, tag, *_ in keyed}
+    key_of = {sid: keys.from_tag(tag) for sid, tag, *_ in keyed}
     revisions = {key_of[sid]: revision for sid, _, revision, *_ in keyed}
     described = {sid: description for sid, _, _, description, _ in keyed}
     last_ours = max((updated for *_, updated in keyed if updated is not None),
                     default=None)
     marks: dict[int, list[str]] = {}
     for sid, tag in conn.execute(select(tags.c.standard_attr_id, tags.c.tag)
-                                 .where(tags.c.tag.like(converge.MARK + '%'))):
+                                 .where(tags.c.tag.like(keys.MARK + '%'))):
         marks.setdefault(sid, []).append(tag)
 
     ids: dict[str, str] = {}
@@ -196,7 +198,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
     ports = own(ports_all)
     routers = own(rows('routers'))
     fips = own(rows('floatingips'))
-    keys = {id: key for key, id in ids.items()}
+    by_id = {id: key for key, id in ids.items()}
 
     refs: dict[str, Ref] = {}
 
@@ -206,7 +208,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
             return None
         found = refs.get(id)
         if found is None:
-            found = refs[id] = Ref(keys.get(id, f'neutron:{id}'))
+            found = refs[id] = Ref(by_id.get(id) or keys.foreign(id))
         return found
 
     items: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
@@ -250,10 +252,10 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
         gkey = group_keys.get(r.security_group_id)
         if gkey is None:
             continue
-        body = {f: getattr(r, f) for f in converge.RULE_FIELDS}
+        body = {f: getattr(r, f) for f in rules.FIELDS}
         body['security_group_id'] = Ref(gkey)
         body['remote_group_id'] = ref(r.remote_group_id)
-        rkey = rule_key(body)
+        rkey = keys.rule(body)
         items['rule'][rkey] = body
         ids[rkey] = r.id
         raw[rkey] = {'id': r.id}
@@ -286,9 +288,9 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
         router = router_ids.get(device_id)
         if router and owner == restore.ROUTER_IF:
             for subnet_id, _ in fixed.get(port_id, ()):
-                subnet = keys.get(subnet_id)
+                subnet = by_id.get(subnet_id)
                 if subnet:
-                    rkey = f'rif:{router}:{subnet}'
+                    rkey = keys.router_interface(router, subnet)
                     items['router_interface'][rkey] = {
                         'router': Ref(router), 'subnet': Ref(subnet)}
                     ids.setdefault(rkey, port_id)
@@ -337,12 +339,12 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
              if r.network_type == 'flat'}
     defaults = {r.project_id: r.security_group_id
                 for r in rows('default_security_group')}
-    actual = converge.Actual(items, ids, raw, set(), {})
+    actual = Actual(items, ids, raw, set(), {})
     return State(actual, ctx, addresses, macs, ours, vlans, flats, defaults,
                  last_ours)
 
 
-def check_conflicts(state: State, plan: converge.Plan,
+def check_conflicts(state: State, changes: Changes,
                     writes: restore.Writes) -> None:
     """An address, MAC, segment or default group the run needs, held by
     something the translation did not create: Refused."""
@@ -367,7 +369,7 @@ def check_conflicts(state: State, plan: converge.Plan,
                               f'{value} is taken by port {found}, which the '
                               f'translation did not create')
     ours_nets = {state.ctx.ids[k] for k in state.actual.items['network']}
-    for c in plan.changes:
+    for c in changes:
         if c.kind == 'network' and c.op in ('create', 'replace'):
             body, net = c.want, restore.new_id(
                 restore.Resource(c.kind, c.key, c.want))
@@ -395,7 +397,7 @@ def check_conflicts(state: State, plan: converge.Plan,
 
 @dataclass
 class Outcome:
-    plan: converge.Plan
+    changes: Changes
     writes: restore.Writes
     refusal: str | None = None     # why writing it would be refused
 
@@ -414,11 +416,11 @@ def run(url: str, wanted, force: bool = False, write_it: bool = True
             state = read(conn, at)
             if write_it and not force:
                 check_idle(conn, state.last_ours, at)
-            plan = converge.diff(wanted, state.actual)
-            writes = restore.build(plan.changes, state.ctx)
-            outcome = Outcome(plan, writes)
+            changes = diff(wanted, state.actual)
+            writes = restore.build(changes.items, state.ctx)
+            outcome = Outcome(changes, writes)
             try:
-                check_conflicts(state, plan, writes)
+                check_conflicts(state, changes, writes)
             except Refused as exc:
                 if write_it:
                     raise
@@ -510,13 +512,13 @@ class _Writer:
                     select(t.c.standard_attr_id).where(where)).scalars()
             for child, fk in self._cascading(table):
                 parent = fk.column
-                keys = (chunk if parent.name == column else
-                        list(self.conn.execute(select(parent).where(where))
-                             .scalars()))
-                if keys:
+                parents = (chunk if parent.name == column else
+                           list(self.conn.execute(select(parent).where(where))
+                                .scalars()))
+                if parents:
                     sids += self.conn.execute(
                         select(child.c.standard_attr_id)
-                        .where(fk.parent.in_(keys))).scalars()
+                        .where(fk.parent.in_(parents))).scalars()
             self.conn.execute(t.delete().where(where))
         return sids
 

@@ -18,9 +18,11 @@ import sqlalchemy
 import yaml
 
 from freeze.cli import cutover_translate
-from freeze.novanet import generate, model, schema, source
-from freeze.translate import config, converge, desired, neutrondb, verify
+from freeze.novanet import generate, schema
+from freeze.translate import fromnova, keys, neutrondb, verify
+from freeze.translate.held import fetch
 from freeze.translate.neutron import Neutron, NeutronError
+from freeze.translate.settings import Settings
 from bench_translate import mutate
 from localneutron import LocalNeutron
 from localproxy import ProxyServer
@@ -80,12 +82,12 @@ def test_restore_then_neutron_serves_it(site, capsys):
     # What the step-0 proxy served is what the restored Neutron serves.
     with ProxyServer(str(work / 'proxy'), yaml.safe_load(open(conf)),
                      workers=1) as proxy:
-        served = converge.fetch(Neutron.noauth(proxy.url))
+        served = fetch(Neutron.noauth(proxy.url))
         device = next(p['device_id'] for p in neutron.list(
             'ports', device_owner='compute:nova'))
         by_device = [Neutron.noauth(url).list('ports', device_id=device)
                      for url in (proxy.url, server.url)]
-    real = converge.fetch(neutron)
+    real = fetch(neutron)
     assert verify.compare(served, real) == verify.compare(real, served) == []
     (shown, listed) = [sorted(
         (p['id'], p['mac_address'], sorted(
@@ -93,9 +95,8 @@ def test_restore_then_neutron_serves_it(site, capsys):
         for p in ports) for ports in by_device]
     assert shown == listed and shown   # even the ids: both are stable
 
-    nova = model.build(source.read(gen.url))
-    wanted = desired.translate(nova, config.load(conf))
-    ports = neutron.list('ports', tags=converge.MARK,
+    wanted = fromnova.desired(gen.url, Settings.load(conf))
+    ports = neutron.list('ports', tags=keys.MARK,
                          device_owner='compute:nova')
     port = sorted(ports, key=lambda p: p['mac_address'])[0]
 
@@ -120,7 +121,7 @@ def test_restore_then_neutron_serves_it(site, capsys):
     # Every restored subnet hands out an address nova never used.
     used = nova_addresses(gen.url)
     fresh = []
-    for subnet in neutron.list('subnets', tags=converge.MARK):
+    for subnet in neutron.list('subnets', tags=keys.MARK):
         if subnet['ip_version'] != 4:
             continue
         new = neutron.create('ports', {
@@ -151,8 +152,8 @@ def test_restore_then_neutron_serves_it(site, capsys):
 
     # The difference, as plan --neutron-db reads it from the database.
     outcome = neutrondb.run(server.database, wanted, write_it=False)
-    assert outcome.plan.counts() == {'port': {'create': 1, 'update': 1},
-                                     'rule': {'delete': 1}}
+    assert outcome.changes.counts() == {'port': {'create': 1, 'update': 1},
+                                        'rule': {'delete': 1}}
     rc, out = run(capsys, 'plan', *db)
     assert rc == 0 and 'rule              delete 1' in out, out
     assert 'restore would refuse' in out and ip['ip_address'] in out
@@ -215,8 +216,7 @@ def test_second_restore_writes_only_the_delta(site, capsys):
 
     mutate(gen, 4)   # nova meanwhile: 2 boots, a release, a rule
     # Meanwhile someone's port (no address) took a new instance's MAC.
-    wanted = desired.translate(model.build(source.read(gen.url)),
-                               config.load(conf))
+    wanted = fromnova.desired(gen.url, Settings.load(conf))
     network_id, mac, _ = neutrondb.run(server.database, wanted,
                                        write_it=False).writes.macs[0]
     neutron = Neutron.noauth(server.url)
@@ -267,7 +267,7 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     neutron = Neutron.noauth(server.url)
     rc, out = run(capsys, 'rollback', *db)
     assert rc == 0, out
-    assert not neutron.list('ports', tags=converge.MARK)
+    assert not neutron.list('ports', tags=keys.MARK)
     assert not neutron.list('networks')
     emptied = rows(server.database)
     rc, out = run(capsys, 'restore', *db)
@@ -331,8 +331,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     conf.write_text(yaml.safe_dump({**generate.settings(gen, ADMIN),
                                     'neutron_url': server.url}))
     before = rows(server.database)
-    wanted = desired.translate(model.build(source.read(gen.url)),
-                               config.load(str(conf)))
+    wanted = fromnova.desired(gen.url, Settings.load(str(conf)))
 
     # A row the database rejects (a leftover L3 provider association of
     # the router's id): nothing written, the resource and reason named.
@@ -365,7 +364,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     assert proc.wait() == -signal.SIGKILL
     assert rows(server.database) == before
     assert subprocess.run(argv, env=env, capture_output=True).returncode == 0
-    assert not neutrondb.run(server.database, wanted, write_it=False).plan
+    assert not neutrondb.run(server.database, wanted, write_it=False).changes
     eng = sqlalchemy.create_engine(server.database)
     with eng.connect() as conn:
         ports = conn.execute(sqlalchemy.text(
@@ -378,7 +377,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
         rc, out = run(capsys, 'verify', '--config', str(conf))
         assert rc == 0, out
         neutron = Neutron.noauth(server.url)
-        net = next(n for n in neutron.list('networks', tags=converge.MARK)
+        net = next(n for n in neutron.list('networks', tags=keys.MARK)
                    if n['provider:network_type'] == 'vlan')
         port = neutron.create('ports', {'network_id': net['id'],
                                         'project_id': net['project_id']})
@@ -412,8 +411,7 @@ def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
     server.prepare()
     conf = tmp_path / 'translate.yaml'
     conf.write_text(yaml.safe_dump(generate.settings(gen, ADMIN)))
-    wanted = desired.translate(model.build(source.read(gen.url)),
-                               config.load(str(conf)))
+    wanted = fromnova.desired(gen.url, Settings.load(str(conf)))
     vlan = next(r.body for r in wanted.resources['network'].values()
                 if r.body['provider:network_type'] == 'vlan')
     physnet = vlan['provider:physical_network']

@@ -10,7 +10,7 @@ import yaml
 from test_translate_e2e import ADMIN, baseline, run
 
 from freeze.novanet import generate, schema
-from freeze.translate import converge
+from freeze.translate import keys
 
 
 def test_vlan_apply_verify_rollback(neutron, neutron_server, tmp_path,
@@ -41,7 +41,7 @@ def test_vlan_apply_verify_rollback(neutron, neutron_server, tmp_path,
     assert 'VLAN network not associated with a project' in out
     rc, out = run(capsys, 'verify', *args)
     assert rc == 0, out
-    nets = {p: neutron.list('networks', project_id=p, tags=converge.MARK)
+    nets = {p: neutron.list('networks', project_id=p, tags=keys.MARK)
             for p in gen.projects}
     assert {p: [(n['provider:network_type'], n['provider:physical_network'],
                  n['provider:segmentation_id'], n['shared']) for n in ns]

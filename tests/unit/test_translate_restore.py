@@ -4,9 +4,11 @@ import datetime
 
 import pytest
 
-from freeze.novanet import generate, model, source
-from freeze.translate import (
-    config, converge, desired, neutrondb, restore, rules)
+from freeze.novanet import generate
+from freeze.translate import fromnova, neutrondb, restore, rules
+from freeze.translate.changes import diff
+from freeze.translate.held import Actual
+from freeze.translate.settings import Settings
 
 ADMIN = 'ad' * 16
 
@@ -15,16 +17,13 @@ def build(tmp_path, manager):
     tmp_path.mkdir(exist_ok=True)
     gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=20,
                             manager=manager)
-    wanted = desired.translate(
-        model.build(source.read(gen.url)),
-        config.parse(generate.settings(gen, ADMIN)))
-    empty = converge.Actual({k: {} for k in desired.KINDS}, {}, {}, set(),
-                            {})
-    plan = converge.diff(wanted, empty)
+    wanted = fromnova.desired(gen.url,
+                              Settings.parse(generate.settings(gen, ADMIN)))
+    plan = diff(wanted, Actual.empty())
     ctx = restore.Context(now=datetime.datetime(2026, 12, 1), next_sid=1,
                           ids={}, bodies={}, ipam_ids={}, taken_ips={},
                           taken_macs={})
-    return plan, restore.build(plan.changes, ctx)
+    return plan, restore.build(plan.items, ctx)
 
 
 @pytest.mark.parametrize('manager', ['FlatDHCP', 'Vlan'])
@@ -60,7 +59,7 @@ def test_rows_fit_neutrons_tables(tmp_path, manager):
                             writes.inserts['standardattributes']]
     # a port for each port, router interface, router gateway, floating IP
     assert len(writes.inserts['ports']) == len(
-        [c for c in plan.changes if c.kind in (
+        [c for c in plan.items if c.kind in (
             'port', 'router_interface', 'router', 'floatingip')])
 
 

@@ -35,6 +35,10 @@ AGENT_ALIVE = datetime.timedelta(seconds=150)
 #: a change by someone else within this long means a server is serving
 ACTIVITY_WINDOW = datetime.timedelta(minutes=5)
 CHUNK = 500
+#: the standard attribute row restore owns: its tag records restore's last
+#: write (``Stamp``)
+STAMP_TYPE = 'nova_cutover_restore'
+STAMP_TAG = keys.MARK + ':restored='
 
 
 class Refused(Exception):
@@ -101,11 +105,47 @@ def check_heads(conn: sqlalchemy.Connection) -> None:
             f'upgrade heads)')
 
 
-def check_idle(conn: sqlalchemy.Connection, last_ours: Any,
+@dataclass(frozen=True)
+class Stamp:
+    """What restore's last write left: when, and the standard attributes as
+    its commit left them (how many, the newest id, the sum of revision
+    numbers). Every resource Neutron creates, changes (its revision moves)
+    or deletes changes those, whatever second it happens in; restore's own
+    rows do not count as someone else's."""
+    at: datetime.datetime
+    count: int
+    newest: int
+    revisions: int
+
+    def tag(self) -> str:
+        return (f'{STAMP_TAG}{self.at.isoformat()};{self.count};'
+                f'{self.newest};{self.revisions}')
+
+    @classmethod
+    def parse(cls, tag: str) -> Stamp:
+        at, count, newest, revisions = tag[len(STAMP_TAG):].split(';')
+        return cls(datetime.datetime.fromisoformat(at), int(count),
+                   int(newest), int(revisions))
+
+
+def _census(conn: sqlalchemy.Connection) -> tuple[int, int, int, Any]:
+    """The standard attributes: how many, the newest id, the sum of
+    revision numbers, the latest update. One scan."""
+    sa = tables()['standardattributes']
+    fn = sqlalchemy.func
+    count, newest, revisions, latest = conn.execute(select(
+        fn.count(), fn.max(sa.c.id), fn.sum(sa.c.revision_number),
+        fn.max(sa.c.updated_at))).one()
+    return count, newest or 0, int(revisions or 0), latest
+
+
+def check_idle(conn: sqlalchemy.Connection, stamp: Stamp | None,
                at: datetime.datetime) -> None:
     """A Neutron server serving from this database: an agent that reported
-    lately, or a resource someone else changed lately (after the last
-    restore, within ACTIVITY_WINDOW)."""
+    lately, or someone else's write since restore's last one (``Stamp``)
+    that happened lately (within ACTIVITY_WINDOW: an update's time, else
+    restore's own). Without a stamp (never restored, or rolled back to
+    nothing), any update within ACTIVITY_WINDOW."""
     t = tables()
     agent = conn.execute(
         select(t['agents'].c.binary, t['agents'].c.host,
@@ -117,20 +157,55 @@ def check_idle(conn: sqlalchemy.Connection, last_ours: Any,
             f'a Neutron server is serving from this database: agent '
             f'{agent.binary} on {agent.host} reported at '
             f'{agent.heartbeat_timestamp} UTC (stop it, or --force)')
-    sa = t['standardattributes']
+    count, newest, revisions, latest = _census(conn)
     since = at - ACTIVITY_WINDOW
-    if last_ours is not None:
-        since = max(since, last_ours)
-    row = conn.execute(
-        select(sa.c.resource_type, sa.c.id, sa.c.updated_at)
-        .where(sa.c.updated_at > since)
-        .order_by(sa.c.updated_at.desc()).limit(1)).first()
-    if row:
+    lately = latest is not None and latest > since
+    if stamp is not None:
+        if (count, newest, revisions) == (
+                stamp.count, stamp.newest, stamp.revisions):
+            return   # nobody else wrote since restore did
+        lately = lately or stamp.at > since
+    if not lately:
+        return
+    serving = 'a Neutron server seems to be serving from this database'
+    if stamp is None or latest >= stamp.at:
+        sa = tables()['standardattributes']
+        row = conn.execute(
+            select(sa.c.resource_type, sa.c.id, sa.c.updated_at)
+            .where(sa.c.updated_at == latest).limit(1)).one()
         raise Refused(
-            f'a Neutron server seems to be serving from this database: '
-            f'{row.resource_type} (standard attribute {row.id}) changed at '
-            f'{row.updated_at} UTC, not by the translation (stop it, or '
-            f'--force)')
+            f'{serving}: {row.resource_type} (standard attribute {row.id}) '
+            f'changed at {row.updated_at} UTC, not by the translation (stop '
+            f'it, or --force)')
+    raise Refused(
+        f'{serving}: resources went since restore wrote at {stamp.at} UTC '
+        f'({stamp.count} -> {count} standard attributes) (stop it, or '
+        f'--force)')
+
+
+def stamp(conn: sqlalchemy.Connection, row: int | None,
+          at: datetime.datetime, keep: bool) -> None:
+    """Record this write in its transaction: the tag of the stamp row
+    (``row``, its standard attribute id; made the first time), removed with
+    the row when ``keep`` is false (a rollback that left nothing of
+    restore's behind)."""
+    t = tables()
+    sa, tags = t['standardattributes'], t['tags']
+    if row is not None:
+        conn.execute(tags.delete().where(tags.c.standard_attr_id == row))
+        if not keep:
+            conn.execute(sa.delete().where(sa.c.id == row))
+            return
+    elif not keep:
+        return
+    else:
+        row = conn.execute(sa.insert().values(
+            resource_type=STAMP_TYPE, revision_number=0,
+            description='restore\'s last write (nova-cutover translate)',
+            created_at=at, updated_at=at)).inserted_primary_key[0]
+    count, newest, revisions, _ = _census(conn)
+    conn.execute(tags.insert().values(standard_attr_id=row, tag=Stamp(
+        at, count, newest, revisions).tag()))
 
 
 # -- reading ------------------------------------------------------------------
@@ -146,7 +221,8 @@ class State:
     vlans: dict[tuple[str, int], str]   # allocated segment -> network id
     flats: dict[str, str]               # physnet -> network id
     defaults: dict[str, str]            # project -> its default group id
-    last_ours: Any                      # when restore last wrote
+    stamp: Stamp | None                 # restore's last write
+    stamp_row: int | None               # its standard attribute id
 
 
 def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
@@ -155,18 +231,19 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
     mine = tags.c.tag.like(keys.KEY_TAG + '%')
     keyed = conn.execute(
         select(tags.c.standard_attr_id, tags.c.tag, sa.c.revision_number,
-               sa.c.description, sa.c.updated_at)
+               sa.c.description)
         .join(sa, sa.c.id == tags.c.standard_attr_id).where(mine)).all()
     # Rows unpacked, not read by attribute: several times cheaper a field.
     key_of = {sid: keys.from_tag(tag) for sid, tag, *_ in keyed}
     revisions = {key_of[sid]: revision for sid, _, revision, *_ in keyed}
-    described = {sid: description for sid, _, _, description, _ in keyed}
-    last_ours = max((updated for *_, updated in keyed if updated is not None),
-                    default=None)
+    described = {sid: description for sid, _, _, description in keyed}
     marks: dict[int, list[str]] = {}
+    stamped, stamp_row = None, None
     for sid, tag in conn.execute(select(tags.c.standard_attr_id, tags.c.tag)
                                  .where(tags.c.tag.like(keys.MARK + '%'))):
         marks.setdefault(sid, []).append(tag)
+        if tag.startswith(STAMP_TAG):
+            stamped, stamp_row = Stamp.parse(tag), sid
 
     ids: dict[str, str] = {}
     sids: dict[str, int] = {}
@@ -247,10 +324,32 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
         items['security_group'][key] = {
             'name': r.name, 'description': described.get(r.standard_attr_id),
             'project_id': r.project_id}
+        raw[key]['name'] = r.name
     group_keys = {r.id: key for key, r in groups}
-    for r in rows('securitygrouprules'):
+    # Projects' default groups the translation does not track yet, as the
+    # API shows them (with their rules): ``diff`` adopts them.
+    defaults = {r.security_group_id: r.project_id
+                for r in rows('default_security_group')}
+    untracked = {r.id: {
+        'id': r.id, 'project_id': r.project_id, 'name': r.name,
+        'description': None, 'tags': [], 'security_group_rules': [],
+        'standard_attr_id': r.standard_attr_id}
+        for r in rows('securitygroups')
+        if r.id in defaults and r.id not in group_keys}
+    by_sid = {g['standard_attr_id']: g for g in untracked.values()}
+    for chunk in _chunks(by_sid):
+        for sid, revision in conn.execute(select(
+                sa.c.id, sa.c.revision_number).where(sa.c.id.in_(chunk))):
+            by_sid[sid]['revision_number'] = revision
+    rule_t = t['securitygrouprules']
+    for r in conn.execute(select(rule_t, sa.c.description).join(
+            sa, sa.c.id == rule_t.c.standard_attr_id)):
         gkey = group_keys.get(r.security_group_id)
         if gkey is None:
+            if r.security_group_id in untracked:
+                untracked[r.security_group_id]['security_group_rules'].append(
+                    {f: getattr(r, f) for f in (*rules.FIELDS, 'id',
+                                                'description')})
             continue
         body = {f: getattr(r, f) for f in rules.FIELDS}
         body['security_group_id'] = Ref(gkey)
@@ -258,7 +357,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
         rkey = keys.rule(body)
         items['rule'][rkey] = body
         ids[rkey] = r.id
-        raw[rkey] = {'id': r.id}
+        raw[rkey] = {'id': r.id, 'description': r.description}
 
     fixed: dict[str, set] = {}
     addresses: dict[tuple[str, str], str] = {}
@@ -328,7 +427,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
         now=at, next_sid=next_sid, ids=dict(ids), bodies=bodies,
         ipam_ids={r.neutron_subnet_id: r.id for r in rows('ipamsubnets')},
         taken_ips=taken_ips, taken_macs=taken_macs, revisions=revisions,
-        sids=sids, gw_ports=gw_ports, fip_ports=fip_ports)
+        sids=sids, gw_ports=gw_ports, fip_ports=fip_ports, raw=raw)
     vlans = {(r.physical_network, r.segmentation_id): r.network_id
              for r in segments.values() if r.network_type == 'vlan'}
     allocated = rows('ml2_vlan_allocations')
@@ -337,11 +436,11 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
             vlans.setdefault((r.physical_network, r.vlan_id), '?')
     flats = {r.physical_network: r.network_id for r in segments.values()
              if r.network_type == 'flat'}
-    defaults = {r.project_id: r.security_group_id
-                for r in rows('default_security_group')}
-    actual = Actual(items, ids, raw, set(), {})
-    return State(actual, ctx, addresses, macs, ours, vlans, flats, defaults,
-                 last_ours)
+    actual = Actual(items, ids, raw, set(),
+                    {g['project_id']: g for g in untracked.values()})
+    return State(actual, ctx, addresses, macs, ours, vlans, flats,
+                 {project: id for id, project in defaults.items()},
+                 stamped, stamp_row)
 
 
 def check_conflicts(state: State, changes: Changes,
@@ -369,6 +468,8 @@ def check_conflicts(state: State, changes: Changes,
                               f'{value} is taken by port {found}, which the '
                               f'translation did not create')
     ours_nets = {state.ctx.ids[k] for k in state.actual.items['network']}
+    gone_groups = {c.key for c in changes
+                   if c.kind == 'security_group' and c.op == 'delete'}
     for c in changes:
         if c.kind == 'network' and c.op in ('create', 'replace'):
             body, net = c.want, restore.new_id(
@@ -386,11 +487,33 @@ def check_conflicts(state: State, changes: Changes,
         if (c.kind == 'security_group' and c.op == 'create'
                 and c.want['name'] == 'default'
                 and c.want['project_id'] in state.defaults):
+            # Not adopted: the translation holds it under another key,
+            # which goes in this run only if the translation made it.
+            group = state.defaults[c.want['project_id']]
+            holder = next((k for k in state.actual.items['security_group']
+                           if state.ctx.ids.get(k) == group), None)
+            if holder in gone_groups and keys.CREATED_DEFAULT in (
+                    state.actual.raw[holder].get('tags', ())):
+                continue
             raise Refused(
                 f'{c.key}: project {c.want["project_id"]} already has a '
-                f'default security group '
-                f'({state.defaults[c.want["project_id"]]}) the translation '
-                f'did not create (adopt it with translate apply)')
+                f'default security group ({group}), which the translation '
+                f'holds as {holder}')
+
+
+def _adopt(state: State, changes: Changes) -> None:
+    """The default groups the changes adopt, with their rules, known to
+    restore from now on as the translation's."""
+    if not changes.adopted:
+        return
+    seen = state.actual.adopting(changes.adopted)
+    ctx = state.ctx
+    for key, group in changes.adopted.items():
+        ctx.sids[key] = group['standard_attr_id']
+        ctx.revisions[key] = group['revision_number']
+        ctx.bodies[key] = seen.items['security_group'][key]
+    for key in seen.ids.keys() - ctx.ids.keys():
+        ctx.ids[key], ctx.raw[key] = seen.ids[key], seen.raw[key]
 
 
 # -- one run -------------------------------------------------------------------
@@ -415,8 +538,9 @@ def run(url: str, wanted, force: bool = False, write_it: bool = True
             at = now()
             state = read(conn, at)
             if write_it and not force:
-                check_idle(conn, state.last_ours, at)
+                check_idle(conn, state.stamp, at)
             changes = diff(wanted, state.actual)
+            _adopt(state, changes)
             writes = restore.build(changes.items, state.ctx)
             outcome = Outcome(changes, writes)
             try:
@@ -425,10 +549,12 @@ def run(url: str, wanted, force: bool = False, write_it: bool = True
                 if write_it:
                     raise
                 outcome.refusal = str(exc)
-            if write_it:
-                write(conn, writes)
-            else:
+            if not write_it:
                 conn.rollback()
+            elif writes:   # no change: nothing written, not even the stamp
+                write(conn, writes)
+                stamp(conn, state.stamp_row, at,
+                      keep=bool(len(wanted)) or bool(writes.updates))
     finally:
         eng.dispose()
     return outcome

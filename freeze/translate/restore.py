@@ -41,6 +41,11 @@ L3_PROVIDER = 'single_node'
 ROUTER_GW, ROUTER_IF, FIP_OWNER = (
     'network:router_gateway', 'network:router_interface',
     'network:floatingip')
+#: kind -> the field naming what a change of it is a new revision of (the
+#: ``revises_on_change`` of Neutron's SecurityGroupRule, Subnet and
+#: RouterPort models)
+REVISES = {'rule': 'security_group_id', 'subnet': 'network_id',
+           'router_interface': 'router'}
 
 
 def new_id(res: Resource) -> str:
@@ -63,6 +68,9 @@ class Context:
     sids: dict[str, int] = field(default_factory=dict)       # key -> sa id
     gw_ports: dict[str, str] = field(default_factory=dict)   # router -> port
     fip_ports: dict[str, str] = field(default_factory=dict)  # fip -> port
+    #: key -> what Neutron holds of it beyond its body (a group's name and
+    #: tags, a rule's description): whose default group, whose rule
+    raw: dict[str, dict] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
 
     def id(self, ref: Ref | str | None) -> str | None:
@@ -150,17 +158,20 @@ class _Builder:
                 elif change.op == 'update':
                     self.phase = 2 * len(order) + order.index(kind)
                     self._update(change)
-        self._revise_groups(changes)
+                elif change.op == 'tag':
+                    self._tag(change)
+        self._revise_parents(changes)
         return self.w
 
-    def _revise_groups(self, changes: list[Change]) -> None:
-        """A rule added or removed is a new revision of its group (the
-        rule model's ``revises_on_change``), unless the group itself is
-        made, changed or removed in this run."""
-        own = {c.key for c in changes if c.kind == 'security_group'}
-        groups = {(c.want or c.have)['security_group_id'].key
-                  for c in changes if c.kind == 'rule'}
-        for key in sorted(groups - own):
+    def _revise_parents(self, changes: list[Change]) -> None:
+        """A rule, subnet or router port added or removed is a new revision
+        of its group, network or router (``REVISES``), once per run as
+        Neutron bumps once per flush, unless that resource is itself made,
+        changed or removed in this run."""
+        own = {c.key for c in changes}
+        parents = {(c.want or c.have)[REVISES[c.kind]].key
+                   for c in changes if c.kind in REVISES}
+        for key in sorted(parents - own):
             if key in self.c.sids:
                 self.w.updates.append((
                     'standardattributes', {'id': self.c.sids[key]},
@@ -612,10 +623,65 @@ class _Builder:
         elif kind == 'port':
             self._gone('ports', 'id', self.c.id(key))
         elif kind == 'security_group':
-            self._gone('securitygroups', 'id', self.c.id(key))
+            if self._adopted(key):
+                self._release_default(change)
+            else:
+                self._gone('securitygroups', 'id', self.c.id(key))
         elif kind == 'rule':
-            self._gone('securitygrouprules', 'id',
-                                   self.c.id(key))
+            self._record_removed(change)
+            self._gone('securitygrouprules', 'id', self.c.id(key))
+
+    # -- adopted default groups ----------------------------------------------
+
+    def _adopted(self, group: str) -> bool:
+        """A project's default group Neutron made, which the translation
+        adopted (not one it made: ``CREATED_DEFAULT``)."""
+        raw = self.c.raw.get(group, {})
+        return (raw.get('name') == 'default'
+                and keys.CREATED_DEFAULT not in raw.get('tags', ()))
+
+    def _tag(self, change: Change) -> None:
+        """Adopting a default group: its tags, which are a new revision of
+        it (Neutron's Tag model revises its resource)."""
+        for tag in keys.tags(change.key):
+            self.w.add('tags', change.key,
+                       standard_attr_id=self.c.sids[change.key], tag=tag)
+        self._bump(change, 'securitygroups', {})
+
+    def _record_removed(self, change: Change) -> None:
+        """A stock rule leaving an adopted default group is first recorded
+        in a tag of the group, for rollback (as ``apply`` does)."""
+        group = change.have['security_group_id'].key
+        if (not self._adopted(group) or self.c.raw.get(
+                change.key, {}).get('description') == keys.MARK):
+            return
+        tag = keys.removed_tag(change.have, group)
+        if tag not in self.c.raw[group].get('tags', ()):
+            self.w.add('tags', change.key, standard_attr_id=self.c.sids[group],
+                       tag=tag)
+
+    def _release_default(self, change: Change) -> None:
+        """An adopted default group leaving the translation stays, without
+        the translation's tags, with the stock rules it lost back: a new
+        revision of it."""
+        key = change.key
+        group_id, sid = self.c.id(key), self.c.sids[key]
+        tags = self.c.raw[key].get('tags', ())
+        for tag in tags:
+            if tag.startswith(keys.MARK):
+                self._gone('tags', ('standard_attr_id', 'tag'), (sid, tag))
+        for rule in keys.removed_rules(tags, group_id):
+            rule_key = keys.rule(rule)
+            self.w.add('securitygrouprules', key,
+                       id=keys.sub_id(key, rule_key),
+                       project_id=change.have['project_id'],
+                       remote_address_group_id=None,
+                       standard_attr_id=self._std(
+                           key, 'securitygrouprules'), **rule)
+        self.w.updates.append((
+            'standardattributes', {'id': sid},
+            {'revision_number': self.c.revisions[key] + 1,
+             'updated_at': self.c.now}, key))
 
     def _release(self, key: str, have: dict) -> None:
         """A port's IPAM allocations, which no foreign key ties to it."""

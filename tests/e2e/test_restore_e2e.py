@@ -106,6 +106,10 @@ def test_restore_then_neutron_serves_it(site, capsys):
                              {'security_groups': groups[:1]})
     assert updated['security_groups'] == groups[:1]
     assert updated['revision_number'] > port['revision_number']
+    # Neutron changed a restored resource (maybe within the very second
+    # restore wrote in): it is serving from the database, and that is seen.
+    rc, err = refused(capsys, 'restore', *db)
+    assert 'serving from this database' in err, err
     rule = neutron.create('security-group-rules', {
         'security_group_id': groups[0], 'direction': 'ingress',
         'ethertype': 'IPv4', 'protocol': 'tcp', 'port_range_min': 9999,
@@ -137,10 +141,6 @@ def test_restore_then_neutron_serves_it(site, capsys):
     victim = sorted(ports, key=lambda p: p['mac_address'])[1]
     neutron.delete('ports', victim['id'])
     ip = victim['fixed_ips'][0]
-    # Neutron keeps times to the second and the serving check looks for a
-    # change after the newest one on the translation's resources (the
-    # floating IP just re-associated): the thief comes a second later.
-    time.sleep(1.0 - time.time() % 1.0)
     thief = neutron.create('ports', {
         'network_id': victim['network_id'], 'project_id': ADMIN,
         'fixed_ips': [{'subnet_id': ip['subnet_id'],
@@ -283,7 +283,9 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     err = refused_unchanged(capsys, server.database, 'restore', *db)
     assert (f': flat physnet1 is taken by network {other["id"]}, which the '
             f'translation did not create' in err), err
-    # A port of a nova project makes Neutron give it its default group.
+    # A port of a nova project makes Neutron give it its default group,
+    # with Neutron's own rules: restore adopts it (nova's default group
+    # becomes it), and rollback gives it back as Neutron made it.
     project = gen.projects[0]
     port = neutron.create('ports', {'network_id': other['id'],
                                     'project_id': project})
@@ -291,14 +293,31 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     neutron.delete('networks', other['id'])
     default = neutron.list('security-groups', project_id=project,
                            name='default')[0]
-    err = refused_unchanged(capsys, server.database, 'restore', *db)
-    assert (f': project {project} already has a default security group '
-            f'({default["id"]}) the translation did not create' in err), err
-    neutron.delete('security-groups', default['id'])
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0 and 'tag security_group' in out, out   # adopted
+    rc, out = run(capsys, 'verify', '--config', conf)
+    assert rc == 0, out
+    adopted, = neutron.list('security-groups', id=default['id'])
+    assert keys.MARK in adopted['tags'], adopted
+    assert adopted['revision_number'] > default['revision_number']
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0 and 'no change' in out, out
+    rc, out = run(capsys, 'rollback', *db)
+    assert rc == 0, out
+    back, = neutron.list('security-groups', id=default['id'])
+    assert back['tags'] == [] and contents(back) == contents(default)
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
     rc, out = run(capsys, 'verify', '--config', conf)
     assert rc == 0, out
+
+
+def contents(group):
+    """A group's rules as Neutron compares them (ids aside)."""
+    return sorted((r['direction'], r['ethertype'], str(r['protocol']),
+                   str(r['port_range_min']), str(r['port_range_max']),
+                   str(r['remote_ip_prefix']), str(r['remote_group_id']))
+                  for r in group['security_group_rules'])
 
 
 def test_refuses_a_database_not_at_neutrons_heads(site, tmp_path, capsys):
@@ -439,3 +458,56 @@ def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
                             '--force')
     assert (f': VLAN {segment} on {physnet} is taken by network {other}, '
             f'which the translation did not create' in err), err
+
+
+def test_a_subnet_added_is_a_new_revision_of_its_network(tmp_path, capsys):
+    """nova gives a restored VLAN network an IPv6 range: the next restore
+    adds its SLAAC subnet, and the network gets a new revision, once, as
+    Neutron's Subnet model (``revises_on_change``) gives it; its instance
+    ports get their SLAAC address, each a new revision too (router ports
+    get none, as Neutron's IPAM leaves them out)."""
+    gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=6,
+                            manager='Vlan', projects=2, dangling=False)
+    server = LocalNeutron(str(tmp_path / 'neutron'))
+    server.prepare()
+    conf = tmp_path / 'translate.yaml'
+    conf.write_text(yaml.safe_dump(generate.settings(gen, ADMIN)))
+    db = ['--config', str(conf), '--neutron-db', server.database]
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0, out
+    nets = schema.networks
+    eng = sqlalchemy.create_engine(gen.url)
+    with eng.begin() as conn:
+        network = conn.execute(sqlalchemy.select(nets.c.uuid).where(
+            nets.c.id == gen.network_ids[0])).scalar()
+        revisions = standard_attributes(server.database, network)
+        conn.execute(nets.update().where(nets.c.uuid == network).values(
+            cidr_v6='fd00:99::/64'))
+    eng.dispose()
+    rc, out = run(capsys, 'restore', *db)   # right after: not refused
+    assert rc == 0 and 'subnet            create 1' in out, out
+    after = standard_attributes(server.database, network)
+    assert after['networks'] == [revisions['networks'][0] + 1]
+    assert len(after['ports']) == len(revisions['ports']) > 0
+    assert all(a == b + 1 for a, b in zip(after['ports'],
+                                          revisions['ports']))
+
+
+def standard_attributes(url, network_id):
+    """The revision numbers of a network and of its instances' ports (by
+    id)."""
+    t = neutrondb.tables()
+    sa = t['standardattributes']
+    eng = sqlalchemy.create_engine(url)
+    with eng.connect() as conn:
+        out = {name: [r for r, in conn.execute(
+            sqlalchemy.select(sa.c.revision_number)
+            .join(t[name], t[name].c.standard_attr_id == sa.c.id)
+            .where(t[name].c[column] == network_id, *extra)
+            .order_by(t[name].c.id))]
+            for name, column, extra in (
+                ('networks', 'id', ()),
+                ('ports', 'network_id',
+                 (t['ports'].c.device_owner.like('compute:%'),)))}
+    eng.dispose()
+    return out

@@ -1,5 +1,6 @@
-"""Benchmark of ``translate restore`` (issue 17): nova-network straight into
-Neutron's database, against ``apply`` through Neutron's API.
+"""Benchmark of ``translate restore``: nova-network straight into Neutron's
+database (full, no change, a delta), against ``apply`` through Neutron's
+API.
 
 1. A generated FlatDHCP multi_host nova-network of --ports ports; a throwaway
    PostgreSQL (tools/localpostgres.py) with Neutron's schema (from its

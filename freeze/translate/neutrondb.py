@@ -237,10 +237,14 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
     key_of = {sid: keys.from_tag(tag) for sid, tag, *_ in keyed}
     revisions = {key_of[sid]: revision for sid, _, revision, *_ in keyed}
     described = {sid: description for sid, _, _, description in keyed}
+    # The tags besides the mark and key every resource carries: a few
+    # (default groups made or adopted, the stamp).
     marks: dict[int, list[str]] = {}
     stamped, stamp_row = None, None
-    for sid, tag in conn.execute(select(tags.c.standard_attr_id, tags.c.tag)
-                                 .where(tags.c.tag.like(keys.MARK + '%'))):
+    for sid, tag in conn.execute(
+            select(tags.c.standard_attr_id, tags.c.tag).where(
+                tags.c.tag.like(keys.MARK + ':%'),
+                tags.c.tag.notlike(keys.KEY_TAG + '%'))).all():
         marks.setdefault(sid, []).append(tag)
         if tag.startswith(STAMP_TAG):
             stamped, stamp_row = Stamp.parse(tag), sid
@@ -261,8 +265,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
             key = key_of.get(sid)
             if key:
                 ids[key], sids[key] = r.id, sid
-                raw[key] = {'id': r.id, 'tags': marks.get(sid, []),
-                            'description': described.get(sid)}
+                raw[key] = {'id': r.id}
                 out.append((key, r))
         return out
 
@@ -324,7 +327,8 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
         items['security_group'][key] = {
             'name': r.name, 'description': described.get(r.standard_attr_id),
             'project_id': r.project_id}
-        raw[key]['name'] = r.name
+        raw[key].update(name=r.name, tags=[
+            *keys.tags(key), *marks.get(r.standard_attr_id, ())])
     group_keys = {r.id: key for key, r in groups}
     # Projects' default groups the translation does not track yet, as the
     # API shows them (with their rules): ``diff`` adopts them.
@@ -359,36 +363,54 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
         ids[rkey] = r.id
         raw[rkey] = {'id': r.id, 'description': r.description}
 
-    fixed: dict[str, set] = {}
+    # Per port: its (subnet ref, address) pairs and its groups' ids; the
+    # loops below are most of a 100k-port read, so kept lean.
+    fixed: dict[str, list] = {}
     addresses: dict[tuple[str, str], str] = {}
     taken_ips: dict[str, set[str]] = {}
     for port_id, ip, subnet_id in rows('ipallocations', 'port_id',
                                        'ip_address', 'subnet_id'):
-        fixed.setdefault(port_id, set()).add((subnet_id, ip))
+        pair = (ref(subnet_id), ip)
+        held = fixed.get(port_id)
+        if held is None:
+            fixed[port_id] = [pair]
+        else:
+            held.append(pair)
         addresses[subnet_id, ip] = port_id
-        taken_ips.setdefault(subnet_id, set()).add(ip)
-    bound: dict[str, set] = {}
+        taken = taken_ips.get(subnet_id)
+        if taken is None:
+            taken = taken_ips[subnet_id] = set()
+        taken.add(ip)
+    bound: dict[str, list] = {}
     for port_id, group_id in rows('securitygroupportbindings', 'port_id',
                                   'security_group_id'):
-        bound.setdefault(port_id, set()).add(group_id)
+        held = bound.get(port_id)
+        if held is None:
+            bound[port_id] = [group_id]
+        else:
+            held.append(group_id)
     hosts = dict(rows('ml2_port_bindings', 'port_id', 'host'))
     router_ids = {r.id: key for key, r in routers}
+    port_groups: dict[tuple, frozenset] = {(): frozenset()}
     for key, (port_id, _, network_id, mac, device_id, owner,
               project_id) in ports:
+        groups = tuple(sorted(bound.get(port_id, ())))
+        refs_of = port_groups.get(groups)
+        if refs_of is None:   # ports share a handful of combinations
+            refs_of = port_groups[groups] = frozenset(map(ref, groups))
         items['port'][key] = {
             'project_id': project_id, 'device_id': device_id,
             'device_owner': owner, 'binding:host_id': hosts.get(port_id, ''),
             'mac_address': mac.lower(), 'network_id': ref(network_id),
-            'fixed_ips': frozenset((ref(s), ip)
-                                   for s, ip in fixed.get(port_id, ())),
-            'security_groups': frozenset(map(ref, bound.get(port_id, ())))}
+            'fixed_ips': frozenset(fixed.get(port_id, ())),
+            'security_groups': refs_of}
     ours = {r.id for _, r in ports}
     for port_id, _, _, _, device_id, owner, _ in ports_all:
         router = router_ids.get(device_id)
         if router and owner == restore.ROUTER_IF:
-            for subnet_id, _ in fixed.get(port_id, ()):
-                subnet = by_id.get(subnet_id)
-                if subnet:
+            for subnet_ref, _ in fixed.get(port_id, ()):
+                subnet = subnet_ref.key
+                if keys.foreign_id(subnet) is None:
                     rkey = keys.router_interface(router, subnet)
                     items['router_interface'][rkey] = {
                         'router': Ref(router), 'subnet': Ref(subnet)}

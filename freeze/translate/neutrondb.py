@@ -168,8 +168,8 @@ def check_idle(conn: sqlalchemy.Connection, stamp: Stamp | None,
     if not lately:
         return
     serving = 'a Neutron server seems to be serving from this database'
-    if stamp is None or latest >= stamp.at:
-        sa = tables()['standardattributes']
+    if stamp is None or latest > stamp.at:   # surely not restore's
+        sa = t['standardattributes']
         row = conn.execute(
             select(sa.c.resource_type, sa.c.id, sa.c.updated_at)
             .where(sa.c.updated_at == latest).limit(1)).one()
@@ -178,8 +178,9 @@ def check_idle(conn: sqlalchemy.Connection, stamp: Stamp | None,
             f'changed at {row.updated_at} UTC, not by the translation (stop '
             f'it, or --force)')
     raise Refused(
-        f'{serving}: resources went since restore wrote at {stamp.at} UTC '
-        f'({stamp.count} -> {count} standard attributes) (stop it, or '
+        f'{serving}: its resources changed since restore wrote at '
+        f'{stamp.at} UTC ({stamp.count} -> {count} standard attributes, '
+        f'revisions {stamp.revisions} -> {revisions}) (stop it, or '
         f'--force)')
 
 

@@ -198,3 +198,33 @@ def test_rules_neutron_calls_the_same_are_no_change():
     assert not diff(
         state(**{keys.rule(want): ('rule', want)}),
         actual(**{keys.rule(have): ('rule', have)}))
+
+
+def test_adopting_a_default_group_is_a_decision_not_a_change_of_actual():
+    """A project's untracked default group (Neutron made it) is adopted:
+    the diff says so in its result and leaves what it was given as it was;
+    the group's own rules are compared with the wanted ones."""
+    stock = {'id': 'r1', 'security_group_id': 'g1', 'direction': 'egress',
+             'ethertype': 'IPv4', 'protocol': None, 'port_range_min': None,
+             'port_range_max': None, 'remote_ip_prefix': None,
+             'remote_group_id': None}
+    group = {'id': 'g1', 'name': 'default', 'project_id': 'p',
+             'description': 'Default security group', 'tags': [],
+             'security_group_rules': [stock,
+                                      dict(stock, id='r2',
+                                           direction='ingress',
+                                           remote_group_id='g1')]}
+    have = actual()
+    have.defaults['p'] = group
+    before = copy.deepcopy(have)
+    egress = {**{f: stock[f] for f in rules.FIELDS},
+              'security_group_id': Ref('sg:1')}
+    wanted = state(**{'sg:1': ('security_group', {'name': 'default',
+                                                  'project_id': 'p'}),
+                      keys.rule(egress): ('rule', egress)})
+    changes = diff(wanted, have)
+    assert changes.adopted == {'sg:1': group}
+    assert ops(changes) == [
+        ('delete', 'rule:sg:1/ingress/IPv4/////sg:1', ()),
+        ('tag', 'sg:1', ())]
+    assert have == before

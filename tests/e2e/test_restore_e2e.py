@@ -420,16 +420,23 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
         assert 'agent neutron-linuxbridge-agent on cmp001 reported' in err
 
 
-def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
-    """VlanManager: a translated network's (physnet, VLAN) already held
-    by a network the translation did not create, as Neutron's ML2 keeps
-    it (the network, its segment, the allocation): refused, unchanged."""
+def vlan_site(tmp_path):
+    """A small VlanManager nova-network (a VLAN network per project), its
+    settings, and a Neutron database made for it (no server)."""
     gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=6,
                             manager='Vlan', projects=2, dangling=False)
     server = LocalNeutron(str(tmp_path / 'neutron'))
     server.prepare()
     conf = tmp_path / 'translate.yaml'
     conf.write_text(yaml.safe_dump(generate.settings(gen, ADMIN)))
+    return gen, server, conf
+
+
+def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
+    """VlanManager: a translated network's (physnet, VLAN) already held
+    by a network the translation did not create, as Neutron's ML2 keeps
+    it (the network, its segment, the allocation): refused, unchanged."""
+    gen, server, conf = vlan_site(tmp_path)
     wanted = fromnova.desired(gen.url, Settings.load(str(conf)))
     vlan = next(r.body for r in wanted.resources['network'].values()
                 if r.body['provider:network_type'] == 'vlan')
@@ -466,12 +473,7 @@ def test_a_subnet_added_is_a_new_revision_of_its_network(tmp_path, capsys):
     Neutron's Subnet model (``revises_on_change``) gives it; its instance
     ports get their SLAAC address, each a new revision too (router ports
     get none, as Neutron's IPAM leaves them out)."""
-    gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=6,
-                            manager='Vlan', projects=2, dangling=False)
-    server = LocalNeutron(str(tmp_path / 'neutron'))
-    server.prepare()
-    conf = tmp_path / 'translate.yaml'
-    conf.write_text(yaml.safe_dump(generate.settings(gen, ADMIN)))
+    gen, server, conf = vlan_site(tmp_path)
     db = ['--config', str(conf), '--neutron-db', server.database]
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out

@@ -8,8 +8,10 @@ import sqlalchemy
 from hypothesis import strategies as st
 
 from freeze.novanet import model, schema, source
-from freeze.translate import config, converge, desired, rules
 from tools.novanet import generate
+from freeze.translate import desired, fromnova, keys, rules
+from freeze.translate.held import Actual
+from freeze.translate.settings import Settings
 
 ADMIN = 'ad' * 16
 _COUNTER = itertools.count()
@@ -32,22 +34,22 @@ def make(directory, db: dict, **overrides):
         seed=db['seed'], dangling=db['dangling'],
         manager='Vlan' if shape == 'Vlan' else 'FlatDHCP',
         mixed=shape == 'mixed')
-    return gen, config.parse({**generate.settings(gen, ADMIN), **overrides})
+    return gen, Settings.parse({**generate.settings(gen, ADMIN), **overrides})
 
 
-def translate(gen, conf) -> desired.Desired:
-    return desired.translate(model.build(source.read(gen.url)), conf)
+def translate(gen, settings) -> desired.Desired:
+    return fromnova.desired(gen.url, settings)
 
 
 def changes(plan) -> set[tuple[str, str, str]]:
-    return {(c.op, c.kind, c.key) for c in plan.changes}
+    return {(c.op, c.kind, c.key) for c in plan.items}
 
 
-def write(gen, conf, todo: list[str]) -> set[tuple[str, str, str]]:
+def write(gen, settings, todo: list[str]) -> set[tuple[str, str, str]]:
     """nova's writes (a boot, a floating IP released, a rule over every
     port, a network's MTU) and the (op, kind, key) changes they imply."""
     nova = model.build(source.read(gen.url))
-    before = desired.translate(nova, conf)
+    before = translate(gen, settings)
     expected = set()
     project = gen.projects[0]
     groups = gen.group_ids[project]
@@ -75,7 +77,7 @@ def write(gen, conf, todo: list[str]) -> set[tuple[str, str, str]]:
             'security_group_id': desired.Ref(f'sg:{groups["web"]}'),
             'remote_group_id': None, 'remote_ip_prefix': '10.20.0.0/16',
             **rules.from_nova('tcp', 1, 65535, 'IPv4')})
-        expected.add(('create', 'rule', desired.rule_key(body)))
+        expected.add(('create', 'rule', desired.keys.rule(body)))
     if 'mtu' in todo:
         net = min((n for n in nova.networks.values()
                    if f'net:{n.uuid}' in before.resources['network']),
@@ -89,11 +91,11 @@ def write(gen, conf, todo: list[str]) -> set[tuple[str, str, str]]:
     return expected
 
 
-def held(wanted: desired.Desired) -> converge.Actual:
+def held(wanted: desired.Desired) -> Actual:
     """Neutron after a perfect apply: every resource, tagged, as wanted."""
     items = {kind: {key: res.body for key, res in resources.items()}
              for kind, resources in wanted.resources.items()}
-    raw = {key: {'id': key, 'tags': [converge.MARK, converge.KEY_TAG + key],
+    raw = {key: {'id': key, 'tags': [keys.MARK, keys.KEY_TAG + key],
                  **body}
            for resources in items.values() for key, body in resources.items()}
-    return converge.Actual(items, {key: key for key in raw}, raw, set(), {})
+    return Actual(items, {key: key for key in raw}, raw, set(), {})

@@ -29,13 +29,19 @@ import urllib.parse
 
 import webob
 
-from freeze.novanet import model, source
-from freeze.proxy import app, loader
-from freeze.translate import config, converge, desired
-from freeze.translate.neutron import Neutron
+
 from tools.localneutron import LocalNeutron
 from tools.localproxy import ProxyServer
+
+from freeze.novanet import model, source
 from tools.novanet import generate
+from freeze.proxy import app, loader
+from freeze.translate import fromnova
+from freeze.translate.apply import apply
+from freeze.translate.changes import diff
+from freeze.translate.held import fetch
+from freeze.translate.neutron import Neutron
+from freeze.translate.settings import Settings
 
 ADMIN = 'be' * 16
 def _client(job: tuple[str, list[str], float, int]) -> list[float]:
@@ -85,7 +91,7 @@ def generated(workdir: str, name: str, ports: int) -> dict:
 
 def bench_in_process(settings: dict, paths: list[str], n: int = 20000
                      ) -> None:
-    views = loader.Loader(settings['source'], config.parse(settings))
+    views = loader.Loader(settings['source'], Settings.parse(settings))
     began = time.perf_counter()
     assert views.refresh()
     built = time.perf_counter() - began
@@ -146,12 +152,10 @@ def bench_against_neutron(workdir: str, args) -> None:
           'Neutron 29 (sqlite, 1 worker):')
     with LocalNeutron(os.path.join(workdir, 'neutron')) as server:
         neutron = Neutron.noauth(server.url)
-        wanted = desired.translate(model.build(source.read(small['source'])),
-                                   config.parse(small))
-        actual = converge.fetch(neutron)
+        wanted = fromnova.desired(small['source'], Settings.parse(small))
+        actual = fetch(neutron)
         began = time.monotonic()
-        result = converge.apply(converge.diff(wanted, actual), neutron,
-                                actual)
+        result = apply(diff(wanted, actual), neutron, actual)
         assert not result.failures, result.failures[:3]
         print(f'  (translate apply: {len(wanted)} resources in '
               f'{time.monotonic() - began:.0f}s)')

@@ -1,7 +1,6 @@
-"""Benchmark: ``translate restore`` into Neutron's database, against ``apply``.
-
-What it takes, end to end, to restore a large nova-network, a no-change
-restore and a small delta, and how its rate compares with ``apply``'s:
+"""Benchmark of ``translate restore``: nova-network straight into Neutron's
+database (full, no change, a delta), against ``apply`` through Neutron's
+API.
 
 1. A generated FlatDHCP multi_host nova-network of --ports ports; a throwaway
    PostgreSQL (tools/localpostgres.py) with Neutron's schema (from its
@@ -32,12 +31,16 @@ from contextlib import closing
 
 import psycopg2
 
-from freeze.novanet import model, source
-from freeze.translate import config, converge, desired, neutrondb
-from freeze.translate.neutron import Neutron
 from tools.localneutron import LocalNeutron
 from tools.localpostgres import LocalPostgres
+
 from tools.novanet import generate
+from freeze.translate import fromnova, keys, neutrondb
+from freeze.translate.apply import apply
+from freeze.translate.changes import diff
+from freeze.translate.held import fetch
+from freeze.translate.neutron import Neutron
+from freeze.translate.settings import Settings
 
 ADMIN = 'ad' * 16
 
@@ -45,7 +48,7 @@ ADMIN = 'ad' * 16
 def restore(gen, settings, url):
     """One run, as ``translate restore`` does it; (outcome, seconds)."""
     began = time.perf_counter()
-    wanted = desired.translate(model.build(source.read(gen.url)), settings)
+    wanted = fromnova.desired(gen.url, settings)
     outcome = neutrondb.run(url, wanted, force=True)
     return outcome, time.perf_counter() - began
 
@@ -66,30 +69,30 @@ def main() -> None:
             LocalPostgres() as pg:
         gen = generate.generate(f'sqlite:///{work}/nova.sqlite', args.ports,
                                 dangling=False)
-        settings = config.parse(generate.settings(gen, ADMIN))
+        settings = Settings.parse(generate.settings(gen, ADMIN))
         server = LocalNeutron(os.path.join(work, 'neutron'), database=pg.url(),
                               workers=args.server_workers)
         server.prepare()
         print(f'{args.ports} ports generated; load {load()}')
 
         outcome, full = restore(gen, settings, pg.url())
-        ports = outcome.plan.counts()['port']['create']
-        print(f'restore, {ports} ports ({len(outcome.plan.changes)} '
+        ports = outcome.changes.counts()['port']['create']
+        print(f'restore, {ports} ports ({len(outcome.changes)} '
               f'resources, {len(outcome.writes)} row operations): '
               f'{full:.1f}s = {ports / full:.0f} ports/s; load {load()}')
         outcome, took = restore(gen, settings, pg.url())
-        assert not outcome.plan
+        assert not outcome.changes
         print(f'no-change restore: {took:.1f}s')
         generate.mutate(gen, int(args.ports * args.delta))
         outcome, delta = restore(gen, settings, pg.url())
-        print(f'{args.delta:.0%} delta restore ({len(outcome.plan.changes)} '
-              f'changes {outcome.plan.counts()}): {delta:.1f}s; '
+        print(f'{args.delta:.0%} delta restore ({len(outcome.changes)} '
+              f'changes {outcome.changes.counts()}): {delta:.1f}s; '
               f'load {load()}')
 
         with server:
             neutron = Neutron.noauth(server.url)
             # Neutron writes after the restore: ids, sequence and IPAM agree
-            net = neutron.list('networks', tags=converge.MARK, shared=True)[0]
+            net = neutron.list('networks', tags=keys.MARK, shared=True)[0]
             port = neutron.create('ports', {'network_id': net['id'],
                                             'project_id': ADMIN})
             print(f'Neutron on the restored database: a new port got '
@@ -97,9 +100,8 @@ def main() -> None:
             neutron.delete('ports', port['id'])
             if args.verify:
                 began = time.perf_counter()
-                wanted = desired.translate(model.build(source.read(gen.url)),
-                                           settings)
-                left = converge.diff(wanted, converge.fetch(neutron))
+                wanted = fromnova.desired(gen.url, settings)
+                left = diff(wanted, fetch(neutron))
                 assert not left, left.counts()
                 print(f'verify through the API: no difference '
                       f'({time.perf_counter() - began:.0f}s)')
@@ -121,16 +123,15 @@ def bench_apply(work: str, pg: LocalPostgres, args) -> float:
     url = pg.url().rsplit('/', 1)[0] + '/apply'
     gen = generate.generate(f'sqlite:///{work}/slice.sqlite',
                             args.apply_ports, dangling=False)
-    settings = config.parse(generate.settings(gen, ADMIN))
+    settings = Settings.parse(generate.settings(gen, ADMIN))
     with LocalNeutron(os.path.join(work, 'apply'), database=url,
                       workers=args.server_workers) as server:
         neutron = Neutron.noauth(server.url)
         began = time.perf_counter()
-        wanted = desired.translate(model.build(source.read(gen.url)),
-                                   settings)
-        actual = converge.fetch(neutron)
-        result = converge.apply(converge.diff(wanted, actual), neutron,
-                                actual, workers=3, bulk_size=25)
+        wanted = fromnova.desired(gen.url, settings)
+        actual = fetch(neutron)
+        result = apply(diff(wanted, actual), neutron, actual, workers=3,
+                       bulk_size=25)
         took = time.perf_counter() - began
         assert not result.failures, result.failures[:3]
     ports = len(wanted.resources['port'])

@@ -35,12 +35,18 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from freeze.novanet import model, source
-from freeze.translate import config, converge, desired
-from freeze.translate.neutron import Neutron
+
 from tools.localneutron import LocalNeutron
 from tools.localpostgres import LocalPostgres
+
+from freeze.novanet import model, source
 from tools.novanet import generate
+from freeze.translate import desired, fromnova, keys
+from freeze.translate.apply import apply
+from freeze.translate.changes import Changes, diff
+from freeze.translate.held import fetch
+from freeze.translate.neutron import Neutron
+from freeze.translate.settings import Settings
 
 ADMIN = 'ad' * 16
 
@@ -54,7 +60,7 @@ def timed(fn, *args):
 def bench_memory(workdir: str, ports: int) -> None:
     url = f'sqlite:///{workdir}/mem.sqlite'
     gen, took = timed(generate.generate, url, ports)
-    settings = config.parse(generate.settings(gen, ADMIN))
+    settings = Settings.parse(generate.settings(gen, ADMIN))
     rows, t_read = timed(source.read, url)
     nova, t_model = timed(model.build, rows)
     wanted, t_map = timed(desired.translate, nova, settings)
@@ -76,11 +82,11 @@ class Baseline:
         self.vlans = itertools.count(3000)
         self.ports = list(itertools.islice(
             (r.body for key, r in wanted.resources['port'].items()
-             if key.startswith('port:')), ports))
+             if keys.is_instance_port(key)), ports))
         net = self.ports[0]['network_id'].key
-        self.subnets = [wanted.resources['subnet'][f'{v}:{net}'].body
-                        for v in ('subnet4', 'subnet6')
-                        if f'{v}:{net}' in wanted.resources['subnet']]
+        self.subnets = [wanted.resources['subnet'][key].body
+                        for key in (keys.subnet4(net), keys.subnet6(net))
+                        if key in wanted.resources['subnet']]
         self.groups = {ref: neutron.create('security-groups', {
             'name': f'bench {ref}', 'project_id': wanted.resources[
                 'security_group'][ref.key].body['project_id']})['id']
@@ -109,7 +115,7 @@ class Baseline:
             'mac_address': port['mac_address'],
             'fixed_ips': [{'subnet_id': sub4, 'ip_address': ip}
                           for ref, ip in port['fixed_ips']
-                          if ref.key.startswith('subnet4:')],
+                          if not keys.is_slaac(ref.key)],
             'security_groups': [self.groups[g]
                                 for g in port['security_groups']],
             'device_id': port['device_id'],
@@ -127,23 +133,22 @@ class Baseline:
 def apply_kinds(wanted, neutron, kinds, workers, bulk):
     """fetch + diff + apply of the changes of those kinds; the number of
     changes and the seconds taken by apply alone."""
-    actual = converge.fetch(neutron)
-    plan = converge.diff(wanted, actual)
-    plan = converge.Plan([c for c in plan.changes if c.kind in kinds])
-    result, took = timed(converge.apply, plan, neutron, actual, workers,
-                         bulk)
+    actual = fetch(neutron)
+    plan = diff(wanted, actual)
+    plan = Changes([c for c in plan if c.kind in kinds], plan.adopted)
+    result, took = timed(apply, plan, neutron, actual, workers, bulk)
     assert not result.failures, result.failures[:5]
-    return len(plan.changes), took
+    return len(plan), took
 
 
 def bench_apply(workdir: str, ports: int, server_workers: int,
                 clients: list[tuple[int, int]], baseline_ports: int) -> None:
     url = f'sqlite:///{workdir}/apply.sqlite'
     gen = generate.generate(url, ports, dangling=False)
-    settings = config.parse(generate.settings(gen, ADMIN))
+    settings = Settings.parse(generate.settings(gen, ADMIN))
 
     def wanted():
-        return desired.translate(model.build(source.read(url)), settings)
+        return fromnova.desired(url, settings)
 
     with LocalPostgres() as db, LocalNeutron(
             os.path.join(workdir, 'neutron'), database=db.url(),
@@ -179,12 +184,12 @@ def bench_apply(workdir: str, ports: int, server_workers: int,
               f'{t_same:6.1f}s', flush=True)
         generate.mutate(gen, max(ports // 100, 4))
         w, t_translate = timed(wanted)
-        actual, t_fetch = timed(converge.fetch, neutron)
-        plan = converge.diff(w, actual)
-        result, t_apply = timed(converge.apply, plan, neutron, actual,
+        actual, t_fetch = timed(fetch, neutron)
+        plan = diff(w, actual)
+        result, t_apply = timed(apply, plan, neutron, actual,
                                 workers, bulk)
         assert not result.failures, result.failures[:5]
-        print(f'  1% delta, {len(plan.changes)} changes {plan.counts()}:\n'
+        print(f'  1% delta, {len(plan.items)} changes {plan.counts()}:\n'
               f'    read+translate {t_translate:5.1f}s  fetch '
               f'{t_fetch:5.1f}s  apply {t_apply:5.1f}s  total '
               f'{t_translate + t_fetch + t_apply:5.1f}s', flush=True)

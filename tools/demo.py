@@ -30,13 +30,16 @@ import uuid
 
 import yaml
 
-from freeze.translate import converge, verify
+
+from tools.localneutron import LocalNeutron
+from tools.localproxy import ProxyServer
+
+from tools.novanet import generate
+from freeze.translate import verify
+from freeze.translate.held import fetch
 from freeze.translate.neutron import Neutron, NeutronError
 from tools import demo_cutover, localcloud
 from tools.localetcd import LocalEtcd
-from tools.localneutron import LocalNeutron
-from tools.localproxy import ProxyServer
-from tools.novanet import generate
 
 BIN = os.path.dirname(sys.executable)
 
@@ -157,7 +160,7 @@ def cutover_demo(workdir, server):
                   % (action, rc, time.monotonic() - began, last),
                   flush=True)
         neutron = Neutron.noauth(server.url)
-        real, view = converge.fetch(neutron), converge.fetch(served)
+        real, view = fetch(neutron), fetch(served)
         differences = (verify.compare(view, real)
                        + verify.compare(real, view))
         print('\nproxy vs Neutron after the translation: %d resources '

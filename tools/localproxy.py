@@ -37,12 +37,12 @@ class ProxyServer:
         os.makedirs(workdir, exist_ok=True)
         self.workers = workers
         self.log_path = os.path.join(workdir, 'proxy.log')
-        plan = os.path.join(workdir, 'plan.yaml')
-        with open(plan, 'w') as f:
+        settings_file = os.path.join(workdir, 'translate.yaml')
+        with open(settings_file, 'w') as f:
             yaml.safe_dump(settings, f)
         self.config = os.path.join(workdir, 'proxy.conf')
         write_ini(self.config, merged_ini({'proxy': {
-            'plan': plan, 'auth_strategy': 'noauth',
+            'settings': settings_file, 'auth_strategy': 'noauth',
             'poll_interval': str(poll_interval)}}, conf or {}))
         self.url = url or f'http://127.0.0.1:{free_port()}'
         self._proc: subprocess.Popen | None = None

@@ -20,7 +20,7 @@ from freeze.cli import shell
 cfg = lazy.module('oslo_config.cfg')
 proxy_conf = lazy.module('freeze.proxy.conf')
 wsgi = lazy.module('freeze.proxy.wsgi')
-config = lazy.module('freeze.translate.config')
+settings_mod = lazy.module('freeze.translate.settings')
 
 
 class Serve(shell.Command):
@@ -37,7 +37,7 @@ class Serve(shell.Command):
     '''
 
     def expected_errors(self):
-        return (cfg.Error, config.ConfigError, OSError, yaml.YAMLError)
+        return (cfg.Error, settings_mod.SettingsError, OSError, yaml.YAMLError)
 
     def get_parser(self, prog_name):
         serve = super().get_parser(prog_name)
@@ -64,10 +64,10 @@ def _check(args) -> None:
     proxy_conf.register_opts(conf)
     conf([], project='nova-cutover-proxy',
          default_config_files=[os.path.abspath(args.config)])
-    settings = config.load(conf.proxy.plan)
+    settings = settings_mod.Settings.load(conf.proxy.settings)
     if not (conf.proxy.source_url or settings.source):
-        raise config.ConfigError('no nova database: [proxy] source_url or '
-                                 'the plan\'s source')
+        raise settings_mod.SettingsError(
+            'no nova database: [proxy] source_url or the settings\' source')
 
 
 def _serve(args) -> int:

@@ -23,12 +23,12 @@ from freeze.cli import shell
 # for nova-cutover's other commands or --help.
 sqlalchemy = lazy.module('sqlalchemy')
 ks_exceptions = lazy.module('keystoneauth1.exceptions')
-model = lazy.module('freeze.novanet.model')
-source = lazy.module('freeze.novanet.source')
-config = lazy.module('freeze.translate.config')
-converge = lazy.module('freeze.translate.converge')
+settings_mod = lazy.module('freeze.translate.settings')
+held = lazy.module('freeze.translate.held')
+apply_mod = lazy.module('freeze.translate.apply')
+changes_mod = lazy.module('freeze.translate.changes')
 desired = lazy.module('freeze.translate.desired')
-rollback = lazy.module('freeze.translate.rollback')
+fromnova = lazy.module('freeze.translate.fromnova')
 verify = lazy.module('freeze.translate.verify')
 neutrondb = lazy.module('freeze.translate.neutrondb')
 neutron_mod = lazy.module('freeze.translate.neutron')
@@ -46,7 +46,7 @@ class _Translate(shell.Command):
     applies = False          # --workers, --bulk-size, --no-progress
 
     def expected_errors(self):
-        return (config.ConfigError, OSError, neutron_mod.NeutronError,
+        return (settings_mod.SettingsError, OSError, neutron_mod.NeutronError,
                 ks_exceptions.ClientException, yaml.YAMLError,
                 neutrondb.Refused, neutrondb.Failed,
                 sqlalchemy.exc.SQLAlchemyError)
@@ -178,16 +178,17 @@ def _reached(fn, args) -> int:
     except ks_exceptions.ConnectFailure as exc:
         reason = re.findall(r'\[Errno -?\d+\][^\'")]*', str(exc))
         where = re.search(r'connection to (\S+?):? ', str(exc))
-        raise config.ConfigError('cannot reach %s (after retries): %s' % (
-            where.group(1) if where else 'the service',
-            reason[-1].strip() if reason else exc)) from exc
+        raise settings_mod.SettingsError(
+            'cannot reach %s (after retries): %s' % (
+                where.group(1) if where else 'the service',
+                reason[-1].strip() if reason else exc)) from exc
 
 
-def _settings(args) -> config.Settings:
-    return config.load(args.settings)
+def _settings(args) -> settings_mod.Settings:
+    return settings_mod.Settings.load(args.settings)
 
 
-def _neutron(args, settings: config.Settings) -> neutron_mod.Neutron:
+def _neutron(args, settings: settings_mod.Settings) -> neutron_mod.Neutron:
     url = args.neutron_url or settings.neutron_url
     if url:
         return neutron_mod.Neutron.noauth(url)
@@ -196,7 +197,7 @@ def _neutron(args, settings: config.Settings) -> neutron_mod.Neutron:
     try:
         cloud = openstack.config.OpenStackConfig().get_one()
     except sdk_exceptions.ConfigException as exc:
-        raise config.ConfigError(f'OpenStack credentials: {exc}')
+        raise settings_mod.SettingsError(f'OpenStack credentials: {exc}')
     return neutron_mod.Neutron(
         cloud.get_session(), cloud.get_endpoint('network'),
         cloud.get_region_name('network'), cloud.get_interface('network'))
@@ -205,13 +206,14 @@ def _neutron(args, settings: config.Settings) -> neutron_mod.Neutron:
 def _desired(args, settings) -> desired.Desired:
     url = args.source or settings.source
     if not url:
-        raise config.ConfigError('no source database (--source or source:)')
+        raise settings_mod.SettingsError(
+            'no source database (--source or source:)')
     began = time.monotonic()
-    nova = model.build(source.read(url))
-    wanted = desired.translate(nova, settings)
-    problems = nova.problems + wanted.problems
-    print(f'nova-network: {len(nova.ports)} ports, {len(nova.networks)} '
-          f'networks, {len(nova.groups)} groups -> {len(wanted)} Neutron '
+    wanted = fromnova.desired(url, settings)
+    nova = wanted.origin
+    problems = [*nova.problems, *wanted.problems]
+    print(f'nova-network: {nova.ports} ports, {nova.networks} '
+          f'networks, {nova.groups} groups -> {len(wanted)} Neutron '
           f'resources in {time.monotonic() - began:.1f}s; '
           f'{len(problems)} problem(s)')
     shown: dict[tuple[str, str], int] = {}
@@ -225,14 +227,14 @@ def _desired(args, settings) -> desired.Desired:
     return wanted
 
 
-def _print_plan(plan: converge.Plan, samples: int) -> None:
+def _print_plan(plan: changes_mod.Changes, samples: int) -> None:
     counts = plan.counts()
     if not counts:
         print('no change')
     for kind, ops in counts.items():
         print(f'{kind:17} ' + ', '.join(f'{op} {n}' for op, n in ops.items()))
     shown: dict[tuple[str, str], int] = {}
-    for c in plan.changes:
+    for c in plan:
         n = shown[c.op, c.kind] = shown.get((c.op, c.kind), 0) + 1
         if n <= samples:
             print(f'  {c.op} {c.kind} {c.key}'
@@ -253,13 +255,13 @@ def _diff(args) -> int:
     if args.neutron_db:
         outcome = neutrondb.run(args.neutron_db, _desired(args, settings),
                                 write_it=False)
-        _print_plan(outcome.plan, args.samples)
+        _print_plan(outcome.changes, args.samples)
         if outcome.refusal:
             print(f'restore would refuse: {outcome.refusal}')
         return 0
     neutron = _neutron(args, settings)
     wanted = _desired(args, settings)
-    plan = converge.diff(wanted, converge.fetch(neutron))
+    plan = changes_mod.diff(wanted, held.fetch(neutron))
     _print_plan(plan, args.samples)
     if conflicts := _conflicts(wanted):
         print(conflicts)
@@ -269,15 +271,15 @@ def _diff(args) -> int:
 def _run_apply(args, settings, plan, actual, neutron) -> int:
     _print_plan(plan, args.samples)
     progress = None if args.no_progress else progress_mod.Progress(
-        len(plan.changes))
+        len(plan))
     began = time.monotonic()
-    result = converge.apply(
+    result = apply_mod.apply(
         plan, neutron, actual, args.workers or settings.workers,
         args.bulk_size or settings.bulk_size, progress)
     if progress:
         progress.close()
     print(f'applied {result.done - len(result.failures)} of '
-          f'{len(plan.changes)} change(s) in {time.monotonic() - began:.1f}s;'
+          f'{len(plan)} change(s) in {time.monotonic() - began:.1f}s;'
           f' {len(result.failures)} failed')
     for kind, key, message in result.failures:
         print(f'  FAILED {kind} {key}: {message}')
@@ -291,16 +293,16 @@ def _apply(args) -> int:
     if conflicts := _conflicts(wanted):
         print(f'nova-cutover translate: {conflicts}', file=sys.stderr)
         return exits.FAILED
-    actual = converge.fetch(neutron)
-    return _run_apply(args, settings, converge.diff(wanted, actual), actual,
-                      neutron)
+    actual = held.fetch(neutron)
+    return _run_apply(args, settings, changes_mod.diff(wanted, actual),
+                      actual, neutron)
 
 
 def _verify(args) -> int:
     settings = _settings(args)
     neutron = _neutron(args, settings)
     wanted = _desired(args, settings)
-    plan = converge.diff(wanted, converge.fetch(neutron))
+    plan = changes_mod.diff(wanted, held.fetch(neutron))
     lines = verify.mismatches(plan)
     for line in lines:
         print(line)
@@ -316,7 +318,8 @@ def _rollback(args) -> int:
     if args.neutron_db:
         return _write_db(args, desired.Desired.empty(), 'rolled back')
     neutron = _neutron(args, settings)
-    plan, actual = rollback.plan(neutron)
+    actual = held.fetch(neutron)
+    plan = changes_mod.diff(desired.Desired.empty(), actual)
     return _run_apply(args, settings, plan, actual, neutron)
 
 
@@ -329,8 +332,8 @@ def _write_db(args, wanted: desired.Desired, done: str) -> int:
     the reason on one line, nothing."""
     began = time.monotonic()
     outcome = neutrondb.run(args.neutron_db, wanted, force=args.force)
-    _print_plan(outcome.plan, args.samples)
-    print(f'{done} {len(outcome.plan.changes)} change(s), '
+    _print_plan(outcome.changes, args.samples)
+    print(f'{done} {len(outcome.changes)} change(s), '
           f'{len(outcome.writes)} row '
           f'operation(s), in one transaction, in '
           f'{time.monotonic() - began:.1f}s')

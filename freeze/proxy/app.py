@@ -33,8 +33,8 @@ from freeze.proxy import conf as proxy_conf
 from freeze.proxy import extensions, query, view
 from freeze.proxy import loader as loader_mod
 from freeze.proxy.query import ApiError
-from freeze.translate import config
 from freeze.translate.neutron import COLLECTIONS
+from freeze.translate.settings import Settings, SettingsError
 
 READS = frozenset({'GET', 'HEAD'})
 WRITES = frozenset({'POST', 'PUT', 'DELETE', 'PATCH'})
@@ -229,12 +229,12 @@ def shared_loader(conf: cfg.ConfigOpts) -> loader_mod.Loader:
     global _LOADER
     with _LOADER_LOCK:
         if _LOADER is None:
-            settings = config.load(conf.proxy.plan)
+            settings = Settings.load(conf.proxy.settings)
             url = conf.proxy.source_url or settings.source
             if not url:
-                raise config.ConfigError(
-                    'no nova database: [proxy] source_url or the plan\'s '
-                    'source')
+                raise SettingsError(
+                    'no nova database: [proxy] source_url or the '
+                    'settings\' source')
             _LOADER = loader_mod.Loader(
                 url, settings, conf.proxy.poll_interval,
                 conf.proxy.full_refresh_interval).start()

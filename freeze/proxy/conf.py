@@ -10,14 +10,14 @@ from oslo_config import cfg
 GROUP = 'proxy'
 
 OPTS = [
-    cfg.StrOpt('plan', required=True,
+    cfg.StrOpt('settings', required=True, deprecated_name='plan',
                help='The translation settings (YAML, as for nova-cutover '
                     'translate): network manager, physnets, floating pools, '
                     'admin project. The view is what the translation would '
                     'create in Neutron.'),
     cfg.StrOpt('source_url', secret=True,
                help='SQLAlchemy URL of nova\'s database, read only. Default: '
-                    'the plan\'s "source".'),
+                    'the settings\' "source".'),
     cfg.FloatOpt('poll_interval', default=2.0, min=0.1,
                  help='Seconds between checks of the database for changes '
                       '(a few aggregate queries); a change rebuilds the '

@@ -27,10 +27,11 @@ from collections.abc import Callable
 import sqlalchemy
 from oslo_log import log as logging
 
-from freeze.novanet import model, schema, source
+from freeze.novanet import schema, source
 from freeze.novanet.gcpause import gc_paused
 from freeze.proxy import index, view
-from freeze.translate import config, desired
+from freeze.translate import fromnova
+from freeze.translate.settings import Settings
 
 LOG = logging.getLogger(__name__)
 
@@ -46,14 +47,14 @@ def fingerprint(conn: sqlalchemy.Connection) -> tuple:
     return tuple(out)
 
 
-def build(rows: source.Rows, settings: config.Settings) -> index.Index:
-    """nova's rows -> the indexed API view, through the translation."""
-    return index.Index(view.build(desired.translate(model.build(rows),
-                                                    settings)))
+def build(nova: sqlalchemy.Engine, settings: Settings
+          ) -> index.Index:
+    """nova's database -> the indexed API view, through the translation."""
+    return index.Index(view.build(fromnova.desired(nova, settings)))
 
 
 class Loader:
-    def __init__(self, url: str, settings: config.Settings,
+    def __init__(self, url: str, settings: Settings,
                  poll_interval: float = 2.0,
                  full_refresh_interval: float = 300.0,
                  clock: Callable[[], float] = time.monotonic):
@@ -82,7 +83,7 @@ class Loader:
                 return False
             began = time.monotonic()
             with gc_paused():   # a 100k-port view builds in half the time
-                new = build(source.read(self.engine), self.settings)
+                new = build(self.engine, self.settings)
         except Exception as exc:   # any failure: keep serving the last view
             self.error = f'{type(exc).__name__}: {exc}'
             LOG.exception('nova-network view refresh failed; serving the %s',

@@ -6,9 +6,9 @@ shapes it knows. Ids are the translation's stable ids (``Resource.stable_id``:
 nova's uuid for networks and ports, uuid5 of the key otherwise) and every
 reference is resolved to one. Neutron picks its own ids when the translation
 creates the resources, so the proxy carries the mapping the way the
-translation marks what it creates: the tags ``nova-cutover`` and
-``nova-cutover:key=<key>`` and the description ``nova-cutover key=<key>``.
-``converge.fetch`` therefore reads the proxy and a translated Neutron alike.
+translation marks what it creates (keys.py: the tags ``nova-cutover`` and
+``nova-cutover:key=<key>`` and the description ``nova-cutover key=<key>``).
+``held.fetch`` therefore reads the proxy and a translated Neutron alike.
 
 What nova-network's data cannot say is a constant: timestamps
 (``TIMESTAMP``), revision 0, MTU 1500 unless nova set one, a router's
@@ -23,8 +23,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from freeze.translate import rules
-from freeze.translate.converge import KEY_TAG, MARK
+from freeze.translate import keys, rules
 from freeze.translate.desired import Desired, Ref, Resource, eui64
 
 View = dict[str, list[dict]]      # collection -> objects, sorted by id
@@ -133,12 +132,12 @@ class _Builder:
                   description: str | None = None, tags: bool = True
                   ) -> dict[str, Any]:
         obj = {'id': r.stable_id, 'project_id': project, 'tenant_id': project,
-               'description': (f'{MARK} key={r.key}' if description is None
+               'description': (keys.description(r.key) if description is None
                                else description),
                'created_at': TIMESTAMP, 'updated_at': TIMESTAMP,
                'revision_number': 0}
         if tags:
-            obj['tags'] = [MARK, KEY_TAG + r.key]
+            obj['tags'] = keys.tags(r.key)
         return obj
 
     # -- security groups -----------------------------------------------
@@ -158,7 +157,7 @@ class _Builder:
         b = r.body
         group = self.res['security_group'][b['security_group_id'].key]
         prefix = b['remote_ip_prefix']
-        return {**self._standard(r, group.body['project_id'], MARK,
+        return {**self._standard(r, group.body['project_id'], keys.MARK,
                                  tags=False),
                 **{f: b[f] for f in ('direction', 'ethertype', 'protocol',
                                      'port_range_min', 'port_range_max',
@@ -217,12 +216,12 @@ class _Builder:
         host = b.get('binding:host_id', '')
         mac = b.get('mac_address') or _mac(r.key)
         fixed = set(b['fixed_ips'])
-        slaac = self.res['subnet'].get('subnet6:' + b['network_id'].key)
+        slaac = self.res['subnet'].get(keys.subnet6(b['network_id'].key))
         if slaac and not any(s.key == slaac.key for s, _ in fixed):
             # Neutron gives every port on a SLAAC subnet its address there.
             fixed.add((Ref(slaac.key), eui64(slaac.body['cidr'], mac)))
         fixed = sorted(fixed,
-                       key=lambda p: (p[0].key.startswith('subnet6:'), p[1]))
+                       key=lambda p: (keys.is_slaac(p[0].key), p[1]))
         return self._port_object(
             r, b['project_id'], b['network_id'], fixed, mac=mac,
             device_id=b['device_id'], device_owner=b['device_owner'],
@@ -283,7 +282,7 @@ class _Builder:
         if b['port_id'] is not None:
             port = ports[self.id(b['port_id'])]
             network = self.res['port'][b['port_id'].key].body['network_id']
-            router = self.ids.get('router:' + network.key)
+            router = self.ids.get(keys.router(network.key))
         return {**self._standard(r, b['project_id']),
                 'floating_ip_address': b['floating_ip_address'],
                 'floating_network_id': self.id(b['floating_network_id']),

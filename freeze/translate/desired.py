@@ -1,12 +1,10 @@
-"""Pure mapping: nova-network's model + the plan's settings -> Neutron resources.
+"""Pure mapping: nova-network's model + the settings -> Neutron resources.
 
-Each Resource has a *key*, stable across runs and derived from nova's own
-identifiers (``net:<network uuid>``, ``port:<vif uuid>``, ``fip:<address>``,
-...). Neutron assigns its own ids, so the key is what ties a Neutron resource
-to its origin: it is carried in the tags (and description) of what the tool
-creates, and rules, which take no tags, are keyed by their content. A body
+Each Resource has a *key* (keys.py: stable across runs, made of nova's
+own identifiers), which ties the Neutron resource to its origin. A body
 holds only what is compared, with references to other resources as Ref(key),
-so the same Resources serve the plan, ``verify`` and the read-only proxy.
+so the same Resources serve the diff, ``verify``, restore and the read-only
+proxy.
 """
 
 from __future__ import annotations
@@ -14,22 +12,19 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from freeze.novanet.gcpause import gc_paused
 from freeze.novanet.model import Model, Network, Problem, SecurityGroup
-from freeze.translate import rules
-from freeze.translate.config import Settings
+from freeze.translate import keys, rules
+from freeze.translate.settings import Settings
 
 #: creation order; deletion runs in reverse.
 KINDS = ('security_group', 'network', 'subnet', 'rule', 'router',
          'router_interface', 'port', 'floatingip')
 
-#: stable ids for the proxy where nova has none: uuid5(NAMESPACE, key)
-NAMESPACE = uuid.UUID('6c1b3e1e-5b8a-4f0e-9a57-2f1d0c0ffee5')
 SLAAC = 'slaac'
 ANY_V4, ANY_V6 = '0.0.0.0/0', '::/0'
 
@@ -53,16 +48,23 @@ class Resource:
     @property
     def stable_id(self) -> str:
         """nova's uuid where there is one (networks, ports), else derived."""
-        kind, _, rest = self.key.partition(':')
-        if kind in ('net', 'port'):
-            return rest
-        return str(uuid.uuid5(NAMESPACE, self.key))
+        return keys.stable_id(self.key)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a translation was made from, for the operator's summary."""
+    ports: int
+    networks: int
+    groups: int
+    problems: tuple[Problem, ...]   # the model's own (rows it could not use)
 
 
 @dataclass
 class Desired:
     resources: dict[str, dict[str, Resource]]   # kind -> key -> resource
     problems: list[Problem]
+    origin: Origin | None = None
 
     def __len__(self) -> int:
         return sum(map(len, self.resources.values()))
@@ -71,12 +73,6 @@ class Desired:
     def empty(cls) -> Desired:
         """Nothing wanted: converging to it is the rollback."""
         return cls({k: {} for k in KINDS}, [])
-
-
-def rule_key(body: dict[str, Any]) -> str:
-    """A rule's identity is its content, as Neutron's duplicate check sees
-    it (rules.key): Neutron rejects a second such rule anyway."""
-    return 'rule:' + rules.key(body)
 
 
 def eui64(cidr_v6: str, mac: str) -> str:
@@ -171,7 +167,9 @@ class _Mapper:
         for net in nets.values():
             self._reserved_ports(net)
         self._floating(nets)
-        return Desired(self.out, self.problems)
+        m = self.model
+        return Desired(self.out, self.problems, Origin(
+            len(m.ports), len(m.networks), len(m.groups), tuple(m.problems)))
 
     # -- helpers ------------------------------------------------------
 
@@ -188,7 +186,7 @@ class _Mapper:
     # -- security groups ----------------------------------------------
 
     def _group(self, group: SecurityGroup) -> None:
-        key = f'sg:{group.id}'
+        key = keys.group(group.id)
         if group.name == 'default':
             # Neutron refuses a second 'default': adopt the project's own.
             first = next((k for k, r in self.out['security_group'].items()
@@ -243,7 +241,7 @@ class _Mapper:
         body = rules.stored({'security_group_id': parent,
                              'remote_ip_prefix': None,
                              'remote_group_id': None, **body, **extra})
-        self._add('rule', rule_key(body), body)
+        self._add('rule', keys.rule(body), body)
 
     def _egress_any(self, parent: Ref) -> None:
         """nova-network never filtered egress."""
@@ -263,7 +261,7 @@ class _Mapper:
             net, project = port.network, port.instance.project_id
             if net.id not in nets or (net.id, project) in refs:
                 continue
-            key = f'samenet:{net.uuid}:{project}'
+            key = keys.same_net(net.uuid, project)
             self._add('security_group', key, {
                 'name': f'nova-network same-net {net.label}',
                 'description': f'allow_same_net_traffic on {net.cidr}',
@@ -289,7 +287,7 @@ class _Mapper:
         vlan, physnet = kind
         if net.uuid in self.bad_networks:
             return False
-        key = f'net:{net.uuid}'
+        key = keys.network(net.uuid)
         if vlan:
             provider = {'provider:network_type': 'vlan',
                         'provider:physical_network': physnet,
@@ -309,7 +307,7 @@ class _Mapper:
         self._add('network', key, body)
         common = {'network_id': Ref(key), 'name': net.label,
                   'project_id': owner}
-        self._add('subnet', f'subnet4:{key}', {
+        self._add('subnet', keys.subnet4(key), {
             **common, 'ip_version': 4, 'cidr': net.cidr,
             'gateway_ip': net.gateway, 'dns_nameservers': net.dns,
             'enable_dhcp': self.s.network_manager != 'Flat'
@@ -321,7 +319,7 @@ class _Mapper:
                      'ipv6_ra_mode': SLAAC}
             if net.gateway_v6:
                 body6['gateway_ip'] = net.gateway_v6
-            self._add('subnet', f'subnet6:{key}', body6)
+            self._add('subnet', keys.subnet6(key), body6)
         return True
 
     def _kind(self, net: Network) -> tuple[bool, str] | None:
@@ -389,7 +387,7 @@ class _Mapper:
         fixed = [(sub4, a) for a in port.addresses]
         if sub6:
             fixed.append((sub6, eui64(net.cidr_v6, port.mac)))
-        key = 'port:' + port.vif_uuid
+        key = keys.port(port.vif_uuid)
         self.out['port'][key] = Resource('port', key, {
             'network_id': net_ref, 'project_id': inst.project_id,
             'mac_address': port.mac, 'fixed_ips': frozenset(fixed),
@@ -403,10 +401,10 @@ class _Mapper:
         ports share them (and building a frozen dataclass is not free)."""
         refs = self.net_refs.get(net.id)
         if refs is None:
-            key = 'net:' + net.uuid
+            key = keys.network(net.uuid)
             refs = self.net_refs[net.id] = (
-                self._ref(key), self._ref('subnet4:' + key),
-                self._ref('subnet6:' + key) if net.cidr_v6 else None)
+                self._ref(key), self._ref(keys.subnet4(key)),
+                self._ref(keys.subnet6(key)) if net.cidr_v6 else None)
         return refs
 
     def _port_groups(self, group_ids: list[int], same_net: Ref | None
@@ -439,12 +437,12 @@ class _Mapper:
                 in set(net.unreserved)
                 and all(a != net.dhcp_server for _, a in held)):
             held.append(('', net.dhcp_server))
-        net_key = f'net:{net.uuid}'
+        net_key = keys.network(net.uuid)
         for host, address in held:
-            self._add('port', f'hostip:{net.uuid}:{address}', {
+            self._add('port', keys.reserved(net.uuid, address), {
                 'network_id': Ref(net_key),
                 'project_id': self._owner(net.project_id),
-                'fixed_ips': frozenset({(Ref(f'subnet4:{net_key}'),
+                'fixed_ips': frozenset({(Ref(keys.subnet4(net_key)),
                                          address)}),
                 'device_id': host, 'device_owner': 'nova-network:dhcp',
                 'security_groups': frozenset()})
@@ -464,23 +462,23 @@ class _Mapper:
             if pool is None or ipaddress.ip_address(fip.address) not in (
                     ipaddress.ip_network(pool.cidr)):
                 self._problem('skipped', 'floating_ips', fip.address,
-                              f'pool {fip.pool!r} is not in the plan or does '
-                              'not contain the address')
+                              f'pool {fip.pool!r} is not in the settings or '
+                              'does not contain the address')
                 continue
             ext = self._external(fip.pool, pool, by_pool[fip.pool or ''])
             if ext is None:
                 continue
             port_ref, fixed = None, None
             if fip.port is not None:
-                if f'port:{fip.port.vif_uuid}' in self.out['port']:
-                    port_ref, fixed = Ref(f'port:{fip.port.vif_uuid}'), (
-                        fip.fixed_address)
+                port_key = keys.port(fip.port.vif_uuid)
+                if port_key in self.out['port']:
+                    port_ref, fixed = Ref(port_key), fip.fixed_address
                     self._router(fip.port.network, ext, routers)
                 else:
                     self._problem('skipped', 'floating_ips', fip.address,
                                   'its port is not translated: kept '
                                   'unassociated')
-            self._add('floatingip', f'fip:{fip.address}', {
+            self._add('floatingip', keys.floatingip(fip.address), {
                 'floating_network_id': Ref(ext),
                 'floating_ip_address': fip.address,
                 'project_id': fip.project_id, 'port_id': port_ref,
@@ -491,7 +489,7 @@ class _Mapper:
         """External network + subnet of a floating pool. Automatic
         allocation (router gateways) avoids every address nova's pool
         holds: those are created explicitly, now or in a later delta."""
-        key = f'ext:{name}'
+        key = keys.external(name)
         if key in self.out['network']:
             return key
         if not self._claim_flat(pool.physnet, key, 'floating_ips', name):
@@ -507,7 +505,7 @@ class _Mapper:
                         int(ipaddress.ip_address(pool.gateway))})
         free = _gaps(int(cidr.network_address) + 1,
                      int(cidr.broadcast_address) - 1, taken)
-        self._add('subnet', f'subnet4:{key}', {
+        self._add('subnet', keys.subnet4(key), {
             'network_id': Ref(key), 'name': name,
             'project_id': self.s.admin_project_id, 'ip_version': 4,
             'cidr': pool.cidr, 'gateway_ip': pool.gateway,
@@ -525,13 +523,14 @@ class _Mapper:
                               f'uses {routers[net.id]}')
             return
         routers[net.id] = ext
-        key = f'router:net:{net.uuid}'
+        key = keys.router(keys.network(net.uuid))
         self._add('router', key, {
             'name': f'nova-network {net.label}',
             'project_id': self._owner(net.project_id),
             'external_network': Ref(ext)})
-        body = {'router': Ref(key), 'subnet': Ref(f'subnet4:net:{net.uuid}')}
-        self._add('router_interface', f'rif:{key}:{body["subnet"]}', body)
+        subnet = keys.subnet4(keys.network(net.uuid))
+        self._add('router_interface', keys.router_interface(key, subnet),
+                  {'router': Ref(key), 'subnet': Ref(subnet)})
 
 
 def _gaps(first: int, last: int, taken: list[int]

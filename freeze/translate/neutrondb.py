@@ -1,13 +1,13 @@
 """Neutron's database as the translation's second target: read what the
-translation wrote there, refuse what must not be written, write a plan's
-rows (restore.py) in one transaction.
+translation wrote there, refuse what must not be written, write the
+changes' rows (restore.py) in one transaction.
 
 Tables are the installed Neutron's own (its model metadata), so a column
 Neutron adds or renames is seen here, not described twice. What the
 translation wrote is found as ``apply`` finds it through the API: by the
 ``nova-cutover:key=`` tag on the resource's standard attributes (rules: every
 rule of a tagged group), and read into the same normalized bodies
-(converge.Actual), so the same diff says what changes.
+(held.Actual), so the same diff says what changes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ import sqlalchemy
 from sqlalchemy import and_, event, select
 
 from freeze.novanet.gcpause import gc_paused
-from freeze.translate import converge, restore
-from freeze.translate.desired import KINDS, Ref, rule_key
+from freeze.translate import keys, restore, rules
+from freeze.translate.held import Actual
+from freeze.translate.changes import Changes, diff
+from freeze.translate.desired import KINDS, Ref
 
 #: an agent that reported within this long is alive (Neutron's
 #: agent_down_time is 75 s by default)
@@ -33,6 +35,10 @@ AGENT_ALIVE = datetime.timedelta(seconds=150)
 #: a change by someone else within this long means a server is serving
 ACTIVITY_WINDOW = datetime.timedelta(minutes=5)
 CHUNK = 500
+#: the standard attribute row restore owns: its tag records restore's last
+#: write (``Stamp``)
+STAMP_TYPE = 'nova_cutover_restore'
+STAMP_TAG = keys.MARK + ':restored='
 
 
 class Refused(Exception):
@@ -99,11 +105,47 @@ def check_heads(conn: sqlalchemy.Connection) -> None:
             f'upgrade heads)')
 
 
-def check_idle(conn: sqlalchemy.Connection, last_ours: Any,
+@dataclass(frozen=True)
+class Stamp:
+    """What restore's last write left: when, and the standard attributes as
+    its commit left them (how many, the newest id, the sum of revision
+    numbers). Every resource Neutron creates, changes (its revision moves)
+    or deletes changes those, whatever second it happens in; restore's own
+    rows do not count as someone else's."""
+    at: datetime.datetime
+    count: int
+    newest: int
+    revisions: int
+
+    def tag(self) -> str:
+        return (f'{STAMP_TAG}{self.at.isoformat()};{self.count};'
+                f'{self.newest};{self.revisions}')
+
+    @classmethod
+    def parse(cls, tag: str) -> Stamp:
+        at, count, newest, revisions = tag[len(STAMP_TAG):].split(';')
+        return cls(datetime.datetime.fromisoformat(at), int(count),
+                   int(newest), int(revisions))
+
+
+def _census(conn: sqlalchemy.Connection) -> tuple[int, int, int, Any]:
+    """The standard attributes: how many, the newest id, the sum of
+    revision numbers, the latest update. One scan."""
+    sa = tables()['standardattributes']
+    fn = sqlalchemy.func
+    count, newest, revisions, latest = conn.execute(select(
+        fn.count(), fn.max(sa.c.id), fn.sum(sa.c.revision_number),
+        fn.max(sa.c.updated_at))).one()
+    return count, newest or 0, int(revisions or 0), latest
+
+
+def check_idle(conn: sqlalchemy.Connection, stamp: Stamp | None,
                at: datetime.datetime) -> None:
     """A Neutron server serving from this database: an agent that reported
-    lately, or a resource someone else changed lately (after the last
-    restore, within ACTIVITY_WINDOW)."""
+    lately, or someone else's write since restore's last one (``Stamp``)
+    that happened lately (within ACTIVITY_WINDOW: an update's time, else
+    restore's own). Without a stamp (never restored, or rolled back to
+    nothing), any update within ACTIVITY_WINDOW."""
     t = tables()
     agent = conn.execute(
         select(t['agents'].c.binary, t['agents'].c.host,
@@ -115,27 +157,63 @@ def check_idle(conn: sqlalchemy.Connection, last_ours: Any,
             f'a Neutron server is serving from this database: agent '
             f'{agent.binary} on {agent.host} reported at '
             f'{agent.heartbeat_timestamp} UTC (stop it, or --force)')
-    sa = t['standardattributes']
+    count, newest, revisions, latest = _census(conn)
     since = at - ACTIVITY_WINDOW
-    if last_ours is not None:
-        since = max(since, last_ours)
-    row = conn.execute(
-        select(sa.c.resource_type, sa.c.id, sa.c.updated_at)
-        .where(sa.c.updated_at > since)
-        .order_by(sa.c.updated_at.desc()).limit(1)).first()
-    if row:
+    lately = latest is not None and latest > since
+    if stamp is not None:
+        if (count, newest, revisions) == (
+                stamp.count, stamp.newest, stamp.revisions):
+            return   # nobody else wrote since restore did
+        lately = lately or stamp.at > since
+    if not lately:
+        return
+    serving = 'a Neutron server seems to be serving from this database'
+    if stamp is None or latest > stamp.at:   # surely not restore's
+        sa = t['standardattributes']
+        row = conn.execute(
+            select(sa.c.resource_type, sa.c.id, sa.c.updated_at)
+            .where(sa.c.updated_at == latest).limit(1)).one()
         raise Refused(
-            f'a Neutron server seems to be serving from this database: '
-            f'{row.resource_type} (standard attribute {row.id}) changed at '
-            f'{row.updated_at} UTC, not by the translation (stop it, or '
-            f'--force)')
+            f'{serving}: {row.resource_type} (standard attribute {row.id}) '
+            f'changed at {row.updated_at} UTC, not by the translation (stop '
+            f'it, or --force)')
+    raise Refused(
+        f'{serving}: its resources changed since restore wrote at '
+        f'{stamp.at} UTC ({stamp.count} -> {count} standard attributes, '
+        f'revisions {stamp.revisions} -> {revisions}) (stop it, or '
+        f'--force)')
+
+
+def stamp(conn: sqlalchemy.Connection, row: int | None,
+          at: datetime.datetime, keep: bool) -> None:
+    """Record this write in its transaction: the tag of the stamp row
+    (``row``, its standard attribute id; made the first time), removed with
+    the row when ``keep`` is false (a rollback that left nothing of
+    restore's behind)."""
+    t = tables()
+    sa, tags = t['standardattributes'], t['tags']
+    if row is not None:
+        conn.execute(tags.delete().where(tags.c.standard_attr_id == row))
+        if not keep:
+            conn.execute(sa.delete().where(sa.c.id == row))
+            return
+    elif not keep:
+        return
+    else:
+        row = conn.execute(sa.insert().values(
+            resource_type=STAMP_TYPE, revision_number=0,
+            description='restore\'s last write (nova-cutover translate)',
+            created_at=at, updated_at=at)).inserted_primary_key[0]
+    count, newest, revisions, _ = _census(conn)
+    conn.execute(tags.insert().values(standard_attr_id=row, tag=Stamp(
+        at, count, newest, revisions).tag()))
 
 
 # -- reading ------------------------------------------------------------------
 
 @dataclass
 class State:
-    actual: converge.Actual
+    actual: Actual
     ctx: restore.Context
     #: (subnet id, address) / (network id, MAC) -> the port holding it
     addresses: dict[tuple[str, str], str]
@@ -144,27 +222,33 @@ class State:
     vlans: dict[tuple[str, int], str]   # allocated segment -> network id
     flats: dict[str, str]               # physnet -> network id
     defaults: dict[str, str]            # project -> its default group id
-    last_ours: Any                      # when restore last wrote
+    stamp: Stamp | None                 # restore's last write
+    stamp_row: int | None               # its standard attribute id
 
 
 def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
     t = tables()
     sa, tags = t['standardattributes'], t['tags']
-    mine = tags.c.tag.like(converge.KEY_TAG + '%')
+    mine = tags.c.tag.like(keys.KEY_TAG + '%')
     keyed = conn.execute(
         select(tags.c.standard_attr_id, tags.c.tag, sa.c.revision_number,
-               sa.c.description, sa.c.updated_at)
+               sa.c.description)
         .join(sa, sa.c.id == tags.c.standard_attr_id).where(mine)).all()
     # Rows unpacked, not read by attribute: several times cheaper a field.
-    key_of = {sid: tag[len(converge.KEY_TAG):] for sid, tag, *_ in keyed}
+    key_of = {sid: keys.from_tag(tag) for sid, tag, *_ in keyed}
     revisions = {key_of[sid]: revision for sid, _, revision, *_ in keyed}
-    described = {sid: description for sid, _, _, description, _ in keyed}
-    last_ours = max((updated for *_, updated in keyed if updated is not None),
-                    default=None)
+    described = {sid: description for sid, _, _, description in keyed}
+    # The tags besides the mark and key every resource carries: a few
+    # (default groups made or adopted, the stamp).
     marks: dict[int, list[str]] = {}
-    for sid, tag in conn.execute(select(tags.c.standard_attr_id, tags.c.tag)
-                                 .where(tags.c.tag.like(converge.MARK + '%'))):
+    stamped, stamp_row = None, None
+    for sid, tag in conn.execute(
+            select(tags.c.standard_attr_id, tags.c.tag).where(
+                tags.c.tag.like(keys.MARK + ':%'),
+                tags.c.tag.notlike(keys.KEY_TAG + '%'))).all():
         marks.setdefault(sid, []).append(tag)
+        if tag.startswith(STAMP_TAG):
+            stamped, stamp_row = Stamp.parse(tag), sid
 
     ids: dict[str, str] = {}
     sids: dict[str, int] = {}
@@ -182,8 +266,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
             key = key_of.get(sid)
             if key:
                 ids[key], sids[key] = r.id, sid
-                raw[key] = {'id': r.id, 'tags': marks.get(sid, []),
-                            'description': described.get(sid)}
+                raw[key] = {'id': r.id}
                 out.append((key, r))
         return out
 
@@ -196,7 +279,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
     ports = own(ports_all)
     routers = own(rows('routers'))
     fips = own(rows('floatingips'))
-    keys = {id: key for key, id in ids.items()}
+    by_id = {id: key for key, id in ids.items()}
 
     refs: dict[str, Ref] = {}
 
@@ -206,7 +289,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
             return None
         found = refs.get(id)
         if found is None:
-            found = refs[id] = Ref(keys.get(id, f'neutron:{id}'))
+            found = refs[id] = Ref(by_id.get(id) or keys.foreign(id))
         return found
 
     items: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
@@ -245,50 +328,91 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
         items['security_group'][key] = {
             'name': r.name, 'description': described.get(r.standard_attr_id),
             'project_id': r.project_id}
+        raw[key].update(name=r.name, tags=[
+            *keys.tags(key), *marks.get(r.standard_attr_id, ())])
     group_keys = {r.id: key for key, r in groups}
-    for r in rows('securitygrouprules'):
+    # Projects' default groups the translation does not track yet, as the
+    # API shows them (with their rules): ``diff`` adopts them.
+    defaults = {r.security_group_id: r.project_id
+                for r in rows('default_security_group')}
+    untracked = {r.id: {
+        'id': r.id, 'project_id': r.project_id, 'name': r.name,
+        'description': None, 'tags': [], 'security_group_rules': [],
+        'standard_attr_id': r.standard_attr_id}
+        for r in rows('securitygroups')
+        if r.id in defaults and r.id not in group_keys}
+    by_sid = {g['standard_attr_id']: g for g in untracked.values()}
+    for chunk in _chunks(by_sid):
+        for sid, revision in conn.execute(select(
+                sa.c.id, sa.c.revision_number).where(sa.c.id.in_(chunk))):
+            by_sid[sid]['revision_number'] = revision
+    rule_t = t['securitygrouprules']
+    for r in conn.execute(select(rule_t, sa.c.description).join(
+            sa, sa.c.id == rule_t.c.standard_attr_id)):
         gkey = group_keys.get(r.security_group_id)
         if gkey is None:
+            if r.security_group_id in untracked:
+                untracked[r.security_group_id]['security_group_rules'].append(
+                    {f: getattr(r, f) for f in (*rules.FIELDS, 'id',
+                                                'description')})
             continue
-        body = {f: getattr(r, f) for f in converge.RULE_FIELDS}
+        body = {f: getattr(r, f) for f in rules.FIELDS}
         body['security_group_id'] = Ref(gkey)
         body['remote_group_id'] = ref(r.remote_group_id)
-        rkey = rule_key(body)
+        rkey = keys.rule(body)
         items['rule'][rkey] = body
         ids[rkey] = r.id
-        raw[rkey] = {'id': r.id}
+        raw[rkey] = {'id': r.id, 'description': r.description}
 
-    fixed: dict[str, set] = {}
+    # Per port: its (subnet ref, address) pairs and its groups' ids; the
+    # loops below are most of a 100k-port read, so kept lean.
+    fixed: dict[str, list] = {}
     addresses: dict[tuple[str, str], str] = {}
     taken_ips: dict[str, set[str]] = {}
     for port_id, ip, subnet_id in rows('ipallocations', 'port_id',
                                        'ip_address', 'subnet_id'):
-        fixed.setdefault(port_id, set()).add((subnet_id, ip))
+        pair = (ref(subnet_id), ip)
+        held = fixed.get(port_id)
+        if held is None:
+            fixed[port_id] = [pair]
+        else:
+            held.append(pair)
         addresses[subnet_id, ip] = port_id
-        taken_ips.setdefault(subnet_id, set()).add(ip)
-    bound: dict[str, set] = {}
+        taken = taken_ips.get(subnet_id)
+        if taken is None:
+            taken = taken_ips[subnet_id] = set()
+        taken.add(ip)
+    bound: dict[str, list] = {}
     for port_id, group_id in rows('securitygroupportbindings', 'port_id',
                                   'security_group_id'):
-        bound.setdefault(port_id, set()).add(group_id)
+        held = bound.get(port_id)
+        if held is None:
+            bound[port_id] = [group_id]
+        else:
+            held.append(group_id)
     hosts = dict(rows('ml2_port_bindings', 'port_id', 'host'))
     router_ids = {r.id: key for key, r in routers}
+    port_groups: dict[tuple, frozenset] = {(): frozenset()}
     for key, (port_id, _, network_id, mac, device_id, owner,
               project_id) in ports:
+        groups = tuple(sorted(bound.get(port_id, ())))
+        refs_of = port_groups.get(groups)
+        if refs_of is None:   # ports share a handful of combinations
+            refs_of = port_groups[groups] = frozenset(map(ref, groups))
         items['port'][key] = {
             'project_id': project_id, 'device_id': device_id,
             'device_owner': owner, 'binding:host_id': hosts.get(port_id, ''),
             'mac_address': mac.lower(), 'network_id': ref(network_id),
-            'fixed_ips': frozenset((ref(s), ip)
-                                   for s, ip in fixed.get(port_id, ())),
-            'security_groups': frozenset(map(ref, bound.get(port_id, ())))}
+            'fixed_ips': frozenset(fixed.get(port_id, ())),
+            'security_groups': refs_of}
     ours = {r.id for _, r in ports}
     for port_id, _, _, _, device_id, owner, _ in ports_all:
         router = router_ids.get(device_id)
         if router and owner == restore.ROUTER_IF:
-            for subnet_id, _ in fixed.get(port_id, ()):
-                subnet = keys.get(subnet_id)
-                if subnet:
-                    rkey = f'rif:{router}:{subnet}'
+            for subnet_ref, _ in fixed.get(port_id, ()):
+                subnet = subnet_ref.key
+                if keys.foreign_id(subnet) is None:
+                    rkey = keys.router_interface(router, subnet)
                     items['router_interface'][rkey] = {
                         'router': Ref(router), 'subnet': Ref(subnet)}
                     ids.setdefault(rkey, port_id)
@@ -326,7 +450,7 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
         now=at, next_sid=next_sid, ids=dict(ids), bodies=bodies,
         ipam_ids={r.neutron_subnet_id: r.id for r in rows('ipamsubnets')},
         taken_ips=taken_ips, taken_macs=taken_macs, revisions=revisions,
-        sids=sids, gw_ports=gw_ports, fip_ports=fip_ports)
+        sids=sids, gw_ports=gw_ports, fip_ports=fip_ports, raw=raw)
     vlans = {(r.physical_network, r.segmentation_id): r.network_id
              for r in segments.values() if r.network_type == 'vlan'}
     allocated = rows('ml2_vlan_allocations')
@@ -335,14 +459,14 @@ def read(conn: sqlalchemy.Connection, at: datetime.datetime) -> State:
             vlans.setdefault((r.physical_network, r.vlan_id), '?')
     flats = {r.physical_network: r.network_id for r in segments.values()
              if r.network_type == 'flat'}
-    defaults = {r.project_id: r.security_group_id
-                for r in rows('default_security_group')}
-    actual = converge.Actual(items, ids, raw, set(), {})
-    return State(actual, ctx, addresses, macs, ours, vlans, flats, defaults,
-                 last_ours)
+    actual = Actual(items, ids, raw, set(),
+                    {g['project_id']: g for g in untracked.values()})
+    return State(actual, ctx, addresses, macs, ours, vlans, flats,
+                 {project: id for id, project in defaults.items()},
+                 stamped, stamp_row)
 
 
-def check_conflicts(state: State, plan: converge.Plan,
+def check_conflicts(state: State, changes: Changes,
                     writes: restore.Writes) -> None:
     """An address, MAC, segment or default group the run needs, held by
     something the translation did not create: Refused."""
@@ -367,7 +491,9 @@ def check_conflicts(state: State, plan: converge.Plan,
                               f'{value} is taken by port {found}, which the '
                               f'translation did not create')
     ours_nets = {state.ctx.ids[k] for k in state.actual.items['network']}
-    for c in plan.changes:
+    gone_groups = {c.key for c in changes
+                   if c.kind == 'security_group' and c.op == 'delete'}
+    for c in changes:
         if c.kind == 'network' and c.op in ('create', 'replace'):
             body, net = c.want, restore.new_id(
                 restore.Resource(c.kind, c.key, c.want))
@@ -384,18 +510,40 @@ def check_conflicts(state: State, plan: converge.Plan,
         if (c.kind == 'security_group' and c.op == 'create'
                 and c.want['name'] == 'default'
                 and c.want['project_id'] in state.defaults):
+            # Not adopted: the translation holds it under another key,
+            # which goes in this run only if the translation made it.
+            group = state.defaults[c.want['project_id']]
+            holder = next((k for k in state.actual.items['security_group']
+                           if state.ctx.ids.get(k) == group), None)
+            if holder in gone_groups and keys.CREATED_DEFAULT in (
+                    state.actual.raw[holder].get('tags', ())):
+                continue
             raise Refused(
                 f'{c.key}: project {c.want["project_id"]} already has a '
-                f'default security group '
-                f'({state.defaults[c.want["project_id"]]}) the translation '
-                f'did not create (adopt it with translate apply)')
+                f'default security group ({group}), which the translation '
+                f'holds as {holder}')
+
+
+def _adopt(state: State, changes: Changes) -> None:
+    """The default groups the changes adopt, with their rules, known to
+    restore from now on as the translation's."""
+    if not changes.adopted:
+        return
+    seen = state.actual.adopting(changes.adopted)
+    ctx = state.ctx
+    for key, group in changes.adopted.items():
+        ctx.sids[key] = group['standard_attr_id']
+        ctx.revisions[key] = group['revision_number']
+        ctx.bodies[key] = seen.items['security_group'][key]
+    for key in seen.ids.keys() - ctx.ids.keys():
+        ctx.ids[key], ctx.raw[key] = seen.ids[key], seen.raw[key]
 
 
 # -- one run -------------------------------------------------------------------
 
 @dataclass
 class Outcome:
-    plan: converge.Plan
+    changes: Changes
     writes: restore.Writes
     refusal: str | None = None     # why writing it would be refused
 
@@ -413,20 +561,23 @@ def run(url: str, wanted, force: bool = False, write_it: bool = True
             at = now()
             state = read(conn, at)
             if write_it and not force:
-                check_idle(conn, state.last_ours, at)
-            plan = converge.diff(wanted, state.actual)
-            writes = restore.build(plan.changes, state.ctx)
-            outcome = Outcome(plan, writes)
+                check_idle(conn, state.stamp, at)
+            changes = diff(wanted, state.actual)
+            _adopt(state, changes)
+            writes = restore.build(changes.items, state.ctx)
+            outcome = Outcome(changes, writes)
             try:
-                check_conflicts(state, plan, writes)
+                check_conflicts(state, changes, writes)
             except Refused as exc:
                 if write_it:
                     raise
                 outcome.refusal = str(exc)
-            if write_it:
-                write(conn, writes)
-            else:
+            if not write_it:
                 conn.rollback()
+            elif writes:   # no change: nothing written, not even the stamp
+                write(conn, writes)
+                stamp(conn, state.stamp_row, at,
+                      keep=bool(len(wanted)) or bool(writes.updates))
     finally:
         eng.dispose()
     return outcome
@@ -510,13 +661,13 @@ class _Writer:
                     select(t.c.standard_attr_id).where(where)).scalars()
             for child, fk in self._cascading(table):
                 parent = fk.column
-                keys = (chunk if parent.name == column else
-                        list(self.conn.execute(select(parent).where(where))
-                             .scalars()))
-                if keys:
+                parents = (chunk if parent.name == column else
+                           list(self.conn.execute(select(parent).where(where))
+                                .scalars()))
+                if parents:
                     sids += self.conn.execute(
                         select(child.c.standard_attr_id)
-                        .where(fk.parent.in_(keys))).scalars()
+                        .where(fk.parent.in_(parents))).scalars()
             self.conn.execute(t.delete().where(where))
         return sids
 

@@ -1,4 +1,9 @@
-"""A one-line progress bar with rate and time left, for long applies."""
+"""A one-line progress bar with rate and time left, for long applies.
+
+A counter of items done out of a total, which the runbook's narrator
+(cutover/progress.py: events, hosts per stage) is not; the time left is
+reckoned and written as it does it (``eta``, ``format_seconds``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import sys
 import threading
 import time
 from typing import TextIO
+
+from freeze.cutover.progress import eta, format_seconds
 
 
 class Progress:
@@ -30,13 +37,12 @@ class Progress:
 
     def line(self, now: float) -> str:
         elapsed = max(now - self.began, 1e-9)
-        rate = self.done / elapsed
-        left = (self.total - self.done) / rate if rate else float('inf')
+        left = eta(elapsed, self.done, self.total - self.done)
         width = 30
         filled = int(width * self.done / self.total) if self.total else width
-        eta = f'{left:.0f}s' if left != float('inf') else '?'
         return (f'{self.label} [{"#" * filled}{"." * (width - filled)}] '
-                f'{self.done}/{self.total} {rate:.1f}/s, {eta} left ')
+                f'{self.done}/{self.total} {self.done / elapsed:.1f}/s, '
+                f'{format_seconds(left)} left ')
 
     def close(self) -> None:
         if self.total and self.end == '\r':

@@ -1,8 +1,8 @@
 """restore: the translation's changes as rows of Neutron's own tables.
 
 The second writer of the same desired resources (desired.py): where
-``apply`` sends converge.py's plan to Neutron's API, ``restore`` turns the
-same plan into the rows Neutron itself would have written for it, table by
+``apply`` sends the changes (changes.py) to Neutron's API, ``restore`` turns
+the same changes into the rows Neutron itself would have written, table by
 table, with the columns of the installed Neutron's models (neutrondb.py
 reads and writes them). Pure: everything it needs to know about the database
 comes in a ``Context``; what it produces is a ``Writes``.
@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import datetime
 import random
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import netaddr
 from neutron_lib import constants
 
-from freeze.translate.converge import CREATED_DEFAULT, KEY_TAG, MARK, Change
-from freeze.translate.desired import (
-    KINDS, NAMESPACE, Desired, Ref, Resource, eui64)
+from freeze.translate import keys
+from freeze.translate.changes import Change
+from freeze.translate.desired import KINDS, Ref, Resource, eui64
 
 #: Neutron's MTU for a flat or VLAN network without path_mtu/physnet_mtus
 DEFAULT_MTU = 1500
@@ -42,22 +41,16 @@ L3_PROVIDER = 'single_node'
 ROUTER_GW, ROUTER_IF, FIP_OWNER = (
     'network:router_gateway', 'network:router_interface',
     'network:floatingip')
-#: resource types (standardattributes.resource_type) per kind
-RESOURCE_TYPE = {'network': 'networks', 'subnet': 'subnets',
-                 'port': 'ports', 'security_group': 'securitygroups',
-                 'rule': 'securitygrouprules', 'router': 'routers',
-                 'floatingip': 'floatingips', 'router_interface': 'ports'}
-
-
-def sub_id(key: str, part: str) -> str:
-    """A stable id for a row that belongs to a resource (its segment, its
-    gateway port, ...)."""
-    return str(uuid.uuid5(NAMESPACE, f'{key}#{part}'))
+#: kind -> the field naming what a change of it is a new revision of (the
+#: ``revises_on_change`` of Neutron's SecurityGroupRule, Subnet and
+#: RouterPort models)
+REVISES = {'rule': 'security_group_id', 'subnet': 'network_id',
+           'router_interface': 'router'}
 
 
 def new_id(res: Resource) -> str:
     if res.kind == 'router_interface':
-        return sub_id(res.key, 'port')
+        return keys.sub_id(res.key, 'port')
     return res.stable_id
 
 
@@ -75,15 +68,16 @@ class Context:
     sids: dict[str, int] = field(default_factory=dict)       # key -> sa id
     gw_ports: dict[str, str] = field(default_factory=dict)   # router -> port
     fip_ports: dict[str, str] = field(default_factory=dict)  # fip -> port
+    #: key -> what Neutron holds of it beyond its body (a group's name and
+    #: tags, a rule's description): whose default group, whose rule
+    raw: dict[str, dict] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
 
     def id(self, ref: Ref | str | None) -> str | None:
         if ref is None:
             return None
         key = ref.key if isinstance(ref, Ref) else ref
-        if key.startswith('neutron:'):
-            return key[len('neutron:'):]
-        return self.ids[key]
+        return keys.foreign_id(key) or self.ids[key]
 
 
 @dataclass
@@ -164,17 +158,20 @@ class _Builder:
                 elif change.op == 'update':
                     self.phase = 2 * len(order) + order.index(kind)
                     self._update(change)
-        self._revise_groups(changes)
+                elif change.op == 'tag':
+                    self._tag(change)
+        self._revise_parents(changes)
         return self.w
 
-    def _revise_groups(self, changes: list[Change]) -> None:
-        """A rule added or removed is a new revision of its group (the
-        rule model's ``revises_on_change``), unless the group itself is
-        made, changed or removed in this run."""
-        own = {c.key for c in changes if c.kind == 'security_group'}
-        groups = {(c.want or c.have)['security_group_id'].key
-                  for c in changes if c.kind == 'rule'}
-        for key in sorted(groups - own):
+    def _revise_parents(self, changes: list[Change]) -> None:
+        """A rule, subnet or router port added or removed is a new revision
+        of its group, network or router (``REVISES``), once per run as
+        Neutron bumps once per flush, unless that resource is itself made,
+        changed or removed in this run."""
+        own = {c.key for c in changes}
+        parents = {(c.want or c.have)[REVISES[c.kind]].key
+                   for c in changes if c.kind in REVISES}
+        for key in sorted(parents - own):
             if key in self.c.sids:
                 self.w.updates.append((
                     'standardattributes', {'id': self.c.sids[key]},
@@ -194,10 +191,6 @@ class _Builder:
         for tag in tags:
             self.w.add('tags', key, standard_attr_id=sid, tag=tag)
         return sid
-
-    @staticmethod
-    def _tags(key: str, *more: str) -> tuple[str, ...]:
-        return (MARK, KEY_TAG + key, *more)
 
     def _mac(self, network_id: str) -> str:
         """Neutron's own choice: random under the fa:16:3e base, unique
@@ -282,8 +275,8 @@ class _Builder:
         sid = self._std(key, 'securitygroups',
                         DEFAULT_GROUP_DESCRIPTION if default
                         else body.get('description', ''),
-                        self._tags(key, *((CREATED_DEFAULT,) if default
-                                          else ())))
+                        keys.tags(key, *((keys.CREATED_DEFAULT,) if default
+                                         else ())))
         self.w.add('securitygroups', key, id=gid,
                    project_id=body['project_id'], name=body['name'],
                    stateful=True, standard_attr_id=sid)
@@ -293,7 +286,7 @@ class _Builder:
 
     def _create_rule(self, key: str, body: dict) -> None:
         group = body['security_group_id']
-        sid = self._std(key, 'securitygrouprules', MARK)
+        sid = self._std(key, 'securitygrouprules', keys.MARK)
         self.w.add('securitygrouprules', key, id=self.c.ids[key],
                    project_id=self.c.bodies[group.key]['project_id'],
                    security_group_id=self.c.id(group),
@@ -310,7 +303,7 @@ class _Builder:
 
     def _create_network(self, key: str, body: dict) -> None:
         nid = self.c.ids[key]
-        sid = self._std(key, 'networks', '', self._tags(key))
+        sid = self._std(key, 'networks', '', keys.tags(key))
         self.w.add('networks', key, id=nid, project_id=body['project_id'],
                    name=body['name'], status='ACTIVE', admin_state_up=True,
                    vlan_transparent=False, qinq=False,
@@ -318,7 +311,7 @@ class _Builder:
                    mtu=body.get('mtu') or DEFAULT_MTU, standard_attr_id=sid)
         physnet = body['provider:physical_network']
         vlan = body['provider:segmentation_id']
-        self.w.add('networksegments', key, id=sub_id(key, 'segment'),
+        self.w.add('networksegments', key, id=keys.sub_id(key, 'segment'),
                    network_id=nid, network_type=body['provider:network_type'],
                    physical_network=physnet, segmentation_id=vlan,
                    is_dynamic=False, segment_index=0, name=None,
@@ -339,7 +332,7 @@ class _Builder:
                              ('router:external', 'access_as_external')):
             if old is not None and bool(old.get(flag)) == bool(body[flag]):
                 continue
-            rbac = sub_id(key, 'rbac-' + action)
+            rbac = keys.sub_id(key, 'rbac-' + action)
             if body[flag]:
                 self.w.add('networkrbacs', key, id=rbac, object_id=nid,
                            project_id=body['project_id'], target_project='*',
@@ -368,7 +361,7 @@ class _Builder:
             for r in ipam_utils.generate_pools(str(cidr.cidr), gateway))
         self.c.bodies[key] = dict(body, gateway_ip=gateway,
                                   allocation_pools=pools)
-        sid = self._std(key, 'subnets', '', self._tags(key))
+        sid = self._std(key, 'subnets', '', keys.tags(key))
         self.w.add('subnets', key, id=subnet_id, project_id=body['project_id'],
                    name=body['name'], network_id=self.c.id(body['network_id']),
                    segment_id=None, subnetpool_id=None,
@@ -377,7 +370,7 @@ class _Builder:
                    ipv6_ra_mode=body.get('ipv6_ra_mode'),
                    ipv6_address_mode=body.get('ipv6_address_mode'),
                    standard_attr_id=sid)
-        ipam = self.c.ipam_ids[subnet_id] = sub_id(key, 'ipam')
+        ipam = self.c.ipam_ids[subnet_id] = keys.sub_id(key, 'ipam')
         self.w.add('ipamsubnets', key, id=ipam, neutron_subnet_id=subnet_id)
         self._pools(key, pools)
         self._dns(key, body.get('dns_nameservers') or ())
@@ -385,10 +378,11 @@ class _Builder:
     def _pools(self, key: str, pools) -> None:
         subnet_id = self.c.id(key)
         for i, (first, last) in enumerate(pools):
-            self.w.add('ipallocationpools', key, id=sub_id(key, f'pool{i}'),
-                       subnet_id=subnet_id, first_ip=first, last_ip=last)
+            self.w.add('ipallocationpools', key,
+                       id=keys.sub_id(key, f'pool{i}'), subnet_id=subnet_id,
+                       first_ip=first, last_ip=last)
             self.w.add('ipamallocationpools', key,
-                       id=sub_id(key, f'ipam-pool{i}'),
+                       id=keys.sub_id(key, f'ipam-pool{i}'),
                        ipam_subnet_id=self.c.ipam_ids[subnet_id],
                        first_ip=first, last_ip=last)
 
@@ -408,13 +402,13 @@ class _Builder:
             body['device_id'], body['device_owner'],
             self._fixed(body, mac), body.get('binding:host_id') or '',
             tuple(sorted(self.c.id(g) for g in body['security_groups'])),
-            self._tags(key))
+            keys.tags(key))
 
     def _fixed(self, body: dict, mac: str) -> list[tuple[str, str]]:
         """The port's addresses; on a network with a SLAAC subnet Neutron
         gives every port its EUI-64 address (nova's ports list theirs)."""
         fixed = sorted((self.c.id(s), ip) for s, ip in body['fixed_ips'])
-        v6 = 'subnet6:' + body['network_id'].key
+        v6 = keys.subnet6(body['network_id'].key)
         if v6 in self.c.bodies and not any(
                 s.key == v6 for s, _ in body['fixed_ips']):
             fixed.append((self.c.id(v6),
@@ -425,10 +419,10 @@ class _Builder:
 
     def _create_router(self, key: str, body: dict) -> None:
         rid = self.c.ids[key]
-        gw = sub_id(key, 'gateway')
+        gw = keys.sub_id(key, 'gateway')
         ext = body['external_network']
         self._gateway(key, rid, gw, ext)
-        sid = self._std(key, 'routers', '', self._tags(key))
+        sid = self._std(key, 'routers', '', keys.tags(key))
         self.w.add('routers', key, id=rid, project_id=body['project_id'],
                    name=body['name'], status='ACTIVE', admin_state_up=True,
                    gw_port_id=gw, flavor_id=None, enable_snat=True,
@@ -444,7 +438,7 @@ class _Builder:
                    port_type=ROUTER_GW)
 
     def _gateway(self, key: str, rid: str, gw: str, ext: Ref) -> None:
-        subnet = 'subnet4:' + ext.key
+        subnet = keys.subnet4(ext.key)
         network_id = self.c.id(ext)
         self._port_rows(key, gw, network_id, '', self._mac(network_id), rid,
                         ROUTER_GW, [(self.c.id(subnet),
@@ -467,13 +461,13 @@ class _Builder:
     def _create_floatingip(self, key: str, body: dict) -> None:
         fid = self.c.ids[key]
         ext = body['floating_network_id']
-        port = sub_id(key, 'port')
+        port = keys.sub_id(key, 'port')
         network_id = self.c.id(ext)
         self._port_rows(key, port, network_id, '', self._mac(network_id), fid,
-                        FIP_OWNER, [(self.c.id('subnet4:' + ext.key),
+                        FIP_OWNER, [(self.c.id(keys.subnet4(ext.key)),
                                      body['floating_ip_address'])],
                         security=False, internal=True)
-        sid = self._std(key, 'floatingips', '', self._tags(key))
+        sid = self._std(key, 'floatingips', '', keys.tags(key))
         self.w.add('floatingips', key, id=fid,
                    floating_ip_address=body['floating_ip_address'],
                    floating_network_id=network_id, floating_port_id=port,
@@ -503,7 +497,7 @@ class _Builder:
         if self.routers is None:
             self.routers = {}
             for key, body in self.c.bodies.items():
-                if key.startswith('rif:'):
+                if keys.is_router_interface(key):
                     self.routers.setdefault(body['subnet'].key, []).append(
                         body['router'])
         return self.routers
@@ -547,7 +541,7 @@ class _Builder:
                 self.w.detaches.append(('routers', {'id': rid},
                                         {'gw_port_id': None}))
                 self._gone('ports', 'id', self.c.gw_ports[key])
-                gw = sub_id(key, 'gateway')
+                gw = keys.sub_id(key, 'gateway')
                 self._gateway(key, rid, gw, want['external_network'])
                 self.w.add('routerports', key, router_id=rid, port_id=gw,
                            port_type=ROUTER_GW)
@@ -629,10 +623,65 @@ class _Builder:
         elif kind == 'port':
             self._gone('ports', 'id', self.c.id(key))
         elif kind == 'security_group':
-            self._gone('securitygroups', 'id', self.c.id(key))
+            if self._adopted(key):
+                self._release_default(change)
+            else:
+                self._gone('securitygroups', 'id', self.c.id(key))
         elif kind == 'rule':
-            self._gone('securitygrouprules', 'id',
-                                   self.c.id(key))
+            self._record_removed(change)
+            self._gone('securitygrouprules', 'id', self.c.id(key))
+
+    # -- adopted default groups ----------------------------------------------
+
+    def _adopted(self, group: str) -> bool:
+        """A project's default group Neutron made, which the translation
+        adopted (not one it made: ``CREATED_DEFAULT``)."""
+        raw = self.c.raw.get(group, {})
+        return (raw.get('name') == 'default'
+                and keys.CREATED_DEFAULT not in raw.get('tags', ()))
+
+    def _tag(self, change: Change) -> None:
+        """Adopting a default group: its tags, which are a new revision of
+        it (Neutron's Tag model revises its resource)."""
+        for tag in keys.tags(change.key):
+            self.w.add('tags', change.key,
+                       standard_attr_id=self.c.sids[change.key], tag=tag)
+        self._bump(change, 'securitygroups', {})
+
+    def _record_removed(self, change: Change) -> None:
+        """A stock rule leaving an adopted default group is first recorded
+        in a tag of the group, for rollback (as ``apply`` does)."""
+        group = change.have['security_group_id'].key
+        if (not self._adopted(group) or self.c.raw.get(
+                change.key, {}).get('description') == keys.MARK):
+            return
+        tag = keys.removed_tag(change.have, group)
+        if tag not in self.c.raw[group].get('tags', ()):
+            self.w.add('tags', change.key, standard_attr_id=self.c.sids[group],
+                       tag=tag)
+
+    def _release_default(self, change: Change) -> None:
+        """An adopted default group leaving the translation stays, without
+        the translation's tags, with the stock rules it lost back: a new
+        revision of it."""
+        key = change.key
+        group_id, sid = self.c.id(key), self.c.sids[key]
+        tags = self.c.raw[key].get('tags', ())
+        for tag in tags:
+            if tag.startswith(keys.MARK):
+                self._gone('tags', ('standard_attr_id', 'tag'), (sid, tag))
+        for rule in keys.removed_rules(tags, group_id):
+            rule_key = keys.rule(rule)
+            self.w.add('securitygrouprules', key,
+                       id=keys.sub_id(key, rule_key),
+                       project_id=change.have['project_id'],
+                       remote_address_group_id=None,
+                       standard_attr_id=self._std(
+                           key, 'securitygrouprules'), **rule)
+        self.w.updates.append((
+            'standardattributes', {'id': sid},
+            {'revision_number': self.c.revisions[key] + 1,
+             'updated_at': self.c.now}, key))
 
     def _release(self, key: str, have: dict) -> None:
         """A port's IPAM allocations, which no foreign key ties to it."""

@@ -1,24 +1,27 @@
 """verify: nova-network against Neutron, resource by resource.
 
-The comparison is the plan's own diff (desired from nova's data against what
-Neutron holds, every compared field: MAC, IPs, device, host, groups, rules,
-floating IPs), printed for people: an empty list means they agree. The
+The comparison is the translation's own diff (desired from nova's data
+against what Neutron holds, every compared field: MAC, IPs, device, host,
+groups, rules, floating IPs), printed for people: an empty list means they
+agree. The
 same diff compares two Neutron APIs (the read-only proxy against the Neutron
 the translation filled): ``compare``.
 """
 
 from __future__ import annotations
 
-from freeze.translate.converge import Actual, Plan, diff
+from freeze.translate import keys
+from freeze.translate.held import Actual
+from freeze.translate.changes import Changes, diff
 from freeze.translate.desired import Desired, Resource
 
 _WHAT = {'create': 'missing in Neutron', 'delete': 'extra in Neutron',
          'tag': 'not tagged in Neutron'}
 
 
-def mismatches(plan: Plan) -> list[str]:
+def mismatches(changes: Changes) -> list[str]:
     lines = []
-    for c in plan.changes:
+    for c in changes:
         if c.op in _WHAT:
             lines.append(f'{_WHAT[c.op]}: {c.kind} {c.key}'
                          + ('' if c.op == 'tag' else
@@ -40,19 +43,15 @@ def _fmt(value) -> str:
     return str(value) if value is not None else '-'
 
 
-#: ports nova had no MAC for (reserved host addresses): Neutron picks it,
-#: and with it their SLAAC address, as it picks ids
-_NEUTRON_MAC = 'hostip:'
-
-
 def as_desired(actual: Actual) -> Desired:
     """What one Neutron API shows, as the state another should hold: all of
-    it but what Neutron picks by itself."""
+    it but what Neutron picks by itself: the MAC of the ports nova had
+    none for (reserved host addresses), and with it their SLAAC address."""
     def wanted(key: str, body: dict) -> dict:
-        if not key.startswith(_NEUTRON_MAC):
+        if not keys.is_reserved(key):
             return body
         fixed = frozenset(p for p in body['fixed_ips']
-                          if not p[0].key.startswith('subnet6:'))
+                          if not keys.is_slaac(p[0].key))
         return {f: v for f, v in dict(body, fixed_ips=fixed).items()
                 if f != 'mac_address'}
     return Desired({kind: {key: Resource(kind, key, wanted(key, body))

@@ -12,11 +12,11 @@ real Neutron 29 started on it, ``verify`` clean.
 import pytest
 import yaml
 
-from freeze.translate import converge
+from tools.novanet import generate
+from freeze.translate import keys
 from freeze.translate.neutron import Neutron
 from tests.e2e.test_restore_e2e import ADMIN, rows, run
 from tools.localneutron import LocalNeutron, migrate
-from tools.novanet import generate
 
 
 def migrated(mysql, name, work):
@@ -91,7 +91,7 @@ def test_restore_into_a_migrated_database_then_neutron_serves_it(
         neutron = Neutron.noauth(server.url)
         taken = {ip['ip_address'] for p in neutron.list('ports')
                  for ip in p['fixed_ips']}
-        subnet = next(s for s in neutron.list('subnets', tags=converge.MARK)
+        subnet = next(s for s in neutron.list('subnets', tags=keys.MARK)
                       if s['ip_version'] == 4)
         port = neutron.create('ports', {
             'network_id': subnet['network_id'], 'project_id': ADMIN,

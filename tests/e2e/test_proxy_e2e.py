@@ -12,12 +12,16 @@ import time
 import pytest
 import requests
 
-from freeze.novanet import model, source
-from freeze.proxy import view
-from freeze.translate import config, converge, desired, verify
-from freeze.translate.neutron import Neutron
-from tools.localproxy import ProxyServer
 from tools.novanet import generate
+from freeze.proxy import view
+from freeze.translate import fromnova, verify
+from freeze.translate.apply import apply
+from freeze.translate.changes import diff
+from freeze.translate.desired import Desired
+from freeze.translate.held import fetch
+from freeze.translate.neutron import Neutron
+from freeze.translate.settings import Settings
+from tools.localproxy import ProxyServer
 
 ADMIN = 'ac' * 16
 
@@ -111,15 +115,13 @@ def test_same_view_as_the_translated_neutron(case, neutron):
     Neutron agree resource by resource (verify's diff), and their objects
     have the same attributes."""
     (gen, settings), proxy = case
-    wanted = desired.translate(model.build(source.read(gen.url)),
-                               config.parse(settings))
-    actual = converge.fetch(neutron)
+    wanted = fromnova.desired(gen.url, Settings.parse(settings))
+    actual = fetch(neutron)
     try:
-        result = converge.apply(converge.diff(wanted, actual), neutron,
-                                actual)
+        result = apply(diff(wanted, actual), neutron, actual)
         assert not result.failures, result.failures
-        served = converge.fetch(Neutron.noauth(proxy.url))
-        real = converge.fetch(neutron)
+        served = fetch(Neutron.noauth(proxy.url))
+        real = fetch(neutron)
         assert len(served) == len(real) == len(wanted)
         assert verify.compare(served, real) == []
         assert verify.compare(real, served) == []
@@ -143,9 +145,8 @@ def test_same_view_as_the_translated_neutron(case, neutron):
         assert {frozenset(r) for r in rules} == {view.FIELDS[
             'security-group-rules']}
     finally:
-        rest = converge.fetch(neutron)
-        converge.apply(converge.diff(desired.Desired.empty(), rest), neutron,
-                       rest)
+        rest = fetch(neutron)
+        apply(diff(Desired.empty(), rest), neutron, rest)
 
 
 def error_of(reply):

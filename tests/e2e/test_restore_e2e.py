@@ -18,12 +18,14 @@ import sqlalchemy
 import yaml
 
 from freeze.cli import cutover_translate
-from freeze.novanet import model, schema, source
-from freeze.translate import config, converge, desired, neutrondb, verify
+from freeze.novanet import schema
+from tools.novanet import generate
+from freeze.translate import fromnova, keys, neutrondb, verify
+from freeze.translate.held import fetch
 from freeze.translate.neutron import Neutron, NeutronError
+from freeze.translate.settings import Settings
 from tools.localneutron import LocalNeutron
 from tools.localproxy import ProxyServer
-from tools.novanet import generate
 
 ADMIN = 'ad' * 16
 
@@ -80,12 +82,12 @@ def test_restore_then_neutron_serves_it(site, capsys):
     # What the step-0 proxy served is what the restored Neutron serves.
     with ProxyServer(str(work / 'proxy'), yaml.safe_load(open(conf)),
                      workers=1) as proxy:
-        served = converge.fetch(Neutron.noauth(proxy.url))
+        served = fetch(Neutron.noauth(proxy.url))
         device = next(p['device_id'] for p in neutron.list(
             'ports', device_owner='compute:nova'))
         by_device = [Neutron.noauth(url).list('ports', device_id=device)
                      for url in (proxy.url, server.url)]
-    real = converge.fetch(neutron)
+    real = fetch(neutron)
     assert verify.compare(served, real) == verify.compare(real, served) == []
     (shown, listed) = [sorted(
         (p['id'], p['mac_address'], sorted(
@@ -93,9 +95,8 @@ def test_restore_then_neutron_serves_it(site, capsys):
         for p in ports) for ports in by_device]
     assert shown == listed and shown   # even the ids: both are stable
 
-    nova = model.build(source.read(gen.url))
-    wanted = desired.translate(nova, config.load(conf))
-    ports = neutron.list('ports', tags=converge.MARK,
+    wanted = fromnova.desired(gen.url, Settings.load(conf))
+    ports = neutron.list('ports', tags=keys.MARK,
                          device_owner='compute:nova')
     port = sorted(ports, key=lambda p: p['mac_address'])[0]
 
@@ -105,6 +106,10 @@ def test_restore_then_neutron_serves_it(site, capsys):
                              {'security_groups': groups[:1]})
     assert updated['security_groups'] == groups[:1]
     assert updated['revision_number'] > port['revision_number']
+    # Neutron changed a restored resource (maybe within the very second
+    # restore wrote in): it is serving from the database, and that is seen.
+    rc, err = refused(capsys, 'restore', *db)
+    assert 'serving from this database' in err, err
     rule = neutron.create('security-group-rules', {
         'security_group_id': groups[0], 'direction': 'ingress',
         'ethertype': 'IPv4', 'protocol': 'tcp', 'port_range_min': 9999,
@@ -120,7 +125,7 @@ def test_restore_then_neutron_serves_it(site, capsys):
     # Every restored subnet hands out an address nova never used.
     used = nova_addresses(gen.url)
     fresh = []
-    for subnet in neutron.list('subnets', tags=converge.MARK):
+    for subnet in neutron.list('subnets', tags=keys.MARK):
         if subnet['ip_version'] != 4:
             continue
         new = neutron.create('ports', {
@@ -136,10 +141,6 @@ def test_restore_then_neutron_serves_it(site, capsys):
     victim = sorted(ports, key=lambda p: p['mac_address'])[1]
     neutron.delete('ports', victim['id'])
     ip = victim['fixed_ips'][0]
-    # Neutron keeps times to the second and the serving check looks for a
-    # change after the newest one on the translation's resources (the
-    # floating IP just re-associated): the thief comes a second later.
-    time.sleep(1.0 - time.time() % 1.0)
     thief = neutron.create('ports', {
         'network_id': victim['network_id'], 'project_id': ADMIN,
         'fixed_ips': [{'subnet_id': ip['subnet_id'],
@@ -151,8 +152,8 @@ def test_restore_then_neutron_serves_it(site, capsys):
 
     # The difference, as plan --neutron-db reads it from the database.
     outcome = neutrondb.run(server.database, wanted, write_it=False)
-    assert outcome.plan.counts() == {'port': {'create': 1, 'update': 1},
-                                     'rule': {'delete': 1}}
+    assert outcome.changes.counts() == {'port': {'create': 1, 'update': 1},
+                                        'rule': {'delete': 1}}
     rc, out = run(capsys, 'diff', *db)
     assert rc == 0 and 'rule              delete 1' in out, out
     assert 'restore would refuse' in out and ip['ip_address'] in out
@@ -215,8 +216,7 @@ def test_second_restore_writes_only_the_delta(site, capsys):
 
     generate.mutate(gen, 4)   # nova meanwhile: 2 boots, a release, a rule
     # Meanwhile someone's port (no address) took a new instance's MAC.
-    wanted = desired.translate(model.build(source.read(gen.url)),
-                               config.load(conf))
+    wanted = fromnova.desired(gen.url, Settings.load(conf))
     network_id, mac, _ = neutrondb.run(server.database, wanted,
                                        write_it=False).writes.macs[0]
     neutron = Neutron.noauth(server.url)
@@ -267,7 +267,7 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     neutron = Neutron.noauth(server.url)
     rc, out = run(capsys, 'rollback', *db)
     assert rc == 0, out
-    assert not neutron.list('ports', tags=converge.MARK)
+    assert not neutron.list('ports', tags=keys.MARK)
     assert not neutron.list('networks')
     emptied = rows(server.database)
     rc, out = run(capsys, 'restore', *db)
@@ -283,7 +283,9 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     err = refused_unchanged(capsys, server.database, 'restore', *db)
     assert (f': flat physnet1 is taken by network {other["id"]}, which the '
             f'translation did not create' in err), err
-    # A port of a nova project makes Neutron give it its default group.
+    # A port of a nova project makes Neutron give it its default group,
+    # with Neutron's own rules: restore adopts it (nova's default group
+    # becomes it), and rollback gives it back as Neutron made it.
     project = gen.projects[0]
     port = neutron.create('ports', {'network_id': other['id'],
                                     'project_id': project})
@@ -291,14 +293,31 @@ def test_rollback_removes_exactly_what_restore_wrote(site, capsys):
     neutron.delete('networks', other['id'])
     default = neutron.list('security-groups', project_id=project,
                            name='default')[0]
-    err = refused_unchanged(capsys, server.database, 'restore', *db)
-    assert (f': project {project} already has a default security group '
-            f'({default["id"]}) the translation did not create' in err), err
-    neutron.delete('security-groups', default['id'])
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0 and 'tag security_group' in out, out   # adopted
+    rc, out = run(capsys, 'verify', '--config', conf)
+    assert rc == 0, out
+    adopted, = neutron.list('security-groups', id=default['id'])
+    assert keys.MARK in adopted['tags'], adopted
+    assert adopted['revision_number'] > default['revision_number']
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0 and 'no change' in out, out
+    rc, out = run(capsys, 'rollback', *db)
+    assert rc == 0, out
+    back, = neutron.list('security-groups', id=default['id'])
+    assert back['tags'] == [] and contents(back) == contents(default)
     rc, out = run(capsys, 'restore', *db)
     assert rc == 0, out
     rc, out = run(capsys, 'verify', '--settings', conf)
     assert rc == 0, out
+
+
+def contents(group):
+    """A group's rules as Neutron compares them (ids aside)."""
+    return sorted((r['direction'], r['ethertype'], str(r['protocol']),
+                   str(r['port_range_min']), str(r['port_range_max']),
+                   str(r['remote_ip_prefix']), str(r['remote_group_id']))
+                  for r in group['security_group_rules'])
 
 
 def test_refuses_a_database_not_at_neutrons_heads(site, tmp_path, capsys):
@@ -331,8 +350,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     conf.write_text(yaml.safe_dump({**generate.settings(gen, ADMIN),
                                     'neutron_url': server.url}))
     before = rows(server.database)
-    wanted = desired.translate(model.build(source.read(gen.url)),
-                               config.load(str(conf)))
+    wanted = fromnova.desired(gen.url, Settings.load(str(conf)))
 
     # A row the database rejects (a leftover L3 provider association of
     # the router's id): nothing written, the resource and reason named.
@@ -365,7 +383,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
     assert proc.wait() == -signal.SIGKILL
     assert rows(server.database) == before
     assert subprocess.run(argv, env=env, capture_output=True).returncode == 0
-    assert not neutrondb.run(server.database, wanted, write_it=False).plan
+    assert not neutrondb.run(server.database, wanted, write_it=False).changes
     eng = sqlalchemy.create_engine(server.database)
     with eng.connect() as conn:
         ports = conn.execute(sqlalchemy.text(
@@ -378,7 +396,7 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
         rc, out = run(capsys, 'verify', '--settings', str(conf))
         assert rc == 0, out
         neutron = Neutron.noauth(server.url)
-        net = next(n for n in neutron.list('networks', tags=converge.MARK)
+        net = next(n for n in neutron.list('networks', tags=keys.MARK)
                    if n['provider:network_type'] == 'vlan')
         port = neutron.create('ports', {'network_id': net['id'],
                                         'project_id': net['project_id']})
@@ -402,18 +420,24 @@ def test_kill_9_mid_restore_then_again(tmp_path, capsys):
         assert 'agent neutron-linuxbridge-agent on cmp001 reported' in err
 
 
-def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
-    """VlanManager: a translated network's (physnet, VLAN) already held
-    by a network the translation did not create, as Neutron's ML2 keeps
-    it (the network, its segment, the allocation): refused, unchanged."""
+def vlan_site(tmp_path):
+    """A small VlanManager nova-network (a VLAN network per project), its
+    settings, and a Neutron database made for it (no server)."""
     gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=6,
                             manager='Vlan', projects=2, dangling=False)
     server = LocalNeutron(str(tmp_path / 'neutron'))
     server.prepare()
     conf = tmp_path / 'translate.yaml'
     conf.write_text(yaml.safe_dump(generate.settings(gen, ADMIN)))
-    wanted = desired.translate(model.build(source.read(gen.url)),
-                               config.load(str(conf)))
+    return gen, server, conf
+
+
+def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
+    """VlanManager: a translated network's (physnet, VLAN) already held
+    by a network the translation did not create, as Neutron's ML2 keeps
+    it (the network, its segment, the allocation): refused, unchanged."""
+    gen, server, conf = vlan_site(tmp_path)
+    wanted = fromnova.desired(gen.url, Settings.load(str(conf)))
     vlan = next(r.body for r in wanted.resources['network'].values()
                 if r.body['provider:network_type'] == 'vlan')
     physnet = vlan['provider:physical_network']
@@ -441,3 +465,51 @@ def test_refuses_a_vlan_held_by_someone_elses_network(tmp_path, capsys):
                             '--force')
     assert (f': VLAN {segment} on {physnet} is taken by network {other}, '
             f'which the translation did not create' in err), err
+
+
+def test_a_subnet_added_is_a_new_revision_of_its_network(tmp_path, capsys):
+    """nova gives a restored VLAN network an IPv6 range: the next restore
+    adds its SLAAC subnet, and the network gets a new revision, once, as
+    Neutron's Subnet model (``revises_on_change``) gives it; its instance
+    ports get their SLAAC address, each a new revision too (router ports
+    get none, as Neutron's IPAM leaves them out)."""
+    gen, server, conf = vlan_site(tmp_path)
+    db = ['--config', str(conf), '--neutron-db', server.database]
+    rc, out = run(capsys, 'restore', *db)
+    assert rc == 0, out
+    nets = schema.networks
+    eng = sqlalchemy.create_engine(gen.url)
+    with eng.begin() as conn:
+        network = conn.execute(sqlalchemy.select(nets.c.uuid).where(
+            nets.c.id == gen.network_ids[0])).scalar()
+        revisions = standard_attributes(server.database, network)
+        conn.execute(nets.update().where(nets.c.uuid == network).values(
+            cidr_v6='fd00:99::/64'))
+    eng.dispose()
+    rc, out = run(capsys, 'restore', *db)   # right after: not refused
+    assert rc == 0 and 'subnet            create 1' in out, out
+    after = standard_attributes(server.database, network)
+    assert after['networks'] == [revisions['networks'][0] + 1]
+    assert len(after['ports']) == len(revisions['ports']) > 0
+    assert all(a == b + 1 for a, b in zip(after['ports'],
+                                          revisions['ports']))
+
+
+def standard_attributes(url, network_id):
+    """The revision numbers of a network and of its instances' ports (by
+    id)."""
+    t = neutrondb.tables()
+    sa = t['standardattributes']
+    eng = sqlalchemy.create_engine(url)
+    with eng.connect() as conn:
+        out = {name: [r for r, in conn.execute(
+            sqlalchemy.select(sa.c.revision_number)
+            .join(t[name], t[name].c.standard_attr_id == sa.c.id)
+            .where(t[name].c[column] == network_id, *extra)
+            .order_by(t[name].c.id))]
+            for name, column, extra in (
+                ('networks', 'id', ()),
+                ('ports', 'network_id',
+                 (t['ports'].c.device_owner.like('compute:%'),)))}
+    eng.dispose()
+    return out

@@ -6,8 +6,13 @@ import yaml
 
 from freeze.cli import cutover_translate
 from freeze.novanet import model, source
-from freeze.translate import config, converge, desired
 from tools.novanet import generate
+from freeze.translate import fromnova, keys
+from freeze.translate.apply import apply
+from freeze.translate.changes import diff
+from freeze.translate.desired import Desired
+from freeze.translate.held import fetch
+from freeze.translate.settings import Settings
 
 ADMIN = 'ad' * 16
 
@@ -78,7 +83,7 @@ def test_apply_verify_delta_rollback(neutron, neutron_server, tmp_path,
     # nova keeps working while the API is live: a boot, a release, a rule.
     project = gen.projects[0]
     groups = gen.group_ids[project]
-    settings = config.load(str(conf))
+    settings = Settings.load(str(conf))
     nova = model.build(source.read(gen.url))
     released = next(f.address for f in nova.floating_ips if f.port)
     generate.add_instance(gen.url, project, gen.network_ids[0], 'compute-2',
@@ -89,9 +94,7 @@ def test_apply_verify_delta_rollback(neutron, neutron_server, tmp_path,
     rc, out = run(capsys, 'verify', *args)
     assert rc == 1
     assert f'extra in Neutron: floatingip fip:{released}' in out
-    plan = converge.diff(desired.translate(model.build(source.read(gen.url)),
-                                           settings),
-                         converge.fetch(neutron))
+    plan = diff(fromnova.desired(gen.url, settings), fetch(neutron))
     assert plan.counts() == {'rule': {'create': 1}, 'port': {'create': 1},
                              'floatingip': {'delete': 1}}
     rc, out = run(capsys, 'apply', *args, '--no-progress')
@@ -108,24 +111,24 @@ def test_bulk_conflict_is_bisected_and_reported(neutron, neutron_server,
                                                 tmp_path):
     gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=6,
                             projects=1, dangling=False)
-    settings = config.parse({**generate.settings(gen, ADMIN),
+    settings = Settings.parse({**generate.settings(gen, ADMIN),
                              'neutron_url': neutron_server.url})
-    wanted = desired.translate(model.build(source.read(gen.url)), settings)
+    wanted = fromnova.desired(gen.url, settings)
     # A crash in the middle of the first apply; the next one converges.
     def crash(n, done=[0]):
         done[0] += n
         if done[0] > 25:
             raise KeyboardInterrupt('operator lost patience')
-    actual = converge.fetch(neutron)
+    actual = fetch(neutron)
     with pytest.raises(KeyboardInterrupt):
-        converge.apply(converge.diff(wanted, actual), neutron, actual,
-                       workers=2, bulk_size=4, progress=crash)
+        apply(diff(wanted, actual), neutron, actual,
+              workers=2, bulk_size=4, progress=crash)
     assert not converge_to(wanted, neutron).failures
-    assert not converge.diff(wanted, converge.fetch(neutron))
-    assert len(neutron.list('ports', tags=converge.MARK)) == len(
+    assert not diff(wanted, fetch(neutron))
+    assert len(neutron.list('ports', tags=keys.MARK)) == len(
         wanted.resources['port'])  # no duplicate
     # Two ports gone; someone else took the address of one of them.
-    ports = sorted(neutron.list('ports', tags=converge.MARK,
+    ports = sorted(neutron.list('ports', tags=keys.MARK,
                                 device_owner='compute:nova'),
                    key=lambda p: p['mac_address'])[:2]
     for port in ports:
@@ -134,24 +137,24 @@ def test_bulk_conflict_is_bisected_and_reported(neutron, neutron_server,
         'network_id': ports[0]['network_id'], 'project_id': ADMIN,
         'fixed_ips': [{'ip_address': ports[0]['fixed_ips'][0]['ip_address'],
                        'subnet_id': ports[0]['fixed_ips'][0]['subnet_id']}]})
-    actual = converge.fetch(neutron)
-    plan = converge.diff(wanted, actual)
+    actual = fetch(neutron)
+    plan = diff(wanted, actual)
     assert plan.counts()['port'] == {'create': 2}
-    result = converge.apply(plan, neutron, actual, workers=2, bulk_size=2)
+    result = apply(plan, neutron, actual, workers=2, bulk_size=2)
     failed = [(key, message) for kind, key, message in result.failures
               if kind == 'port']
     assert len(failed) == 1 and 'IP address' in failed[0][1], failed
-    left = converge.diff(wanted, converge.fetch(neutron)).changes
+    left = diff(wanted, fetch(neutron)).items
     assert [c.key for c in left if c.kind == 'port'] == [failed[0][0]]
     neutron.delete('ports', thief['id'])
     assert not converge_to(wanted, neutron).failures
-    assert not converge_to(desired.Desired.empty(), neutron).failures
-    assert not neutron.list('ports', tags=converge.MARK)
+    assert not converge_to(Desired.empty(), neutron).failures
+    assert not neutron.list('ports', tags=keys.MARK)
 
 
 def converge_to(wanted, neutron):
-    actual = converge.fetch(neutron)
-    return converge.apply(converge.diff(wanted, actual), neutron, actual)
+    actual = fetch(neutron)
+    return apply(diff(wanted, actual), neutron, actual)
 
 
 def test_crash_before_tagging_a_described_group(neutron, neutron_server,
@@ -160,9 +163,9 @@ def test_crash_before_tagging_a_described_group(neutron, neutron_server,
     reply lost): the next apply finds it again, no duplicate."""
     gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=1,
                             projects=1, hosts=1, dangling=False, seed=3)
-    settings = config.parse({**generate.settings(gen, ADMIN),
+    settings = Settings.parse({**generate.settings(gen, ADMIN),
                              'floating_pools': {}})
-    wanted = desired.translate(model.build(source.read(gen.url)), settings)
+    wanted = fromnova.desired(gen.url, settings)
     before = baseline(neutron)
 
     def create(collection, body, real=neutron.create):
@@ -175,12 +178,12 @@ def test_crash_before_tagging_a_described_group(neutron, neutron_server,
         converge_to(wanted, neutron)
     monkeypatch.undo()
     assert not converge_to(wanted, neutron).failures
-    assert not converge.diff(wanted, converge.fetch(neutron))
+    assert not diff(wanted, fetch(neutron))
     groups = neutron.list('security-groups', project_id=gen.projects[0])
     assert sorted((g['name'], g['description']) for g in groups) == sorted(
         (r.body['name'], r.body.get('description', 'Default security group'))
         for r in wanted.resources['security_group'].values())
-    assert not converge_to(desired.Desired.empty(), neutron).failures
+    assert not converge_to(Desired.empty(), neutron).failures
     assert snapshot(neutron) == before
 
 

@@ -9,13 +9,13 @@ import pytest
 import yaml
 
 from freeze.cli import cutover_translate
-from freeze.novanet import model, source
-from freeze.translate import config, converge, desired
+from tools.novanet import generate
+from freeze.translate import fromnova, keys
 from freeze.translate.neutron import Neutron
+from freeze.translate.settings import Settings
 from tests.e2e.test_translate_e2e import ADMIN, run
 from tools.localcloud import DOMAIN, REGION, USERS, call, check_reply
 from tools.localneutron import LocalNeutron
-from tools.novanet import generate
 
 
 @pytest.fixture(scope='module')
@@ -68,9 +68,8 @@ def test_cli_with_os_credentials(keystone_neutron, neutron_server, cloud,
     assert rc == 0, out
     neutron = Neutron(openstack.config.OpenStackConfig().get_one()
                       .get_session())
-    wanted = desired.translate(model.build(source.read(gen.url)),
-                               config.load(str(conf)))
-    assert len(neutron.list('ports', tags=converge.MARK)) == len(
+    wanted = fromnova.desired(gen.url, Settings.load(str(conf)))
+    assert len(neutron.list('ports', tags=keys.MARK)) == len(
         wanted.resources['port'])
     # An endpoint given wins over the catalog's: the session's Neutron,
     # which holds none of it.
@@ -80,7 +79,7 @@ def test_cli_with_os_credentials(keystone_neutron, neutron_server, cloud,
     monkeypatch.delenv('OS_NETWORK_ENDPOINT_OVERRIDE')
     rc, out = run(capsys, 'rollback', *args, '--no-progress')
     assert rc == 0, out
-    assert not neutron.list('ports', tags=converge.MARK)
+    assert not neutron.list('ports', tags=keys.MARK)
 
     monkeypatch.setenv('OS_PASSWORD', 'wrong')
     assert cutover_translate.main(['translate', 'verify', *args]) == 1

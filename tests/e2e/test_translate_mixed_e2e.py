@@ -8,9 +8,9 @@ rollback that leaves the operator's resources as they were."""
 import yaml
 
 from freeze.cli import cutover_translate
-from freeze.translate import converge
-from tests.e2e.test_translate_e2e import ADMIN, baseline, run, snapshot
 from tools.novanet import generate
+from freeze.translate import keys
+from tests.e2e.test_translate_e2e import ADMIN, baseline, run, snapshot
 
 
 def operators_own(neutron, project, vlan):
@@ -67,14 +67,14 @@ def test_mixed_flat_and_vlan_with_operator_resources(neutron, neutron_server,
     assert 'no change' in out, out
     nets = sorted((n['provider:network_type'], n['provider:physical_network'],
                    n['provider:segmentation_id'], n['mtu'], n['shared'])
-                  for n in neutron.list('networks', tags=converge.MARK)
+                  for n in neutron.list('networks', tags=keys.MARK)
                   if not n['router:external'])
     assert nets == sorted([('flat', 'physnet1', None, 1500, True),
                            ('flat', 'physnet3', None, 1400, True)]
                           + [('vlan', 'physnet2', generate.MIXED_VLAN + i,
                               1450, False) for i in range(len(gen.projects))])
     ops = neutron.list('ports', name='ops-port')
-    assert len(ops) == 2 and not any(converge.MARK in p['tags'] for p in ops)
+    assert len(ops) == 2 and not any(keys.MARK in p['tags'] for p in ops)
 
     rc, out = run(capsys, 'rollback', *args, '--no-progress')
     assert rc == 0, out

@@ -9,9 +9,9 @@ import sqlalchemy
 import yaml
 
 from freeze.novanet import schema
-from freeze.translate import converge
-from tests.e2e.test_translate_e2e import ADMIN, baseline, run
 from tools.novanet import generate
+from freeze.translate import keys
+from tests.e2e.test_translate_e2e import ADMIN, baseline, run
 
 
 def test_vlan_apply_verify_rollback(neutron, neutron_server, tmp_path,
@@ -42,7 +42,7 @@ def test_vlan_apply_verify_rollback(neutron, neutron_server, tmp_path,
     assert 'VLAN network not associated with a project' in out
     rc, out = run(capsys, 'verify', *args)
     assert rc == 0, out
-    nets = {p: neutron.list('networks', project_id=p, tags=converge.MARK)
+    nets = {p: neutron.list('networks', project_id=p, tags=keys.MARK)
             for p in gen.projects}
     assert {p: [(n['provider:network_type'], n['provider:physical_network'],
                  n['provider:segmentation_id'], n['shared']) for n in ns]

@@ -12,7 +12,7 @@ from freeze.cli import nova_cutover
 from freeze.conf import OPTS as FREEZE_OPTS
 from freeze.cutover import plan as plan_mod
 from freeze.proxy.conf import OPTS as PROXY_OPTS
-from freeze.translate import config
+from freeze.translate.settings import Settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -54,7 +54,7 @@ def test_the_release_notes_are_in(built):
 
 
 def test_the_example_files_load():
-    settings = config.load(os.path.join(TOOLS,
+    settings = Settings.load(os.path.join(TOOLS,
                                         'translate-settings.example.yaml'))
     assert settings.network_manager == 'FlatDHCP'
     assert settings.physnet('br100', None) == 'physnet1'

@@ -8,7 +8,8 @@ import webob
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from freeze.proxy import app, loader
-from freeze.translate import config
+from freeze.translate.settings import Settings
+
 from tools.novanet import generate
 
 ADMIN = 'ad' * 16
@@ -18,7 +19,8 @@ ADMIN = 'ad' * 16
 def api(tmp_path_factory):
     path = tmp_path_factory.mktemp('nova') / 'nova.sqlite'
     gen = generate.generate(f'sqlite:///{path}', ports=20, manager='Vlan')
-    views = loader.Loader(gen.url, config.parse(generate.settings(gen, ADMIN)))
+    views = loader.Loader(gen.url,
+                          Settings.parse(generate.settings(gen, ADMIN)))
     assert views.refresh()
     return app.ProxyApp(views, retry_after=42)
 

@@ -7,7 +7,8 @@ import webob
 
 from freeze.novanet import schema
 from freeze.proxy import app, loader
-from freeze.translate import config
+from freeze.translate.settings import Settings
+
 from tests.helpers import Clock, wait_until
 from tools.novanet import generate
 
@@ -18,7 +19,8 @@ def setup(tmp_path, **kw):
     gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=6,
                             manager='Vlan', dangling=False)
     clock = Clock()
-    views = loader.Loader(gen.url, config.parse(generate.settings(gen, ADMIN)),
+    views = loader.Loader(gen.url,
+                          Settings.parse(generate.settings(gen, ADMIN)),
                           full_refresh_interval=60, clock=clock, **kw)
     return gen, views, clock
 

@@ -5,10 +5,10 @@ import ipaddress
 
 import pytest
 
-from freeze.novanet import model, source
-from freeze.proxy import view
-from freeze.translate import config, converge, desired
 from tools.novanet import generate
+from freeze.proxy import view
+from freeze.translate import fromnova, keys
+from freeze.translate.settings import Settings
 
 ADMIN = 'ad' * 16
 
@@ -18,8 +18,8 @@ def translated(request, tmp_path_factory):
     path = tmp_path_factory.mktemp('nova') / 'nova.sqlite'
     gen = generate.generate(f'sqlite:///{path}', ports=12,
                             manager=request.param)
-    settings = config.parse(generate.settings(gen, ADMIN))
-    wanted = desired.translate(model.build(source.read(gen.url)), settings)
+    settings = Settings.parse(generate.settings(gen, ADMIN))
+    wanted = fromnova.desired(gen.url, settings)
     return wanted, view.build(wanted)
 
 
@@ -60,8 +60,8 @@ def test_keys_travel_in_tags_and_description(translated):
     wanted, objects = translated
     port = next(iter(wanted.resources['port'].values()))
     obj = next(o for o in objects['ports'] if o['id'] == port.stable_id)
-    assert obj['tags'] == [converge.MARK, converge.KEY_TAG + port.key]
-    assert obj['description'] == f'{converge.MARK} key={port.key}'
+    assert obj['tags'] == [keys.MARK, keys.KEY_TAG + port.key]
+    assert obj['description'] == f'{keys.MARK} key={port.key}'
 
 
 def test_router_interfaces_are_ports_on_the_gateway(translated):

@@ -3,8 +3,9 @@
 import pytest
 
 from freeze.novanet import model
-from freeze.translate import config, desired
+from freeze.translate import desired
 from freeze.translate.desired import Ref
+from freeze.translate.settings import Settings, SettingsError
 
 P1, P2, ADMIN = 'p1' * 16, 'p2' * 16, 'ad' * 16
 NET = '11111111-1111-1111-1111-111111111111'
@@ -40,7 +41,7 @@ def rows(**tables):
 
 
 def settings(**kw):
-    return config.parse({
+    return Settings.parse({
         'network_manager': 'FlatDHCP', 'admin_project_id': ADMIN,
         'physnets': {'eth1': 'physnet1', 'eth2': 'physnet2'},
         'floating_pools': {'nova': {'cidr': '172.24.4.0/24',
@@ -318,14 +319,14 @@ def test_runs(addresses, expected):
 
 
 def test_config_rejects_unknown_manager_and_settings():
-    with pytest.raises(config.ConfigError):
-        config.parse({'network_manager': 'Bogus', 'admin_project_id': 'x'})
-    with pytest.raises(config.ConfigError):
-        config.parse({'network_manager': 'Flat', 'admin_project_id': 'x',
+    with pytest.raises(SettingsError):
+        Settings.parse({'network_manager': 'Bogus', 'admin_project_id': 'x'})
+    with pytest.raises(SettingsError):
+        Settings.parse({'network_manager': 'Flat', 'admin_project_id': 'x',
                       'typo': 1})
     for override in ({'type': 'vxlan'}, {'segment': 3}):
-        with pytest.raises(config.ConfigError, match='networks: n1'):
-            config.parse({'network_manager': 'Flat', 'admin_project_id': 'x',
+        with pytest.raises(SettingsError, match='networks: n1'):
+            Settings.parse({'network_manager': 'Flat', 'admin_project_id': 'x',
                           'networks': {'n1': override}})
 
 

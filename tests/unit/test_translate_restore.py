@@ -3,10 +3,12 @@
 import datetime
 
 import pytest
+import sqlalchemy
 
-from freeze.novanet import model, source
-from freeze.translate import (
-    config, converge, desired, neutrondb, restore, rules)
+from freeze.translate import fromnova, neutrondb, restore, rules
+from freeze.translate.changes import diff
+from freeze.translate.held import Actual
+from freeze.translate.settings import Settings
 from tools.novanet import generate
 
 ADMIN = 'ad' * 16
@@ -16,16 +18,13 @@ def build(tmp_path, manager):
     tmp_path.mkdir(exist_ok=True)
     gen = generate.generate(f'sqlite:///{tmp_path}/nova.sqlite', ports=20,
                             manager=manager)
-    wanted = desired.translate(
-        model.build(source.read(gen.url)),
-        config.parse(generate.settings(gen, ADMIN)))
-    empty = converge.Actual({k: {} for k in desired.KINDS}, {}, {}, set(),
-                            {})
-    plan = converge.diff(wanted, empty)
+    wanted = fromnova.desired(gen.url,
+                              Settings.parse(generate.settings(gen, ADMIN)))
+    plan = diff(wanted, Actual.empty())
     ctx = restore.Context(now=datetime.datetime(2026, 12, 1), next_sid=1,
                           ids={}, bodies={}, ipam_ids={}, taken_ips={},
                           taken_macs={})
-    return plan, restore.build(plan.changes, ctx)
+    return plan, restore.build(plan.items, ctx)
 
 
 @pytest.mark.parametrize('manager', ['FlatDHCP', 'Vlan'])
@@ -61,7 +60,7 @@ def test_rows_fit_neutrons_tables(tmp_path, manager):
                             writes.inserts['standardattributes']]
     # a port for each port, router interface, router gateway, floating IP
     assert len(writes.inserts['ports']) == len(
-        [c for c in plan.changes if c.kind in (
+        [c for c in plan.items if c.kind in (
             'port', 'router_interface', 'router', 'floatingip')])
 
 
@@ -88,3 +87,54 @@ def test_rules_are_written_as_neutron_stores_them():
     mixin._make_canonical_port_range(None, again)
     del again['project_id']
     assert again == body
+
+
+def test_the_serving_check_sees_any_write_after_restores_own(tmp_path):
+    """Restore's stamp (its last commit, recorded in that commit) against
+    what the database holds now: a change, a creation or a deletion by
+    someone else since is a serving Neutron, whatever second it happened
+    in; an old one (beyond the activity window) is not; restore's own
+    write is never mistaken for one."""
+    eng = neutrondb.engine(f'sqlite:///{tmp_path}/neutron.sqlite')
+    sa = neutrondb.tables()['standardattributes']
+    sa.metadata.create_all(eng)
+    at = datetime.datetime(2026, 12, 1, 8, 0, 0)
+
+    def stamped(conn):
+        state = neutrondb.read(conn, at)
+        return state.stamp, state.stamp_row
+
+    with eng.begin() as conn:
+        for n in range(3):
+            conn.execute(sa.insert().values(
+                id=n + 1, resource_type='ports', revision_number=0,
+                created_at=at, updated_at=at))
+        neutrondb.stamp(conn, None, at, keep=True)
+        stamp, row = stamped(conn)
+        assert (stamp.at, stamp.count, stamp.newest) == (at, 4, 4)
+        neutrondb.check_idle(conn, stamp, at)          # its own write
+        conn.execute(sa.update().where(sa.c.id == 2).values(
+            revision_number=1, updated_at=at))          # the same second
+        with pytest.raises(neutrondb.Refused, match=r'changed since restore '
+                           r'wrote at 2026-12-01 08:00:00 UTC \(4 -> 4 '
+                           r'standard attributes, revisions 0 -> 1\)'):
+            neutrondb.check_idle(conn, stamp, at)
+        conn.execute(sa.update().where(sa.c.id == 2).values(
+            updated_at=at + datetime.timedelta(seconds=1)))
+        with pytest.raises(neutrondb.Refused, match=r'ports \(standard '
+                           r'attribute 2\) changed at 2026-12-01 08:00:01'):
+            neutrondb.check_idle(conn, stamp, at)
+        at += datetime.timedelta(seconds=1)
+        neutrondb.stamp(conn, row, at, keep=True)      # restore again
+        stamp, row = stamped(conn)
+        neutrondb.check_idle(conn, stamp, at)
+        conn.execute(sa.delete().where(sa.c.id == 3))  # a deletion
+        with pytest.raises(neutrondb.Refused, match=r'\(4 -> 3 standard'):
+            neutrondb.check_idle(conn, stamp, at)
+        later = at + neutrondb.ACTIVITY_WINDOW + datetime.timedelta(
+            seconds=1)
+        neutrondb.check_idle(conn, stamp, later)       # long ago: stopped
+        neutrondb.stamp(conn, row, at, keep=False)     # rolled back
+        assert stamped(conn) == (None, None)
+        assert conn.execute(sqlalchemy.select(sa.c.id)).scalars().all() == [
+            1, 2]

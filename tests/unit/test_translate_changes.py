@@ -5,8 +5,11 @@ import copy
 
 import pytest
 
-from freeze.translate import converge, verify
-from freeze.translate.desired import KINDS, Desired, Ref, Resource, rule_key
+from freeze.translate import keys, rules, verify
+from freeze.translate.apply import apply
+from freeze.translate.changes import diff
+from freeze.translate.desired import KINDS, Desired, Ref, Resource
+from freeze.translate.held import COLLECTION, Actual, fetch
 from freeze.translate.neutron import NeutronError
 
 
@@ -22,9 +25,9 @@ def actual(**items):
     for key, (kind, body) in items.items():
         have[kind][key] = body
     ids = {key: f'id-{key}' for key in items}
-    raw = {key: {'id': ids[key], 'tags': [converge.KEY_TAG + key]}
+    raw = {key: {'id': ids[key], 'tags': [keys.KEY_TAG + key]}
            for key in items}
-    return converge.Actual(have, ids, raw, set(), {})
+    return Actual(have, ids, raw, set(), {})
 
 
 NET = {'name': 'a', 'project_id': 'p', 'provider:network_type': 'flat'}
@@ -34,17 +37,17 @@ PORT = {'network_id': Ref('net:1'), 'mac_address': 'fa:16:3e:00:00:01',
 
 
 def ops(plan):
-    return sorted((c.op, c.key, c.fields) for c in plan.changes)
+    return sorted((c.op, c.key, c.fields) for c in plan.items)
 
 
 def test_nothing_to_do_when_equal():
     same = dict(NET)
-    assert not converge.diff(state(**{'net:1': ('network', NET)}),
-                             actual(**{'net:1': ('network', same)}))
+    assert not diff(state(**{'net:1': ('network', NET)}),
+                    actual(**{'net:1': ('network', same)}))
 
 
 def test_create_update_replace_delete():
-    plan = converge.diff(
+    plan = diff(
         state(**{'net:1': ('network', NET),
                  'port:a': ('port', PORT),
                  'port:b': ('port', PORT)}),
@@ -58,26 +61,26 @@ def test_create_update_replace_delete():
 
 
 def test_replacing_a_network_replaces_what_hangs_on_it():
-    plan = converge.diff(
+    plan = diff(
         state(**{'net:1': ('network', NET), 'port:a': ('port', PORT)}),
         actual(**{'net:1': ('network', dict(NET, project_id='q')),
                   'port:a': ('port', PORT)}))
-    assert [c.op for c in plan.changes] == ['replace', 'replace']
+    assert [c.op for c in plan.items] == ['replace', 'replace']
 
 
 def test_auto_slaac_address_counts_only_where_wanted():
     slaac = (Ref('subnet6:net:1'), 'fd00::1')
     have = dict(PORT, fixed_ips=PORT['fixed_ips'] | {slaac})
-    assert not converge.diff(state(**{'port:a': ('port', PORT)}),
-                             actual(**{'port:a': ('port', have)}))
+    assert not diff(state(**{'port:a': ('port', PORT)}),
+                    actual(**{'port:a': ('port', have)}))
     want = dict(PORT, fixed_ips=have['fixed_ips'])
-    assert ops(converge.diff(state(**{'port:a': ('port', want)}),
-                             actual(**{'port:a': ('port', PORT)}))) == [
+    assert ops(diff(state(**{'port:a': ('port', want)}),
+                    actual(**{'port:a': ('port', PORT)}))) == [
         ('update', 'port:a', ('fixed_ips',))]
 
 
 def test_verify_reads_like_a_diff():
-    plan = converge.diff(
+    plan = diff(
         state(**{'port:a': ('port', PORT), 'port:b': ('port', PORT)}),
         actual(**{'port:a': ('port', dict(PORT, **{'binding:host_id': 'h2'})),
                   'port:x': ('port', PORT)}))
@@ -94,7 +97,7 @@ class FakeNeutron:
     filters by equality (tags by membership), rules inside their group."""
 
     def __init__(self):
-        self.objects = {c: {} for c in converge.COLLECTION.values()}
+        self.objects = {c: {} for c in COLLECTION.values()}
         self.deleted = []   # collections, one per DELETE
         self.bulks = []     # sizes of the bulk POSTs
 
@@ -115,12 +118,12 @@ class FakeNeutron:
         if len({b['security_group_id'] for b in bodies}) > 1:
             raise NeutronError(400, 'Only allowed to update rules for one '
                                'security profile at a time')
-        rules = [{**dict.fromkeys(converge.RULE_FIELDS), **b,
-                  'id': f'rule-{b["security_group_id"]}-{n}'}
+        made = [{**dict.fromkeys(rules.FIELDS), **b,
+                 'id': f'rule-{b["security_group_id"]}-{n}'}
                  for n, b in enumerate(bodies)]
         group = self.objects['security-groups'][bodies[0]['security_group_id']]
-        group['security_group_rules'] += rules
-        return rules
+        group['security_group_rules'] += made
+        return made
 
     def delete(self, collection, id):
         self.deleted.append(collection)
@@ -137,8 +140,8 @@ GROUP = {'name': 'web', 'description': 'web servers', 'project_id': 'p'}
 
 
 def converge_to(wanted, neutron):
-    have = converge.fetch(neutron)
-    return converge.apply(converge.diff(wanted, have), neutron, have)
+    have = fetch(neutron)
+    return apply(diff(wanted, have), neutron, have)
 
 
 @pytest.mark.parametrize('step', ['set_tags', 'update'])
@@ -156,8 +159,8 @@ def test_a_crash_creating_a_described_group_leaves_no_duplicate(step):
     assert not converge_to(wanted, neutron).failures
     (group,) = neutron.list('security-groups')
     assert group['description'] == 'web servers'
-    assert converge.KEY_TAG + 'sg:1' in group['tags']
-    assert not converge.diff(wanted, converge.fetch(neutron))
+    assert keys.KEY_TAG + 'sg:1' in group['tags']
+    assert not diff(wanted, fetch(neutron))
 
 
 def rule(group, port):
@@ -165,7 +168,7 @@ def rule(group, port):
             'ethertype': 'IPv4', 'protocol': 'tcp', 'port_range_min': port,
             'port_range_max': port, 'remote_ip_prefix': None,
             'remote_group_id': None}
-    return rule_key(body), ('rule', body)
+    return keys.rule(body), ('rule', body)
 
 
 def test_rules_are_sent_in_bulk_per_group_and_go_with_their_group():
@@ -176,7 +179,7 @@ def test_rules_are_sent_in_bulk_per_group_and_go_with_their_group():
                              for p in (22, 80))})
     assert not converge_to(wanted, neutron).failures
     assert neutron.bulks == [2, 2]
-    assert not converge.diff(wanted, converge.fetch(neutron))
+    assert not diff(wanted, fetch(neutron))
     result = converge_to(Desired.empty(), neutron)
     assert not result.failures and result.done == 6
     assert neutron.deleted == ['security-groups'] * 2
@@ -192,6 +195,36 @@ def test_rules_neutron_calls_the_same_are_no_change():
                          **rules.from_nova('tcp', 1, 65535, 'IPv4')})
     have = {**want, 'protocol': '6', 'remote_ip_prefix': None}
     assert want['port_range_min'] is want['port_range_max'] is None
-    assert not converge.diff(
-        state(**{rule_key(want): ('rule', want)}),
-        actual(**{rule_key(have): ('rule', have)}))
+    assert not diff(
+        state(**{keys.rule(want): ('rule', want)}),
+        actual(**{keys.rule(have): ('rule', have)}))
+
+
+def test_adopting_a_default_group_is_a_decision_not_a_change_of_actual():
+    """A project's untracked default group (Neutron made it) is adopted:
+    the diff says so in its result and leaves what it was given as it was;
+    the group's own rules are compared with the wanted ones."""
+    stock = {'id': 'r1', 'security_group_id': 'g1', 'direction': 'egress',
+             'ethertype': 'IPv4', 'protocol': None, 'port_range_min': None,
+             'port_range_max': None, 'remote_ip_prefix': None,
+             'remote_group_id': None}
+    group = {'id': 'g1', 'name': 'default', 'project_id': 'p',
+             'description': 'Default security group', 'tags': [],
+             'security_group_rules': [stock,
+                                      dict(stock, id='r2',
+                                           direction='ingress',
+                                           remote_group_id='g1')]}
+    have = actual()
+    have.defaults['p'] = group
+    before = copy.deepcopy(have)
+    egress = {**{f: stock[f] for f in rules.FIELDS},
+              'security_group_id': Ref('sg:1')}
+    wanted = state(**{'sg:1': ('security_group', {'name': 'default',
+                                                  'project_id': 'p'}),
+                      keys.rule(egress): ('rule', egress)})
+    changes = diff(wanted, have)
+    assert changes.adopted == {'sg:1': group}
+    assert ops(changes) == [
+        ('delete', 'rule:sg:1/ingress/IPv4/////sg:1', ()),
+        ('tag', 'sg:1', ())]
+    assert have == before

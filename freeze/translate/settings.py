@@ -4,8 +4,8 @@ A network's kind is its row's, as nova-network's bridge plugging decides
 (linux_net: VLAN when the row has a ``vlan``, on ``vlan_interface`` or the
 row's bridge_interface; else flat on ``flat_interface`` or the
 bridge_interface). ``network_manager`` is what the operator expects: a
-network whose row says otherwise is a conflict that ``plan`` lists and
-``apply`` refuses, until ``networks`` says which it is.
+network whose row says otherwise is a conflict that ``translate diff``
+lists and ``apply`` refuses, until ``networks`` says which it is.
 
 A YAML file, e.g.::
 
@@ -40,8 +40,8 @@ MANAGERS = ('Flat', 'FlatDHCP', 'Vlan')
 TYPES = ('flat', 'vlan')
 
 
-class ConfigError(ValueError):
-    pass
+class SettingsError(ValueError):
+    """Settings that cannot be: the one-line reason."""
 
 
 @dataclass(frozen=True)
@@ -85,45 +85,48 @@ class Settings:
                 return self.physnets[name]
         return self.physnets.get('default')
 
+    @classmethod
+    def load(cls, path: str) -> Settings:
+        """The settings in a YAML file."""
+        with open(path) as f:
+            return cls.parse(yaml.safe_load(f) or {})
 
-def parse(data: dict) -> Settings:
-    known = {f.name for f in dataclasses.fields(Settings)}
-    unknown = set(data) - known
-    if unknown:
-        raise ConfigError(f'unknown settings: {", ".join(sorted(unknown))}')
-    data = dict(data)
-    manager = str(data.get('network_manager', '')).rsplit('.', 1)[-1]
-    manager = manager.removesuffix('Manager')
-    if manager not in MANAGERS:
-        raise ConfigError(f'network_manager must be one of {MANAGERS}, '
-                          f'not {data.get("network_manager")!r}')
-    data['network_manager'] = manager
-    if not data.get('admin_project_id'):
-        raise ConfigError('admin_project_id is required: it owns shared and '
-                          'external networks')
-    data['networks'] = {str(uuid): _override(str(uuid), override)
-                        for uuid, override in
-                        (data.get('networks') or {}).items()}
-    try:
-        data['floating_pools'] = {
-            name: FloatingPool(**pool)
-            for name, pool in (data.get('floating_pools') or {}).items()}
-    except TypeError as exc:
-        raise ConfigError(f'floating_pools: {exc}') from None
-    return Settings(**data)
+    @classmethod
+    def parse(cls, data: dict) -> Settings:
+        """The settings in a mapping (a YAML file's), checked."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise SettingsError(
+                f'unknown settings: {", ".join(sorted(unknown))}')
+        data = dict(data)
+        manager = str(data.get('network_manager', '')).rsplit('.', 1)[-1]
+        manager = manager.removesuffix('Manager')
+        if manager not in MANAGERS:
+            raise SettingsError(f'network_manager must be one of {MANAGERS}, '
+                                f'not {data.get("network_manager")!r}')
+        data['network_manager'] = manager
+        if not data.get('admin_project_id'):
+            raise SettingsError('admin_project_id is required: it owns shared '
+                                'and external networks')
+        data['networks'] = {str(uuid): _override(str(uuid), override)
+                            for uuid, override in
+                            (data.get('networks') or {}).items()}
+        try:
+            data['floating_pools'] = {
+                name: FloatingPool(**pool)
+                for name, pool in (data.get('floating_pools') or {}).items()}
+        except TypeError as exc:
+            raise SettingsError(f'floating_pools: {exc}') from None
+        return cls(**data)
 
 
 def _override(uuid: str, data: dict | None) -> NetworkOverride:
     try:
         override = NetworkOverride(**(data or {}))
     except TypeError as exc:
-        raise ConfigError(f'networks: {uuid}: {exc}') from None
+        raise SettingsError(f'networks: {uuid}: {exc}') from None
     if override.type not in (None, *TYPES):
-        raise ConfigError(f'networks: {uuid}: type must be one of {TYPES}, '
-                          f'not {override.type!r}')
+        raise SettingsError(f'networks: {uuid}: type must be one of {TYPES}, '
+                            f'not {override.type!r}')
     return override
-
-
-def load(path: str) -> Settings:
-    with open(path) as f:
-        return parse(yaml.safe_load(f) or {})

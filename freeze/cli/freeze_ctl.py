@@ -688,7 +688,8 @@ CREDENTIALS_NOTE = (
 class FreezeCtl(shell.App):
     """freeze-ctl's shell: its global options beside cliff's."""
 
-    def __init__(self, argv):
+    def __init__(self, argv=()):
+        # the command line decides which Keystone options --help lists
         self.argv = list(argv)
         super().__init__('freeze-ctl', 'Put the Nova compute API into '
                          'migration mode.', {

@@ -30,7 +30,6 @@ from cliff import app as cliff_app
 from cliff import command as cliff_command
 from cliff import commandmanager
 from cliff import complete as cliff_complete
-from cliff import help as cliff_help
 from cliff import lister as cliff_lister
 from cliff import show as cliff_show
 

@@ -15,10 +15,10 @@ import sys
 import tomllib
 
 import pytest
-from localcloud import call
+from tools.localcloud import call
 
-from test_freeze_e2e import wait_for_epoch
-from test_grants_cli import token_roles
+from tests.e2e.test_freeze_e2e import wait_for_epoch
+from tests.e2e.test_grants_cli import token_roles
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

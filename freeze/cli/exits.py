@@ -55,6 +55,10 @@ def configure_logging(debug: bool | int) -> None:
         logging.DEBUG if debug else logging.ERROR)
     logging.basicConfig(level=level,
                         format='%(levelname)s %(name)s: %(message)s')
+    # Python's warnings (eventlet's deprecation when etcd3gw loads futurist)
+    # are records too: a command's output stays what it prints (the runbook
+    # journals `freeze-ctl status -f json` and reads it back).
+    logging.captureWarnings(True)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact_record)
         handler.addFilter(_not_the_error_line)

@@ -151,5 +151,5 @@ def demo(cloud, etcd, neutron_url: str, workdir: str) -> dict:
         print(f'\nThe report: {html} (its drawing: {picture})')
         return result
     finally:
-        site.stop()
+        site.stop(keystone)
         api.stop()

@@ -111,10 +111,18 @@ class Site:
                                           os.path.join(self.root, 'bin'), BIN,
                                           os.environ.get('PATH', '')]))
 
-    def stop(self) -> None:
-        """Stop the hosts' processes and the proxy, whatever the plan left."""
+    def stop(self, keystone_env: dict) -> None:
+        """Stop the hosts' processes and the proxy, whatever the plan left,
+        and take the ``network`` service (with its endpoints) out of the
+        catalog: a Keystone shared with others must not keep pointing at a
+        Neutron the site no longer runs."""
         self.fleet.stop()
         _stop_proxy(self)
+        service = self.facts['service_id']
+        reply = call('DELETE', f'{keystone_env["OS_AUTH_URL"]}/services/'
+                     f'{service}', token=_admin_token(keystone_env))
+        if reply.status != 404:
+            check_reply(reply, 'delete network service')
 
 
 # -- neutron-proxy ---------------------------------------------------------

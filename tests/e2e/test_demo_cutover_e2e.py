@@ -33,7 +33,7 @@ def demo(cloud, etcd, neutron_server, paste_ini, tmp_path_factory):
         yield site, demo_cutover.Cutover(site, journal, site.env(keystone)), \
             api, journal
     finally:
-        site.stop()
+        site.stop(keystone)
         api.stop()
 
 

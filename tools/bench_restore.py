@@ -3,9 +3,9 @@ database (full, no change, a delta), against ``apply`` through Neutron's
 API.
 
 1. A generated FlatDHCP multi_host nova-network of --ports ports; a throwaway
-   PostgreSQL (tools/localpostgres.py) with Neutron's schema (from its
-   models, stamped at its heads: Neutron 29's own ``upgrade heads`` fails
-   on PostgreSQL, see tools/localneutron.py).
+   PostgreSQL (tools/localpostgres.py) migrated by Neutron's own
+   ``neutron-db-manage`` (all but its MySQL-only migration, see
+   tools/localneutron.py).
 2. restore, end to end as the command runs it: read nova-network, model,
    translate, read Neutron's tables, diff, write, commit. Then a no-change
    restore, then a --delta share of the source changed (new instances,

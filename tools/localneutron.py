@@ -8,13 +8,13 @@ admin, so create bodies carry ``project_id``), a fake message bus, no nova
 notifications, no quotas, and a test-only mechanism driver that binds every
 port (tools/neutron_bind_all.py).
 
-``neutron-db-manage upgrade heads`` fails on sqlite and, since Neutron 29
-dropped PostgreSQL (its 2025.2 migration d553edeb540f is MySQL-only SQL),
-on PostgreSQL too; so there the schema is created from Neutron's model
-metadata, the stock default security group rule templates are inserted by
-the migration that seeds them, and the database is stamped. On MySQL
-(tools/localmysql.py: MariaDB) ``migrate()`` runs the real migrations, and
-``LocalNeutron(..., migrated=True)`` takes that database as it is.
+The schema: on MySQL (tools/localmysql.py: MariaDB) and PostgreSQL
+``migrate()`` runs the real ``neutron-db-manage upgrade heads`` (on
+PostgreSQL all but the MySQL-only migrations, see ``MYSQL_ONLY``); it fails
+on sqlite, so there the tables are created from Neutron's model metadata,
+the stock default security group rule templates are inserted by the
+migration that seeds them, and the database is stamped.
+``LocalNeutron(..., migrated=True)`` takes a database as it is.
 
 Standalone, ``python -m tools.localneutron [--postgres] [--workers N]``
 prints the URL and runs until Ctrl-C. As a gunicorn app:
@@ -77,7 +77,8 @@ class LocalNeutron(ApiProcess):
         """``neutron_conf``: sections/options laid over the defaults of
         neutron.conf (e.g. Keystone authentication instead of noauth).
         ``database``: an SQLAlchemy URL of an empty database (default: a
-        sqlite file in the workdir, which only one worker can use).
+        sqlite file in the workdir, which only one worker can use), given
+        Neutron's schema before the server starts.
         ``workers``: gunicorn sync workers. ``migrated``: the database is
         already at Neutron's heads (``migrate()``): its schema is left
         alone."""
@@ -155,21 +156,47 @@ class LocalNeutron(ApiProcess):
         if self._migrated:
             return
         log = os.path.join(self.dir, 'neutron-db-manage.log')
-        manage = [NEUTRON_DB_MANAGE, *(arg for f in self.conf_files
-                                       for arg in ('--config-file', f))]
-        run_logged([sys.executable, '-c', 'import sys\n'
-                    'sys.path.insert(0, sys.argv[2])\n'
-                    'from tools import localneutron\n'
-                    'localneutron.create_schema(sys.argv[1])',
-                    self.database, REPO], log)
-        run_logged([*manage, 'stamp', 'heads'], log)
+        if self.database.startswith('sqlite'):
+            run_logged([sys.executable, '-c', 'import sys\n'
+                        'sys.path.insert(0, sys.argv[2])\n'
+                        'from tools import localneutron\n'
+                        'localneutron.create_schema(sys.argv[1])',
+                        self.database, REPO], log)
+            run_logged([NEUTRON_DB_MANAGE, '--database-connection',
+                        self.database, 'stamp', 'heads'], log)
+        else:
+            migrate(self.database, log)
+        self._migrated = True   # once: prepare() then start()
 
 
-def migrate(url: str, log: str) -> None:
+#: Neutron's migrations written in MySQL's SQL only, since Neutron 29
+#: dropped PostgreSQL (release note drop-postgresql-support). Each makes
+#: MySQL do what PostgreSQL already does: d553edeb540f converts the tags
+#: table to a binary collation, so that tags compare case-sensitively.
+MYSQL_ONLY = ('d553edeb540f',)
+
+
+def migrate(url: str, log: str) -> list[str]:
     """The installed Neutron's real migrations, as an operator runs them
-    (MySQL/MariaDB only since Neutron 29); their output goes to ``log``."""
-    run_logged([NEUTRON_DB_MANAGE, '--database-connection', url,
-                'upgrade', 'heads'], log)
+    (``neutron-db-manage upgrade heads``), their output into ``log``.
+
+    On PostgreSQL the ``MYSQL_ONLY`` ones cannot run: the migrations before
+    each run, it is stamped, the rest run. Returns the revisions stamped
+    instead of run (none on MySQL)."""
+    import sqlalchemy
+
+    from freeze.translate import neutrondb
+    manage = [NEUTRON_DB_MANAGE, '--database-connection', url]
+    skipped = []
+    if sqlalchemy.make_url(url).get_backend_name() == 'postgresql':
+        scripts = neutrondb.migrations()
+        for revision in MYSQL_ONLY:
+            before = scripts.get_revision(revision).down_revision
+            run_logged([*manage, 'upgrade', before], log)
+            run_logged([*manage, 'stamp', revision], log)
+            skipped.append(revision)
+    run_logged([*manage, 'upgrade', 'heads'], log)
+    return skipped
 
 
 #: the migration that inserts Neutron's stock default-group rule templates
@@ -201,13 +228,7 @@ def create_schema(url: str) -> None:
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     with engine.begin() as conn:
-        table = metadata.tables[migration.table_name]
-        table.drop(conn)
-        # PostgreSQL keeps a dropped table's enum types; the migration
-        # creates its own (a no-op elsewhere).
-        for column in table.columns:
-            if isinstance(column.type, sqlalchemy.Enum):
-                column.type.drop(conn, checkfirst=True)
+        metadata.tables[migration.table_name].drop(conn)
         with Operations.context(MigrationContext.configure(conn)):
             migration.upgrade()
     engine.dispose()

@@ -55,14 +55,20 @@ def tables() -> dict[str, sqlalchemy.Table]:
     return dict(head.get_metadata().tables)
 
 
-def expected_heads() -> set[str]:
-    """The alembic heads of the installed Neutron, from its own migration
-    scripts (what ``neutron-db-manage upgrade heads`` leads to)."""
+def migrations():
+    """The installed Neutron's own migration scripts (alembic's
+    ``ScriptDirectory``), as ``neutron-db-manage`` finds them."""
     from alembic import script
     from neutron.db.migration import cli
     config = next(c for c in cli.get_alembic_configs()
                   if c.get_main_option('neutron_project') == 'neutron')
-    return set(script.ScriptDirectory.from_config(config).get_heads())
+    return script.ScriptDirectory.from_config(config)
+
+
+def expected_heads() -> set[str]:
+    """The alembic heads of the installed Neutron (what
+    ``neutron-db-manage upgrade heads`` leads to)."""
+    return set(migrations().get_heads())
 
 
 def engine(url: str) -> sqlalchemy.Engine:

@@ -200,19 +200,3 @@ def test_local_neutron_has_the_stock_default_rule_templates(neutron):
         + [('ingress', e, 'PARENT', True, False,
             'Legacy default SG rule for ingress traffic')
            for e in ('IPv4', 'IPv6')])
-
-
-def test_model_schema_on_postgresql_has_the_stock_templates(postgres):
-    """The benchmarks' Neutron on PostgreSQL: the model-made schema keeps
-    the enum types of the table the templates' migration creates again."""
-    import sqlalchemy
-    from tools import localneutron
-    url = postgres.create_database('model_schema')
-    localneutron.create_schema(url)
-    engine = sqlalchemy.create_engine(url)
-    with engine.connect() as conn:
-        rows = conn.execute(sqlalchemy.text(
-            'SELECT direction, ethertype FROM securitygroupdefaultrules'))
-        assert sorted(rows) == [('egress', 'IPv4'), ('egress', 'IPv6'),
-                                ('ingress', 'IPv4'), ('ingress', 'IPv6')]
-    engine.dispose()

@@ -29,8 +29,10 @@ from tools.localcloud import USERS, call
 MISSING = str(uuid.UUID(int=0))
 #: what the freeze's own 503 says (freeze.middleware)
 FROZEN = 'The compute API is frozen'
-#: requests closer than this to a window's edge are counted apart: the
-#: workers apply a change of the freeze state within this (etcd watch)
+#: a change of the freeze state is in force on every worker once the
+#: freeze-ctl command that made it returned (it waits for each worker's
+#: acknowledgement); a change no journalled command made (none found) is
+#: taken to be in force this long after it
 EDGE = 1.0
 
 
@@ -152,18 +154,28 @@ def blocks(mode: str, record: dict) -> bool:
                                 record['action'])
 
 
+def _in_force(report: dict) -> Callable[[float], float]:
+    """When a freeze state written at ``t`` was in force on every worker:
+    the end of the journal's freeze or thaw command that ran over ``t``."""
+    commands = [(timeline.seconds_of(a['start']),
+                 timeline.seconds_of(a['end']))
+                for stage in report['stages'] for run in stage['runs']
+                for a in run['actions']
+                if a['action'] in ('freeze', 'thaw') and a['end']]
+    return lambda t: next((end for start, end in commands
+                           if start <= t <= end), t + EDGE)
+
+
 def _where(record, windows):
-    """('inside', window) | ('outside', None) | ('edge', None)."""
+    """('inside', window) | ('outside', None) | ('edge', None): a request
+    sent while a change of the freeze state was not yet in force everywhere
+    is at an edge."""
     for w in windows:
-        end = w['end'] if w['end'] is not None else float('inf')
-        if w['start'] + EDGE <= record['start'] and \
-                record['end'] <= end - EDGE:
+        if w['in_force'] <= record['start'] and record['end'] <= w['end']:
             return 'inside', w
-        if record['end'] > w['start'] - EDGE and record['start'] < end + EDGE:
+        if record['end'] > w['start'] and record['start'] < w['thawed']:
             return 'edge', None
     return 'outside', None
-
-
 def _ratio(records):
     served = sum(1 for r in records if 0 < r['status'] < 500)
     return {'served': served, 'total': len(records)}
@@ -171,9 +183,14 @@ def _ratio(records):
 
 def figures(records: list[dict], report: dict) -> dict:
     """What the run measured; ``report``: ``nova-cutover report -f json``."""
-    windows = [dict(w, start=timeline.seconds_of(w['start']),
-                    end=timeline.seconds_of(w['end']))
-               for w in report['windows']]
+    in_force = _in_force(report)
+    windows = []
+    for w in report['windows']:
+        start = timeline.seconds_of(w['start'])
+        end = (float('inf') if w['end'] is None
+               else timeline.seconds_of(w['end']))
+        windows.append(dict(w, start=start, end=end, in_force=in_force(start),
+                            thawed=in_force(end)))
     placed = [(r, *_where(r, windows)) for r in records]
     nova = [(r, where, w) for r, where, w in placed if r['api'] == 'nova']
     tenant_writes = [(r, where, w) for r, where, w in nova
@@ -252,8 +269,8 @@ def lines(fig: dict) -> list[str]:
         f'{pct(tw["inside_allowed_by_mode"])}',
         f'Refused outside any window: {fig["refused_outside_windows"]}; '
         f'against the window\'s mode: {fig["refused_against_mode"]} '
-        f'({tw["at_window_edges"]} tenant writes within {EDGE:g} s of a '
-        f'window\'s edge counted apart)',
+        f'({tw["at_window_edges"]} tenant writes sent while a freeze or '
+        f'thaw was not yet in force on every worker counted apart)',
         f'5xx other than the freeze\'s 503: {len(fig["server_errors"])} '
         f'(the freeze\'s: {fig["freeze_503s"]}); no answer: '
         f'{len(fig["no_answer"])}',

@@ -61,9 +61,9 @@ def _keep_owner(fd, path, old):
         os.fchown(fd, old.st_uid, old.st_gid)
     except PermissionError:
         raise PermissionError(
-            'cannot keep the owner and group (uid %d, gid %d) of %s: run as '
-            'root or as its owner; nothing was written'
-            % (old.st_uid, old.st_gid, path)) from None
+            f'cannot keep the owner and group (uid {old.st_uid}, gid '
+            f'{old.st_gid}) of {path}: run as root or as its owner; nothing '
+            'was written') from None
 
 
 def _uses_crlf(path):

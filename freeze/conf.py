@@ -112,15 +112,15 @@ def load_settings(conf, overrides=None):
             try:
                 value = opt.type(overrides[name])
             except ValueError as exc:
-                raise ValueError('[filter:freeze] %s: %s' % (name, exc))
+                raise ValueError(f'[filter:freeze] {name}: {exc}')
         else:
             value = getattr(conf[GROUP], name)
         values[name] = value
     if values['ack_expiry'] <= values['heartbeat_interval']:
-        raise ValueError('[freeze] ack_expiry (%s) must be more than '
-                         'heartbeat_interval (%s), or live workers expire'
-                         % (values['ack_expiry'],
-                            values['heartbeat_interval']))
+        raise ValueError(f"[freeze] ack_expiry ({values['ack_expiry']}) must "
+                         'be more than heartbeat_interval '
+                         f"({values['heartbeat_interval']}), or live workers "
+                         'expire')
     return Settings(
         state_url=values['state_url'],
         rules=decision.Rules(

@@ -30,7 +30,7 @@ class Invalid(ValueError):
 
 def operator():
     """``user@host``, the audit history's "who"."""
-    return '%s@%s' % (getpass.getuser(), socket.gethostname())
+    return f'{getpass.getuser()}@{socket.gethostname()}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,17 +75,16 @@ def plan_freeze(old, mode, reason, now, until=None, length=None,
                           'a length, or leave --for out')
         until = now + length
     if until is not None and until <= now:
-        raise Invalid('--until %s is in the past' % document.format_time(until))
+        raise Invalid(f'--until {document.format_time(until)} is in the past')
     notes = []
     kept = old.frozen and until is None and old.until is not None
+    end = document.format_time(old.until) if kept else None
     if kept and no_until:
-        notes.append('the expected end %s%s is dropped (--no-until)' % (
-            document.format_time(old.until),
-            ' and auto-thaw' if old.auto_thaw else ''))
+        also = ' and auto-thaw' if old.auto_thaw else ''
+        notes.append(f'the expected end {end}{also} is dropped (--no-until)')
     elif kept and old.until <= now:
-        notes.append('the expected end %s has passed: dropped%s' % (
-            document.format_time(old.until),
-            ', with auto-thaw' if old.auto_thaw else ''))
+        also = ', with auto-thaw' if old.auto_thaw else ''
+        notes.append(f'the expected end {end} has passed: dropped{also}')
     elif kept:
         until = old.until
     if auto_thaw is None:
@@ -165,9 +164,9 @@ def revoke(backend, grants, who, now):
     chosen = [g for g in backend.read().grants if window.names(g) in wanted]
     missing = wanted - {window.names(g) for g in chosen}
     if missing:
-        raise Failed('not granted by this window: %s' % ', '.join(
-            '%s %s on %s' % (kind, actor, project)
-            for kind, actor, project, _ in sorted(missing)))
+        names = ', '.join(f'{kind} {actor} on {project}'
+                          for kind, actor, project, _ in sorted(missing))
+        raise Failed(f'not granted by this window: {names}')
     try:
         window.revoke_window_grants(backend, keystone, who, now, only=chosen)
     except window.GrantsLeft as exc:
@@ -194,7 +193,7 @@ def workers(backend, state, now):
     try:
         records = backend.ack_store().records(detail=True)
     except freeze_state.StateUnavailable as exc:
-        return [], 'cannot list the workers: %s' % exc
+        return [], f'cannot list the workers: {exc}'
     return acks.rows(records, state, now), None
 
 
@@ -206,13 +205,13 @@ def wait_for_workers(backend, epoch, wait):
     try:
         records, behind = acks.wait_for_epoch(store, epoch, wait)
     except freeze_state.StateUnavailable as exc:
-        return ('epoch %d is recorded, but the workers cannot be checked: %s'
-                % (epoch, exc)), None
+        return (f'epoch {epoch} is recorded, but the workers cannot be '
+                f'checked: {exc}'), None
     note = None if records else (
-        "no nova-api worker reports to %s: is the freeze filter in nova's "
-        "pipeline, with this state URL?" % store)
+        f"no nova-api worker reports to {store}: is the freeze filter in "
+        "nova's pipeline, with this state URL?")
     if behind:
-        return ('epoch %d is recorded, but after %gs these workers do not '
-                'enforce it: %s' % (epoch, wait, ', '.join(
-                    acks.describe(a) for a in behind))), note
+        lagging = ', '.join(acks.describe(a) for a in behind)
+        return (f'epoch {epoch} is recorded, but after {wait:g}s these '
+                f'workers do not enforce it: {lagging}'), note
     return None, note

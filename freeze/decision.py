@@ -44,13 +44,13 @@ class AllowRule:
     def parse(cls, text):
         parts = text.split(':', 2)
         if len(parts) != 3 or not all(p.strip() for p in parts):
-            raise ValueError('allow rule must be ROLE:METHOD:REGEX, not %r'
-                             % text)
+            raise ValueError('allow rule must be ROLE:METHOD:REGEX, not '
+                             f'{text!r}')
         role, method, regex = (p.strip() for p in parts)
         try:
             pattern = re.compile(regex)
         except re.error as exc:
-            raise ValueError('allow rule %r: bad regex: %s' % (text, exc))
+            raise ValueError(f'allow rule {text!r}: bad regex: {exc}')
         return cls(role.lower(), method.upper(), pattern)
 
     def matches(self, facts):
@@ -59,7 +59,7 @@ class AllowRule:
                 and self.pattern.fullmatch(facts.path) is not None)
 
     def __str__(self):
-        return '%s:%s:%s' % (self.role, self.method, self.pattern.pattern)
+        return f'{self.role}:{self.method}:{self.pattern.pattern}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +85,7 @@ def decide(facts, state, rules, now):
         return Decision(True, 'version document')
     for rule in rules.allow:
         if rule.matches(facts):
-            return Decision(True, 'allow-list %s' % rule)
+            return Decision(True, f'allow-list {rule}')
     if facts.roles & rules.migration_roles:
         return Decision(True, 'migration role')
     is_read = routes.is_read(facts.method, facts.path)

@@ -39,28 +39,28 @@ class Keystone:
         try:
             return function(*args, **kwargs)
         except kc_exceptions.Forbidden:
-            raise GrantError('%s: Keystone says forbidden; freeze-ctl needs '
-                             'credentials with the admin role' % what)
+            raise GrantError(f'{what}: Keystone says forbidden; freeze-ctl '
+                             'needs credentials with the admin role')
         except KEYSTONE_ERRORS as exc:
-            raise GrantError('%s: %s' % (what, exc))
+            raise GrantError(f'{what}: {exc}')
 
     def ensure_role(self, name):
         """The role, created (with a description) when it does not exist."""
-        roles = self._call('looking up role %s' % name,
+        roles = self._call(f'looking up role {name}',
                            self.client.roles.list, name=name)
         if roles:
             return roles[0]
-        return self._call('creating role %s' % name, self.client.roles.create,
+        return self._call(f'creating role {name}', self.client.roles.create,
                           name=name, description=ROLE_DESCRIPTION)
 
     def _find(self, manager, kind, name, domain):
-        what = 'looking up %s %s@%s' % (kind, name, domain)
+        what = f'looking up {kind} {name}@{domain}'
         domains = self._call(what, self.client.domains.list, name=domain)
         domain_id = domains[0].id if domains else domain
         found = self._call(what, manager.list, name=name, domain=domain_id)
         if len(found) != 1:
-            raise GrantError('%s: %s' % (
-                what, 'no such %s' % kind if not found else 'ambiguous'))
+            why = 'ambiguous' if found else f'no such {kind}'
+            raise GrantError(f'{what}: {why}')
         return found[0]
 
     def resolve(self, target, role):
@@ -71,9 +71,9 @@ class Keystone:
         project = self._find(self.client.projects, 'project', target.project,
                              target.project_domain)
         return Grant(kind=target.kind,
-                     actor='%s@%s' % (target.name, target.domain),
+                     actor=f'{target.name}@{target.domain}',
                      actor_id=actor.id,
-                     project='%s@%s' % (target.project, target.project_domain),
+                     project=f'{target.project}@{target.project_domain}',
                      project_id=project.id, role=role.name, role_id=role.id,
                      status='pending')
 
@@ -87,10 +87,10 @@ class Keystone:
         except kc_exceptions.NotFound:
             return False
         except KEYSTONE_ERRORS as exc:
-            raise GrantError('checking %s: %s' % (describe(grant), exc))
+            raise GrantError(f'checking {describe(grant)}: {exc}')
 
     def grant(self, grant):
-        self._call('granting %s' % describe(grant), self.client.roles.grant,
+        self._call(f'granting {describe(grant)}', self.client.roles.grant,
                    grant.role_id, **self._where(grant))
 
     def revoke(self, grant):
@@ -100,4 +100,4 @@ class Keystone:
         except kc_exceptions.NotFound:
             pass
         except KEYSTONE_ERRORS as exc:
-            raise GrantError('revoking %s: %s' % (describe(grant), exc))
+            raise GrantError(f'revoking {describe(grant)}: {exc}')

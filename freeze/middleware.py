@@ -154,10 +154,9 @@ class FreezeMiddleware:
                     verdict.reason)
         end = (document.format_time(state.until) if state.until
                else 'not set; ask the operators')
-        message = ('The compute API is frozen for a migration (mode %s): %s. '
-                   'Reason: %s. Expected end: %s.'
-                   % (state.mode, verdict.reason, state.reason or 'none given',
-                      end))
+        message = ('The compute API is frozen for a migration (mode '
+                   f'{state.mode}): {verdict.reason}. Reason: '
+                   f"{state.reason or 'none given'}. Expected end: {end}.")
         return _json_response(
             start_response, '503 Service Unavailable',
             {'serviceUnavailable': {'code': 503, 'message': message}},
@@ -184,8 +183,7 @@ class FreezeMiddleware:
         body = {'freeze': dict(view.state.to_dict(),
                                in_force=view.state.in_force(self.clock()),
                                problem=view.problem, failing=view.failing,
-                               worker='%s:%d' % (self.watcher.host,
-                                                 os.getpid()))}
+                               worker=f'{self.watcher.host}:{os.getpid()}')}
         return _json_response(start_response, '200 OK', body)
 
 

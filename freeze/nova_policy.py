@@ -55,16 +55,16 @@ def read_policy_file(path):
         with open(path, encoding='utf-8') as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise OverlayError('cannot read policy file %s: %s' % (path, exc))
+        raise OverlayError(f'cannot read policy file {path}: {exc}')
     try:
         rules = oslo_policy.parse_file_contents(text)
     except ValueError as exc:
-        raise OverlayError('%s is not a valid policy file: %s' % (path, exc))
+        raise OverlayError(f'{path} is not a valid policy file: {exc}')
     if not isinstance(rules, dict) or not all(
             isinstance(name, str) and isinstance(rule, (str, list))
             for name, rule in rules.items()):
-        raise OverlayError('%s is not a valid policy file: it must map rule '
-                           'names to rule strings' % path)
+        raise OverlayError(f'{path} is not a valid policy file: it must map '
+                           'rule names to rule strings')
     return rules
 
 
@@ -194,8 +194,7 @@ class PolicyDir:
 
     def command(self, mode):
         """The freeze-ctl command that writes this overlay, for its header."""
-        return 'freeze-ctl on --mode %s --policy-dir %s' % (mode,
-                                                            self.directory)
+        return f'freeze-ctl on --mode {mode} --policy-dir {self.directory}'
 
     def prepare(self, mode):
         """The overlay for ``mode`` and its text; checks first, writes nothing.
@@ -204,9 +203,9 @@ class PolicyDir:
         overlay and that set rules it wraps (they would undo the freeze).
         """
         if not os.path.isdir(self.directory):
-            raise OverlayError('policy dir %s does not exist: create it and '
-                               'list it in nova.conf [oslo_policy] '
-                               'policy_dirs' % self.directory)
+            raise OverlayError(f'policy dir {self.directory} does not exist: '
+                               'create it and list it in nova.conf '
+                               '[oslo_policy] policy_dirs')
         sources = self.layout.sources()
         overlay, text = build(mode, self.freeze_rules, sources,
                               self.command(mode), self.enforce_new_defaults)
@@ -214,13 +213,12 @@ class PolicyDir:
         for path, rules in sources:
             clash = sorted(set(rules) & set(overlay))
             if clash and self._loads_after(path):
-                later.append('%s (%s)' % (path, ', '.join(clash)))
+                later.append(f"{path} ({', '.join(clash)})")
         if later:
             raise OverlayError(
-                'nova applies these after %s, and they set rules the freeze '
-                'wraps, which would undo it: %s. Move those rules into the '
-                'policy file or an earlier file.'
-                % (self.path, '; '.join(later)))
+                f'nova applies these after {self.path}, and they set rules '
+                f"the freeze wraps, which would undo it: {'; '.join(later)}. "
+                'Move those rules into the policy file or an earlier file.')
         return overlay, text
 
     def require_policy_file(self, create=False):
@@ -238,22 +236,21 @@ class PolicyDir:
             return None
         if not create:
             raise OverlayError(
-                "nova's policy file %s does not exist, and oslo.policy "
+                f"nova's policy file {path} does not exist, and oslo.policy "
                 "documents that it searches policy_dirs only when it does: "
-                "nova may ignore %s. Create it (empty will do), or pass "
-                "--create-policy-file." % (path, self.path))
+                f"nova may ignore {self.path}. Create it (empty will do), or "
+                "pass --create-policy-file.")
         try:
             atomic.write_atomically(path, _NEW_POLICY_FILE)
         except OSError as exc:
-            raise OverlayError('cannot create policy file %s: %s'
-                               % (path, exc))
+            raise OverlayError(f'cannot create policy file {path}: {exc}')
         return path
 
     def write(self, text):
         try:
             self._changing(lambda: atomic.write_atomically(self.path, text))
         except OSError as exc:
-            raise OverlayError('cannot write %s: %s' % (self.path, exc))
+            raise OverlayError(f'cannot write {self.path}: {exc}')
 
     def remove(self):
         """Remove the overlay (never the directory); False if it was absent.
@@ -266,7 +263,7 @@ class PolicyDir:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise OverlayError('cannot remove %s: %s' % (self.path, exc))
+            raise OverlayError(f'cannot remove {self.path}: {exc}')
         return True
 
     def report(self, mode):
@@ -281,20 +278,20 @@ class PolicyDir:
             return False, 'missing: run freeze-ctl on again to write it'
         if mode is None:
             return False, ('present although the API is thawed: run '
-                           'freeze-ctl off --policy-dir %s' % self.directory)
+                           f'freeze-ctl off --policy-dir {self.directory}')
         try:
             on_disk = read_policy_file(self.path)
         except OverlayError as exc:
-            return False, 'unreadable: %s' % exc
+            return False, f'unreadable: {exc}'
         try:
             expected, _ = self.prepare(mode)
         except (OverlayError, overlay_rules.PolicyError) as exc:
-            return False, 'cannot check: %s' % exc
+            return False, f'cannot check: {exc}'
         if on_disk == expected:
-            return True, 'in place for mode %s' % mode
-        return False, ('stale: differs from the overlay for mode %s (written '
-                       'for another mode, or the policy changed since); run '
-                       'freeze-ctl on again' % mode)
+            return True, f'in place for mode {mode}'
+        return False, (f'stale: differs from the overlay for mode {mode} '
+                       '(written for another mode, or the policy changed '
+                       'since); run freeze-ctl on again')
 
     def _loads_after(self, path):
         directory = os.path.dirname(path)
@@ -330,7 +327,7 @@ def overlay_mode(path):
     except FileNotFoundError:
         return ABSENT
     except (OSError, UnicodeDecodeError) as exc:
-        return 'unreadable: %s' % exc.__class__.__name__
+        return f'unreadable: {exc.__class__.__name__}'
     return overlay_rules.header_mode(first) or 'not a nova-freeze overlay'
 
 

@@ -88,8 +88,8 @@ def generate(rules, operations, mode, freeze_rules):
     ANDed with its own guard.
     """
     if mode not in document.MODES:
-        raise PolicyError('unknown mode %r (known: %s)'
-                          % (mode, ', '.join(document.MODES)))
+        raise PolicyError(f'unknown mode {mode!r} (known: '
+                          f"{', '.join(document.MODES)})")
     checks = {name: oslo_policy.RuleDefault(name, text).check
               for name, text in rules.items()}
     guards = {}
@@ -117,15 +117,16 @@ _FIRST_LINE_MODE = re.compile('# ' + re.escape(_FIRST_LINE.split('%s')[0])
 
 def header(mode, nova_version, command, sources, freeze_rules):
     """Comment lines naming what made an overlay, for operators and audits."""
+    migration_roles = ','.join(sorted(freeze_rules.migration_roles))
+    reader_roles = ','.join(sorted(freeze_rules.reader_roles))
+    allow = ','.join(str(allow) for allow in freeze_rules.allow)
     return [
         _FIRST_LINE % mode,
-        'Generated against nova %s by: %s' % (nova_version, command),
-        'Wraps the effective rules of: nova defaults%s'
-        % ''.join(' + %s' % source for source in sources),
-        '[freeze] migration_roles=%s reader_roles=%s allow=%s' % (
-            ','.join(sorted(freeze_rules.migration_roles)),
-            ','.join(sorted(freeze_rules.reader_roles)),
-            ','.join(str(allow) for allow in freeze_rules.allow)),
+        f'Generated against nova {nova_version} by: {command}',
+        'Wraps the effective rules of: nova defaults'
+        + ''.join(f' + {source}' for source in sources),
+        f'[freeze] migration_roles={migration_roles} '
+        f'reader_roles={reader_roles} allow={allow}',
         'Each rule R with operations the freeze restricts is "(ROLES) and '
         '(R)": the overlay only takes away.',
     ]
@@ -140,7 +141,7 @@ def header_mode(first_line):
 
 def render(overlay, header_lines):
     """The overlay as a YAML policy file, ``header_lines`` as comments."""
-    comments = ''.join('# %s\n' % line for line in header_lines)
+    comments = ''.join(f'# {line}\n' for line in header_lines)
     return comments + yaml.safe_dump(overlay, default_style='"',
                                      sort_keys=False, width=float('inf'))
 
@@ -170,8 +171,8 @@ def _inline(check, checks, names, seen=()):
     """``check`` with every reference to ``names`` replaced by its rule."""
     if isinstance(check, oslo_policy.RuleCheck) and check.match in names:
         if check.match in seen:
-            raise PolicyError('rules refer to each other in a cycle: %s'
-                              % ' -> '.join(seen + (check.match,)))
+            raise PolicyError('rules refer to each other in a cycle: '
+                              + ' -> '.join(seen + (check.match,)))
         return _inline(checks[check.match], checks, names,
                        seen + (check.match,))
     if isinstance(check, (oslo_policy.AndCheck, oslo_policy.OrCheck)):
@@ -196,9 +197,9 @@ def _wrap(roles, check, freeze_rules):
         return '!'
     for role in roles:
         if not _ROLE_NAME.match(role):
-            raise PolicyError('role %r cannot be written in an oslo.policy '
-                              'rule' % role)
+            raise PolicyError(f'role {role!r} cannot be written in an '
+                              'oslo.policy rule')
     ordered = sorted(roles,
                      key=lambda r: (r not in freeze_rules.migration_roles, r))
-    return '(%s) and (%s)' % (' or '.join('role:' + r for r in ordered),
-                              _text(check))
+    either = ' or '.join(f'role:{r}' for r in ordered)
+    return f'({either}) and ({_text(check)})'

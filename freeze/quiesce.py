@@ -51,7 +51,7 @@ def in_flight(servers, migrations):
         if task:
             found.append(InFlight(
                 'server', server['id'], server.get('name') or '',
-                '%s (%s)' % (task, server.get('status')),
+                f"{task} ({server.get('status')})",
                 server.get('OS-EXT-SRV-ATTR:host') or ''))
     for migration in migrations:
         status = (migration.get('status') or '').lower()
@@ -59,16 +59,15 @@ def in_flight(servers, migrations):
             found.append(InFlight(
                 'migration', str(migration['id']),
                 migration.get('instance_uuid') or '',
-                '%s %s' % (migration.get('migration_type', 'migration'),
-                           status),
-                '%s -> %s' % (migration.get('source_compute') or '?',
-                              migration.get('dest_compute') or '?')))
+                f"{migration.get('migration_type', 'migration')} {status}",
+                f"{migration.get('source_compute') or '?'} -> "
+                f"{migration.get('dest_compute') or '?'}"))
     return sorted(found)
 
 
 def describe(items):
-    return '; '.join('%s %s %s: %s%s' % (i.kind, i.id, i.name, i.doing,
-                                         ' on %s' % i.where if i.where else '')
+    return '; '.join(f'{i.kind} {i.id} {i.name}: {i.doing}'
+                     + (f' on {i.where}' if i.where else '')
                      for i in items)
 
 
@@ -101,15 +100,15 @@ class Nova:
         except (sdk_exceptions.SDKException,
                 ks_exceptions.ClientException) as exc:
             raise QuiesceError('no usable Nova credentials (OS_* variables '
-                               'or --os-cloud): %s' % exc)
+                               f'or --os-cloud): {exc}')
 
     def _get(self, path, **kwargs):
         try:
             return self.adapter.get(path, **kwargs).json()
         except ks_exceptions.ClientException as exc:
-            raise QuiesceError('nova: GET %s: %s' % (path, exc))
+            raise QuiesceError(f'nova: GET {path}: {exc}')
         except ValueError as exc:
-            raise QuiesceError('nova: GET %s: not JSON: %s' % (path, exc))
+            raise QuiesceError(f'nova: GET {path}: not JSON: {exc}')
 
     def servers(self):
         """Every server of every project, page by page."""
@@ -124,7 +123,7 @@ class Nova:
 
     def migrations(self):
         return self._get('/os-migrations', headers={
-            'OpenStack-API-Version': 'compute %s' % MIGRATIONS_MICROVERSION,
+            'OpenStack-API-Version': f'compute {MIGRATIONS_MICROVERSION}',
         }).get('migrations', [])
 
     def in_flight(self):

@@ -179,6 +179,6 @@ def operation_request(operation, identifier):
     method = str(operation.get('method') or '').strip().upper()
     match = _OPERATION_PATH.match(str(operation.get('path') or '').strip())
     if not method or match is None:
-        raise ValueError('policy operation not understood: %r' % (operation,))
+        raise ValueError(f'policy operation not understood: {operation!r}')
     path = normalise(_PLACEHOLDER.sub(identifier, match.group('path')))
     return method, path, match.group('action')

@@ -35,10 +35,10 @@ class GrantsLeft(Exception):
 
     def __init__(self, stuck, reason):
         self.stuck = stuck
-        super().__init__('%d grant(s) still to revoke (%s): %s; run '
-                         'freeze-ctl off again once Keystone answers'
-                         % (len(stuck), reason,
-                            ', '.join(describe(g) for g in stuck)))
+        left = ', '.join(describe(g) for g in stuck)
+        super().__init__(f'{len(stuck)} grant(s) still to revoke ({reason}): '
+                         f'{left}; run freeze-ctl off again once Keystone '
+                         'answers')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,20 +55,20 @@ class Target:
     def parse(cls, kind, text):
         actor, sep, project = text.rpartition(':')
         if not sep or not actor or not project:
-            raise ValueError('%s grant must be NAME[@DOMAIN]:PROJECT[@DOMAIN], '
-                             'not %r' % (kind, text))
+            raise ValueError(f'{kind} grant must be '
+                             f'NAME[@DOMAIN]:PROJECT[@DOMAIN], not {text!r}')
         name, domain = _split_domain(actor)
         project, project_domain = _split_domain(project)
         return cls(kind, name, domain, project, project_domain)
 
     def __str__(self):
-        return '%s %s@%s on %s@%s' % (self.kind, self.name, self.domain,
-                                      self.project, self.project_domain)
+        return (f'{self.kind} {self.name}@{self.domain} on '
+                f'{self.project}@{self.project_domain}')
 
     def names(self, role):
         """``(kind, actor, project, role)`` as a Grant names them."""
-        return (self.kind, '%s@%s' % (self.name, self.domain),
-                '%s@%s' % (self.project, self.project_domain), role)
+        return (self.kind, f'{self.name}@{self.domain}',
+                f'{self.project}@{self.project_domain}', role)
 
 
 def names(grant):
@@ -81,13 +81,13 @@ def _split_domain(text):
     if not sep:
         return text, DEFAULT_DOMAIN
     if not name or not domain:
-        raise ValueError('bad name %r: expected NAME or NAME@DOMAIN' % text)
+        raise ValueError(f'bad name {text!r}: expected NAME or NAME@DOMAIN')
     return name, domain
 
 
 def describe(grant):
-    return 'role %s to %s %s on project %s' % (grant.role, grant.kind,
-                                               grant.actor, grant.project)
+    return (f'role {grant.role} to {grant.kind} {grant.actor} on project '
+            f'{grant.project}')
 
 
 def plan_grants(keystone, targets, role_name, already):
@@ -125,8 +125,9 @@ def apply_grants(keystone, planned):
     except GrantError as failure:
         _, stuck = revoke_grants(keystone, made)
         if stuck:
-            raise GrantError('%s; and could not take back %s' % (
-                failure, ', '.join(describe(g) for g in stuck)), stuck)
+            left = ', '.join(describe(g) for g in stuck)
+            raise GrantError(
+                f'{failure}; and could not take back {left}', stuck)
         raise
     return [dataclasses.replace(g, status='created')
             if g.status == 'pending' else g for g in planned]

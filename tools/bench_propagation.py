@@ -143,11 +143,11 @@ def main():
         return worker(args.worker)
     with tempfile.TemporaryDirectory(prefix='bench-prop-') as workdir, \
             LocalEtcd(workdir) as etcd:
-        urls = {'file': 'file://%s/state.json' % workdir,
+        urls = {'file': f'file://{workdir}/state.json',
                 'etcd': etcd.state_url('/bench')}
-        print('Propagation of a state change to %d worker processes, %d '
-              'changes (a simulated request every %g ms per worker):'
-              % (args.workers, args.rounds, REQUEST_EVERY * 1000))
+        print(f'Propagation of a state change to {args.workers} worker '
+              f'processes, {args.rounds} changes (a simulated request every '
+              f'{REQUEST_EVERY * 1000:g} ms per worker):')
         print('  backend  to each view: p50     p99     max   '
               'all acknowledged: p50     p99   goal p99')
         for name, url in urls.items():
@@ -161,8 +161,8 @@ def main():
         print('State lookup per request (median of 5 x 200000 calls):')
         for name, url in urls.items():
             view, thawed = lookup_cost(url)
-            print('  %-7s watcher.current() %5.2f us   whole thawed filter '
-                  '%5.2f us' % (name, view, thawed))
+            print(f'  {name!s:<7} watcher.current() {view:5.2f} us   whole '
+                  f'thawed filter {thawed:5.2f} us')
 
 
 if __name__ == '__main__':

@@ -77,7 +77,7 @@ def session(args):
             sdk_exceptions.ConfigException) as exc:
         raise NoCredentials(
             'Keystone credentials are needed for role grants (--os-cloud, '
-            'OS_* variables or --os-* options): %s' % exc)
+            f'OS_* variables or --os-* options): {exc}')
 
 
 def keystone_or_none(args):

@@ -178,10 +178,10 @@ def _reached(fn, args) -> int:
     except ks_exceptions.ConnectFailure as exc:
         reason = re.findall(r'\[Errno -?\d+\][^\'")]*', str(exc))
         where = re.search(r'connection to (\S+?):? ', str(exc))
+        host = where.group(1) if where else 'the service'
+        why = reason[-1].strip() if reason else exc
         raise settings_mod.SettingsError(
-            'cannot reach %s (after retries): %s' % (
-                where.group(1) if where else 'the service',
-                reason[-1].strip() if reason else exc)) from exc
+            f'cannot reach {host} (after retries): {why}') from exc
 
 
 def _settings(args) -> settings_mod.Settings:

@@ -97,21 +97,20 @@ def run(prog, debug, command, expected=()):
         os.dup2(devnull, sys.stdout.fileno())
         return DONE
     except UsageError as exc:
-        _say(prog, debug, 'error: %s' % one_line(exc))
+        _say(prog, debug, f'error: {one_line(exc)}')
         return USAGE
     except (CommandError,) + tuple(expected) as exc:
-        _say(prog, debug, 'error: %s' % (_missing_driver(exc)
-                                         or one_line(exc)))
+        _say(prog, debug, f'error: {_missing_driver(exc) or one_line(exc)}')
         return FAILED
     except KeyboardInterrupt:
         _say(prog, debug, 'interrupted')
         return FAILED
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if _missing_driver(exc):
-            _say(prog, debug, 'error: %s' % _missing_driver(exc))
+            _say(prog, debug, f'error: {_missing_driver(exc)}')
             return FAILED
-        _say(prog, debug, 'error: unexpected %s: %s (--debug shows the '
-             'traceback)' % (type(exc).__name__, one_line(exc)))
+        _say(prog, debug, f'error: unexpected {type(exc).__name__}: '
+             f'{one_line(exc)} (--debug shows the traceback)')
         return FAILED
 
 
@@ -120,8 +119,8 @@ def _missing_driver(exc):
     causes (the journal reports it as a bad URL): what to install."""
     while exc is not None:
         if isinstance(exc, ImportError) and exc.name in DRIVERS:
-            return ('the database driver %s is not installed: pip install %s'
-                    % (exc.name, DRIVERS[exc.name]))
+            return (f'the database driver {exc.name} is not installed: pip '
+                    f'install {DRIVERS[exc.name]}')
         exc = exc.__cause__ or exc.__context__
     return None
 

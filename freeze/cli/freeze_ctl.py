@@ -51,7 +51,7 @@ def parse_duration(text):
     match = _DURATION.match(text.strip())
     if not text.strip() or not match or not any(match.groups()):
         raise argparse.ArgumentTypeError(
-            'duration must look like 90s, 30m, 2h, 1d or 1h30m, not %r' % text)
+            f'duration must look like 90s, 30m, 2h, 1d or 1h30m, not {text!r}')
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return datetime.timedelta(days=days, hours=hours, minutes=minutes,
                               seconds=seconds)
@@ -64,7 +64,7 @@ def positive_int(text):
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError('must be a whole number of 1 or '
-                                         'more, not %r' % text)
+                                         f'more, not {text!r}')
     return value
 
 
@@ -87,12 +87,13 @@ def load_nova_conf(args):
     try:
         conf(args=[], project='nova', default_config_files=config_files)
     except cfg.Error as exc:
-        raise CommandError('cannot read %s: %s' % (where, exc))
+        raise CommandError(f'cannot read {where}: {exc}')
     try:
         freeze_conf.load_settings(conf)
     except (ValueError, cfg.Error) as exc:
-        raise CommandError('[freeze] in %s: %s (nova-api would refuse it '
-                           'too)' % (where, ' '.join(str(exc).split())))
+        why = ' '.join(str(exc).split())
+        raise CommandError(f'[freeze] in {where}: {why} (nova-api would '
+                           'refuse it too)')
     return conf
 
 
@@ -104,8 +105,8 @@ def resolve_state_url(args, environ=os.environ):
     if environ.get('NOVA_FREEZE_STATE'):
         return environ['NOVA_FREEZE_STATE'], '$NOVA_FREEZE_STATE'
     if conf.default_config_files:
-        origin = '[freeze] state_url in %s' % ', '.join(
-            conf.default_config_files)
+        origin = ('[freeze] state_url in '
+                  + ', '.join(conf.default_config_files))
         if conf.freeze.state_url == freeze_conf.DEFAULT_STATE_URL:
             origin += ' (its default)'
         return conf.freeze.state_url, origin
@@ -124,33 +125,32 @@ def resolve_policy_dir(args):
         freeze_conf.load_settings(conf).rules,
         conf.oslo_policy.enforce_new_defaults)
     if conf.default_config_files and not target.configured:
-        print('freeze-ctl: warning: %s is not in [oslo_policy] policy_dirs '
-              'of %s: nova does not read it'
-              % (target.directory, ', '.join(conf.default_config_files)),
+        files = ', '.join(conf.default_config_files)
+        print(f'freeze-ctl: warning: {target.directory} is not in '
+              f'[oslo_policy] policy_dirs of {files}: nova does not read it',
               file=sys.stderr)
     return target
 
 
 def _note(text):
     if text:
-        print('freeze-ctl: %s' % text, file=sys.stderr)
+        print(f'freeze-ctl: {text}', file=sys.stderr)
 
 
 def _quiesce(nova, args):
     """None once nothing is in flight in nova, else what still is."""
     def show(items):
         if items:
-            _note('waiting for %d in flight:\n%s' % (
-                len(items), output.render([i.to_dict() for i in items],
-                                          'table')))
+            table = output.render([i.to_dict() for i in items], 'table')
+            _note(f'waiting for {len(items)} in flight:\n{table}')
     try:
         left = quiesce.wait_quiet(nova.in_flight, args.quiesce_timeout,
                                   on_change=show)
     except quiesce.QuiesceError as exc:
-        return 'cannot check what is in flight: %s' % exc
+        return f'cannot check what is in flight: {exc}'
     if left:
-        return 'still in flight after %gs: %s' % (args.quiesce_timeout,
-                                                  quiesce.describe(left))
+        return (f'still in flight after {args.quiesce_timeout:g}s: '
+                f'{quiesce.describe(left)}')
     _note('nothing in flight: ready for the cut')
     return None
 
@@ -196,8 +196,8 @@ def _nova_for_quiesce(args):
         nova = quiesce.Nova.from_config(auth.credentials(args))
         nova.check()
     except quiesce.QuiesceError as exc:
-        raise CommandError('--quiesce: cannot check what is in flight: %s; '
-                           'nothing was changed' % exc)
+        raise CommandError('--quiesce: cannot check what is in flight: '
+                           f'{exc}; nothing was changed')
     return nova
 
 
@@ -235,8 +235,8 @@ class StateCommand:
                 message += ('; the state document is corrupt: check it, or '
                             'use --force with on/off to set it aside and '
                             'write a new one')
-            raise CommandError('%s [state URL from %s]'
-                               % (message, args.state_origin))
+            raise CommandError(
+                f'{message} [state URL from {args.state_origin}]')
         except control.Invalid as exc:
             raise exits.UsageError(str(exc)) from exc
         except control.Failed as exc:
@@ -396,8 +396,8 @@ class Off(StateCommand, shell.ShowOne):
             print(note, file=sys.stderr)
         shown = new.to_dict()
         if target is not None:
-            shown['policy_overlay'] = '%s (%s)' % (
-                target, 'removed' if target.remove() else 'absent')
+            gone = 'removed' if target.remove() else 'absent'
+            shown['policy_overlay'] = f'{target} ({gone})'
         # Thawed first, then the role taken back: Keystone being down must
         # not keep the cloud frozen.  What cannot be revoked stays recorded.
         revoked = []
@@ -436,9 +436,9 @@ class Status(StateCommand, shell.ShowOne):
                      state_url=redaction.redact(backend),
                      state_url_from=args.state_origin)
         if not getattr(backend, 'directory_exists', lambda: True)():
-            _note('warning: %s does not exist (state URL from %s): never '
-                  'frozen here, or a mistyped state URL'
-                  % (os.path.dirname(backend.path), args.state_origin))
+            _note(f'warning: {os.path.dirname(backend.path)} does not exist '
+                  f'(state URL from {args.state_origin}): never frozen here, '
+                  'or a mistyped state URL')
         target = resolve_policy_dir(args)
         if target is not None:
             matches, detail = target.report(
@@ -535,8 +535,8 @@ class Revoke(Grant):
 
 def _describe_changes(changes):
     return '; '.join(
-        'corrupt document set aside as %s' % change if name == 'set_aside'
-        else '%s %s -> %s' % (name, _plain(change[0]), _plain(change[1]))
+        f'corrupt document set aside as {change}' if name == 'set_aside'
+        else f'{name} {_plain(change[0])} -> {_plain(change[1])}'
         for name, change in changes.items())
 
 
@@ -603,11 +603,11 @@ class PolicyGenerate(shell.Command):
         conf = load_nova_conf(args)
         layout = nova_policy.layout_from_conf(conf, args.policy_file)
         if args.policy_file and not os.path.isfile(layout.policy_file):
-            raise CommandError('policy file %s does not exist'
-                               % layout.policy_file)
-        command = 'freeze-ctl policy generate --mode %s' % args.mode
+            raise CommandError(
+                f'policy file {layout.policy_file} does not exist')
+        command = f'freeze-ctl policy generate --mode {args.mode}'
         if args.policy_file:
-            command += ' --policy-file %s' % args.policy_file
+            command += f' --policy-file {args.policy_file}'
         rules, text = nova_policy.build(
             args.mode, freeze_conf.load_settings(conf).rules,
             layout.sources(), command, conf.oslo_policy.enforce_new_defaults)
@@ -617,9 +617,9 @@ class PolicyGenerate(shell.Command):
         try:
             atomic.write_atomically(args.output, text)
         except OSError as exc:
-            raise CommandError('cannot write %s: %s' % (args.output, exc))
-        print('%s: %d rules for mode %s' % (args.output, len(rules),
-                                            args.mode), file=sys.stderr)
+            raise CommandError(f'cannot write {args.output}: {exc}')
+        print(f'{args.output}: {len(rules)} rules for mode {args.mode}',
+              file=sys.stderr)
         return exits.DONE
 
 
@@ -649,15 +649,15 @@ class Paste(shell.Command):
                 text = f.read()
             mode = stat.S_IMODE(os.stat(args.file).st_mode)
         except OSError as exc:
-            raise CommandError('cannot read %s: %s' % (args.file, exc))
+            raise CommandError(f'cannot read {args.file}: {exc}')
         try:
             new_text, changed = pastefile.insert_filter(text, args.file)
         except pastefile.PasteError as exc:
-            raise CommandError('%s: %s' % (args.file, exc))
+            raise CommandError(f'{args.file}: {exc}')
         target = args.output or args.file
         if not changed and target == args.file:
-            print('%s already has the freeze filter; nothing changed.'
-                  % args.file)
+            print(f'{args.file} already has the freeze filter; nothing '
+                  'changed.')
             return exits.DONE
         if args.dry_run:
             sys.stdout.writelines(difflib.unified_diff(
@@ -667,10 +667,10 @@ class Paste(shell.Command):
         try:
             written = atomic.write_atomically(target, new_text, mode=mode)
         except OSError as exc:
-            raise CommandError('cannot write %s: %s' % (target, exc))
-        print('%s: freeze filter added to %s' % (
-            target if written == os.path.abspath(target) else '%s (-> %s)' % (
-                target, written), ', '.join(changed)))
+            raise CommandError(f'cannot write {target}: {exc}')
+        shown = (target if written == os.path.abspath(target)
+                 else f'{target} (-> {written})')
+        print(f"{shown}: freeze filter added to {', '.join(changed)}")
         return exits.DONE
 
 
@@ -693,7 +693,7 @@ class FreezeCtl(shell.App):
         self.argv = list(argv)
         super().__init__('freeze-ctl', 'Put the Nova compute API into '
                          'migration mode.', {
-                             name: 'freeze.cli.freeze_ctl:%s' % cls
+                             name: f'freeze.cli.freeze_ctl:{cls}'
                              for name, cls in COMMANDS.items()})
 
     def add_global_options(self, parser):

@@ -21,4 +21,4 @@ class module:  # noqa: N801 - used where an import would be
         return getattr(importlib.import_module(self._name), attribute)
 
     def __repr__(self):
-        return '<lazy module %r>' % self._name
+        return f'<lazy module {self._name!r}>'

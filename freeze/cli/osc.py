@@ -72,7 +72,7 @@ class Client:
                 sdk_exceptions.ConfigException) as exc:
             raise exceptions.CommandError(
                 'Keystone credentials are needed for role grants '
-                '(--os-cloud, OS_* variables or --os-* options): %s' % exc)
+                f'(--os-cloud, OS_* variables or --os-* options): {exc}')
 
 
 class _Command:
@@ -94,7 +94,7 @@ def build_option_parser(parser):
     parser.add_argument(
         '--os-nova-freeze-api-version', metavar='VERSION',
         default=utils.env('OS_NOVA_FREEZE_API_VERSION'),
-        help='nova-freeze plugin version (default: %s)' % DEFAULT_API_VERSION)
+        help=f'nova-freeze plugin version (default: {DEFAULT_API_VERSION})')
     return parser
 
 
@@ -138,7 +138,7 @@ def _add_targets(parser, nargs):
     parser.add_argument('--group', action='store_true',
                         help='the names are groups, not users')
     parser.add_argument('--role', default=DEFAULT_ROLE,
-                        help='the role (default: %s)' % DEFAULT_ROLE)
+                        help=f'the role (default: {DEFAULT_ROLE})')
 
 
 def _grants(client, kind, texts, role):
@@ -188,7 +188,7 @@ class SetFreeze(_Command, command.ShowOne):
         thaw.add_argument('--no-auto-thaw', dest='auto_thaw',
                           action='store_false', help='never thaw by itself')
         freeze_ctl.add_grant_options(
-            parser, 'the role to grant (default: %s)' % DEFAULT_ROLE)
+            parser, f'the role to grant (default: {DEFAULT_ROLE})')
         parser.set_defaults(role=DEFAULT_ROLE)
         _add_wait(parser)
         return parser

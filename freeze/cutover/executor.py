@@ -33,11 +33,11 @@ NOT_STARTED = 125
 #: second ``sh`` to start), with no arguments as under ``sh -c``: its own
 #: ``exit``, ``exec`` or EXIT trap cannot skip the line that records its
 #: status.
-_GATE = ('read -r _ || exit %d; exec </dev/null; _nova_cutover_command=$1; '
-         '_nova_cutover_status=$2; _nova_cutover_token=$3; shift 3; '
-         '(eval "$_nova_cutover_command"); _nova_cutover_rc=$?; '
-         'echo "$_nova_cutover_token $_nova_cutover_rc" '
-         '>>"$_nova_cutover_status"; exit $_nova_cutover_rc' % NOT_STARTED)
+_GATE = (f'read -r _ || exit {NOT_STARTED}; exec </dev/null; '
+         '_nova_cutover_command=$1; _nova_cutover_status=$2; '
+         '_nova_cutover_token=$3; shift 3; (eval "$_nova_cutover_command"); '
+         '_nova_cutover_rc=$?; echo "$_nova_cutover_token $_nova_cutover_rc" '
+         '>>"$_nova_cutover_status"; exit $_nova_cutover_rc')
 #: How much of a log's end is read back as the command's output.
 TAIL = 64 * 1024
 
@@ -93,7 +93,7 @@ class Gated:
             kill_group(self.pid)
             self.proc.wait()
             return Outcome('timeout', None,
-                           tail(self.log) + '\n[killed after %gs]' % timeout,
+                           tail(self.log) + f'\n[killed after {timeout:g}s]',
                            time.monotonic() - start)
         return Outcome('ok' if rc == 0 else 'failed', rc, tail(self.log),
                        time.monotonic() - start)
@@ -107,7 +107,7 @@ def output_of(command, timeout):
                               timeout=timeout, text=True,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        return None, '', 'no answer in %gs' % timeout
+        return None, '', f'no answer in {timeout:g}s'
     return done.returncode, done.stdout, done.stderr
 
 
@@ -132,7 +132,7 @@ def start_time(pid):
     """When process ``pid`` started (epoch seconds), as psutil's
     ``create_time`` says; one read of /proc/PID/stat where there is one."""
     try:
-        with open('/proc/%d/stat' % pid, 'rb') as f:
+        with open(f'/proc/{pid}/stat', 'rb') as f:
             ticks = int(f.read().rpartition(b')')[2].split()[19])
         return _boot_time() + ticks / _TICKS
     except (OSError, ValueError, IndexError):
@@ -223,8 +223,8 @@ def tail(log):
             raw = f.read()
     except OSError:
         return ''
-    cut = '' if size <= TAIL else '[... %d bytes cut: %s has them]\n' % (
-        size - TAIL, log)
+    cut = ('' if size <= TAIL
+           else f'[... {size - TAIL} bytes cut: {log} has them]\n')
     return cut + raw.decode('utf-8', 'replace')
 
 

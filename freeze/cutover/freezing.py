@@ -18,11 +18,11 @@ class FreezeStatusError(ValueError):
 
 
 def status(base):
-    return '%s status -f json' % base
+    return f'{base} status -f json'
 
 
 def history(base):
-    return '%s history -f json' % base
+    return f'{base} history -f json'
 
 
 def on(base, freeze):
@@ -31,11 +31,11 @@ def on(base, freeze):
         words += ['--grant', grant]
     for grant in freeze.grant_groups:
         words += ['--grant-group', grant]
-    return '%s %s -f json' % (base, shlex.join(words))
+    return f'{base} {shlex.join(words)} -f json'
 
 
 def off(base):
-    return '%s off -f json' % base
+    return f'{base} off -f json'
 
 
 def restore(base, freeze, before_output, now):
@@ -54,7 +54,7 @@ def restore(base, freeze, before_output, now):
         auto_thaw = bool(before.get('auto_thaw'))
     except (ValueError, KeyError, TypeError) as exc:
         raise FreezeStatusError('cannot read the freeze state saved before '
-                                'the stage: %s' % exc)
+                                f'the stage: {exc}')
     ended = until is not None and until <= now
     if not frozen or (auto_thaw and ended):
         return off(base)
@@ -66,15 +66,15 @@ def restore(base, freeze, before_output, now):
         words.append('--no-until')  # on keeps the stage's end otherwise
     words.append('--auto-thaw' if auto_thaw and not ended else
                  '--no-auto-thaw')
-    commands = ['%s %s -f json' % (base, shlex.join(words))]
+    commands = [f'{base} {shlex.join(words)} -f json']
     added = ([('user', g) for g in freeze.grants]
              + [('group', g) for g in freeze.grant_groups])
     for kind, grant in added:
         actor, project = (_qualified(part) for part in grant.split(':'))
         if (kind, actor, project) not in existing:
             option = '--grant' if kind == 'user' else '--grant-group'
-            commands.append('%s revoke %s %s -f json'
-                            % (base, option, shlex.quote(grant)))
+            commands.append(
+                f'{base} revoke {option} {shlex.quote(grant)} -f json')
     return ' && '.join(commands)
 
 

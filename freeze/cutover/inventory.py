@@ -15,8 +15,8 @@ def settings(raw):
         raise PlanError('inventory: only {from: nova} is supported')
     unknown = set(raw) - {'from', 'cloud', 'group_by', 'disabled'}
     if unknown:
-        raise PlanError('inventory: unknown key(s): %s'
-                        % ', '.join(sorted(unknown)))
+        raise PlanError('inventory: unknown key(s): '
+                        + ', '.join(sorted(unknown)))
     if raw.get('group_by', 'zone') not in ('zone', 'none'):
         raise PlanError('inventory: group_by is zone or none')
     return raw
@@ -43,8 +43,7 @@ def from_nova(raw):
         services = [(s.host, s.availability_zone, s.status)
                     for s in conn.compute.services(binary='nova-compute')]
     except openstack.exceptions.SDKException as exc:
-        raise PlanError('inventory: cannot list Nova compute services: %s'
-                        % exc)
+        raise PlanError(f'inventory: cannot list Nova compute services: {exc}')
     hosts = group(services, options.get('group_by', 'zone'),
                   options.get('disabled', False))
     if not hosts:

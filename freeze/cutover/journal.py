@@ -145,18 +145,18 @@ class Journal:
         try:
             self.engine = sa.create_engine(url)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise JournalError('bad journal URL %r: %s' % (url, exc))
+            raise JournalError(f'bad journal URL {url!r}: {exc}')
         if self.engine.dialect.name == 'sqlite':
             sa.event.listen(self.engine, 'connect', _sqlite_pragmas)
             path = self.engine.url.database
             if not create and path and not os.path.exists(path):
-                raise JournalError('no journal at %s (nothing has run yet, '
-                                   'or give --journal)' % path)
+                raise JournalError(f'no journal at {path} (nothing has run '
+                                   'yet, or give --journal)')
             if path and not os.path.isdir(os.path.dirname(
                     os.path.abspath(path))):
-                raise JournalError('the journal directory %s does not exist: '
-                                   'create it, or give --journal'
-                                   % os.path.dirname(os.path.abspath(path)))
+                directory = os.path.dirname(os.path.abspath(path))
+                raise JournalError(f'the journal directory {directory} does '
+                                   'not exist: create it, or give --journal')
         self._lock = threading.Lock()
         self.me = _identity()
         self._guard(self._open_racing if create else self._open, create)
@@ -165,8 +165,8 @@ class Journal:
         self._logs = itertools.count(1)
         self._log_dir_made = False
         #: this process's own directory of logs, unique across runners
-        self._run_logs = os.path.join(self.log_dir, '%s-%d' % (
-            time.strftime('%Y%m%dT%H%M%S'), os.getpid()))
+        self._run_logs = os.path.join(
+            self.log_dir, f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
 
     def __str__(self):
         return self.engine.url.render_as_string(hide_password=True)
@@ -175,8 +175,8 @@ class Journal:
         try:
             return function(*args)
         except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
-            raise JournalError('journal %s: %s'
-                               % (self, getattr(exc, 'orig', None) or exc))
+            raise JournalError(
+                f"journal {self}: {getattr(exc, 'orig', None) or exc}")
 
     def _open_racing(self, create):
         """Create, safe against another process creating at the same
@@ -198,7 +198,7 @@ class Journal:
         with self.engine.begin() as conn:
             tables = sa.inspect(conn).get_table_names()
             if meta_table.name not in tables and not create:
-                raise JournalError('journal %s has no cutover tables' % self)
+                raise JournalError(f'journal {self} has no cutover tables')
             version = conn.execute(sa.select(meta_table.c.value).where(
                 meta_table.c.key == 'schema')).scalar() \
                 if meta_table.name in tables else None
@@ -215,23 +215,23 @@ class Journal:
                         {'key': 'schema', 'value': SCHEMA_VERSION}])
                 return  # created, or never used: empty either way
             if version != SCHEMA_VERSION:
-                raise JournalError('journal %s has schema %r, this tool '
-                                   'reads %r' % (self, version,
-                                                 SCHEMA_VERSION))
+                raise JournalError(f'journal {self} has schema {version!r}, '
+                                   f'this tool reads {SCHEMA_VERSION!r}')
 
     def new_log(self, unit, step, op):
         """A fresh path for one execution's output, unique across runners:
         ``LOG_DIR/RUNNER/N-UNIT-STEP-OP.log`` (RUNNER: start time, pid)."""
         self._logs_ready()
-        return os.path.join(self._run_logs, '%d-%s-%s-%s.log' % (
-            next(self._logs), unit or 'stage', step, op))
+        return os.path.join(
+            self._run_logs,
+            f"{next(self._logs)}-{unit or 'stage'}-{step}-{op}.log")
 
     def _logs_ready(self):
         if not self._log_dir_made:
             try:
                 os.makedirs(self._run_logs, exist_ok=True)
             except OSError as exc:
-                raise JournalError('cannot make the log directory: %s' % exc)
+                raise JournalError(f'cannot make the log directory: {exc}')
             self._log_dir_made = True
 
     # -- writes --------------------------------------------------------
@@ -277,8 +277,8 @@ class Journal:
 
     def result(self, row_id, status, rc, output):
         if len(output) > OUTPUT_LIMIT:
-            output = '[... %d bytes cut]\n' % (
-                len(output) - OUTPUT_LIMIT) + output[-OUTPUT_LIMIT:]
+            output = (f'[... {len(output) - OUTPUT_LIMIT} bytes cut]\n'
+                      + output[-OUTPUT_LIMIT:])
         self._write(_RESULT, dict(row=row_id, status=status, rc=rc,
                                   output=output, finished=time.time()))
 
@@ -309,8 +309,8 @@ class Journal:
                                 inventory=json.loads(r['inventory'])))
                     for r in rows]
         except ValueError as exc:
-            raise JournalError('journal %s: a run has corrupt hosts: %s'
-                               % (self, exc))
+            raise JournalError(f'journal {self}: a run has corrupt hosts: '
+                               f'{exc}')
 
     def rows(self, stage=None):
         return self._guard(self._rows, stage)
@@ -359,16 +359,16 @@ class Journal:
             if owner == self.me:
                 return
             if _alive(owner):
-                raise JournalError('another nova-cutover (%s) is running on '
-                                   'this journal' % owner)
+                raise JournalError(f'another nova-cutover ({owner}) is '
+                                   'running on this journal')
             with self.engine.begin() as conn:
                 taken = conn.execute(meta_table.update().where(
                     meta_table.c.key == LEASE,
                     meta_table.c.value == owner).values(value=self.me))
             if taken.rowcount == 1:
                 return
-        raise JournalError('journal %s: the runner lease keeps changing '
-                           'hands; try again' % self)
+        raise JournalError(f'journal {self}: the runner lease keeps changing '
+                           'hands; try again')
 
     def runner(self):
         """The live holder of the lease, or None (none, or killed)."""
@@ -396,8 +396,8 @@ def _upgrade_from_1(conn):
             ('cutover_actions', 'log', actions_table.c.log, ''),
             ('cutover_passes', 'whole', runs_table.c.whole,
              ' NOT NULL DEFAULT false')):
-        conn.execute(sa.text('ALTER TABLE %s ADD COLUMN %s %s%s' % (
-            table, name, column.type.compile(conn.dialect), extra)))
+        conn.execute(sa.text(f'ALTER TABLE {table} ADD COLUMN {name} '
+                             f'{column.type.compile(conn.dialect)}{extra}'))
     return _set_version(conn, '2')
 
 
@@ -405,13 +405,13 @@ def _upgrade_from_2(conn):
     """Schema 2 -> 3, in place: a *pass* is called a *run*, as the CLI
     says (``cutover_passes`` -> ``cutover_runs``, ``pass_id`` -> ``run_id``
     and its index)."""
-    conn.execute(sa.text('ALTER TABLE cutover_passes RENAME TO %s'
-                         % runs_table.name))
+    conn.execute(sa.text('ALTER TABLE cutover_passes RENAME TO '
+                         f'{runs_table.name}'))
     sa.Index('ix_cutover_actions_pass_id', sa.Table(
         actions_table.name, sa.MetaData(),
         sa.Column('pass_id', sa.Integer)).c.pass_id).drop(conn)
-    conn.execute(sa.text('ALTER TABLE %s RENAME COLUMN pass_id TO run_id'
-                         % actions_table.name))
+    conn.execute(sa.text(f'ALTER TABLE {actions_table.name} RENAME COLUMN '
+                         'pass_id TO run_id'))
     for index in actions_table.indexes:
         if list(index.columns) == [actions_table.c.run_id]:
             index.create(conn)
@@ -431,8 +431,8 @@ _UPGRADES = {'1': _upgrade_from_1, '2': _upgrade_from_2}
 def _identity():
     """This process as a lease owner: host, pid and start time (a later
     process given the same pid is another owner)."""
-    return '%s:%d:%.2f' % (socket.gethostname(), os.getpid(),
-                           psutil.Process().create_time())
+    started = psutil.Process().create_time()
+    return f'{socket.gethostname()}:{os.getpid()}:{started:.2f}'
 
 
 def _alive(owner):

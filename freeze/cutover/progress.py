@@ -25,10 +25,10 @@ def format_seconds(seconds):
         return '?'
     seconds = int(round(seconds))
     if seconds >= 3600:
-        return '%dh%02dm' % (seconds // 3600, seconds % 3600 // 60)
+        return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
     if seconds >= 60:
-        return '%dm%02ds' % (seconds // 60, seconds % 60)
-    return '%ds' % seconds
+        return f'{seconds // 60}m{seconds % 60:02d}s'
+    return f'{seconds}s'
 
 
 def when(epoch):
@@ -38,13 +38,14 @@ def when(epoch):
 
 
 def logfmt(event, fields):
-    parts = ['event=%s' % event]
+    parts = [f'event={event}']
     for key, value in fields.items():
         text = str(value)
         if not text or any(c in text for c in ' "=\n'):
-            text = '"%s"' % text.replace('\\', '\\\\').replace(
+            quoted = text.replace('\\', '\\\\').replace(
                 '"', '\\"').replace('\n', '\\n')
-        parts.append('%s=%s' % (key, text))
+            text = f'"{quoted}"'
+        parts.append(f'{key}={text}')
     return ' '.join(parts)
 
 
@@ -70,9 +71,9 @@ class Progress:
         with self._lock:
             if self.tty:
                 self._clear()
-                words = ' '.join('%s=%s' % (k, shlex.quote(str(v)))
+                words = ' '.join(f'{k}={shlex.quote(str(v))}'
                                  for k, v in fields.items())
-                self.stream.write('%s %s\n' % (event, words))
+                self.stream.write(f'{event} {words}\n')
                 self._draw(self._line)
             else:
                 self.stream.write(logfmt(event, fields) + '\n')
@@ -87,9 +88,8 @@ class Progress:
                 return
             left = eta(now - self._start, done + failed - self._base,
                        remaining)
-            self._draw('%s: %d done, %d failed, %d remaining, ETA %s'
-                       % (stage, done, failed, remaining,
-                          format_seconds(left)))
+            self._draw(f'{stage}: {done} done, {failed} failed, {remaining} '
+                       f'remaining, ETA {format_seconds(left)}')
             if final:
                 self.stream.write('\n')
                 self._line = ''

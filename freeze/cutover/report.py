@@ -36,7 +36,7 @@ def dry_run(plan, stages, hosts):
                            for host in batch for step in stage.steps])
         if stage.thaw:
             add('thaw', freezing.off(base),
-                'freeze again: %s' % freezing.on(base, stage.freeze))
+                f'freeze again: {freezing.on(base, stage.freeze)}')
         out['stages'].append({'stage': stage.name, 'actions': actions,
                               'failure_budget': stage.budget(len(hosts))
                               if stage.has_hosts else None,
@@ -48,29 +48,30 @@ def dry_run(plan, stages, hosts):
 def describe(plan, stages, hosts):
     """The dry run as text lines."""
     run = dry_run(plan, stages, hosts)
-    lines = ['plan %(plan)s: %(hosts)d host(s) in %(cells)d cell(s)' % run]
+    lines = [f"plan {run['plan']}: {run['hosts']} host(s) in "
+             f"{run['cells']} cell(s)"]
     for stage in run['stages']:
-        lines += ['', 'stage %s' % stage['stage']]
+        lines += ['', f"stage {stage['stage']}"]
         if stage['failure_budget']:
-            lines.append('       stops when %d host(s) of the run have '
-                         'failed (failure budget)' % stage['failure_budget'])
+            lines.append(f"       stops when {stage['failure_budget']} "
+                         'host(s) of the run have failed (failure budget)')
         for a in stage['actions']:
             if a['action'] == 'batch':
-                lines.append('  %3d. batch %d/%d, cell %s: %d host(s), %d at '
-                             'a time, stops at %d failed'
-                             % (a['n'], a['batch'], a['batches'], a['cell'],
-                                len(a['hosts']), a['concurrency'],
-                                a['stops_at_failed']))
-                lines += ['         %(host)s %(step)s: %(run)s' % s
+                lines.append(f"  {a['n']:3d}. batch {a['batch']}/"
+                             f"{a['batches']}, cell {a['cell']}: "
+                             f"{len(a['hosts'])} host(s), {a['concurrency']} "
+                             f"at a time, stops at {a['stops_at_failed']} "
+                             'failed')
+                lines += [f"         {s['host']} {s['step']}: {s['run']}"
                           for s in a['steps']]
                 continue
-            lines.append('  %3d. %s: %s' % (a['n'], a['action'], a['run']))
+            lines.append(f"  {a['n']:3d}. {a['action']}: {a['run']}")
             if a['revert']:
-                lines.append('       revert: %s' % a['revert'])
+                lines.append(f"       revert: {a['revert']}")
         if stage['point_of_no_return']:
             lines.append('       point of no return: needs '
                          '--confirm-point-of-no-return; a rollback '
-                         'after it loses: %s' % stage['point_of_no_return'])
+                         f"after it loses: {stage['point_of_no_return']}")
     return lines
 
 
@@ -94,7 +95,8 @@ def stages(runner, runs, units):
             'stage': stage.name,
             'status': runner.stage_status(plan, stage, runs, units),
             'runs': len(mine),
-            'hosts': ', '.join('%s %d' % kv for kv in sorted(counts.items())),
+            'hosts': ', '.join(f'{status} {count}'
+                               for status, count in sorted(counts.items())),
             'note': note,
             'updated': progress.when(mine[-1].updated) if mine else None})
     return rows
@@ -105,11 +107,11 @@ def freeze_line(state):
     if state is None:
         return 'freeze: no stage of the plan freezes'
     if 'error' in state:
-        return 'freeze: unknown (%s)' % state['error']
+        return f"freeze: unknown ({state['error']})"
     if not state.get('frozen'):
         return 'freeze (freeze-ctl status now): thawed'
-    return 'freeze (freeze-ctl status now): frozen, mode %s, reason %r' % (
-        state.get('mode'), state.get('reason'))
+    return ('freeze (freeze-ctl status now): frozen, mode '
+            f"{state.get('mode')}, reason {state.get('reason')!r}")
 
 
 def hosts(runner, runs, units, stage_filter=None):
@@ -133,8 +135,7 @@ def hosts(runner, runs, units, stage_filter=None):
                 'why': behind.get(host) if statuses[host] == views.SKIPPED
                 else None,
                 'done': ','.join(view.completed),
-                'last': last and '%s %s %s' % (last.op, last.step,
-                                               last.status),
+                'last': last and f'{last.op} {last.step} {last.status}',
                 'rc': last and last.rc,
                 'when': last and progress.when(last.finished or last.started)})
     return out

@@ -93,7 +93,7 @@ class Runner:
             for host in plan.hosts if earlier.has_hosts else ():
                 status = _unit(units, earlier.name, host).status(names)
                 if status in views.LEFT_BEHIND and host not in behind:
-                    behind[host] = '%s in %s' % (status, earlier.name)
+                    behind[host] = f'{status} in {earlier.name}'
         return behind
 
     def host_statuses(self, plan, stage, units):
@@ -139,8 +139,8 @@ class Runner:
         busy = self.unfinished()
         if busy:
             raise CutoverError(
-                'run %d of stage %s is %s: resume it or roll it back first'
-                % (busy[-1].id, busy[-1].stage, busy[-1].status))
+                f'run {busy[-1].id} of stage {busy[-1].stage} is '
+                f'{busy[-1].status}: resume it or roll it back first')
         stages = [plan.stage(stage_name)] if stage_name else plan.stages
         if selection is not None and not all(s.has_hosts for s in stages):
             raise CutoverError('--cell/--hosts choose hosts: give --stage '
@@ -198,20 +198,20 @@ class Runner:
                 continue
             if status == views.DONE_WITH_FALLBACKS:
                 raise CutoverError(
-                    'stage %s comes after %s, which is %s: retry-hosts, '
-                    'accept-hosts, or run --skip-fallen-back-hosts to go on '
-                    'without them' % (stage.name, earlier.name, status))
+                    f'stage {stage.name} comes after {earlier.name}, which is '
+                    f'{status}: retry-hosts, accept-hosts, or run '
+                    '--skip-fallen-back-hosts to go on without them')
             if status != views.DONE:
-                raise CutoverError('stage %s comes after %s, which is %s'
-                                   % (stage.name, earlier.name, status))
+                raise CutoverError(f'stage {stage.name} comes after '
+                                   f'{earlier.name}, which is {status}')
         after = plan.stages[plan.stages.index(stage) + 1:]
         later = [] if retry else [
             s.name for s in after
             if self.stage_status(plan, s, runs, units)
             not in ('not-started', views.ROLLED_BACK)]
         if later:
-            raise CutoverError('stage %s has run after %s: roll it back '
-                               'first' % (', '.join(later), stage.name))
+            raise CutoverError(f"stage {', '.join(later)} has run after "
+                               f'{stage.name}: roll it back first')
 
     def _hosts_for(self, plan, stage, units, selection, retry):
         if not stage.has_hosts:
@@ -232,9 +232,9 @@ class Runner:
                   if s in views.LEFT_BEHIND + (views.SKIPPED,)]
         self.progress.event(
             views.DONE_WITH_FALLBACKS, stage=stage.name, hosts=len(behind),
-            note='left behind, and kept out of later stages: %s. Then: '
-                 'retry-hosts, accept-hosts, or run '
-                 '--skip-fallen-back-hosts' % ', '.join(behind[:20]))
+            note='left behind, and kept out of later stages: '
+                 f"{', '.join(behind[:20])}. Then: retry-hosts, accept-hosts, "
+                 'or run --skip-fallen-back-hosts')
         return True
 
     def accept(self, stage_name, hosts):
@@ -242,22 +242,21 @@ class Runner:
         right by hand): later stages take them again."""
         busy = self.unfinished()
         if busy:
-            raise CutoverError('run %d of stage %s is %s: resume it or roll '
-                               'it back first' % (busy[-1].id, busy[-1].stage,
-                                                  busy[-1].status))
+            raise CutoverError(f'run {busy[-1].id} of stage {busy[-1].stage} '
+                               f'is {busy[-1].status}: resume it or roll '
+                               'it back first')
         runs = self.journal.runs()
         mine = [p for p in runs if p.stage == stage_name]
         if not mine:
-            raise CutoverError('stage %s has not run' % stage_name)
+            raise CutoverError(f'stage {stage_name} has not run')
         plan = self.plan_of(runs[-1])
         stage = plan.stage(stage_name)
         statuses = self.host_statuses(plan, stage, self.units(stage_name))
         for host in hosts:
             if statuses.get(host) not in views.LEFT_BEHIND:
                 raise CutoverError(
-                    'host %s is %s in stage %s, not fallen back'
-                    % (host, statuses.get(host, 'not in the plan'),
-                       stage_name))
+                    f"host {host} is {statuses.get(host, 'not in the plan')} "
+                    f'in stage {stage_name}, not fallen back')
         for host in hosts:
             self.journal.mark(mine[-1].id, stage_name, host,
                               views.MARK_ACCEPTED, 'accepted by the operator')
@@ -319,7 +318,7 @@ class Runner:
         stage_rows = rows.setdefault((p.id, ''), [])
         for name in pre:
             if not self._stage_action(p, plan, stage, stage_rows, name):
-                return self._stop(p, 'stage action %s failed' % name)
+                return self._stop(p, f'stage action {name} failed')
         if stage.has_hosts:
             stopped = self._hosts(p, plan, stage, rows)
             if stopped:
@@ -340,7 +339,7 @@ class Runner:
                                       journal_mod.CONFIRM, 'ok'))
                 self.progress.event('confirmed', stage=stage.name, run=p.id)
             if not self._stage_action(p, plan, stage, stage_rows, name):
-                return self._stop(p, 'stage action %s failed' % name)
+                return self._stop(p, f'stage action {name} failed')
         self.journal.set_run(p.id, views.DONE)
         self.progress.event('stage-done', stage=stage.name, run=p.id)
         return views.DONE
@@ -388,7 +387,7 @@ class Runner:
                             stage_rows)
         self.progress.event('stage-action', stage=stage.name, action=name,
                             status=outcome.status, rc=outcome.rc,
-                            seconds='%.2f' % outcome.seconds)
+                            seconds=f'{outcome.seconds:.2f}')
         return outcome.status == 'ok'
 
     def _settled_in_doubt(self, p, unit, stage, step, view, rows, plan):
@@ -445,8 +444,8 @@ class Runner:
             gated = executor.Gated(command,
                                    self.journal.new_log(unit, step, op))
         except OSError as exc:  # its log file, or the fork
-            raise CutoverError('cannot start %s %s of %s: %s'
-                               % (op, step, unit or stage, exc))
+            raise CutoverError(f'cannot start {op} {step} of {unit or stage}: '
+                               f'{exc}')
         started_at, started = gated.started_at(), time.time()
         try:
             row_id = self.journal.intent(p.id, stage, unit, step, op,
@@ -525,14 +524,12 @@ class Runner:
         if not stop.is_set():
             return None
         if len(failed) >= limit:
-            note = ('batch %d: %d of %d hosts failed (threshold %d): the '
-                    'batch is reverted' % (number, len(failed), len(batch),
-                                           limit))
+            note = (f'batch {number}: {len(failed)} of {len(batch)} hosts '
+                    f'failed (threshold {limit}): the batch is reverted')
         else:
-            note = ('failure budget spent: %d of the run\'s %d hosts failed '
-                    '(budget %d): batch %d is reverted'
-                    % (elsewhere + len(failed), len(p.hosts), budget,
-                       number))
+            note = (f'failure budget spent: {elsewhere + len(failed)} of the '
+                    f'run\'s {len(p.hosts)} hosts failed '
+                    f'(budget {budget}): batch {number} is reverted')
         self.journal.set_run(p.id, views.STOPPED, note)
         reverted = list(pool.map(
             lambda h: self._revert_host(p, plan, stage, h, host_rows[h],
@@ -541,7 +538,7 @@ class Runner:
              in ('done', 'running', views.MARK_FALLEN_BACK)]))
         stuck = reverted.count(views.MARK_STUCK)
         return note + ('' if not stuck else
-                       '; %d host(s) could not be reverted' % stuck)
+                       f'; {stuck} host(s) could not be reverted')
 
     def _host(self, p, plan, stage, host, rows, stop):
         """Forward one host through every step; on failure fall back."""
@@ -590,7 +587,7 @@ class Runner:
                                 step.timeout, rows)
             if outcome.status != 'ok':
                 self._mark(p, stage.name, host, views.MARK_STUCK, rows,
-                           'revert of %s failed' % name)
+                           f'revert of {name} failed')
                 return views.MARK_STUCK
         self._mark(p, stage.name, host, mark, rows)
         return mark
@@ -648,8 +645,7 @@ class Runner:
             raise CutoverError('nothing to roll back: nothing has run')
         if stage_name is not None and all(p.stage != stage_name
                                           for p in runs):
-            raise CutoverError('stage %s has nothing to roll back'
-                               % stage_name)
+            raise CutoverError(f'stage {stage_name} has nothing to roll back')
         if all(p.stage != stage_name for p in live) and (
                 stage_name is not None or not live):
             # Rolled back already (say, a rollback killed just after it
@@ -664,15 +660,14 @@ class Runner:
         target = stage_name or started[-1]
         plan.stage(target)
         if target not in started:
-            raise CutoverError('stage %s has nothing to roll back' % target)
+            raise CutoverError(f'stage {target} has nothing to roll back')
         if started[-1] != target:
-            raise CutoverError('roll back %s first: it ran after %s'
-                               % (started[-1], target))
+            raise CutoverError(f'roll back {started[-1]} first: it ran after '
+                               f'{target}')
         if busy and busy[-1].stage != target:
-            raise CutoverError('run %d of stage %s is %s: resume or roll '
-                               'back that stage first'
-                               % (busy[-1].id, busy[-1].stage,
-                                  busy[-1].status))
+            raise CutoverError(f'run {busy[-1].id} of stage {busy[-1].stage} '
+                               f'is {busy[-1].status}: resume or roll '
+                               'back that stage first')
         return [p for p in live if p.stage == target]
 
     def _past_point_of_no_return(self, p):
@@ -688,10 +683,9 @@ class Runner:
             loses = self._past_point_of_no_return(p)
             if loses and not self.confirm:
                 raise CutoverError(
-                    'stage %s was thawed after its point of no return. '
-                    'Rolling it back loses: %s\nGive '
-                    '--confirm-point-of-no-return to roll back anyway.'
-                    % (p.stage, loses))
+                    f'stage {p.stage} was thawed after its point of no '
+                    f'return. Rolling it back loses: {loses}\nGive '
+                    '--confirm-point-of-no-return to roll back anyway.')
 
     def _preview_run(self, p):
         """``_rollback_run``'s reverts, listed in its order."""
@@ -706,8 +700,8 @@ class Runner:
                         'step': step, 'revert': command, 'note': note})
         loses = self._past_point_of_no_return(p)
         if loses:
-            add('', 'thaw', None, 'past the point of no return: loses %s; '
-                'needs --confirm-point-of-no-return' % loses)
+            add('', 'thaw', None, 'past the point of no return: loses '
+                f'{loses}; needs --confirm-point-of-no-return')
         pre, post = stage_actions(stage)
         applied = views.unit_view(stage_rows).applied
 
@@ -716,7 +710,7 @@ class Runner:
                 return self._stage_command(plan, stage, name, stage_rows,
                                            'revert')
             except freezing.FreezeStatusError as exc:
-                raise CutoverError('stage %s: %s' % (stage.name, exc))
+                raise CutoverError(f'stage {stage.name}: {exc}')
         for name in reversed(post):
             if name in applied:
                 add('', name, revert(name))
@@ -760,7 +754,7 @@ class Runner:
                      if r == views.MARK_STUCK]
             if stuck:
                 return self._rollback_stuck(
-                    p, 'host(s) could not be reverted: %s' % ', '.join(stuck))
+                    p, f"host(s) could not be reverted: {', '.join(stuck)}")
         if not self._revert_stage_actions(p, plan, stage, stage_rows, pre):
             return self._rollback_stuck(p, 'a stage action did not revert')
         self.journal.set_run(p.id, views.ROLLED_BACK)
@@ -790,7 +784,7 @@ class Runner:
                 command = self._stage_command(plan, stage, name, stage_rows,
                                               'revert')
             except freezing.FreezeStatusError as exc:
-                raise CutoverError('stage %s: %s' % (stage.name, exc))
+                raise CutoverError(f'stage {stage.name}: {exc}')
             if command is None:
                 stage_rows.append(Row(0, p.id, stage.name, '', name,
                                       'revert', 'ok'))
@@ -809,10 +803,10 @@ class Runner:
 
 
 def point_of_no_return_text(stage):
-    return ('stage %s is verified and the API stays frozen (%s). Thawing is '
-            'the point of no return: a rollback after it loses: %s. To thaw: '
-            'nova-cutover resume --confirm-point-of-no-return'
-            % (stage.name, stage.freeze.mode, stage.point_of_no_return))
+    return (f'stage {stage.name} is verified and the API stays frozen '
+            f'({stage.freeze.mode}). Thawing is the point of no return: a '
+            f'rollback after it loses: {stage.point_of_no_return}. To thaw: '
+            'nova-cutover resume --confirm-point-of-no-return')
 
 
 class _Counts:
@@ -853,8 +847,8 @@ def _freeze_ctl(command, what, kind):
     if isinstance(data, kind):
         return data, None
     lines = (err or out).strip().splitlines()
-    return None, 'freeze-ctl %s: %s' % (what, lines[-1] if lines
-                                        else 'exit %s' % rc)
+    last = lines[-1] if lines else f'exit {rc}'
+    return None, f'freeze-ctl {what}: {last}'
 
 
 def _names(steps):
@@ -874,7 +868,7 @@ def _failed_in(rows, run_id):
 def _failed_step(rows):
     for row in reversed(rows):
         if row.op == 'do' and row.status in ('failed', 'timeout'):
-            return '%s (%s)' % (row.step, row.status)
+            return f'{row.step} ({row.status})'
     return ''
 
 
@@ -882,4 +876,4 @@ def _last_ok(rows, step):
     for row in reversed(rows):
         if row.step == step and row.op == 'do' and row.status == 'ok':
             return row
-    raise CutoverError('the journal has no result for %s' % step)
+    raise CutoverError(f'the journal has no result for {step}')

@@ -64,8 +64,8 @@ def windows(history, start=None, end=None):
                            'end': None}
                 out.append(current)
     except (KeyError, TypeError, IndexError, ValueError) as exc:
-        raise TimelineError('freeze history: unexpected entry (%s: %s)'
-                            % (type(exc).__name__, exc))
+        raise TimelineError('freeze history: unexpected entry '
+                            f'({type(exc).__name__}: {exc})')
     return [w for w in out
             if (end is None or w['start'] <= end)
             and (start is None or w['end'] is None or w['end'] >= start)]

@@ -37,8 +37,8 @@ def open_backend(url, create=False):
         from freeze.state import file as file_backend
         path = urllib.parse.unquote(parsed.path)
         if parsed.netloc not in ('', 'localhost') or not path:
-            raise ValueError('state URL must be file:///ABSOLUTE/PATH, not %r'
-                             % url)
+            raise ValueError('state URL must be file:///ABSOLUTE/PATH, not '
+                             f'{url!r}')
         return file_backend.FileBackend(path, create=create)
-    raise ValueError('unsupported state URL scheme %r in %r (supported: '
-                     'file, etcd3+http, etcd3+https)' % (parsed.scheme, url))
+    raise ValueError(f'unsupported state URL scheme {parsed.scheme!r} in '
+                     f'{url!r} (supported: file, etcd3+http, etcd3+https)')

@@ -54,7 +54,8 @@ class WorkerAck:
 
     @property
     def name(self):
-        return '%s-%d' % (re.sub(r'[^A-Za-z0-9._-]', '_', self.host), self.pid)
+        host = re.sub(r'[^A-Za-z0-9._-]', '_', self.host)
+        return f'{host}-{self.pid}'
 
     def to_dict(self):
         return {'host': self.host, 'pid': self.pid, 'epoch': self.epoch,
@@ -79,7 +80,7 @@ class WorkerAck:
                            seconds=expiry),
                        overlay=data.get('overlay'))
         except (KeyError, TypeError, ValueError) as exc:
-            raise document.StateError('malformed worker record: %s' % exc)
+            raise document.StateError(f'malformed worker record: {exc}')
 
 
 def judge(ack, epoch, now):
@@ -101,7 +102,7 @@ def overlay_status(ack, state, now):
         return OK
     if ack.overlay == ABSENT:
         return 'missing'
-    return 'stale (mode %s)' % ack.overlay
+    return f'stale (mode {ack.overlay})'
 
 
 def laggards(records, epoch, now):
@@ -111,9 +112,8 @@ def laggards(records, epoch, now):
 
 
 def describe(ack):
-    return '%s pid %d (epoch %d%s)' % (
-        ack.host, ack.pid, ack.epoch,
-        ', failing: %s' % ack.problem if ack.failing else '')
+    failing = f', failing: {ack.problem}' if ack.failing else ''
+    return f'{ack.host} pid {ack.pid} (epoch {ack.epoch}{failing})'
 
 
 def rows(records, state, now):
@@ -165,13 +165,13 @@ class AckDir:
             if not self._pruned:
                 self._prune(ack.heartbeat)
                 self._pruned = True
-            tmp = os.path.join(self.path, '.%s.tmp' % ack.name)
+            tmp = os.path.join(self.path, f'.{ack.name}.tmp')
             with open(tmp, 'w', encoding='utf-8') as f:
                 json.dump(ack.to_dict(), f, sort_keys=True)
             os.replace(tmp, self._file(ack))
         except OSError as exc:
-            raise StateUnavailable('cannot write worker record in %s: %s'
-                                   % (self.path, exc))
+            raise StateUnavailable('cannot write worker record in '
+                                   f'{self.path}: {exc}')
 
     def retire(self, ack):
         with contextlib.suppress(OSError):
@@ -188,7 +188,7 @@ class AckDir:
         except FileNotFoundError:
             return found
         except OSError as exc:
-            raise StateUnavailable('cannot list %s: %s' % (self.path, exc))
+            raise StateUnavailable(f'cannot list {self.path}: {exc}')
         for name in names:
             if name.startswith('.') or not name.endswith('.json'):
                 continue

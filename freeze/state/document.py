@@ -33,11 +33,11 @@ def parse_time(value, field='time'):
     if value is None:
         return None
     if not isinstance(value, str):
-        raise StateError('%s must be an ISO 8601 string' % field)
+        raise StateError(f'{field} must be an ISO 8601 string')
     try:
         parsed = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
     except ValueError:
-        raise StateError('%s is not ISO 8601: %r' % (field, value))
+        raise StateError(f'{field} is not ISO 8601: {value!r}')
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return parsed.astimezone(datetime.timezone.utc)
@@ -75,14 +75,14 @@ class Grant:
     def from_dict(cls, data):
         names = [f.name for f in dataclasses.fields(cls)]
         if not isinstance(data, dict) or set(data) != set(names):
-            raise StateError('each grant needs exactly: %s' % ', '.join(names))
+            raise StateError(f"each grant needs exactly: {', '.join(names)}")
         if not all(isinstance(data[n], str) and data[n] for n in names):
             raise StateError('grant fields must be non-empty strings')
         if data['kind'] not in ('user', 'group'):
             raise StateError('grant kind must be user or group')
         if data['status'] not in GRANT_STATUSES:
-            raise StateError('grant status must be one of %s'
-                             % ', '.join(GRANT_STATUSES))
+            raise StateError('grant status must be one of '
+                             + ', '.join(GRANT_STATUSES))
         return cls(**data)
 
 
@@ -151,7 +151,7 @@ class FreezeState:
             raise StateError('state document must be a JSON object')
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise StateError('unknown fields: %s' % ', '.join(sorted(unknown)))
+            raise StateError(f"unknown fields: {', '.join(sorted(unknown))}")
         epoch = data.get('epoch', 0)
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
             raise StateError('epoch must be a non-negative integer')
@@ -160,10 +160,10 @@ class FreezeState:
             raise StateError('frozen must be true or false')
         mode = data.get('mode')
         if frozen and mode not in MODES:
-            raise StateError('mode must be one of %s when frozen, not %r'
-                             % (', '.join(MODES), mode))
+            raise StateError(f"mode must be one of {', '.join(MODES)} when "
+                             f'frozen, not {mode!r}')
         if not frozen and mode is not None and mode not in MODES:
-            raise StateError('unknown mode %r' % (mode,))
+            raise StateError(f'unknown mode {mode!r}')
         reason = data.get('reason') or ''
         if not isinstance(reason, str):
             raise StateError('reason must be a string')
@@ -190,9 +190,9 @@ THAWED = FreezeState()
 def check_successor(old, new):
     """Refuse ``new`` unless its epoch is ``old``'s + 1 (EpochError)."""
     if new.epoch != old.epoch + 1:
-        raise EpochError('a change from epoch %d must write epoch %d, not %d:'
-                         ' refused, epochs never repeat' % (
-                             old.epoch, old.epoch + 1, new.epoch))
+        raise EpochError(f'a change from epoch {old.epoch} must write epoch '
+                         f'{old.epoch + 1}, not {new.epoch}: refused, epochs '
+                         'never repeat')
 
 #: What a history entry shows as changed, old -> new.
 CHANGED_FIELDS = ('frozen', 'mode', 'reason', 'until', 'auto_thaw')

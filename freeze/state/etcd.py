@@ -36,7 +36,7 @@ def _parse_state(raw, where):
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise document.StateError('%s is not valid JSON: %s' % (where, exc))
+        raise document.StateError(f'{where} is not valid JSON: {exc}')
     return document.FreezeState.from_dict(data)
 
 
@@ -68,7 +68,7 @@ class EtcdBackend:
         if kv is None:
             return self._missing(revision)
         return _parse_state(etcd_cluster.unb64(kv.get('value', '')),
-                            'etcd key %s' % self.state_key)
+                            f'etcd key {self.state_key}')
 
     def _missing(self, revision):
         """No state key means never frozen (thawed), but only while the
@@ -90,9 +90,9 @@ class EtcdBackend:
             if recorded is None:
                 return document.THAWED
             raise StateMissing(
-                'etcd key %s is missing, but its history says frozen '
-                '(epoch %s, mode %s)' % (self.state_key, recorded.epoch,
-                                         recorded.mode), recorded)
+                f'etcd key {self.state_key} is missing, but its history says '
+                f'frozen (epoch {recorded.epoch}, mode {recorded.mode})',
+                recorded)
         return document.THAWED
 
     # -- the state ---------------------------------------------------------
@@ -153,7 +153,7 @@ class EtcdBackend:
                                        aside is not None and corrupt_key)
         puts = [(self.state_key, json.dumps(new.to_dict(), indent=2,
                                             sort_keys=True) + '\n'),
-                (self.key('history', '%020d' % new.epoch),
+                (self.key('history', f'{new.epoch:020d}'),
                  json.dumps(entry, sort_keys=True))]
         txn = {'compare': [{'key': b64(self.state_key), 'target': 'MOD',
                             'result': 'EQUAL', 'mod_revision': revision}],
@@ -163,14 +163,14 @@ class EtcdBackend:
         if aside is not None:
             txn['success'].append({'request_put': {
                 'key': b64(corrupt_key), 'value': aside}})
-        result = self.cluster.call('write %s' % self.state_key,
+        result = self.cluster.call(f'write {self.state_key}',
                                    lambda c: c.transaction(txn))
         if not result.get('succeeded'):
             raise StateConflict(
-                'the freeze state in %s changed while this command ran '
+                f'the freeze state in {self} changed while this command ran '
                 '(another freeze-ctl?); nothing was changed. Check '
                 '"freeze-ctl status" and run the command again if it is '
-                'still needed.' % self)
+                'still needed.')
         return old, new
 
     def history(self):

@@ -34,7 +34,7 @@ class EtcdAcks:
         self._written = None
 
     def __str__(self):
-        return '%s/workers/' % self.cluster
+        return f'{self.cluster}/workers/'
 
     def report(self, ack):
         content = dict(ack.to_dict(), heartbeat=None)

@@ -49,9 +49,9 @@ def describe(exc):
     text = getattr(exc, 'detail_text', None) or str(exc) or type(exc).__name__
     found = _SSL.search(text)  # etcd3gw wraps requests' SSLError: by text
     if found:
-        return ('TLS handshake failed (%s): check the URL\'s ca_cert, and '
-                'cert_cert/cert_key if etcd asks for a client certificate'
-                % found.group(0).strip())
+        return (f'TLS handshake failed ({found.group(0).strip()}): check the '
+                "URL's ca_cert, and cert_cert/cert_key if etcd asks for a "
+                'client certificate')
     found = _ERRNO.search(text)
     return found.group(0).strip() if found else text.strip()[:200]
 
@@ -114,12 +114,11 @@ class Cluster:
             try:
                 result = operation(client)
             except _FAILURES as exc:
-                errors.append('%s: %s' % (client.base_url, describe(exc)))
+                errors.append(f'{client.base_url}: {describe(exc)}')
                 continue
             self._current = index
             return result
-        raise StateUnavailable('cannot %s in etcd (%s)'
-                               % (what, '; '.join(errors)))
+        raise StateUnavailable(f"cannot {what} in etcd ({'; '.join(errors)})")
 
     def range(self, key, **options):
         """``(kv or None, store revision)`` of one key."""
@@ -128,4 +127,4 @@ class Cluster:
                                 json=dict(key=b64(key), **options))
             kvs = reply.get('kvs') or [None]
             return kvs[0], int(reply['header']['revision'])
-        return self.call('read %s' % key, one)
+        return self.call(f'read {key}', one)

@@ -61,8 +61,8 @@ class Follow:
                                         version)
         except (requests.RequestException, ValueError, KeyError) as exc:
             if not self._closed:
-                raise StateUnavailable('etcd watch on %s broke: %s' % (
-                    client.base_url, etcd_cluster.describe(exc)))
+                raise StateUnavailable(f'etcd watch on {client.base_url} '
+                                       f'broke: {etcd_cluster.describe(exc)}')
         finally:
             self.close()
 

@@ -52,7 +52,7 @@ class FileBackend:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StateUnavailable('cannot stat %s: %s' % (self.path, exc))
+            raise StateUnavailable(f'cannot stat {self.path}: {exc}')
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def read(self):
@@ -64,12 +64,11 @@ class FileBackend:
         except FileNotFoundError:
             return self._missing()
         except OSError as exc:
-            raise StateUnavailable('cannot read %s: %s' % (self.path, exc))
+            raise StateUnavailable(f'cannot read {self.path}: {exc}')
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise document.StateError('%s is not valid JSON: %s'
-                                      % (self.path, exc))
+            raise document.StateError(f'{self.path} is not valid JSON: {exc}')
         return document.FreezeState.from_dict(data)
 
     def _missing(self):
@@ -81,8 +80,8 @@ class FileBackend:
             return (document.FreezeState(epoch=self.last_epoch()) if last
                     else document.THAWED)
         raise StateMissing(
-            '%s is missing, but its history says frozen (epoch %s, mode %s)'
-            % (self.path, recorded.epoch, recorded.mode), recorded)
+            f'{self.path} is missing, but its history says frozen (epoch '
+            f'{recorded.epoch}, mode {recorded.mode})', recorded)
 
     def _last_entry(self):
         """The newest parseable history entry (read from the end), or None."""
@@ -104,8 +103,7 @@ class FileBackend:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StateUnavailable('cannot read %s: %s'
-                                   % (self.history_path, exc))
+            raise StateUnavailable(f'cannot read {self.history_path}: {exc}')
 
     @contextlib.contextmanager
     def _locked(self):
@@ -114,7 +112,7 @@ class FileBackend:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StateUnavailable('cannot lock %s: %s' % (self.lock_path, exc))
+            raise StateUnavailable(f'cannot lock {self.lock_path}: {exc}')
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -149,9 +147,9 @@ class FileBackend:
             if change(document.THAWED) is None:
                 return document.THAWED, document.THAWED
             raise StateUnavailable(
-                'the state directory %s does not exist: check the state URL, '
-                'or create it (freeze-ctl on --create); nothing was changed'
-                % os.path.dirname(self.path))
+                f'the state directory {os.path.dirname(self.path)} does not '
+                'exist: check the state URL, or create it (freeze-ctl on '
+                '--create); nothing was changed')
         with self._locked():
             aside = None
             try:
@@ -161,7 +159,7 @@ class FileBackend:
             except document.StateError:
                 if not force:
                     raise
-                aside = '%s.corrupt-%s' % (self.path, now.strftime('%Y%m%dT%H%M%S'))
+                aside = f"{self.path}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}"
                 os.replace(self.path, aside)
                 old = document.FreezeState(epoch=self.last_epoch())
             new = change(old)
@@ -177,7 +175,7 @@ class FileBackend:
                 self._append_history(document.history_entry(
                     who, now, old, new, aside))
             except OSError as exc:
-                raise StateUnavailable('cannot write %s: %s' % (self.path, exc))
+                raise StateUnavailable(f'cannot write {self.path}: {exc}')
             return old, new
 
     def _append_history(self, entry):

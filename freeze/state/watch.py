@@ -51,7 +51,7 @@ def fail_closed_state(problem, epoch):
     """What ``fail_mode=closed`` enforces: a full freeze that says why."""
     return document.FreezeState(
         epoch=epoch, frozen=True, mode='full',
-        reason='the freeze state cannot be read (%s); failing closed' % problem)
+        reason=f'the freeze state cannot be read ({problem}); failing closed')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,8 +176,8 @@ class StateWatcher:
         if self._good is None or now - self._last_read >= self.stale_after:
             self._fail(problem)
         elif self._view is None or not self._view.failing:
-            self._set_view(View(self._good, '%s; keeping the last state read '
-                                'for up to %ss' % (problem, self.stale_after)))
+            self._set_view(View(self._good, f'{problem}; keeping the last '
+                                f'state read for up to {self.stale_after}s'))
 
     def _fail(self, problem):
         self._note(problem)

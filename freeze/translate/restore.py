@@ -197,8 +197,8 @@ class _Builder:
         on the network."""
         taken = self.c.taken_macs.setdefault(network_id, set())
         while True:
-            mac = 'fa:16:3e:%02x:%02x:%02x' % tuple(
-                self.c.rng.randrange(256) for _ in range(3))
+            mac = 'fa:16:3e:' + ':'.join(
+                f'{self.c.rng.randrange(256):02x}' for _ in range(3))
             if mac not in taken:
                 return mac
 

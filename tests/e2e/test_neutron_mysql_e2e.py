@@ -23,7 +23,7 @@ def migrated(mysql, name, work):
     """A new database on the MariaDB server, at Neutron's heads by its own
     migrations."""
     url = mysql.create_database(name)
-    migrate(url, str(work / ('%s-db-manage.log' % name)))
+    migrate(url, str(work / f'{name}-db-manage.log'))
     return url
 
 
@@ -36,7 +36,7 @@ def nova(tmp_path_factory):
 
 
 def write_config(gen, work, name, neutron_url):
-    conf = work / ('%s.yaml' % name)
+    conf = work / f'{name}.yaml'
     conf.write_text(yaml.safe_dump({**generate.settings(gen, ADMIN),
                                     'neutron_url': neutron_url}))
     return str(conf)

@@ -392,13 +392,14 @@ def test_the_overlay_only_takes_away(deployment, creds, target):
 @pytest.mark.parametrize('mode', document.MODES)
 def test_checked_in_overlays_are_current(mode, tmp_path, capsys):
     nova_conf = tmp_path / 'nova.conf'
-    nova_conf.write_text('[oslo_policy]\npolicy_file = %s\npolicy_dirs = %s\n'
-                         % (tmp_path / 'none.yaml', tmp_path / 'none.d'))
+    nova_conf.write_text('[oslo_policy]\npolicy_file = '
+                         f'{tmp_path / "none.yaml"}\npolicy_dirs = '
+                         f'{tmp_path / "none.d"}\n')
     assert freeze_ctl.main(['--config-file', str(nova_conf), 'policy',
                             'generate', '--mode', mode]) == 0
     fresh = capsys.readouterr().out
-    path = REPO / 'policies' / ('freeze-%s.yaml' % mode)
+    path = REPO / 'policies' / f'freeze-{mode}.yaml'
     assert path.exists() and path.read_text() == fresh, (
-        '%s is stale for the installed nova; regenerate it with: freeze-ctl '
-        'policy generate --mode %s -o %s' % (path.relative_to(REPO), mode,
-                                              path.relative_to(REPO)))
+        f'{path.relative_to(REPO)} is stale for the installed nova; '
+        'regenerate it with: freeze-ctl '
+        f'policy generate --mode {mode} -o {path.relative_to(REPO)}')

@@ -92,9 +92,9 @@ def bench_pipeline(loops, repeats):
     now = document.utcnow()
 
     def freeze(mode):
-        backend.update(lambda old: document.FreezeState(
-            epoch=old.epoch + 1, frozen=True, mode=mode, reason='bench',
-            started_at=now), 'bench', now)
+        backend.update(lambda old: old.successor(
+            frozen=True, mode=mode, reason='bench', started_at=now),
+            'bench', now)
         time.sleep(settings.check_interval + 0.1)
 
     def case(make_environ):

@@ -53,9 +53,8 @@ def worker(url):
 
 
 def _change(old):
-    return document.FreezeState(epoch=old.epoch + 1, frozen=not old.frozen,
-                                mode=None if old.frozen else 'full',
-                                reason='bench')
+    return old.successor(frozen=not old.frozen,
+                         mode=None if old.frozen else 'full', reason='bench')
 
 
 def _percentile(values, fraction):
@@ -110,8 +109,7 @@ def propagation(url, workers, rounds):
 def lookup_cost(url, loops=200000):
     """Per-request microseconds: the watcher alone, and the thawed filter."""
     open_backend(url).update(
-        lambda old: document.FreezeState(epoch=old.epoch + 1)
-        if old.frozen else None, 'bench', document.utcnow())
+        lambda old: old.thawed(), 'bench', document.utcnow())
     conf = cfg.ConfigOpts()
     conf([], project='nova', default_config_files=[])
     settings = freeze_conf.load_settings(conf, {'state_url': url})

@@ -82,8 +82,8 @@ class ModeSwitch:
         for mode in ('thawed',) + MODES:
             path = os.path.join(directory, mode + '.json')
             backend = file_backend.FileBackend(path)
-            backend.update(lambda old, mode=mode: document.FreezeState(
-                epoch=old.epoch + 1, frozen=mode != 'thawed',
+            backend.update(lambda old, mode=mode: old.successor(
+                frozen=mode != 'thawed',
                 mode=mode if mode != 'thawed' else 'full'),
                 'test', document.utcnow())
             self.watchers[mode] = watch.StateWatcher(backend, 'closed', 0)

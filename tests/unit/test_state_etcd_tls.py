@@ -8,7 +8,6 @@ import urllib.parse
 import pytest
 
 from freeze.state import StateUnavailable
-from freeze.state import document
 from freeze.state import etcd_cluster
 from freeze.state import open_backend
 from tools.localetcd import LocalEtcd
@@ -23,8 +22,8 @@ def tls_etcd(tmp_path_factory, etcd):  # etcd: installed, or fail/skip there
 
 
 def full(old):
-    return document.FreezeState(epoch=old.epoch + 1, frozen=True,
-                                mode='full', reason='tls', started_at=NOW)
+    return old.successor(frozen=True, mode='full', reason='tls',
+                         started_at=NOW)
 
 
 def test_state_history_and_watch_over_tls(tls_etcd):

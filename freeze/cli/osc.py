@@ -159,14 +159,39 @@ class ShowFreeze(_Command, command.ShowOne):
         return _failures(lambda: _state_columns(client.backend().read(), now))
 
 
-class SetFreeze(_Command, command.ShowOne):
+class _ChangeState(_Command, command.ShowOne):
+    """A change of the freeze: ``change`` returns the state after; the
+    command waits for the workers to enforce it, then shows it."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        self.add_arguments(parser)
+        _add_wait(parser)
+        return parser
+
+    def add_arguments(self, parser):
+        """The command's own options (before --wait)."""
+
+    def change(self, client, backend, parsed_args, now):
+        raise NotImplementedError
+
+    def take_action(self, parsed_args):
+        client = self.client
+        backend = client.backend()
+        now = document.utcnow()
+        new = _failures(
+            lambda: self.change(client, backend, parsed_args, now))
+        _wait(backend, new, parsed_args.wait)
+        return _state_columns(new, now)
+
+
+class SetFreeze(_ChangeState):
     _description = (
         "Freeze the compute API, or change the freeze that is on.\n\n"
         "Example: openstack compute freeze set --mode writes --reason "
         "'db surgery' --for 2h --grant alice:ops")
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def add_arguments(self, parser):
         parser.add_argument('--mode', choices=document.MODES, required=True,
                             help='what is frozen')
         parser.add_argument('--reason', required=True,
@@ -190,61 +215,38 @@ class SetFreeze(_Command, command.ShowOne):
         freeze_ctl.add_grant_options(
             parser, f'the role to grant (default: {DEFAULT_ROLE})')
         parser.set_defaults(role=DEFAULT_ROLE)
-        _add_wait(parser)
-        return parser
 
-    def take_action(self, parsed_args):
-        client = self.client
-        backend = client.backend()
-        now = document.utcnow()
+    def change(self, client, backend, parsed_args, now):
         grants = _grants(client, 'user', parsed_args.grant, parsed_args.role)
         groups = _grants(client, 'group', parsed_args.grant_group,
                          parsed_args.role)
         grants = control.Grants(client.keystone,
                                 grants.targets + groups.targets,
                                 parsed_args.role)
-
-        def turn_on():
-            freeze = control.plan_freeze(
-                control.current(backend), parsed_args.mode,
-                parsed_args.reason, now, until=parsed_args.until,
-                length=parsed_args.duration, no_until=parsed_args.no_until,
-                auto_thaw=parsed_args.auto_thaw)
-            for note in freeze.notes:
-                LOG.warning(note)
-            _, new = control.turn_on(backend, freeze, control.operator(),
-                                     now, grants=grants)
-            return new
-        new = _failures(turn_on)
-        _wait(backend, new, parsed_args.wait)
-        return _state_columns(new, now)
+        freeze = control.plan_freeze(
+            control.current(backend), parsed_args.mode,
+            parsed_args.reason, now, until=parsed_args.until,
+            length=parsed_args.duration, no_until=parsed_args.no_until,
+            auto_thaw=parsed_args.auto_thaw)
+        for note in freeze.notes:
+            LOG.warning(note)
+        _, new = control.turn_on(backend, freeze, control.operator(),
+                                 now, grants=grants)
+        return new
 
 
-class UnsetFreeze(_Command, command.ShowOne):
+class UnsetFreeze(_ChangeState):
     _description = ("Thaw the compute API, then revoke what its window "
                     "granted.\n\nExample: openstack compute freeze unset")
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        _add_wait(parser)
-        return parser
-
-    def take_action(self, parsed_args):
-        client = self.client
-        backend = client.backend()
-        now = document.utcnow()
+    def change(self, client, backend, parsed_args, now):
         who = control.operator()
-
-        def thaw():
-            _, new, notes = control.thaw(backend, who, now)
-            for note in notes:
-                LOG.warning(note)
-            if new.grants:
-                control.revoke_window(backend, client.keystone, who, now)
-            return backend.read()
-        new = _failures(thaw)
-        _wait(backend, new, parsed_args.wait)
-        return _state_columns(new, now)
+        _, new, notes = control.thaw(backend, who, now)
+        for note in notes:
+            LOG.warning(note)
+        if new.grants:
+            control.revoke_window(backend, client.keystone, who, now)
+        return backend.read()
 
 
 GRANT_COLUMNS = ('role', 'kind', 'actor', 'project', 'status')

@@ -194,6 +194,22 @@ def check_successor(old, new):
                          f'{old.epoch + 1}, not {new.epoch}: refused, epochs '
                          'never repeat')
 
+
+def change_of(old, change, replacing_corrupt=False):
+    """What a backend's update writes over ``old``: ``change(old)``, or
+    None to leave the state as it is.  A corrupt document set aside is
+    replaced even when ``change`` changes nothing (by ``old``'s successor,
+    so the history says so).  Refuses a ``new`` that is not ``old``'s
+    successor (EpochError)."""
+    new = change(old)
+    if new is None and not replacing_corrupt:
+        return None
+    if new is None:
+        new = old.successor()
+    check_successor(old, new)
+    return new
+
+
 #: What a history entry shows as changed, old -> new.
 CHANGED_FIELDS = ('frozen', 'mode', 'reason', 'until', 'auto_thaw')
 

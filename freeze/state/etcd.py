@@ -142,12 +142,9 @@ class EtcdBackend:
             old = None
         if old is None or (kv is None and not old.frozen):
             old = document.FreezeState(epoch=self.last_epoch())
-        new = change(old)
-        if new is None and aside is None:
+        new = document.change_of(old, change, aside is not None)
+        if new is None:
             return old, old
-        if new is None:   # the corrupt document is replaced: say so
-            new = old.successor()
-        document.check_successor(old, new)
         corrupt_key = self.key('corrupt', now.strftime('%Y%m%dT%H%M%S'))
         entry = document.history_entry(who, now, old, new,
                                        aside is not None and corrupt_key)

@@ -162,12 +162,9 @@ class FileBackend:
                 aside = f"{self.path}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}"
                 os.replace(self.path, aside)
                 old = document.FreezeState(epoch=self.last_epoch())
-            new = change(old)
-            if new is None and aside is None:
+            new = document.change_of(old, change, aside is not None)
+            if new is None:
                 return old, old
-            if new is None:   # the corrupt document is gone: say so
-                new = old.successor()
-            document.check_successor(old, new)
             try:
                 atomic.write_atomically(
                     self.path, json.dumps(new.to_dict(), indent=2,

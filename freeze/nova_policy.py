@@ -68,6 +68,23 @@ def read_policy_file(path):
     return rules
 
 
+def load_enforcer(defaults, policy_file, policy_dirs=(),
+                  enforce_new_defaults=True):
+    """oslo.policy's Enforcer as nova builds one: nova's ``defaults``, the
+    ``policy_file``, then the ``policy_dirs``; its rules loaded."""
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[])
+    enforcer = oslo_policy.Enforcer(conf, policy_file=policy_file)
+    conf.set_override('policy_dirs', list(policy_dirs), 'oslo_policy')
+    conf.set_override('enforce_new_defaults', enforce_new_defaults,
+                      'oslo_policy')
+    enforcer.suppress_deprecation_warnings = True
+    enforcer.suppress_default_change_warnings = True
+    enforcer.register_defaults(defaults)
+    enforcer.load_rules()
+    return enforcer
+
+
 def effective_rules(defaults, overrides=(), enforce_new_defaults=True):
     """Every rule as nova enforces it, and the documented rules' operations.
 
@@ -80,20 +97,11 @@ def effective_rules(defaults, overrides=(), enforce_new_defaults=True):
     merged = {}
     for rules in overrides:
         merged.update(rules)
-    conf = cfg.ConfigOpts()
-    conf(args=[], default_config_files=[])
     with tempfile.TemporaryDirectory(prefix='nova-freeze-') as tmp:
         path = os.path.join(tmp, 'policy.yaml')
         with open(path, 'w', encoding='utf-8') as f:
             yaml.safe_dump(merged, f)
-        enforcer = oslo_policy.Enforcer(conf, policy_file=path)
-        conf.set_override('policy_dirs', [], 'oslo_policy')
-        conf.set_override('enforce_new_defaults', enforce_new_defaults,
-                          'oslo_policy')
-        enforcer.suppress_deprecation_warnings = True
-        enforcer.suppress_default_change_warnings = True
-        enforcer.register_defaults(defaults)
-        enforcer.load_rules()
+        enforcer = load_enforcer(defaults, path, (), enforce_new_defaults)
     names = [default.name for default in defaults]
     names += [name for name in merged if name not in enforcer.registered_rules]
     rules = {name: str(enforcer.rules[name]) for name in names}

@@ -11,7 +11,6 @@ from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-from oslo_config import cfg
 from oslo_policy import policy as oslo_policy
 import pytest
 import yaml
@@ -312,17 +311,8 @@ def enforcer(tmp_path, name, overrides, enforce_new_defaults,
         (directory / 'policy.d' / nova_policy.OVERLAY_NAME).write_text(
             overlay_rules.render(overlay, []))
         dirs = [str(directory / 'policy.d')]
-    conf = cfg.ConfigOpts()
-    conf(args=[], default_config_files=[])
-    result = oslo_policy.Enforcer(conf, policy_file=str(policy_file))
-    conf.set_override('policy_dirs', dirs, 'oslo_policy')
-    conf.set_override('enforce_new_defaults', enforce_new_defaults,
-                      'oslo_policy')
-    result.suppress_deprecation_warnings = True
-    result.suppress_default_change_warnings = True
-    result.register_defaults(DEFAULTS)
-    result.load_rules()
-    return result
+    return nova_policy.load_enforcer(DEFAULTS, str(policy_file), dirs,
+                                     enforce_new_defaults)
 
 
 @pytest.fixture(scope='module', params=[

@@ -5,10 +5,17 @@ the middleware stays a thin adapter.  The freeze only takes away: a request it
 passes still goes through nova's own policy.
 """
 
+from __future__ import annotations
+
 import dataclasses
+import datetime
 import re
+from typing import TYPE_CHECKING
 
 from freeze import routes
+
+if TYPE_CHECKING:
+    from freeze.state.document import FreezeState
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +48,7 @@ class AllowRule:
     pattern: re.Pattern
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls, text: str) -> AllowRule:
         parts = text.split(':', 2)
         if len(parts) != 3 or not all(p.strip() for p in parts):
             raise ValueError('allow rule must be ROLE:METHOD:REGEX, not '
@@ -53,12 +60,12 @@ class AllowRule:
             raise ValueError(f'allow rule {text!r}: bad regex: {exc}')
         return cls(role.lower(), method.upper(), pattern)
 
-    def matches(self, facts):
+    def matches(self, facts: RequestFacts) -> bool:
         return ((self.role == '*' or self.role in facts.roles)
                 and (self.method == '*' or self.method == facts.method)
                 and self.pattern.fullmatch(facts.path) is not None)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f'{self.role}:{self.method}:{self.pattern.pattern}'
 
 
@@ -77,7 +84,8 @@ class Decision:
     reason: str
 
 
-def decide(facts, state, rules, now):
+def decide(facts: RequestFacts, state: FreezeState, rules: Rules,
+           now: datetime.datetime) -> Decision:
     """Decide one request under ``state`` (a FreezeState) at time ``now``."""
     if not state.in_force(now):
         return Decision(True, 'thawed')

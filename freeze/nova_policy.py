@@ -9,11 +9,15 @@ policy dirs when their newest mtime grows, so a change here takes effect on
 the next request, without restarting nova-api.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 import contextlib
 import dataclasses
 import importlib.metadata
 import os
 import tempfile
+from typing import Any, TYPE_CHECKING
 
 from oslo_config import cfg
 from oslo_policy import policy as oslo_policy
@@ -22,6 +26,9 @@ import yaml
 from freeze import atomic
 from freeze import overlay_rules
 from freeze.state.acks import ABSENT
+
+if TYPE_CHECKING:
+    from freeze.decision import Rules
 
 # Sorts after the usual names, so that it applies after the files beside it
 # (``prepare`` refuses one sorting later that would undo it).
@@ -35,7 +42,7 @@ class OverlayError(Exception):
     """A policy file or directory that cannot be used; nothing was changed."""
 
 
-def nova_defaults():
+def nova_defaults() -> list[Any]:
     """nova's registered policy defaults, as oslo.policy's tools find them."""
     found = importlib.metadata.entry_points(group='oslo.policy.policies',
                                             name='nova')
@@ -45,11 +52,11 @@ def nova_defaults():
     return list(next(iter(found)).load()())
 
 
-def nova_version():
+def nova_version() -> str:
     return importlib.metadata.version('nova')
 
 
-def read_policy_file(path):
+def read_policy_file(path: str) -> dict[str, Any]:
     """One override file as ``{name: rule}``, or a clear error naming it."""
     try:
         with open(path, encoding='utf-8') as f:
@@ -68,8 +75,9 @@ def read_policy_file(path):
     return rules
 
 
-def load_enforcer(defaults, policy_file, policy_dirs=(),
-                  enforce_new_defaults=True):
+def load_enforcer(defaults: Iterable[Any], policy_file: str,
+                  policy_dirs: Iterable[str] = (),
+                  enforce_new_defaults: bool = True) -> oslo_policy.Enforcer:
     """oslo.policy's Enforcer as nova builds one: nova's ``defaults``, the
     ``policy_file``, then the ``policy_dirs``; its rules loaded."""
     conf = cfg.ConfigOpts()
@@ -85,7 +93,10 @@ def load_enforcer(defaults, policy_file, policy_dirs=(),
     return enforcer
 
 
-def effective_rules(defaults, overrides=(), enforce_new_defaults=True):
+def effective_rules(defaults: list[Any],
+                    overrides: Iterable[dict[str, Any]] = (),
+                    enforce_new_defaults: bool = True,
+                    ) -> tuple[dict[str, str], dict[str, tuple]]:
     """Every rule as nova enforces it, and the documented rules' operations.
 
     oslo.policy's own Enforcer combines nova's ``defaults`` with the override
@@ -111,7 +122,9 @@ def effective_rules(defaults, overrides=(), enforce_new_defaults=True):
     return rules, operations
 
 
-def build(mode, freeze_rules, sources, command, enforce_new_defaults=True):
+def build(mode: str, freeze_rules: Rules,
+          sources: list[tuple[str, dict[str, Any]]], command: str,
+          enforce_new_defaults: bool = True) -> tuple[dict[str, str], str]:
     """The overlay for ``mode`` over nova's defaults and ``sources``.
 
     ``sources`` is ``[(path, rules)]`` in nova's load order; ``command``
@@ -137,7 +150,7 @@ class Layout:
     policy_file: str = None
     policy_dirs: tuple = ()
 
-    def sources(self):
+    def sources(self) -> list[tuple[str, dict[str, Any]]]:
         """``[(path, rules)]`` for every file nova applies, in its order.
 
         Freeze overlays are left out: the overlay wraps what is beneath it.
@@ -151,7 +164,8 @@ class Layout:
         return [(path, read_policy_file(path)) for path in paths]
 
 
-def layout_from_conf(conf, policy_file=None):
+def layout_from_conf(conf: cfg.ConfigOpts,
+                     policy_file: str | None = None) -> Layout:
     """nova's policy layout per ``conf`` (nova.conf), ``policy_file`` first.
 
     Relative names are found as oslo.policy finds them (beside the config
@@ -160,7 +174,7 @@ def layout_from_conf(conf, policy_file=None):
     """
     files = conf.default_config_files or []
 
-    def locate(path):
+    def locate(path: str | None) -> str | None:
         if os.path.isabs(path):
             return path
         found = conf.find_file(path)
@@ -185,8 +199,9 @@ class PolicyDir:
     does not, it is taken as the last policy dir.
     """
 
-    def __init__(self, directory, layout, freeze_rules,
-                 enforce_new_defaults=True):
+    def __init__(self, directory: str, layout: Layout | None,
+                 freeze_rules: Rules | None,
+                 enforce_new_defaults: bool = True) -> None:
         self.directory = os.path.realpath(directory)
         self.path = os.path.join(self.directory, OVERLAY_NAME)
         self.configured = self.directory in layout.policy_dirs
@@ -197,14 +212,14 @@ class PolicyDir:
         self.freeze_rules = freeze_rules
         self.enforce_new_defaults = enforce_new_defaults
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.path
 
-    def command(self, mode):
+    def command(self, mode: str) -> str:
         """The freeze-ctl command that writes this overlay, for its header."""
         return f'freeze-ctl on --mode {mode} --policy-dir {self.directory}'
 
-    def prepare(self, mode):
+    def prepare(self, mode: str) -> tuple[dict[str, str], str]:
         """The overlay for ``mode`` and its text; checks first, writes nothing.
 
         Refuses a missing directory, and files that nova applies after the
@@ -229,7 +244,7 @@ class PolicyDir:
                 'Move those rules into the policy file or an earlier file.')
         return overlay, text
 
-    def require_policy_file(self, create=False):
+    def require_policy_file(self, create: bool = False) -> str | None:
         """Refuse, or create it empty, when nova's policy file is missing.
 
         oslo.policy documents that it searches policy_dirs only when the
@@ -254,13 +269,13 @@ class PolicyDir:
             raise OverlayError(f'cannot create policy file {path}: {exc}')
         return path
 
-    def write(self, text):
+    def write(self, text: str) -> None:
         try:
             self._changing(lambda: atomic.write_atomically(self.path, text))
         except OSError as exc:
             raise OverlayError(f'cannot write {self.path}: {exc}')
 
-    def remove(self):
+    def remove(self) -> bool:
         """Remove the overlay (never the directory); False if it was absent.
 
         Without the directory oslo.policy would keep the last rules read from
@@ -274,7 +289,7 @@ class PolicyDir:
             raise OverlayError(f'cannot remove {self.path}: {exc}')
         return True
 
-    def report(self, mode):
+    def report(self, mode: str | None) -> tuple[bool, str]:
         """Whether the file on disk is what the state asks for.
 
         ``mode`` is the mode in force, or None when thawed.  Returns
@@ -301,7 +316,7 @@ class PolicyDir:
                        '(written for another mode, or the policy changed '
                        'since); run freeze-ctl on again')
 
-    def _loads_after(self, path):
+    def _loads_after(self, path: str) -> bool:
         directory = os.path.dirname(path)
         if path == self.layout.policy_file or \
                 directory not in self.layout.policy_dirs:
@@ -311,7 +326,7 @@ class PolicyDir:
         return (self.layout.policy_dirs.index(directory)
                 > self.layout.policy_dirs.index(self.directory))
 
-    def _changing(self, change):
+    def _changing(self, change: Callable[[], None]) -> None:
         """Apply ``change`` so that nova sees the directory's mtime grow.
 
         oslo.policy reloads a policy dir only when its newest mtime is greater
@@ -325,7 +340,7 @@ class PolicyDir:
             os.utime(self.directory, ns=(later, later))
 
 
-def overlay_mode(path):
+def overlay_mode(path: str) -> str:
     """The mode the overlay at ``path`` was written for (its header says),
     ``absent``, or a short reason it cannot be told: what a worker reports
     of its policy dir."""
@@ -339,7 +354,7 @@ def overlay_mode(path):
     return overlay_rules.header_mode(first) or 'not a nova-freeze overlay'
 
 
-def _policy_dir_files(directory):
+def _policy_dir_files(directory: str) -> list[str]:
     """The files oslo.policy reads from a policy dir, in its order."""
     if not os.path.isdir(directory):
         return []
@@ -347,7 +362,7 @@ def _policy_dir_files(directory):
                   if not name.startswith('.'))
 
 
-def _newest_mtime_ns(directory):
+def _newest_mtime_ns(directory: str) -> int:
     """The newest mtime of a directory and its entries (as oslo.policy's)."""
     paths = [directory] + [os.path.join(directory, name)
                            for name in os.listdir(directory)]

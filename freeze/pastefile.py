@@ -12,9 +12,13 @@ are ``authtoken`` and ``keystonecontext``.  Every pipeline that ends in nova's
 compute API must be able to take the filter, or nothing is changed.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
 import configparser
 import os
 import re
+from typing import Any
 
 from paste.deploy import loadwsgi
 from paste.deploy.util import importlib_metadata
@@ -41,7 +45,7 @@ class _Unresolved(Exception):
 class _TextLoader(loadwsgi.ConfigLoader):
     """PasteDeploy's loader over text (ConfigLoader only reads files)."""
 
-    def __init__(self, text, filename):
+    def __init__(self, text: str, filename: str) -> None:
         self.filename = filename
         self.parser = loadwsgi.NicerConfigParser(filename, defaults={
             'here': os.path.dirname(os.path.abspath(filename)),
@@ -49,13 +53,14 @@ class _TextLoader(loadwsgi.ConfigLoader):
         self.parser.optionxform = str
         self.parser.read_string(text, filename)
 
-    def local(self, section, key):
+    def local(self, section: str, key: str) -> str | None:
         try:
             return self.parser.get(section, key)
         except (configparser.NoOptionError, configparser.InterpolationError):
             return None
 
-    def resolve(self, object_type, name, seen=()):
+    def resolve(self, object_type: Any, name: str,
+                seen: tuple[str, ...] = ()) -> tuple[str | None, str | None]:
         """The factory ``module:attr`` a name loads, as PasteDeploy finds it.
 
         Returns ``(spec, section)``; a pipeline or filter-app section gives
@@ -83,11 +88,12 @@ class _TextLoader(loadwsgi.ConfigLoader):
         raise _Unresolved(f'no loader given in section [{section}]')
 
 
-def _spec(text):
+def _spec(text: str) -> str:
     return re.sub(r'\s+', '', text)
 
 
-def _resolve_uri(object_type, uri, relative_to, seen):
+def _resolve_uri(object_type: Any, uri: str, relative_to: str,
+                 seen: tuple[str, ...]) -> str | None:
     """``egg:DIST#NAME``, ``call:MOD:OBJ`` or ``config:FILE#NAME``."""
     name = None
     if '#' in uri:
@@ -122,16 +128,17 @@ def _resolve_uri(object_type, uri, relative_to, seen):
 class _Pipeline:
     """One pipeline nova may load: where it is written and what it runs."""
 
-    def __init__(self, section, key, names):
+    def __init__(self, section: str, key: str | None,
+                 names: list[str]) -> None:
         self.section, self.key, self.names = section, key, names
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.section.startswith('pipeline:'):
             return f'[{self.section}]'
         return f'[{self.section}] {self.key}'
 
 
-def _pipelines(loader):
+def _pipelines(loader: _TextLoader) -> Iterator[_Pipeline]:
     for section in loader.parser.sections():
         if section.startswith('pipeline:'):
             key = 'pipeline'
@@ -151,7 +158,8 @@ def _pipelines(loader):
             yield _Pipeline(section, key, value.split())
 
 
-def _check(loader, pipeline):
+def _check(loader: _TextLoader,
+           pipeline: _Pipeline) -> tuple[int | None, str | None]:
     """Where freeze goes in a compute pipeline: (index or None if present,
     None), or (None, why it cannot go there)."""
     specs = []
@@ -175,7 +183,7 @@ def _check(loader, pipeline):
     return None, None
 
 
-def _filter_name(loader):
+def _filter_name(loader: _TextLoader) -> tuple[str, bool]:
     """The section name the freeze filter has, or will have (``freeze``)."""
     names = []
     for section in loader.parser.sections():
@@ -196,7 +204,8 @@ def _filter_name(loader):
     return 'freeze', False
 
 
-def insert_filter(text, filename='api-paste.ini'):
+def insert_filter(text: str,
+                  filename: str = 'api-paste.ini') -> tuple[str, list[str]]:
     """Return ``(new_text, changed_sections)`` with the freeze filter placed.
 
     Every pipeline that ends in nova's compute API gets the filter right
@@ -249,7 +258,8 @@ def insert_filter(text, filename='api-paste.ini'):
     return new_text, changed
 
 
-def _replace_value(lines, section, key, names, newline):
+def _replace_value(lines: list[str], section: str, key: str, names: list[str],
+                   newline: str) -> None:
     """Write ``key = names`` over the key's lines (continuations included)."""
     current = None
     key_line = re.compile(rf'^(\s*){re.escape(key)}\s*[=:]\s*')
@@ -272,7 +282,8 @@ def _replace_value(lines, section, key, names, newline):
     raise PasteError(f'[{section}] {key}: cannot find the line to edit')
 
 
-def _verify(new_text, filename, inserts, name):
+def _verify(new_text: str, filename: str, inserts: list[tuple[_Pipeline, int]],
+            name: str) -> None:
     """The edited file reads, through PasteDeploy's parser, as intended."""
     loader = _TextLoader(new_text, filename)
     for pipeline, position in inserts:

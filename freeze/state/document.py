@@ -5,8 +5,12 @@ in: a document that does not validate is treated as unreadable (``fail_mode``),
 never guessed at.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 import dataclasses
 import datetime
+from typing import Any
 
 MODES = ('full', 'writes', 'network')
 
@@ -20,15 +24,16 @@ class EpochError(ValueError):
     backend, so that "epochs never repeat" is enforced, not a convention."""
 
 
-def utcnow():
+def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def format_time(value):
+def format_time(value: datetime.datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace('+00:00', 'Z')
 
 
-def parse_time(value, field='time'):
+def parse_time(value: str | None,
+               field: str = 'time') -> datetime.datetime | None:
     """Parse ISO 8601; a naive time is taken as UTC."""
     if value is None:
         return None
@@ -65,14 +70,14 @@ class Grant:
     role_id: str
     status: str
 
-    def key(self):
+    def key(self) -> tuple[str, str, str, str]:
         return (self.kind, self.actor_id, self.project_id, self.role_id)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: dict[str, Any]) -> Grant:
         names = [f.name for f in dataclasses.fields(cls)]
         if not isinstance(data, dict) or set(data) != set(names):
             raise StateError(f"each grant needs exactly: {', '.join(names)}")
@@ -100,19 +105,21 @@ class FreezeState:
     started_by: str = None
     grants: tuple = ()
 
-    def in_force(self, now):
+    def in_force(self, now: datetime.datetime) -> bool:
         """True while the freeze applies; only ``auto_thaw`` ends it by time."""
         if not self.frozen:
             return False
         return not (self.auto_thaw and self.until is not None
                     and now >= self.until)
 
-    def successor(self, **changes):
+    def successor(self, **changes: Any) -> FreezeState:
         """The next version: ``changes`` applied, the epoch raised by one
         (the only place an epoch is raised)."""
         return dataclasses.replace(self, epoch=self.epoch + 1, **changes)
 
-    def frozen_with(self, mode, reason, until, auto_thaw, who, now):
+    def frozen_with(self, mode: str, reason: str,
+                    until: datetime.datetime | None, auto_thaw: bool, who: str,
+                    now: datetime.datetime) -> FreezeState | None:
         """The successor that freezes in ``mode``, or None when it is already
         frozen just so.  A freeze already on keeps its start (who, when)."""
         if self.frozen and (self.mode, self.reason, self.until,
@@ -125,14 +132,14 @@ class FreezeState:
             started_at=self.started_at if self.frozen else now,
             started_by=self.started_by if self.frozen else who)
 
-    def thawed(self):
+    def thawed(self) -> FreezeState | None:
         """The successor that thaws (the window's grants stay recorded until
         they are revoked), or None when it is not frozen."""
         if not self.frozen:
             return None
         return FreezeState(epoch=self.epoch, grants=self.grants).successor()
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {
             'epoch': self.epoch,
             'frozen': self.frozen,
@@ -146,7 +153,7 @@ class FreezeState:
         }
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: dict[str, Any]) -> FreezeState:
         if not isinstance(data, dict):
             raise StateError('state document must be a JSON object')
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
@@ -186,8 +193,12 @@ class FreezeState:
 
 THAWED = FreezeState()
 
+#: A transition: ``change(old)`` is the successor to write, or None to
+#: leave the state as it is.
+Change = Callable[[FreezeState], 'FreezeState | None']
 
-def check_successor(old, new):
+
+def check_successor(old: FreezeState, new: FreezeState) -> None:
     """Refuse ``new`` unless its epoch is ``old``'s + 1 (EpochError)."""
     if new.epoch != old.epoch + 1:
         raise EpochError(f'a change from epoch {old.epoch} must write epoch '
@@ -195,7 +206,8 @@ def check_successor(old, new):
                          'never repeat')
 
 
-def change_of(old, change, replacing_corrupt=False):
+def change_of(old: FreezeState, change: Change,
+              replacing_corrupt: bool = False) -> FreezeState | None:
     """What a backend's update writes over ``old``: ``change(old)``, or
     None to leave the state as it is.  A corrupt document set aside is
     replaced even when ``change`` changes nothing (by ``old``'s successor,
@@ -214,7 +226,9 @@ def change_of(old, change, replacing_corrupt=False):
 CHANGED_FIELDS = ('frozen', 'mode', 'reason', 'until', 'auto_thaw')
 
 
-def history_entry(who, now, old, new, set_aside=None):
+def history_entry(who: str, now: datetime.datetime, old: FreezeState,
+                  new: FreezeState,
+                  set_aside: str | None = None) -> dict[str, Any]:
     """One audit record; ``set_aside`` names where a corrupt document went."""
     entry = {'who': who, 'when': format_time(now), 'old': old.to_dict(),
              'new': new.to_dict()}
@@ -223,7 +237,7 @@ def history_entry(who, now, old, new, set_aside=None):
     return entry
 
 
-def changes(entry):
+def changes(entry: dict[str, Any]) -> dict[str, Any]:
     """``{field: [old, new]}`` for what an audit record changed (grants as
     counts), and ``set_aside``: where a corrupt document was put."""
     old, new = entry.get('old') or {}, entry.get('new') or {}
@@ -237,7 +251,8 @@ def changes(entry):
     return found
 
 
-def recorded_freeze(entry, last_epoch):
+def recorded_freeze(entry: Any,
+                    last_epoch: Callable[[], int]) -> FreezeState | None:
     """The freeze a history entry left in force, or None if it left none.
 
     What a backend whose state vanished continues from: the entry's new

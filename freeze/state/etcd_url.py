@@ -7,6 +7,8 @@ client certificate is shown when etcd asks for one (``--client-cert-auth``).
 The files are checked when the URL is read.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 import re
@@ -28,7 +30,7 @@ class Target:
     protocol: str = 'http'
     tls: dict = dataclasses.field(default_factory=dict)  # TLS_FILES -> path
 
-    def __str__(self):
+    def __str__(self) -> str:
         hosts = ','.join(f'[{h}]:{p}' if ':' in h else f'{h}:{p}'
                          for h, p in self.endpoints)
         query = urllib.parse.urlencode(self.tls)
@@ -36,7 +38,7 @@ class Target:
         return f'etcd3+{self.protocol}://{hosts}{self.prefix}{query}'
 
 
-def parse_url(url):
+def parse_url(url: str) -> Target:
     """The :class:`Target` of an ``etcd3+http(s)://`` URL, or ValueError."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in SCHEMES:
@@ -60,7 +62,7 @@ def parse_url(url):
                   _tls_files(parsed.query, protocol, url))
 
 
-def _tls_files(query, protocol, url):
+def _tls_files(query: str, protocol: str, url: str) -> dict[str, str]:
     """The query's TLS files: named once each, existing, the client's
     certificate and key together; only over https."""
     pairs = urllib.parse.parse_qsl(query, keep_blank_values=True,

@@ -7,6 +7,10 @@ included).  Output cut short by its reader (``| head``) is not an error.
 Passwords are masked in every line and log record (freeze.redact).
 """
 
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable
 import logging
 import os
 import sys
@@ -38,7 +42,7 @@ class CommandError(Exception):
     """A clear, expected failure: printed without a traceback (exit 1)."""
 
 
-def add_debug_option(parser):
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--debug', action='store_true',
                         help='show tracebacks and library logging')
 
@@ -74,11 +78,12 @@ def _not_the_error_line(record: logging.LogRecord) -> bool:
     return record.name != ERRORS.name
 
 
-def one_line(exc):
+def one_line(exc: BaseException) -> str:
     return ' '.join(str(exc).split()) or type(exc).__name__
 
 
-def run(prog, debug, command, expected=()):
+def run(prog: str, debug: bool, command: Callable[[], int | None],
+        expected: Iterable[type[Exception]] = ()) -> int | None:
     """``command()``'s exit code; its errors as one line and their code.
 
     ``expected`` are the exception types, besides CommandError, that are
@@ -114,7 +119,7 @@ def run(prog, debug, command, expected=()):
         return FAILED
 
 
-def _missing_driver(exc):
+def _missing_driver(exc: BaseException) -> str | None:
     """A database driver that is not installed, anywhere in the chain of
     causes (the journal reports it as a bad URL): what to install."""
     while exc is not None:
@@ -125,7 +130,7 @@ def _missing_driver(exc):
     return None
 
 
-def _say(prog, debug, message):
+def _say(prog: str, debug: bool, message: str) -> None:
     if debug:
         sys.stderr.write(redaction.redact(traceback.format_exc()))
     line = f'{prog}: {redaction.redact(message)}'

@@ -7,7 +7,10 @@ the nova.conf given with ``--config-file`` (or /etc/nova/nova.conf when it
 exists).
 """
 
+from __future__ import annotations
+
 import argparse
+from collections.abc import Iterable, Mapping, Sequence
 import datetime
 import difflib
 import json
@@ -15,6 +18,7 @@ import os
 import re
 import stat
 import sys
+from typing import Any, TYPE_CHECKING
 
 from cliff import columns
 from cliff.formatters import table
@@ -31,6 +35,11 @@ from freeze.cli import shell
 from freeze.cli.exits import CommandError
 from freeze.state import document
 
+if TYPE_CHECKING:
+    from freeze.keystone import Keystone
+    from freeze.state.backend import Backend
+    from freeze.state.document import FreezeState
+
 # oslo.config, oslo.policy, oslo.utils' masking, keystoneclient,
 # openstacksdk, PasteDeploy: for the commands that use them (--help needs
 # none of them).
@@ -46,7 +55,7 @@ DEFAULT_NOVA_CONF = '/etc/nova/nova.conf'
 _DURATION = re.compile(r'^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$')
 
 
-def parse_duration(text):
+def parse_duration(text: str) -> datetime.timedelta:
     """``90s``, ``30m``, ``2h``, ``1d``, or combined like ``1h30m``."""
     match = _DURATION.match(text.strip())
     if not text.strip() or not match or not any(match.groups()):
@@ -57,7 +66,7 @@ def parse_duration(text):
                               seconds=seconds)
 
 
-def positive_int(text):
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -68,14 +77,14 @@ def positive_int(text):
     return value
 
 
-def parse_until(text):
+def parse_until(text: str) -> datetime.datetime:
     try:
         return document.parse_time(text, '--until')
     except document.StateError as exc:
         raise argparse.ArgumentTypeError(str(exc))
 
 
-def load_nova_conf(args):
+def load_nova_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
     """nova.conf with the ``[freeze]`` and ``[oslo_policy]`` options, the
     ``[freeze]`` values checked as the filter checks them at start-up."""
     config_files = args.config_file or (
@@ -97,7 +106,9 @@ def load_nova_conf(args):
     return conf
 
 
-def resolve_state_url(args, environ=os.environ):
+def resolve_state_url(
+        args: argparse.Namespace,
+        environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
     """``(url, where it came from)``."""
     conf = load_nova_conf(args)
     if args.state:
@@ -114,7 +125,8 @@ def resolve_state_url(args, environ=os.environ):
                                    '$NOVA_FREEZE_STATE or nova.conf')
 
 
-def resolve_policy_dir(args):
+def resolve_policy_dir(
+        args: argparse.Namespace) -> nova_policy.PolicyDir | None:
     """The overlay's policy dir (--policy-dir, then [freeze] policy_dir)."""
     conf = load_nova_conf(args)
     directory = args.policy_dir or conf.freeze.policy_dir
@@ -132,14 +144,14 @@ def resolve_policy_dir(args):
     return target
 
 
-def _note(text):
+def _note(text: str | None) -> None:
     if text:
         print(f'freeze-ctl: {text}', file=sys.stderr)
 
 
-def _quiesce(nova, args):
+def _quiesce(nova: quiesce.Nova, args: argparse.Namespace) -> str | None:
     """None once nothing is in flight in nova, else what still is."""
-    def show(items):
+    def show(items: list[quiesce.InFlight]) -> None:
         if items:
             table = output.render([i.to_dict() for i in items], 'table')
             _note(f'waiting for {len(items)} in flight:\n{table}')
@@ -155,7 +167,10 @@ def _quiesce(nova, args):
     return None
 
 
-def _finish(backend, state, shown, args, nova=None):
+def _finish(
+        backend: Backend, state: FreezeState, shown: dict[str, Any],
+        args: argparse.Namespace,
+        nova: quiesce.Nova | None = None) -> tuple[dict[str, Any], str | None]:
     """``(shown, problem)``: problem is None once every live worker
     enforces ``state`` (and, with ``nova``, nothing is in flight in it),
     else why not (``shown`` is shown all the same)."""
@@ -170,26 +185,26 @@ class Cell(columns.FormattableColumn):
     """A value shown one way in a table and as it is in json or yaml:
     lists and dicts as JSON in a table, unless a text is given."""
 
-    def __init__(self, value, text=None):
+    def __init__(self, value: Any, text: str | None = None) -> None:
         super().__init__(value)
         self._text = text
 
-    def human_readable(self):
+    def human_readable(self) -> str:
         if self._text is not None:
             return self._text
         return json.dumps(self._value, sort_keys=True)
 
-    def machine_readable(self):
+    def machine_readable(self) -> Any:
         return self._value
 
 
-def _record(fields):
+def _record(fields: dict[str, Any]) -> tuple[tuple, tuple]:
     """A dict as a ShowOne's ``(names, values)``."""
     return shell.show({name: Cell(value) if isinstance(value, (dict, list))
                        else value for name, value in fields.items()})
 
 
-def _nova_for_quiesce(args):
+def _nova_for_quiesce(args: argparse.Namespace) -> quiesce.Nova | None:
     """Nova, checked with one call before anything changes (so that a
     freeze is never left on for a quiesce that cannot run)."""
     try:
@@ -220,7 +235,7 @@ class StateCommand:
     creates = False
     _problem = None
 
-    def take_action(self, parsed_args):
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
         args = argparse.Namespace(**vars(self.app.options),
                                   **vars(parsed_args))
         url, args.state_origin = resolve_state_url(args)
@@ -251,26 +266,27 @@ class StateCommand:
             return _record(shown)
         return result
 
-    def produce_output(self, parsed_args, column_names, data):
+    def produce_output(self, parsed_args: argparse.Namespace,
+                       column_names: Sequence[str], data: Any) -> int:
         super().produce_output(parsed_args, column_names, data)
         if self._problem:
             raise CommandError(self._problem)
 
 
-def _add_wait(parser):
+def _add_wait(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--wait', type=float, default=30.0, metavar='SECONDS',
                         help='return once every live nova-api worker enforces '
                              'the change, or fail after this long naming the '
                              'workers that lag (default: 30)')
 
 
-def _add_policy_file(parser):
+def _add_policy_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--policy-file', metavar='PATH',
                         help="nova's policy file (default: [oslo_policy] "
                              "policy_file of nova.conf)")
 
 
-def _add_policy_dir(parser):
+def _add_policy_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--policy-dir', metavar='DIR',
                         help="also keep the freeze as an oslo.policy overlay "
                              "in this one of nova's policy_dirs (default: "
@@ -278,12 +294,12 @@ def _add_policy_dir(parser):
     _add_policy_file(parser)
 
 
-def _add_force(parser):
+def _add_force(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--force', action='store_true',
                         help='replace a corrupt state document (kept aside)')
 
 
-def add_grant_options(parser, role_help):
+def add_grant_options(parser: argparse.ArgumentParser, role_help: str) -> None:
     """``--grant``, ``--grant-group`` and ``--role`` (both CLIs)."""
     parser.add_argument('--grant', action='append', metavar='USER:PROJECT',
                         help='grant the migration role for the window: '
@@ -294,7 +310,7 @@ def add_grant_options(parser, role_help):
     parser.add_argument('--role', help=role_help)
 
 
-def _add_grants(parser):
+def _add_grants(parser: argparse.ArgumentParser) -> None:
     add_grant_options(parser, 'role to grant (default: the first of '
                               '[freeze] migration_roles)')
 
@@ -309,7 +325,7 @@ class On(StateCommand, shell.ShowOne):
     '''
     creates = True
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument('--mode', choices=document.MODES, required=True)
         parser.add_argument('--reason', required=True,
@@ -351,7 +367,8 @@ class On(StateCommand, shell.ShowOne):
                                  'still in flight (default: 600)')
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[Any, str | None]:
         freeze = control.plan_freeze(
             control.current(backend, args.force), args.mode, args.reason,
             now, until=args.until, length=args.duration,
@@ -381,14 +398,15 @@ class Off(StateCommand, shell.ShowOne):
         freeze-ctl off --policy-dir /etc/nova/policy.d --wait 60
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _add_force(parser)
         _add_policy_dir(parser)
         _add_wait(parser)
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[Any, str | None]:
         target = resolve_policy_dir(args)
         who = control.operator()
         _, new, notes = control.thaw(backend, who, now, force=args.force)
@@ -425,12 +443,13 @@ class Status(StateCommand, shell.ShowOne):
         freeze-ctl status -f json --policy-dir /etc/nova/policy.d
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _add_policy_dir(parser)
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[Any, str | None]:
         state = backend.read()
         shown = dict(control.status(state, now),
                      state_url=redaction.redact(backend),
@@ -453,7 +472,8 @@ class Status(StateCommand, shell.ShowOne):
             shown['workers'] = workers
         return shown, None
 
-    def produce_output(self, parsed_args, column_names, data):
+    def produce_output(self, parsed_args: argparse.Namespace,
+                       column_names: Sequence[str], data: Any) -> int:
         """In a table, the workers follow as a table of their own."""
         super().produce_output(parsed_args, column_names, data)
         if parsed_args.formatter == 'table' and not parsed_args.columns:
@@ -465,7 +485,7 @@ class Status(StateCommand, shell.ShowOne):
                 self.app.stdout, options)
 
 
-def _grants(args):
+def _grants(args: argparse.Namespace) -> control.Grants:
     """The grants the command line asks for; Keystone reached only when
     they are made."""
     targets = tuple(
@@ -475,12 +495,12 @@ def _grants(args):
                           migration_role(args) if targets else None)
 
 
-def migration_role(args):
+def migration_role(args: argparse.Namespace) -> str:
     """The role to grant: --role, else the first of [freeze] migration_roles."""
     return args.role or load_nova_conf(args).freeze.migration_roles[0]
 
 
-def require_keystone(args):
+def require_keystone(args: argparse.Namespace) -> Keystone:
     try:
         return keystone.Keystone(auth.session(args))
     except auth.NoCredentials as exc:
@@ -490,7 +510,8 @@ def require_keystone(args):
 GRANT_COLUMNS = ('role', 'kind', 'actor', 'project', 'status')
 
 
-def _grant_rows(grants):
+def _grant_rows(grants: Iterable[document.Grant],
+                ) -> tuple[tuple[str, ...], list[list[str]]]:
     return GRANT_COLUMNS, [[getattr(g, c) for c in GRANT_COLUMNS]
                            for g in grants]
 
@@ -502,7 +523,8 @@ class Grants(StateCommand, shell.Lister):
         freeze-ctl grants -f value -c actor -c status
     '''
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[tuple[str, ...], list[list[str]]]:
         return _grant_rows(backend.read().grants)
 
 
@@ -514,12 +536,13 @@ class Grant(StateCommand, shell.Lister):
     '''
     operation = staticmethod(control.grant)
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _add_grants(parser)
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[tuple[str, ...], list[list[str]]]:
         return _grant_rows(self.operation(
             backend, _grants(args), control.operator(), now).grants)
 
@@ -533,14 +556,14 @@ class Revoke(Grant):
     operation = staticmethod(control.revoke)
 
 
-def _describe_changes(changes):
+def _describe_changes(changes: dict[str, Any]) -> str:
     return '; '.join(
         f'corrupt document set aside as {change}' if name == 'set_aside'
         else f'{name} {_plain(change[0])} -> {_plain(change[1])}'
         for name, change in changes.items())
 
 
-def _plain(value):
+def _plain(value: Any) -> str:
     if value is None:
         return 'none'
     if isinstance(value, bool):
@@ -561,13 +584,14 @@ class History(StateCommand, shell.Lister):
         freeze-ctl history -f json   (changes as {field: [old, new]})
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument('--limit', type=positive_int, metavar='N',
                             help='only the last N changes')
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[tuple[str, ...], list[list[Any]]]:
         rows = []
         for entry in backend.history()[-args.limit if args.limit else 0:]:
             new = entry.get('new') or {}
@@ -582,7 +606,7 @@ class History(StateCommand, shell.Lister):
 class PolicyGenerate(shell.Command):
     """The freeze as an oslo.policy overlay over nova's effective policy."""
 
-    def expected_errors(self):
+    def expected_errors(self) -> tuple[type[Exception], ...]:
         return EXPECTED + (nova_policy.OverlayError,)
 
     example = '''
@@ -590,7 +614,7 @@ class PolicyGenerate(shell.Command):
         freeze-ctl --config-file /etc/nova/nova.conf policy generate --mode full -o /etc/nova/policy.d/zz-nova-freeze.yaml
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _add_policy_file(parser)
         parser.add_argument('--mode', choices=document.MODES, required=True)
@@ -598,7 +622,7 @@ class PolicyGenerate(shell.Command):
                             help='write it here (atomically), not to stdout')
         return parser
 
-    def take_action(self, parsed_args):
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
         args = argparse.Namespace(**vars(self.app.options), **vars(parsed_args))
         conf = load_nova_conf(args)
         layout = nova_policy.layout_from_conf(conf, args.policy_file)
@@ -633,7 +657,7 @@ class Paste(shell.Command):
         freeze-ctl paste /etc/nova/api-paste.ini
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument('file')
         parser.add_argument('-o', '--output',
@@ -643,7 +667,7 @@ class Paste(shell.Command):
                                  'nothing')
         return parser
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         try:
             with open(args.file, encoding='utf-8', newline='') as f:
                 text = f.read()
@@ -688,7 +712,7 @@ CREDENTIALS_NOTE = (
 class FreezeCtl(shell.App):
     """freeze-ctl's shell: its global options beside cliff's."""
 
-    def __init__(self, argv=()):
+    def __init__(self, argv: Sequence[str] = ()) -> None:
         # the command line decides which Keystone options --help lists
         self.argv = list(argv)
         super().__init__('freeze-ctl', 'Put the Nova compute API into '
@@ -696,7 +720,7 @@ class FreezeCtl(shell.App):
                              name: f'freeze.cli.freeze_ctl:{cls}'
                              for name, cls in COMMANDS.items()})
 
-    def add_global_options(self, parser):
+    def add_global_options(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('--state', metavar='URL',
                             help='state URL (default: $NOVA_FREEZE_STATE, '
                                  'then [freeze] state_url)')
@@ -706,7 +730,7 @@ class FreezeCtl(shell.App):
         auth.add_options(parser, self.argv, CREDENTIALS_NOTE)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     return FreezeCtl(argv).main(argv)
 

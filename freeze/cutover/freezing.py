@@ -7,25 +7,32 @@ said before it: the mode, reason, expected end and auto-thaw, and the
 grants it added.
 """
 
+from __future__ import annotations
+
+import datetime
 import json
 import shlex
+from typing import TYPE_CHECKING
 
 from freeze.state import document
+
+if TYPE_CHECKING:
+    from freeze.cutover.plan import Freeze
 
 
 class FreezeStatusError(ValueError):
     """freeze-ctl status output that cannot be understood."""
 
 
-def status(base):
+def status(base: str) -> str:
     return f'{base} status -f json'
 
 
-def history(base):
+def history(base: str) -> str:
     return f'{base} history -f json'
 
 
-def on(base, freeze):
+def on(base: str, freeze: Freeze) -> str:
     words = ['on', '--mode', freeze.mode, '--reason', freeze.reason]
     for grant in freeze.grants:
         words += ['--grant', grant]
@@ -34,11 +41,12 @@ def on(base, freeze):
     return f'{base} {shlex.join(words)} -f json'
 
 
-def off(base):
+def off(base: str) -> str:
     return f'{base} off -f json'
 
 
-def restore(base, freeze, before_output, now):
+def restore(base: str, freeze: Freeze, before_output: str,
+            now: datetime.datetime) -> str:
     """Commands that put the freeze back as ``before_output`` showed it.
 
     An end time already past cannot be given again (freeze-ctl refuses it):
@@ -78,6 +86,6 @@ def restore(base, freeze, before_output, now):
     return ' && '.join(commands)
 
 
-def _qualified(name):
+def _qualified(name: str) -> str:
     """``name`` as the state document writes it: with its domain."""
     return name if '@' in name else name + '@Default'

@@ -7,10 +7,14 @@ openstacksdk's usual configuration (clouds.yaml, ``OS_*``).  Read once when
 a run starts; the run keeps the list, so ``resume`` asks Nova nothing.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from freeze.cutover.plan import PlanError
+from typing import Any
 
 
-def settings(raw):
+def settings(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or raw.get('from') != 'nova':
         raise PlanError('inventory: only {from: nova} is supported')
     unknown = set(raw) - {'from', 'cloud', 'group_by', 'disabled'}
@@ -22,7 +26,8 @@ def settings(raw):
     return raw
 
 
-def group(services, group_by='zone', disabled=False):
+def group(services: Iterable[tuple[str, str, str]], group_by: str = 'zone',
+          disabled: bool = False) -> dict[str, list[str]]:
     """Pure: (host, zone, status) triples -> host -> cell, sorted."""
     hosts = {}
     for host, zone, status in sorted(services, key=lambda s: (s[1] or '',
@@ -34,7 +39,7 @@ def group(services, group_by='zone', disabled=False):
     return hosts
 
 
-def from_nova(raw):
+def from_nova(raw: Any) -> dict[str, list[str]]:
     """host -> cell from the compute services Nova knows."""
     import openstack  # only when a plan asks for it: it is slow to import
     options = settings(raw)

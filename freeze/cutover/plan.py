@@ -5,10 +5,13 @@ rendered once at load time with placeholder values, so a typo in a variable
 name fails before anything runs, not in the middle of a stage.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 import re
 import string
+from typing import Any
 
 import yaml
 
@@ -61,17 +64,17 @@ class Stage:
     failure_budget: str | None = None  # "N" or "P%" of a run's hosts
 
     @property
-    def has_hosts(self):
+    def has_hosts(self) -> bool:
         return bool(self.steps)
 
-    def step(self, name):
+    def step(self, name: str) -> Step:
         return next(s for s in self.steps + self.commands if s.name == name)
 
-    def threshold(self, batch_len):
+    def threshold(self, batch_len: int) -> int:
         """Failed hosts in a batch of ``batch_len`` that stop the batch."""
         return _count(self.failure_threshold, batch_len)
 
-    def budget(self, hosts):
+    def budget(self, hosts: int) -> int | None:
         """Failed hosts in a run over ``hosts`` hosts that stop it (its
         batches together), or None."""
         if self.failure_budget is None:
@@ -79,7 +82,7 @@ class Stage:
         return _count(self.failure_budget, hosts)
 
 
-def _count(text, whole):
+def _count(text: str, whole: int) -> int:
     if text.endswith('%'):
         return max(1, math.ceil(float(text[:-1]) * whole / 100))
     return int(text)
@@ -94,23 +97,25 @@ class Plan:
     freeze_command: str
     variables: dict
 
-    def stage(self, name):
+    def stage(self, name: str) -> Stage:
         for stage in self.stages:
             if stage.name == name:
                 return stage
         raise PlanError(f'unknown stage {name!r} (the plan has: '
                         f"{', '.join(s.name for s in self.stages)})")
 
-    def cells(self):
+    def cells(self) -> list[str]:
         return list(dict.fromkeys(self.hosts.values()))
 
-    def render(self, template, stage, host=None):
+    def render(self, template: str, stage: str,
+               host: str | None = None) -> str:
         values = dict(self.variables, stage=stage)
         if host is not None:
             values.update(host=host, cell=self.hosts[host])
         return template.format_map(values)
 
-    def select(self, cell=None, hosts=None):
+    def select(self, cell: str | None = None,
+               hosts: list[str] | None = None) -> list[str]:
         """The hosts a run covers, in plan order; unknown names are errors."""
         if cell is not None:
             if cell not in self.cells():
@@ -125,7 +130,8 @@ class Plan:
             return [h for h in self.hosts if h in wanted]
         return list(self.hosts)
 
-    def batches(self, stage, hosts):
+    def batches(self, stage: Stage,
+                hosts: list[str]) -> list[tuple[str, list[str]]]:
         """Batches of at most ``batch_size``, never mixing two cells."""
         out = []
         for cell in self.cells():
@@ -135,7 +141,7 @@ class Plan:
         return out
 
 
-def load(text, hosts=None):
+def load(text: str, hosts: dict[str, str] | None = None) -> Plan:
     """Parse and validate a plan.  ``hosts`` (host -> cell) replaces the
     plan's ``cells`` when the inventory was read from Nova."""
     try:
@@ -177,7 +183,7 @@ def load(text, hosts=None):
     return Plan(name, text, hosts, stages, freeze_command, dict(variables))
 
 
-def inventory_settings(text):
+def inventory_settings(text: str) -> Any:
     """The plan's ``inventory`` section (read hosts from Nova), or None."""
     try:
         data = yaml.safe_load(text)
@@ -186,7 +192,7 @@ def inventory_settings(text):
     return data.get('inventory') if isinstance(data, dict) else None
 
 
-def _cells(raw, from_inventory):
+def _cells(raw: Any, from_inventory: bool) -> dict[str, str]:
     if raw is None:
         if from_inventory:
             raise PlanError('inventory: the hosts must be read from Nova '
@@ -208,7 +214,8 @@ def _cells(raw, from_inventory):
     return hosts
 
 
-def _stage(sec, defaults, default_reason, variables):
+def _stage(sec: _Section, defaults: dict[str, Any], default_reason: str,
+           variables: set[str]) -> Stage:
     name = sec.string('name')
     if not _NAME.match(name):
         raise PlanError(f'{sec.where}: stage name {name!r}: lowercase '
@@ -266,7 +273,7 @@ def _stage(sec, defaults, default_reason, variables):
                  ponr, None if budget is None else str(budget))
 
 
-def _freeze(sec, default_reason):
+def _freeze(sec: _Section, default_reason: str) -> Freeze:
     mode = sec.string('mode')
     if mode not in MODES:
         raise PlanError(f"{sec.where}: mode must be one of {', '.join(MODES)}")
@@ -277,14 +284,14 @@ def _freeze(sec, default_reason):
     return Freeze(mode, reason, grants, groups)
 
 
-def _grant(text, where):
+def _grant(text: Any, where: str) -> str:
     if not isinstance(text, str) or not re.match(r'^[^:\s]+:[^:\s]+$', text):
         raise PlanError(f'{where}: grant {text!r} must look like '
                         'NAME[@DOMAIN]:PROJECT[@DOMAIN]')
     return text
 
 
-def _step(sec, timeout, allowed):
+def _step(sec: _Section, timeout: float, allowed: set[str]) -> Step:
     name = sec.string('name')
     if not _NAME.match(name) or name == 'health':
         raise PlanError(f'{sec.where}: name {name!r}: lowercase letters, '
@@ -304,7 +311,7 @@ def _step(sec, timeout, allowed):
                 templates['revert'], float(step_timeout))
 
 
-def _check_template(template, allowed, where):
+def _check_template(template: Any, allowed: set[str], where: str) -> None:
     if not isinstance(template, str) or not template.strip():
         raise PlanError(f'{where}: must be a non-empty string')
     try:
@@ -323,28 +330,28 @@ def _check_template(template, allowed, where):
 class _Section:
     """A mapping being validated: typed getters, unknown keys refused."""
 
-    def __init__(self, data, where):
+    def __init__(self, data: Any, where: str) -> None:
         if not isinstance(data, dict):
             raise PlanError(f'{where}: must be a mapping')
         self.data, self.where, self.seen = data, where, set()
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         self.seen.add(key)
         return self.data.get(key, default)
 
-    def string(self, key, default=None):
+    def string(self, key: str, default: str | None = None) -> str:
         value = self.get(key, default)
         if not isinstance(value, str) or not value:
             raise PlanError(f'{self.where}: {key} must be a non-empty string')
         return value
 
-    def mapping(self, key, default):
+    def mapping(self, key: str, default: dict[str, Any]) -> dict[str, Any]:
         value = self.get(key, default)
         if not isinstance(value, dict):
             raise PlanError(f'{self.where}: {key} must be a mapping')
         return value
 
-    def done(self):
+    def done(self) -> None:
         unknown = set(self.data) - self.seen
         if unknown:
             raise PlanError(f'{self.where}: unknown key(s): '

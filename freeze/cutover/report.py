@@ -1,12 +1,22 @@
 """Pure: what ``plan``, ``status``, ``hosts`` and ``report`` print."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from freeze.cutover import freezing
 from freeze.cutover import progress
 from freeze.cutover import timeline as timeline_mod
 from freeze.cutover import views
+from typing import Any, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from freeze.cutover.journal import Row, Run
+    from freeze.cutover.plan import Plan, Stage
+    from freeze.cutover.runner import Runner
 
 
-def dry_run(plan, stages, hosts):
+def dry_run(plan: Plan, stages: list[Stage],
+            hosts: list[str]) -> dict[str, Any]:
     """Every action of a run, in order, as data (``plan -f json|yaml``)."""
     base = plan.freeze_command
     out = {'plan': plan.name, 'hosts': len(plan.hosts),
@@ -14,7 +24,8 @@ def dry_run(plan, stages, hosts):
     for stage in stages:
         actions = []
 
-        def add(action, run, revert=None, **more):
+        def add(action: str, run: str, revert: str | None = None,
+                **more: Any) -> None:
             actions.append(dict(n=len(actions) + 1, action=action, run=run,
                                 revert=revert or None, **more))
         if stage.freeze:
@@ -45,7 +56,7 @@ def dry_run(plan, stages, hosts):
     return out
 
 
-def describe(plan, stages, hosts):
+def describe(plan: Plan, stages: list[Stage], hosts: list[str]) -> list[str]:
     """The dry run as text lines."""
     run = dry_run(plan, stages, hosts)
     lines = [f"plan {run['plan']}: {run['hosts']} host(s) in "
@@ -75,7 +86,8 @@ def describe(plan, stages, hosts):
     return lines
 
 
-def stages(runner, runs, units):
+def stages(runner: Runner, runs: list[Run],
+           units: dict[tuple, list[Row]]) -> list[dict[str, Any]]:
     """One row per stage of the latest plan, with its hosts counted."""
     if not runs:
         return []
@@ -102,7 +114,7 @@ def stages(runner, runs, units):
     return rows
 
 
-def freeze_line(state):
+def freeze_line(state: dict[str, Any] | None) -> str:
     """``nova-cutover status``'s last line: the freeze as it is now."""
     if state is None:
         return 'freeze: no stage of the plan freezes'
@@ -114,7 +126,8 @@ def freeze_line(state):
             f"{state.get('mode')}, reason {state.get('reason')!r}")
 
 
-def hosts(runner, runs, units, stage_filter=None):
+def hosts(runner: Runner, runs: list[Run], units: dict[tuple, list[Row]],
+          stage_filter: str | None = None) -> list[dict[str, Any]]:
     """One row per host and stage that has run for it."""
     if not runs:
         return []
@@ -141,7 +154,8 @@ def hosts(runner, runs, units, stage_filter=None):
     return out
 
 
-def log(rows, host=None, failed=False):
+def log(rows: Iterable[Row], host: str | None = None,
+        failed: bool = False) -> list[dict[str, Any]]:
     """The journal's rows; ``failed``: actions that failed, timed out or
     are still in doubt (a check answering "not done yet" is no failure)."""
     return [{'id': r.id, 'run': r.run_id, 'stage': r.stage,
@@ -154,7 +168,8 @@ def log(rows, host=None, failed=False):
                 'failed', 'timeout', 'intent'))]
 
 
-def timeline(runner, runs, rows, history):
+def timeline(runner: Runner, runs: list[Run], rows: list[Row],
+             history: list[dict[str, Any]]) -> dict[str, Any]:
     """``report``'s data: the journal and the freeze history folded, with
     each stage's and host's status as ``status`` and ``hosts`` say them."""
     plan = runner.plan_of(runs[-1])

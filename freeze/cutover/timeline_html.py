@@ -6,8 +6,12 @@ drawn element carries its data (``data-start``, ``data-end``, ...) and a
 ``<title>`` (shown on hover), so the picture can be checked by parsing it.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 import datetime
 import html
+from typing import Any
 
 from freeze.cutover import timeline
 
@@ -37,35 +41,38 @@ text { font: 11px sans-serif; }
 """
 
 
-def _a(**attrs):
+def _a(**attrs: Any) -> str:
     return ''.join(
         f''' {k.rstrip('_').replace('_', '-')}="{html.escape(str(v))}"'''
         for k, v in attrs.items() if v is not None)
 
 
-def _colour(status):
+def _colour(status: str | None) -> str:
     return COLOURS.get(status, '#999999')
 
 
 class _Svg:
     """The drawing: rows top to bottom on a common time axis."""
 
-    def __init__(self, t0, t1, squares):
+    def __init__(self, t0: float, t1: float, squares: int) -> None:
         self.t0, self.t1 = t0, max(t1, t0 + 1)
         self.squares_x = LABEL + PLOT + 20
         self.per_row = max(squares, 10)
         self.width = self.squares_x + self.per_row * SQUARE + 20
         self.y, self.parts = 30, []
 
-    def x(self, seconds):
+    def x(self, seconds: float) -> float:
         return round(LABEL + (seconds - self.t0) / (self.t1 - self.t0)
                      * PLOT, 2)
 
-    def text(self, x, y, words, cls=None):
+    def text(self, x: float, y: float, words: str,
+             cls: str | None = None) -> None:
         self.parts.append(
             f'<text{_a(x=x, y=y, class_=cls)}>{html.escape(words)}</text>')
 
-    def bar(self, cls, start, end, status, title, label=None, **data):
+    def bar(self, cls: str | None, start: str, end: str | None,
+            status: str | None, title: str, label: str | None = None,
+            **data: Any) -> None:
         """A rect from ``start`` to ``end`` (None: not ended, drawn to the
         axis' end) on the current row."""
         t_start = timeline.seconds_of(start)
@@ -82,17 +89,18 @@ class _Svg:
             self.parts.append(f'<svg{clip}><text{_a(x=3, y=ROW - 10)}>'
                               f'{html.escape(label)}</text></svg>')
 
-    def square(self, n, status, title, **data):
+    def square(self, n: int, status: str | None, title: str,
+               **data: Any) -> None:
         rect = _a(x=self.squares_x + n * SQUARE, y=self.y + 2,
                   width=SQUARE - 2, height=ROW - 10, fill=_colour(status),
                   **data)
         self.parts.append(
             f'<rect{rect}><title>{html.escape(title)}</title></rect>')
 
-    def row(self, label, cls=None):
+    def row(self, label: str | None, cls: str | None = None) -> None:
         self.text(4, self.y + ROW - 10, label, cls)
 
-    def axis(self):
+    def axis(self) -> str:
         top, bottom = 20, self.y + 6
         for n in range(9):
             t = self.t0 + (self.t1 - self.t0) * n / 8
@@ -108,19 +116,20 @@ class _Svg:
                 f'<style>{SVG_CSS}</style>{parts}</svg>')
 
 
-def _clock(seconds):
+def _clock(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(
         seconds, datetime.timezone.utc).strftime('%H:%M:%S')
 
 
-def bounds(data):
+def bounds(data: dict[str, Any]) -> tuple[float, float]:
     """The time axis: the journal's span and every window."""
     times = [timeline.seconds_of(t) for t in [data['start'], data['end']] + [
         w[k] for w in data['windows'] for k in ('start', 'end')] if t]
     return min(times), max(times)
 
 
-def _availability(d, data, measured):
+def _availability(d: _Svg, data: dict[str, Any],
+                  measured: list[dict[str, Any]] | None) -> None:
     """The API above the timeline: each audience as the freeze served
     it (from the windows), then what a recorded client got, if given."""
     d.row('API availability', 'label')
@@ -148,7 +157,8 @@ def _availability(d, data, measured):
     d.y += 8
 
 
-def svg(data, measured=None):
+def svg(data: dict[str, Any],
+        measured: list[dict[str, Any]] | None = None) -> str:
     """``measured``: availability.measured rows, or None."""
     squares = max([len(b['hosts']) for s in data['stages'] for r in s['runs']
                    for b in r['batches']] or [0])
@@ -194,7 +204,7 @@ def svg(data, measured=None):
     return d.axis()
 
 
-def _final(d, stage):
+def _final(d: _Svg, stage: dict[str, Any]) -> None:
     """A stage's hosts by final outcome, rows of squares; a retried host
     is outlined."""
     hosts = [(host, outcome) for outcome, names in stage['outcomes'].items()
@@ -212,22 +222,23 @@ def _final(d, stage):
         d.y += ROW
 
 
-def _legend():
+def _legend() -> str:
     keys = ' '.join(
         f'<span style="background:{colour}">&nbsp;&nbsp;&nbsp;</span> '
         f'{html.escape(name)}' for name, colour in COLOURS.items())
     return f'<p class="legend">{keys}</p>'
 
 
-def _table(headers, rows, cls):
-    def cell(value):
+def _table(headers: list[str], rows: Iterable[Iterable[Any]], cls: str) -> str:
+    def cell(value: Any) -> str:
         return f"<td>{html.escape('' if value is None else str(value))}</td>"
     head = ''.join(f'<th>{html.escape(h)}</th>' for h in headers)
     body = ''.join(f"<tr>{''.join(cell(c) for c in r)}</tr>" for r in rows)
     return f'<table{_a(class_=cls)}><tr>{head}</tr>{body}</table>'
 
 
-def page(data, measured=None):
+def page(data: dict[str, Any],
+         measured: list[dict[str, Any]] | None = None) -> str:
     """The whole page, as text; ``measured``: availability.measured rows
     (a client's record of its requests), or None."""
     span = data['freeze_to_thaw_seconds']

@@ -11,8 +11,12 @@ Pure functions of rule strings; reading nova's defaults and the deployment's
 files, and writing the overlay, is ``freeze.nova_policy``'s job.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
 import datetime
 import re
+from typing import Any
 
 from oslo_policy import policy as oslo_policy
 import yaml
@@ -39,7 +43,8 @@ class PolicyError(ValueError):
     """The rules cannot be turned into an overlay (cycle, bad role name)."""
 
 
-def admitted(request, mode, freeze_rules):
+def admitted(request: tuple[str, str, str | None], mode: str,
+             freeze_rules: decision.Rules) -> frozenset[str] | None:
     """The roles the filter lets make ``request`` in ``mode``, or ANYONE.
 
     ``decide`` admits a caller when one of its roles is admitted (allow-list,
@@ -49,7 +54,7 @@ def admitted(request, mode, freeze_rules):
     method, path, action = request
     state = document.FreezeState(frozen=True, mode=mode)
 
-    def allows(role):
+    def allows(role: str) -> bool:
         facts = decision.RequestFacts(method=method, path=path,
                                       roles=frozenset({role}), action=action)
         return decision.decide(facts, state, freeze_rules, _ANY_TIME).allowed
@@ -61,7 +66,8 @@ def admitted(request, mode, freeze_rules):
     return frozenset(role for role in candidates if allows(role))
 
 
-def guard(operations, mode, freeze_rules):
+def guard(operations: Iterable[dict[str, str]], mode: str,
+          freeze_rules: decision.Rules) -> frozenset[str] | None:
     """The roles admitted to every one of a rule's operations, or ANYONE.
 
     A rule that guards several operations (nova has rules for a read and a
@@ -76,7 +82,8 @@ def guard(operations, mode, freeze_rules):
     return frozenset.intersection(*limited) if limited else ANYONE
 
 
-def generate(rules, operations, mode, freeze_rules):
+def generate(rules: dict[str, str], operations: dict[str, tuple], mode: str,
+             freeze_rules: decision.Rules) -> dict[str, str]:
     """The overlay for ``mode``: ``{name: rule}`` for the rules it changes.
 
     ``rules`` maps every effective rule name to its check string (nova's
@@ -115,7 +122,8 @@ _FIRST_LINE_MODE = re.compile('# ' + re.escape(_FIRST_LINE.split('%s')[0])
                               + r'(\w+)\.')
 
 
-def header(mode, nova_version, command, sources, freeze_rules):
+def header(mode: str, nova_version: str, command: str, sources: Iterable[str],
+           freeze_rules: decision.Rules) -> list[str]:
     """Comment lines naming what made an overlay, for operators and audits."""
     migration_roles = ','.join(sorted(freeze_rules.migration_roles))
     reader_roles = ','.join(sorted(freeze_rules.reader_roles))
@@ -132,21 +140,21 @@ def header(mode, nova_version, command, sources, freeze_rules):
     ]
 
 
-def header_mode(first_line):
+def header_mode(first_line: str) -> str | None:
     """The mode an overlay's first line (as ``render`` writes ``header``)
     names, or None when it is not such a line."""
     found = _FIRST_LINE_MODE.match(first_line)
     return found.group(1) if found else None
 
 
-def render(overlay, header_lines):
+def render(overlay: dict[str, str], header_lines: Iterable[str]) -> str:
     """The overlay as a YAML policy file, ``header_lines`` as comments."""
     comments = ''.join(f'# {line}\n' for line in header_lines)
     return comments + yaml.safe_dump(overlay, default_style='"',
                                      sort_keys=False, width=float('inf'))
 
 
-def _references(check):
+def _references(check: Any) -> Iterator[str]:
     if isinstance(check, oslo_policy.RuleCheck):
         yield check.match
     for child in getattr(check, 'rules', ()):
@@ -155,7 +163,7 @@ def _references(check):
         yield from _references(check.rule)
 
 
-def _reaching(checks, targets):
+def _reaching(checks: dict[str, Any], targets: set[str]) -> set[str]:
     """Names of the rules that are, or refer (transitively) to, ``targets``."""
     refs = {name: set(_references(check)) for name, check in checks.items()}
     reaching = set(targets)
@@ -167,7 +175,8 @@ def _reaching(checks, targets):
         reaching |= more
 
 
-def _inline(check, checks, names, seen=()):
+def _inline(check: Any, checks: dict[str, Any], names: Iterable[str],
+            seen: tuple[str, ...] = ()) -> Any:
     """``check`` with every reference to ``names`` replaced by its rule."""
     if isinstance(check, oslo_policy.RuleCheck) and check.match in names:
         if check.match in seen:
@@ -183,7 +192,7 @@ def _inline(check, checks, names, seen=()):
     return check
 
 
-def _text(check):
+def _text(check: Any) -> str:
     """A check's rule string, without the brackets oslo.policy adds."""
     text = str(check)
     if isinstance(check, (oslo_policy.AndCheck, oslo_policy.OrCheck)):
@@ -191,7 +200,8 @@ def _text(check):
     return text
 
 
-def _wrap(roles, check, freeze_rules):
+def _wrap(roles: frozenset[str], check: Any,
+          freeze_rules: decision.Rules) -> str:
     """``(role:a or role:b) and (R)``, migration roles first; nobody: ``!``."""
     if not roles:
         return '!'

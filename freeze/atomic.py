@@ -10,13 +10,15 @@ target's directory, so the rename stays atomic).  Keeping the owner may need
 root: when it cannot be kept, nothing is written.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import stat
 import tempfile
 
 
-def write_atomically(path, text, mode=0o644):
+def write_atomically(path: str, text: str, mode: int = 0o644) -> str:
     """Replace ``path`` (or create it with ``mode``) with ``text``.
 
     ``text`` is written as given (no newline translation), except that when
@@ -56,17 +58,17 @@ def write_atomically(path, text, mode=0o644):
     return path
 
 
-def _keep_owner(fd, path, old):
+def _keep_owner(fd: int, path: str, old: os.stat_result) -> None:
     try:
         os.fchown(fd, old.st_uid, old.st_gid)
     except PermissionError:
         raise PermissionError(
-            'cannot keep the owner and group (uid %d, gid %d) of %s: run as '
-            'root or as its owner; nothing was written'
-            % (old.st_uid, old.st_gid, path)) from None
+            f'cannot keep the owner and group (uid {old.st_uid}, gid '
+            f'{old.st_gid}) of {path}: run as root or as its owner; nothing '
+            'was written') from None
 
 
-def _uses_crlf(path):
+def _uses_crlf(path: str) -> bool:
     with open(path, 'rb') as f:
         first = f.readline()
     return first.endswith(b'\r\n')

@@ -5,6 +5,8 @@ through the ``oslo.config.opts`` entry point, so that
 ``oslo-config-generator --namespace nova_freeze`` prints a sample.
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 from oslo_config import cfg
@@ -67,18 +69,18 @@ OPTS = [
 ]
 
 
-def register_opts(conf):
+def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(OPTS, group=GROUP)
 
 
-def register_policy_opts(conf):
+def register_policy_opts(conf: cfg.ConfigOpts) -> None:
     """nova.conf's ``[oslo_policy]`` options: where nova's policy lives, for
     the overlay (oslo.policy's option list, without its policy engine)."""
     for group, opts in oslo_policy_opts.list_opts():
         conf.register_opts(opts, group=group)
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [(GROUP, OPTS)]
 
 
@@ -97,7 +99,8 @@ class Settings:
     policy_dir: str = None
 
 
-def load_settings(conf, overrides=None):
+def load_settings(conf: cfg.ConfigOpts,
+                  overrides: dict[str, str] | None = None) -> Settings:
     """Resolve ``[freeze]`` from ``conf``, with paste-local ``overrides``.
 
     Overrides are strings, as paste gives them, converted with each option's
@@ -112,15 +115,15 @@ def load_settings(conf, overrides=None):
             try:
                 value = opt.type(overrides[name])
             except ValueError as exc:
-                raise ValueError('[filter:freeze] %s: %s' % (name, exc))
+                raise ValueError(f'[filter:freeze] {name}: {exc}')
         else:
             value = getattr(conf[GROUP], name)
         values[name] = value
     if values['ack_expiry'] <= values['heartbeat_interval']:
-        raise ValueError('[freeze] ack_expiry (%s) must be more than '
-                         'heartbeat_interval (%s), or live workers expire'
-                         % (values['ack_expiry'],
-                            values['heartbeat_interval']))
+        raise ValueError(f"[freeze] ack_expiry ({values['ack_expiry']}) must "
+                         'be more than heartbeat_interval '
+                         f"({values['heartbeat_interval']}), or live workers "
+                         'expire')
     return Settings(
         state_url=values['state_url'],
         rules=decision.Rules(

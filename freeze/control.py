@@ -10,14 +10,23 @@ should read (``notes``).  The state's transitions are the document's own
 returns its adapter, so that it is reached only by what needs it.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 import dataclasses
+import datetime
 import getpass
 import socket
+from typing import Any, TYPE_CHECKING
 
 from freeze import state as freeze_state
 from freeze import window
 from freeze.state import acks
 from freeze.state import document
+
+if TYPE_CHECKING:
+    from freeze.keystone import Keystone
+    from freeze.state.backend import Backend
 
 
 class Failed(Exception):
@@ -28,9 +37,9 @@ class Invalid(ValueError):
     """The request cannot be (a usage error)."""
 
 
-def operator():
+def operator() -> str:
     """``user@host``, the audit history's "who"."""
-    return '%s@%s' % (getpass.getuser(), socket.gethostname())
+    return f'{getpass.getuser()}@{socket.gethostname()}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +53,7 @@ class Freeze:
     notes: tuple = ()
 
 
-def current(backend, force=False):
+def current(backend: Backend, force: bool = False) -> document.FreezeState:
     """The state a change continues from: a vanished document is its
     history's last; a corrupt one counts as thawed with ``force`` (which
     sets it aside)."""
@@ -58,8 +67,11 @@ def current(backend, force=False):
         raise
 
 
-def plan_freeze(old, mode, reason, now, until=None, length=None,
-                no_until=False, auto_thaw=None):
+def plan_freeze(old: document.FreezeState, mode: str, reason: str,
+                now: datetime.datetime, until: datetime.datetime | None = None,
+                length: datetime.timedelta | None = None,
+                no_until: bool = False,
+                auto_thaw: bool | None = None) -> Freeze:
     """The freeze to write over ``old``, or Invalid.
 
     The window's end is ``until`` or now + ``length``; without either, the
@@ -75,17 +87,16 @@ def plan_freeze(old, mode, reason, now, until=None, length=None,
                           'a length, or leave --for out')
         until = now + length
     if until is not None and until <= now:
-        raise Invalid('--until %s is in the past' % document.format_time(until))
+        raise Invalid(f'--until {document.format_time(until)} is in the past')
     notes = []
     kept = old.frozen and until is None and old.until is not None
+    end = document.format_time(old.until) if kept else None
     if kept and no_until:
-        notes.append('the expected end %s%s is dropped (--no-until)' % (
-            document.format_time(old.until),
-            ' and auto-thaw' if old.auto_thaw else ''))
+        also = ' and auto-thaw' if old.auto_thaw else ''
+        notes.append(f'the expected end {end}{also} is dropped (--no-until)')
     elif kept and old.until <= now:
-        notes.append('the expected end %s has passed: dropped%s' % (
-            document.format_time(old.until),
-            ', with auto-thaw' if old.auto_thaw else ''))
+        also = ', with auto-thaw' if old.auto_thaw else ''
+        notes.append(f'the expected end {end} has passed: dropped{also}')
     elif kept:
         until = old.until
     if auto_thaw is None:
@@ -95,7 +106,7 @@ def plan_freeze(old, mode, reason, now, until=None, length=None,
     return Freeze(mode, reason, until, auto_thaw, tuple(notes))
 
 
-def check_overlay(freeze):
+def check_overlay(freeze: Freeze) -> None:
     """Refuse a policy overlay with an automatic thaw: nothing would remove
     it at the end."""
     if freeze.auto_thaw:
@@ -113,13 +124,16 @@ class Grants:
     role: str
 
 
-def turn_on(backend, freeze, who, now, force=False, grants=None):
+def turn_on(backend: Backend, freeze: Freeze, who: str,
+            now: datetime.datetime, force: bool = False,
+            grants: Grants | None = None,
+            ) -> tuple[document.FreezeState, document.FreezeState]:
     """Freeze (or change the freeze that is on); ``(old, new)``.
 
     With ``grants``, they are made first and the freeze written with their
     result in one change: a failed grant leaves the freeze as it was.
     """
-    def change(old):
+    def change(old: document.FreezeState) -> document.FreezeState | None:
         return old.frozen_with(freeze.mode, freeze.reason, freeze.until,
                                freeze.auto_thaw, who, now)
     if grants is None or not grants.targets:
@@ -127,7 +141,9 @@ def turn_on(backend, freeze, who, now, force=False, grants=None):
     return _add_grants(backend, grants, who, now, change, force)
 
 
-def thaw(backend, who, now, force=False):
+def thaw(backend: Backend, who: str, now: datetime.datetime,
+         force: bool = False,
+         ) -> tuple[document.FreezeState, document.FreezeState, list[str]]:
     """Thaw; ``(old, new, notes)``.  The window's grants stay recorded
     until ``revoke_window`` takes them back: thawing never waits on
     Keystone."""
@@ -138,14 +154,16 @@ def thaw(backend, who, now, force=False):
     return old, new, notes
 
 
-def revoke_window(backend, connect, who, now):
+def revoke_window(backend: Backend, connect: Callable[[], Keystone], who: str,
+                  now: datetime.datetime) -> list[document.Grant]:
     """Revoke every grant the window made; the grants revoked.  Without
     Keystone credentials (``connect`` returns None) only ``existing`` ones
     can be forgotten.  Raises window.GrantsLeft with what is left."""
     return window.revoke_window_grants(backend, connect(), who, now)
 
 
-def grant(backend, grants, who, now):
+def grant(backend: Backend, grants: Grants, who: str,
+          now: datetime.datetime) -> document.FreezeState:
     """Add grants to the window that is on; the state after."""
     if not grants.targets:
         raise Invalid('nothing to grant: give --grant or --grant-group')
@@ -156,7 +174,8 @@ def grant(backend, grants, who, now):
     return new
 
 
-def revoke(backend, grants, who, now):
+def revoke(backend: Backend, grants: Grants, who: str,
+           now: datetime.datetime) -> document.FreezeState:
     """Revoke some of the window's grants; the state after."""
     keystone = grants.connect()
     if not grants.targets:
@@ -165,9 +184,9 @@ def revoke(backend, grants, who, now):
     chosen = [g for g in backend.read().grants if window.names(g) in wanted]
     missing = wanted - {window.names(g) for g in chosen}
     if missing:
-        raise Failed('not granted by this window: %s' % ', '.join(
-            '%s %s on %s' % (kind, actor, project)
-            for kind, actor, project, _ in sorted(missing)))
+        names = ', '.join(f'{kind} {actor} on {project}'
+                          for kind, actor, project, _ in sorted(missing))
+        raise Failed(f'not granted by this window: {names}')
     try:
         window.revoke_window_grants(backend, keystone, who, now, only=chosen)
     except window.GrantsLeft as exc:
@@ -175,7 +194,10 @@ def revoke(backend, grants, who, now):
     return backend.read()
 
 
-def _add_grants(backend, grants, who, now, change=None, force=False):
+def _add_grants(backend: Backend, grants: Grants, who: str,
+                now: datetime.datetime,
+                change: document.Change | None = None, force: bool = False,
+                ) -> tuple[document.FreezeState, document.FreezeState]:
     try:
         return window.add_grants(backend, grants.connect(), grants.targets,
                                  grants.role, who, now, change, force=force)
@@ -183,22 +205,25 @@ def _add_grants(backend, grants, who, now, change=None, force=False):
         raise Failed(str(exc)) from exc
 
 
-def status(state, now):
+def status(state: document.FreezeState,
+           now: datetime.datetime) -> dict[str, Any]:
     """What ``status`` shows of ``state``."""
     return dict(state.to_dict(), in_force=state.in_force(now))
 
 
-def workers(backend, state, now):
+def workers(backend: Backend, state: document.FreezeState,
+            now: datetime.datetime) -> tuple[list[dict[str, Any]], str | None]:
     """``(rows, problem)``: each worker against ``state``, or why they
     cannot be listed."""
     try:
         records = backend.ack_store().records(detail=True)
     except freeze_state.StateUnavailable as exc:
-        return [], 'cannot list the workers: %s' % exc
+        return [], f'cannot list the workers: {exc}'
     return acks.rows(records, state, now), None
 
 
-def wait_for_workers(backend, epoch, wait):
+def wait_for_workers(backend: Backend, epoch: int,
+                     wait: float) -> tuple[str | None, str | None]:
     """``(problem, note)``: problem is None once every live worker enforces
     ``epoch`` (within ``wait`` seconds), else why not; note warns when no
     worker reports at all."""
@@ -206,13 +231,13 @@ def wait_for_workers(backend, epoch, wait):
     try:
         records, behind = acks.wait_for_epoch(store, epoch, wait)
     except freeze_state.StateUnavailable as exc:
-        return ('epoch %d is recorded, but the workers cannot be checked: %s'
-                % (epoch, exc)), None
+        return (f'epoch {epoch} is recorded, but the workers cannot be '
+                f'checked: {exc}'), None
     note = None if records else (
-        "no nova-api worker reports to %s: is the freeze filter in nova's "
-        "pipeline, with this state URL?" % store)
+        f"no nova-api worker reports to {store}: is the freeze filter in "
+        "nova's pipeline, with this state URL?")
     if behind:
-        return ('epoch %d is recorded, but after %gs these workers do not '
-                'enforce it: %s' % (epoch, wait, ', '.join(
-                    acks.describe(a) for a in behind))), note
+        lagging = ', '.join(acks.describe(a) for a in behind)
+        return (f'epoch {epoch} is recorded, but after {wait:g}s these '
+                f'workers do not enforce it: {lagging}'), note
     return None, note

@@ -5,10 +5,17 @@ the middleware stays a thin adapter.  The freeze only takes away: a request it
 passes still goes through nova's own policy.
 """
 
+from __future__ import annotations
+
 import dataclasses
+import datetime
 import re
+from typing import TYPE_CHECKING
 
 from freeze import routes
+
+if TYPE_CHECKING:
+    from freeze.state.document import FreezeState
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,25 +48,25 @@ class AllowRule:
     pattern: re.Pattern
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls, text: str) -> AllowRule:
         parts = text.split(':', 2)
         if len(parts) != 3 or not all(p.strip() for p in parts):
-            raise ValueError('allow rule must be ROLE:METHOD:REGEX, not %r'
-                             % text)
+            raise ValueError('allow rule must be ROLE:METHOD:REGEX, not '
+                             f'{text!r}')
         role, method, regex = (p.strip() for p in parts)
         try:
             pattern = re.compile(regex)
         except re.error as exc:
-            raise ValueError('allow rule %r: bad regex: %s' % (text, exc))
+            raise ValueError(f'allow rule {text!r}: bad regex: {exc}')
         return cls(role.lower(), method.upper(), pattern)
 
-    def matches(self, facts):
+    def matches(self, facts: RequestFacts) -> bool:
         return ((self.role == '*' or self.role in facts.roles)
                 and (self.method == '*' or self.method == facts.method)
                 and self.pattern.fullmatch(facts.path) is not None)
 
-    def __str__(self):
-        return '%s:%s:%s' % (self.role, self.method, self.pattern.pattern)
+    def __str__(self) -> str:
+        return f'{self.role}:{self.method}:{self.pattern.pattern}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +84,8 @@ class Decision:
     reason: str
 
 
-def decide(facts, state, rules, now):
+def decide(facts: RequestFacts, state: FreezeState, rules: Rules,
+           now: datetime.datetime) -> Decision:
     """Decide one request under ``state`` (a FreezeState) at time ``now``."""
     if not state.in_force(now):
         return Decision(True, 'thawed')
@@ -85,7 +93,7 @@ def decide(facts, state, rules, now):
         return Decision(True, 'version document')
     for rule in rules.allow:
         if rule.matches(facts):
-            return Decision(True, 'allow-list %s' % rule)
+            return Decision(True, f'allow-list {rule}')
     if facts.roles & rules.migration_roles:
         return Decision(True, 'migration role')
     is_read = routes.is_read(facts.method, facts.path)

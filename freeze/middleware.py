@@ -15,9 +15,14 @@ Paste::
     # migration_roles = migration,cutover
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+import datetime
 import json
 import os
 import threading
+from typing import Any
 import weakref
 
 from oslo_config import cfg
@@ -39,12 +44,12 @@ LOG = logging.getLogger(__name__)
 MONITOR_PATH = '/os-freeze'
 
 
-def _caller(environ):
+def _caller(environ: dict[str, Any]) -> identity.Caller:
     """The caller as authentication confirmed it (no roles if it did not)."""
     return identity.caller(environ) or identity.UNCONFIRMED
 
 
-def _action_from_body(environ):
+def _action_from_body(environ: dict[str, Any]) -> str | None:
     """The server action named by the JSON body, as nova's action_peek reads it.
 
     Returns None when the body is not a JSON object with exactly one key,
@@ -67,7 +72,9 @@ def _action_from_body(environ):
     return None
 
 
-def _json_response(start_response, status, body, headers=()):
+def _json_response(start_response: Callable[..., Any], status: str,
+                   body: dict[str, Any],
+                   headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
     payload = json.dumps(body).encode('utf-8')
     start_response(status, [('Content-Type', 'application/json'),
                             ('Content-Length', str(len(payload)))]
@@ -78,14 +85,18 @@ def _json_response(start_response, status, body, headers=()):
 class FreezeMiddleware:
     """WSGI adapter around ``decision.decide``."""
 
-    def __init__(self, application, settings, watcher=None, clock=None):
+    def __init__(self, application: Callable[..., Any],
+                 settings: freeze_conf.Settings,
+                 watcher: watch.StateWatcher | None = None,
+                 clock: Callable[[], datetime.datetime] | None = None) -> None:
         self.application = application
         self.settings = settings
         self.rules = settings.rules
         self.watcher = watcher or shared_watcher(settings)
         self.clock = clock or document.utcnow
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             answer = self._answer(environ, start_response)
         except Exception:
@@ -94,7 +105,8 @@ class FreezeMiddleware:
             return self.application(environ, start_response)
         return answer
 
-    def _answer(self, environ, start_response):
+    def _answer(self, environ: dict[str, Any],
+                start_response: Callable[..., Any]) -> list[bytes] | None:
         """The filter's own response, or None to pass the request on."""
         path_info = environ.get('PATH_INFO', '')
         if 'os-freeze' in path_info:
@@ -119,7 +131,8 @@ class FreezeMiddleware:
             return None
         return self._block(environ, start_response, facts, view, verdict, now)
 
-    def _own_failure(self, environ, start_response):
+    def _own_failure(self, environ: dict[str, Any],
+                     start_response: Callable[..., Any]) -> list[bytes] | None:
         """A bug in this filter must not become nova's 500, nor open the
         API by accident: ``fail_mode`` decides, as for an unreadable state
         (closed: every request gets the freeze's 503, migrators included,
@@ -138,12 +151,17 @@ class FreezeMiddleware:
                            'the operators (see nova-api\'s log).'}},
             [('Retry-After', str(self.settings.retry_after))])
 
-    def _retry_after(self, state, now):
+    def _retry_after(self, state: document.FreezeState,
+                     now: datetime.datetime) -> int:
         if state.until is not None and state.until > now:
             return max(1, int((state.until - now).total_seconds()))
         return self.settings.retry_after
 
-    def _block(self, environ, start_response, facts, view, verdict, now):
+    def _block(self, environ: dict[str, Any],
+               start_response: Callable[..., Any],
+               facts: decision.RequestFacts, view: watch.View,
+               verdict: decision.Decision,
+               now: datetime.datetime) -> list[bytes]:
         state = view.state
         caller = _caller(environ)
         LOG.warning('Freeze blocked request %s: user %s project %s %s %s '
@@ -154,16 +172,16 @@ class FreezeMiddleware:
                     verdict.reason)
         end = (document.format_time(state.until) if state.until
                else 'not set; ask the operators')
-        message = ('The compute API is frozen for a migration (mode %s): %s. '
-                   'Reason: %s. Expected end: %s.'
-                   % (state.mode, verdict.reason, state.reason or 'none given',
-                      end))
+        message = ('The compute API is frozen for a migration (mode '
+                   f'{state.mode}): {verdict.reason}. Reason: '
+                   f"{state.reason or 'none given'}. Expected end: {end}.")
         return _json_response(
             start_response, '503 Service Unavailable',
             {'serviceUnavailable': {'code': 503, 'message': message}},
             [('Retry-After', str(self._retry_after(state, now)))])
 
-    def _monitor(self, environ, start_response):
+    def _monitor(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> list[bytes]:
         """``GET /os-freeze``: the state document, for readers and migrators."""
         method = environ.get('REQUEST_METHOD', '').upper()
         if method not in routes.READ_METHODS:
@@ -184,8 +202,7 @@ class FreezeMiddleware:
         body = {'freeze': dict(view.state.to_dict(),
                                in_force=view.state.in_force(self.clock()),
                                problem=view.problem, failing=view.failing,
-                               worker='%s:%d' % (self.watcher.host,
-                                                 os.getpid()))}
+                               worker=f'{self.watcher.host}:{os.getpid()}')}
         return _json_response(start_response, '200 OK', body)
 
 
@@ -194,7 +211,7 @@ _OPTIONS = {}  # state URL -> the options its watcher was made with
 _WATCHERS_LOCK = threading.Lock()
 
 
-def _watcher_options(settings):
+def _watcher_options(settings: freeze_conf.Settings) -> dict[str, Any]:
     return dict(fail_mode=settings.fail_mode,
                 check_interval=settings.check_interval,
                 stale_after=settings.stale_after,
@@ -204,7 +221,7 @@ def _watcher_options(settings):
                     settings.policy_dir, nova_policy.OVERLAY_NAME))
 
 
-def shared_watcher(settings):
+def shared_watcher(settings: freeze_conf.Settings) -> watch.StateWatcher:
     """The process's one watcher of ``settings.state_url``, started.
 
     nova's api-paste.ini builds the filter once per pipeline (v2.1 and the
@@ -227,7 +244,8 @@ def shared_watcher(settings):
         return watcher
 
 
-def filter_factory(global_conf, **local_conf):
+def filter_factory(global_conf: dict[str, str],
+                   **local_conf: str) -> Callable[[Any], FreezeMiddleware]:
     """Paste entry point: ``[freeze]`` from nova.conf, paste options on top."""
     unknown = set(local_conf) - {opt.dest for opt in freeze_conf.OPTS}
     if unknown:
@@ -236,6 +254,6 @@ def filter_factory(global_conf, **local_conf):
     settings = freeze_conf.load_settings(
         cfg.CONF, {k: v for k, v in local_conf.items() if k not in unknown})
 
-    def _filter(application):
+    def _filter(application: Callable[..., Any]) -> FreezeMiddleware:
         return FreezeMiddleware(application, settings)
     return _filter

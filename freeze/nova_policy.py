@@ -9,11 +9,15 @@ policy dirs when their newest mtime grows, so a change here takes effect on
 the next request, without restarting nova-api.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 import contextlib
 import dataclasses
 import importlib.metadata
 import os
 import tempfile
+from typing import Any, TYPE_CHECKING
 
 from oslo_config import cfg
 from oslo_policy import policy as oslo_policy
@@ -22,6 +26,9 @@ import yaml
 from freeze import atomic
 from freeze import overlay_rules
 from freeze.state.acks import ABSENT
+
+if TYPE_CHECKING:
+    from freeze.decision import Rules
 
 # Sorts after the usual names, so that it applies after the files beside it
 # (``prepare`` refuses one sorting later that would undo it).
@@ -35,7 +42,7 @@ class OverlayError(Exception):
     """A policy file or directory that cannot be used; nothing was changed."""
 
 
-def nova_defaults():
+def nova_defaults() -> list[Any]:
     """nova's registered policy defaults, as oslo.policy's tools find them."""
     found = importlib.metadata.entry_points(group='oslo.policy.policies',
                                             name='nova')
@@ -45,30 +52,51 @@ def nova_defaults():
     return list(next(iter(found)).load()())
 
 
-def nova_version():
+def nova_version() -> str:
     return importlib.metadata.version('nova')
 
 
-def read_policy_file(path):
+def read_policy_file(path: str) -> dict[str, Any]:
     """One override file as ``{name: rule}``, or a clear error naming it."""
     try:
         with open(path, encoding='utf-8') as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise OverlayError('cannot read policy file %s: %s' % (path, exc))
+        raise OverlayError(f'cannot read policy file {path}: {exc}')
     try:
         rules = oslo_policy.parse_file_contents(text)
     except ValueError as exc:
-        raise OverlayError('%s is not a valid policy file: %s' % (path, exc))
+        raise OverlayError(f'{path} is not a valid policy file: {exc}')
     if not isinstance(rules, dict) or not all(
             isinstance(name, str) and isinstance(rule, (str, list))
             for name, rule in rules.items()):
-        raise OverlayError('%s is not a valid policy file: it must map rule '
-                           'names to rule strings' % path)
+        raise OverlayError(f'{path} is not a valid policy file: it must map '
+                           'rule names to rule strings')
     return rules
 
 
-def effective_rules(defaults, overrides=(), enforce_new_defaults=True):
+def load_enforcer(defaults: Iterable[Any], policy_file: str,
+                  policy_dirs: Iterable[str] = (),
+                  enforce_new_defaults: bool = True) -> oslo_policy.Enforcer:
+    """oslo.policy's Enforcer as nova builds one: nova's ``defaults``, the
+    ``policy_file``, then the ``policy_dirs``; its rules loaded."""
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[])
+    enforcer = oslo_policy.Enforcer(conf, policy_file=policy_file)
+    conf.set_override('policy_dirs', list(policy_dirs), 'oslo_policy')
+    conf.set_override('enforce_new_defaults', enforce_new_defaults,
+                      'oslo_policy')
+    enforcer.suppress_deprecation_warnings = True
+    enforcer.suppress_default_change_warnings = True
+    enforcer.register_defaults(defaults)
+    enforcer.load_rules()
+    return enforcer
+
+
+def effective_rules(defaults: list[Any],
+                    overrides: Iterable[dict[str, Any]] = (),
+                    enforce_new_defaults: bool = True,
+                    ) -> tuple[dict[str, str], dict[str, tuple]]:
     """Every rule as nova enforces it, and the documented rules' operations.
 
     oslo.policy's own Enforcer combines nova's ``defaults`` with the override
@@ -80,20 +108,11 @@ def effective_rules(defaults, overrides=(), enforce_new_defaults=True):
     merged = {}
     for rules in overrides:
         merged.update(rules)
-    conf = cfg.ConfigOpts()
-    conf(args=[], default_config_files=[])
     with tempfile.TemporaryDirectory(prefix='nova-freeze-') as tmp:
         path = os.path.join(tmp, 'policy.yaml')
         with open(path, 'w', encoding='utf-8') as f:
             yaml.safe_dump(merged, f)
-        enforcer = oslo_policy.Enforcer(conf, policy_file=path)
-        conf.set_override('policy_dirs', [], 'oslo_policy')
-        conf.set_override('enforce_new_defaults', enforce_new_defaults,
-                          'oslo_policy')
-        enforcer.suppress_deprecation_warnings = True
-        enforcer.suppress_default_change_warnings = True
-        enforcer.register_defaults(defaults)
-        enforcer.load_rules()
+        enforcer = load_enforcer(defaults, path, (), enforce_new_defaults)
     names = [default.name for default in defaults]
     names += [name for name in merged if name not in enforcer.registered_rules]
     rules = {name: str(enforcer.rules[name]) for name in names}
@@ -103,7 +122,9 @@ def effective_rules(defaults, overrides=(), enforce_new_defaults=True):
     return rules, operations
 
 
-def build(mode, freeze_rules, sources, command, enforce_new_defaults=True):
+def build(mode: str, freeze_rules: Rules,
+          sources: list[tuple[str, dict[str, Any]]], command: str,
+          enforce_new_defaults: bool = True) -> tuple[dict[str, str], str]:
     """The overlay for ``mode`` over nova's defaults and ``sources``.
 
     ``sources`` is ``[(path, rules)]`` in nova's load order; ``command``
@@ -129,7 +150,7 @@ class Layout:
     policy_file: str = None
     policy_dirs: tuple = ()
 
-    def sources(self):
+    def sources(self) -> list[tuple[str, dict[str, Any]]]:
         """``[(path, rules)]`` for every file nova applies, in its order.
 
         Freeze overlays are left out: the overlay wraps what is beneath it.
@@ -143,7 +164,8 @@ class Layout:
         return [(path, read_policy_file(path)) for path in paths]
 
 
-def layout_from_conf(conf, policy_file=None):
+def layout_from_conf(conf: cfg.ConfigOpts,
+                     policy_file: str | None = None) -> Layout:
     """nova's policy layout per ``conf`` (nova.conf), ``policy_file`` first.
 
     Relative names are found as oslo.policy finds them (beside the config
@@ -152,7 +174,7 @@ def layout_from_conf(conf, policy_file=None):
     """
     files = conf.default_config_files or []
 
-    def locate(path):
+    def locate(path: str | None) -> str | None:
         if os.path.isabs(path):
             return path
         found = conf.find_file(path)
@@ -177,8 +199,9 @@ class PolicyDir:
     does not, it is taken as the last policy dir.
     """
 
-    def __init__(self, directory, layout, freeze_rules,
-                 enforce_new_defaults=True):
+    def __init__(self, directory: str, layout: Layout | None,
+                 freeze_rules: Rules | None,
+                 enforce_new_defaults: bool = True) -> None:
         self.directory = os.path.realpath(directory)
         self.path = os.path.join(self.directory, OVERLAY_NAME)
         self.configured = self.directory in layout.policy_dirs
@@ -189,24 +212,23 @@ class PolicyDir:
         self.freeze_rules = freeze_rules
         self.enforce_new_defaults = enforce_new_defaults
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.path
 
-    def command(self, mode):
+    def command(self, mode: str) -> str:
         """The freeze-ctl command that writes this overlay, for its header."""
-        return 'freeze-ctl on --mode %s --policy-dir %s' % (mode,
-                                                            self.directory)
+        return f'freeze-ctl on --mode {mode} --policy-dir {self.directory}'
 
-    def prepare(self, mode):
+    def prepare(self, mode: str) -> tuple[dict[str, str], str]:
         """The overlay for ``mode`` and its text; checks first, writes nothing.
 
         Refuses a missing directory, and files that nova applies after the
         overlay and that set rules it wraps (they would undo the freeze).
         """
         if not os.path.isdir(self.directory):
-            raise OverlayError('policy dir %s does not exist: create it and '
-                               'list it in nova.conf [oslo_policy] '
-                               'policy_dirs' % self.directory)
+            raise OverlayError(f'policy dir {self.directory} does not exist: '
+                               'create it and list it in nova.conf '
+                               '[oslo_policy] policy_dirs')
         sources = self.layout.sources()
         overlay, text = build(mode, self.freeze_rules, sources,
                               self.command(mode), self.enforce_new_defaults)
@@ -214,16 +236,15 @@ class PolicyDir:
         for path, rules in sources:
             clash = sorted(set(rules) & set(overlay))
             if clash and self._loads_after(path):
-                later.append('%s (%s)' % (path, ', '.join(clash)))
+                later.append(f"{path} ({', '.join(clash)})")
         if later:
             raise OverlayError(
-                'nova applies these after %s, and they set rules the freeze '
-                'wraps, which would undo it: %s. Move those rules into the '
-                'policy file or an earlier file.'
-                % (self.path, '; '.join(later)))
+                f'nova applies these after {self.path}, and they set rules '
+                f"the freeze wraps, which would undo it: {'; '.join(later)}. "
+                'Move those rules into the policy file or an earlier file.')
         return overlay, text
 
-    def require_policy_file(self, create=False):
+    def require_policy_file(self, create: bool = False) -> str | None:
         """Refuse, or create it empty, when nova's policy file is missing.
 
         oslo.policy documents that it searches policy_dirs only when the
@@ -238,24 +259,23 @@ class PolicyDir:
             return None
         if not create:
             raise OverlayError(
-                "nova's policy file %s does not exist, and oslo.policy "
+                f"nova's policy file {path} does not exist, and oslo.policy "
                 "documents that it searches policy_dirs only when it does: "
-                "nova may ignore %s. Create it (empty will do), or pass "
-                "--create-policy-file." % (path, self.path))
+                f"nova may ignore {self.path}. Create it (empty will do), or "
+                "pass --create-policy-file.")
         try:
             atomic.write_atomically(path, _NEW_POLICY_FILE)
         except OSError as exc:
-            raise OverlayError('cannot create policy file %s: %s'
-                               % (path, exc))
+            raise OverlayError(f'cannot create policy file {path}: {exc}')
         return path
 
-    def write(self, text):
+    def write(self, text: str) -> None:
         try:
             self._changing(lambda: atomic.write_atomically(self.path, text))
         except OSError as exc:
-            raise OverlayError('cannot write %s: %s' % (self.path, exc))
+            raise OverlayError(f'cannot write {self.path}: {exc}')
 
-    def remove(self):
+    def remove(self) -> bool:
         """Remove the overlay (never the directory); False if it was absent.
 
         Without the directory oslo.policy would keep the last rules read from
@@ -266,10 +286,10 @@ class PolicyDir:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise OverlayError('cannot remove %s: %s' % (self.path, exc))
+            raise OverlayError(f'cannot remove {self.path}: {exc}')
         return True
 
-    def report(self, mode):
+    def report(self, mode: str | None) -> tuple[bool, str]:
         """Whether the file on disk is what the state asks for.
 
         ``mode`` is the mode in force, or None when thawed.  Returns
@@ -281,22 +301,22 @@ class PolicyDir:
             return False, 'missing: run freeze-ctl on again to write it'
         if mode is None:
             return False, ('present although the API is thawed: run '
-                           'freeze-ctl off --policy-dir %s' % self.directory)
+                           f'freeze-ctl off --policy-dir {self.directory}')
         try:
             on_disk = read_policy_file(self.path)
         except OverlayError as exc:
-            return False, 'unreadable: %s' % exc
+            return False, f'unreadable: {exc}'
         try:
             expected, _ = self.prepare(mode)
         except (OverlayError, overlay_rules.PolicyError) as exc:
-            return False, 'cannot check: %s' % exc
+            return False, f'cannot check: {exc}'
         if on_disk == expected:
-            return True, 'in place for mode %s' % mode
-        return False, ('stale: differs from the overlay for mode %s (written '
-                       'for another mode, or the policy changed since); run '
-                       'freeze-ctl on again' % mode)
+            return True, f'in place for mode {mode}'
+        return False, (f'stale: differs from the overlay for mode {mode} '
+                       '(written for another mode, or the policy changed '
+                       'since); run freeze-ctl on again')
 
-    def _loads_after(self, path):
+    def _loads_after(self, path: str) -> bool:
         directory = os.path.dirname(path)
         if path == self.layout.policy_file or \
                 directory not in self.layout.policy_dirs:
@@ -306,7 +326,7 @@ class PolicyDir:
         return (self.layout.policy_dirs.index(directory)
                 > self.layout.policy_dirs.index(self.directory))
 
-    def _changing(self, change):
+    def _changing(self, change: Callable[[], None]) -> None:
         """Apply ``change`` so that nova sees the directory's mtime grow.
 
         oslo.policy reloads a policy dir only when its newest mtime is greater
@@ -320,7 +340,7 @@ class PolicyDir:
             os.utime(self.directory, ns=(later, later))
 
 
-def overlay_mode(path):
+def overlay_mode(path: str) -> str:
     """The mode the overlay at ``path`` was written for (its header says),
     ``absent``, or a short reason it cannot be told: what a worker reports
     of its policy dir."""
@@ -330,11 +350,11 @@ def overlay_mode(path):
     except FileNotFoundError:
         return ABSENT
     except (OSError, UnicodeDecodeError) as exc:
-        return 'unreadable: %s' % exc.__class__.__name__
+        return f'unreadable: {exc.__class__.__name__}'
     return overlay_rules.header_mode(first) or 'not a nova-freeze overlay'
 
 
-def _policy_dir_files(directory):
+def _policy_dir_files(directory: str) -> list[str]:
     """The files oslo.policy reads from a policy dir, in its order."""
     if not os.path.isdir(directory):
         return []
@@ -342,7 +362,7 @@ def _policy_dir_files(directory):
                   if not name.startswith('.'))
 
 
-def _newest_mtime_ns(directory):
+def _newest_mtime_ns(directory: str) -> int:
     """The newest mtime of a directory and its entries (as oslo.policy's)."""
     paths = [directory] + [os.path.join(directory, name)
                            for name in os.listdir(directory)]

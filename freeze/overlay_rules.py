@@ -11,8 +11,12 @@ Pure functions of rule strings; reading nova's defaults and the deployment's
 files, and writing the overlay, is ``freeze.nova_policy``'s job.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
 import datetime
 import re
+from typing import Any
 
 from oslo_policy import policy as oslo_policy
 import yaml
@@ -39,7 +43,8 @@ class PolicyError(ValueError):
     """The rules cannot be turned into an overlay (cycle, bad role name)."""
 
 
-def admitted(request, mode, freeze_rules):
+def admitted(request: tuple[str, str, str | None], mode: str,
+             freeze_rules: decision.Rules) -> frozenset[str] | None:
     """The roles the filter lets make ``request`` in ``mode``, or ANYONE.
 
     ``decide`` admits a caller when one of its roles is admitted (allow-list,
@@ -49,7 +54,7 @@ def admitted(request, mode, freeze_rules):
     method, path, action = request
     state = document.FreezeState(frozen=True, mode=mode)
 
-    def allows(role):
+    def allows(role: str) -> bool:
         facts = decision.RequestFacts(method=method, path=path,
                                       roles=frozenset({role}), action=action)
         return decision.decide(facts, state, freeze_rules, _ANY_TIME).allowed
@@ -61,7 +66,8 @@ def admitted(request, mode, freeze_rules):
     return frozenset(role for role in candidates if allows(role))
 
 
-def guard(operations, mode, freeze_rules):
+def guard(operations: Iterable[dict[str, str]], mode: str,
+          freeze_rules: decision.Rules) -> frozenset[str] | None:
     """The roles admitted to every one of a rule's operations, or ANYONE.
 
     A rule that guards several operations (nova has rules for a read and a
@@ -76,7 +82,8 @@ def guard(operations, mode, freeze_rules):
     return frozenset.intersection(*limited) if limited else ANYONE
 
 
-def generate(rules, operations, mode, freeze_rules):
+def generate(rules: dict[str, str], operations: dict[str, tuple], mode: str,
+             freeze_rules: decision.Rules) -> dict[str, str]:
     """The overlay for ``mode``: ``{name: rule}`` for the rules it changes.
 
     ``rules`` maps every effective rule name to its check string (nova's
@@ -88,8 +95,8 @@ def generate(rules, operations, mode, freeze_rules):
     ANDed with its own guard.
     """
     if mode not in document.MODES:
-        raise PolicyError('unknown mode %r (known: %s)'
-                          % (mode, ', '.join(document.MODES)))
+        raise PolicyError(f'unknown mode {mode!r} (known: '
+                          f"{', '.join(document.MODES)})")
     checks = {name: oslo_policy.RuleDefault(name, text).check
               for name, text in rules.items()}
     guards = {}
@@ -115,37 +122,39 @@ _FIRST_LINE_MODE = re.compile('# ' + re.escape(_FIRST_LINE.split('%s')[0])
                               + r'(\w+)\.')
 
 
-def header(mode, nova_version, command, sources, freeze_rules):
+def header(mode: str, nova_version: str, command: str, sources: Iterable[str],
+           freeze_rules: decision.Rules) -> list[str]:
     """Comment lines naming what made an overlay, for operators and audits."""
+    migration_roles = ','.join(sorted(freeze_rules.migration_roles))
+    reader_roles = ','.join(sorted(freeze_rules.reader_roles))
+    allow = ','.join(str(allow) for allow in freeze_rules.allow)
     return [
         _FIRST_LINE % mode,
-        'Generated against nova %s by: %s' % (nova_version, command),
-        'Wraps the effective rules of: nova defaults%s'
-        % ''.join(' + %s' % source for source in sources),
-        '[freeze] migration_roles=%s reader_roles=%s allow=%s' % (
-            ','.join(sorted(freeze_rules.migration_roles)),
-            ','.join(sorted(freeze_rules.reader_roles)),
-            ','.join(str(allow) for allow in freeze_rules.allow)),
+        f'Generated against nova {nova_version} by: {command}',
+        'Wraps the effective rules of: nova defaults'
+        + ''.join(f' + {source}' for source in sources),
+        f'[freeze] migration_roles={migration_roles} '
+        f'reader_roles={reader_roles} allow={allow}',
         'Each rule R with operations the freeze restricts is "(ROLES) and '
         '(R)": the overlay only takes away.',
     ]
 
 
-def header_mode(first_line):
+def header_mode(first_line: str) -> str | None:
     """The mode an overlay's first line (as ``render`` writes ``header``)
     names, or None when it is not such a line."""
     found = _FIRST_LINE_MODE.match(first_line)
     return found.group(1) if found else None
 
 
-def render(overlay, header_lines):
+def render(overlay: dict[str, str], header_lines: Iterable[str]) -> str:
     """The overlay as a YAML policy file, ``header_lines`` as comments."""
-    comments = ''.join('# %s\n' % line for line in header_lines)
+    comments = ''.join(f'# {line}\n' for line in header_lines)
     return comments + yaml.safe_dump(overlay, default_style='"',
                                      sort_keys=False, width=float('inf'))
 
 
-def _references(check):
+def _references(check: Any) -> Iterator[str]:
     if isinstance(check, oslo_policy.RuleCheck):
         yield check.match
     for child in getattr(check, 'rules', ()):
@@ -154,7 +163,7 @@ def _references(check):
         yield from _references(check.rule)
 
 
-def _reaching(checks, targets):
+def _reaching(checks: dict[str, Any], targets: set[str]) -> set[str]:
     """Names of the rules that are, or refer (transitively) to, ``targets``."""
     refs = {name: set(_references(check)) for name, check in checks.items()}
     reaching = set(targets)
@@ -166,12 +175,13 @@ def _reaching(checks, targets):
         reaching |= more
 
 
-def _inline(check, checks, names, seen=()):
+def _inline(check: Any, checks: dict[str, Any], names: Iterable[str],
+            seen: tuple[str, ...] = ()) -> Any:
     """``check`` with every reference to ``names`` replaced by its rule."""
     if isinstance(check, oslo_policy.RuleCheck) and check.match in names:
         if check.match in seen:
-            raise PolicyError('rules refer to each other in a cycle: %s'
-                              % ' -> '.join(seen + (check.match,)))
+            raise PolicyError('rules refer to each other in a cycle: '
+                              + ' -> '.join(seen + (check.match,)))
         return _inline(checks[check.match], checks, names,
                        seen + (check.match,))
     if isinstance(check, (oslo_policy.AndCheck, oslo_policy.OrCheck)):
@@ -182,7 +192,7 @@ def _inline(check, checks, names, seen=()):
     return check
 
 
-def _text(check):
+def _text(check: Any) -> str:
     """A check's rule string, without the brackets oslo.policy adds."""
     text = str(check)
     if isinstance(check, (oslo_policy.AndCheck, oslo_policy.OrCheck)):
@@ -190,15 +200,16 @@ def _text(check):
     return text
 
 
-def _wrap(roles, check, freeze_rules):
+def _wrap(roles: frozenset[str], check: Any,
+          freeze_rules: decision.Rules) -> str:
     """``(role:a or role:b) and (R)``, migration roles first; nobody: ``!``."""
     if not roles:
         return '!'
     for role in roles:
         if not _ROLE_NAME.match(role):
-            raise PolicyError('role %r cannot be written in an oslo.policy '
-                              'rule' % role)
+            raise PolicyError(f'role {role!r} cannot be written in an '
+                              'oslo.policy rule')
     ordered = sorted(roles,
                      key=lambda r: (r not in freeze_rules.migration_roles, r))
-    return '(%s) and (%s)' % (' or '.join('role:' + r for r in ordered),
-                              _text(check))
+    either = ' or '.join(f'role:{r}' for r in ordered)
+    return f'({either}) and ({_text(check)})'

@@ -12,9 +12,13 @@ are ``authtoken`` and ``keystonecontext``.  Every pipeline that ends in nova's
 compute API must be able to take the filter, or nothing is changed.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
 import configparser
 import os
 import re
+from typing import Any
 
 from paste.deploy import loadwsgi
 from paste.deploy.util import importlib_metadata
@@ -41,7 +45,7 @@ class _Unresolved(Exception):
 class _TextLoader(loadwsgi.ConfigLoader):
     """PasteDeploy's loader over text (ConfigLoader only reads files)."""
 
-    def __init__(self, text, filename):
+    def __init__(self, text: str, filename: str) -> None:
         self.filename = filename
         self.parser = loadwsgi.NicerConfigParser(filename, defaults={
             'here': os.path.dirname(os.path.abspath(filename)),
@@ -49,13 +53,14 @@ class _TextLoader(loadwsgi.ConfigLoader):
         self.parser.optionxform = str
         self.parser.read_string(text, filename)
 
-    def local(self, section, key):
+    def local(self, section: str, key: str) -> str | None:
         try:
             return self.parser.get(section, key)
         except (configparser.NoOptionError, configparser.InterpolationError):
             return None
 
-    def resolve(self, object_type, name, seen=()):
+    def resolve(self, object_type: Any, name: str,
+                seen: tuple[str, ...] = ()) -> tuple[str | None, str | None]:
         """The factory ``module:attr`` a name loads, as PasteDeploy finds it.
 
         Returns ``(spec, section)``; a pipeline or filter-app section gives
@@ -68,7 +73,7 @@ class _TextLoader(loadwsgi.ConfigLoader):
         except LookupError as exc:
             raise _Unresolved(str(exc))
         if section in seen:
-            raise _Unresolved('[%s] uses itself' % section)
+            raise _Unresolved(f'[{section}] uses itself')
         if section.startswith(('pipeline:', 'filter-app:')):
             return None, section
         use = self.local(section, 'use')
@@ -80,14 +85,15 @@ class _TextLoader(loadwsgi.ConfigLoader):
                 spec = self.local(section, protocol)
                 if spec is not None:
                     return _spec(spec), section
-        raise _Unresolved('no loader given in section [%s]' % section)
+        raise _Unresolved(f'no loader given in section [{section}]')
 
 
-def _spec(text):
+def _spec(text: str) -> str:
     return re.sub(r'\s+', '', text)
 
 
-def _resolve_uri(object_type, uri, relative_to, seen):
+def _resolve_uri(object_type: Any, uri: str, relative_to: str,
+                 seen: tuple[str, ...]) -> str | None:
     """``egg:DIST#NAME``, ``call:MOD:OBJ`` or ``config:FILE#NAME``."""
     name = None
     if '#' in uri:
@@ -100,38 +106,39 @@ def _resolve_uri(object_type, uri, relative_to, seen):
         try:
             dist = importlib_metadata.distribution(spec)
         except importlib_metadata.PackageNotFoundError:
-            raise _Unresolved('%s is not installed' % spec)
+            raise _Unresolved(f'{spec} is not installed')
         for protocols in object_type.egg_protocols:
             for protocol in loadwsgi._aslist(protocols):
                 entry = loadwsgi.find_entry_point(dist, protocol,
                                                   name or 'main')
                 if entry is not None:
                     return _spec(entry.value)
-        raise _Unresolved('%s has no entry point %r' % (spec, name or 'main'))
+        raise _Unresolved(f"{spec} has no entry point {name or 'main'!r}")
     if scheme == 'config':
         path = os.path.join(os.path.dirname(relative_to), spec)
         try:
             with open(path, encoding='utf-8') as f:
                 loader = _TextLoader(f.read(), path)
         except (OSError, configparser.Error) as exc:
-            raise _Unresolved('cannot read %s: %s' % (path, exc))
+            raise _Unresolved(f'cannot read {path}: {exc}')
         return loader.resolve(object_type, name or 'main', seen)[0]
-    raise _Unresolved('unknown scheme in %r' % uri)
+    raise _Unresolved(f'unknown scheme in {uri!r}')
 
 
 class _Pipeline:
     """One pipeline nova may load: where it is written and what it runs."""
 
-    def __init__(self, section, key, names):
+    def __init__(self, section: str, key: str | None,
+                 names: list[str]) -> None:
         self.section, self.key, self.names = section, key, names
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.section.startswith('pipeline:'):
-            return '[%s]' % self.section
-        return '[%s] %s' % (self.section, self.key)
+            return f'[{self.section}]'
+        return f'[{self.section}] {self.key}'
 
 
-def _pipelines(loader):
+def _pipelines(loader: _TextLoader) -> Iterator[_Pipeline]:
     for section in loader.parser.sections():
         if section.startswith('pipeline:'):
             key = 'pipeline'
@@ -151,7 +158,8 @@ def _pipelines(loader):
             yield _Pipeline(section, key, value.split())
 
 
-def _check(loader, pipeline):
+def _check(loader: _TextLoader,
+           pipeline: _Pipeline) -> tuple[int | None, str | None]:
     """Where freeze goes in a compute pipeline: (index or None if present,
     None), or (None, why it cannot go there)."""
     specs = []
@@ -159,7 +167,7 @@ def _check(loader, pipeline):
         try:
             specs.append(loader.resolve(loadwsgi.FILTER, name)[0])
         except _Unresolved as exc:
-            return None, 'filter %r cannot be loaded (%s)' % (name, exc)
+            return None, f'filter {name!r} cannot be loaded ({exc})'
     if KEYSTONECONTEXT not in specs:
         return None, 'does not run "authtoken keystonecontext"'
     position = specs.index(KEYSTONECONTEXT)
@@ -169,13 +177,13 @@ def _check(loader, pipeline):
     if not present:
         return position + 1, None
     if present != [position + 1]:
-        return None, ('the freeze filter (%s) is present but not once, right '
-                      'after keystonecontext' % ', '.join(
-                          pipeline.names[i] for i in present))
+        names = ', '.join(pipeline.names[i] for i in present)
+        return None, (f'the freeze filter ({names}) is present but not once, '
+                      'right after keystonecontext')
     return None, None
 
 
-def _filter_name(loader):
+def _filter_name(loader: _TextLoader) -> tuple[str, bool]:
     """The section name the freeze filter has, or will have (``freeze``)."""
     names = []
     for section in loader.parser.sections():
@@ -191,12 +199,13 @@ def _filter_name(loader):
     if any(s.startswith('filter:') and s[len('filter:'):].strip() == 'freeze'
            for s in loader.parser.sections()):
         raise PasteError('[filter:freeze] is another filter; rename it, or '
-                         'add [filter:NAME] with paste.filter_factory = %s '
-                         'yourself' % FREEZE)
+                         'add [filter:NAME] with paste.filter_factory = '
+                         f'{FREEZE} yourself')
     return 'freeze', False
 
 
-def insert_filter(text, filename='api-paste.ini'):
+def insert_filter(text: str,
+                  filename: str = 'api-paste.ini') -> tuple[str, list[str]]:
     """Return ``(new_text, changed_sections)`` with the freeze filter placed.
 
     Every pipeline that ends in nova's compute API gets the filter right
@@ -217,19 +226,19 @@ def insert_filter(text, filename='api-paste.ini'):
         if app == COMPUTE_APP:
             compute.append(pipeline)
     if not compute:
-        raise PasteError('no pipeline ends in nova\'s compute API (%s)'
-                         % COMPUTE_APP)
+        raise PasteError('no pipeline ends in nova\'s compute API '
+                         f'({COMPUTE_APP})')
     name, defined = _filter_name(loader)
     inserts, refused = [], []
     for pipeline in compute:
         position, why = _check(loader, pipeline)
         if why:
-            refused.append('%s: %s' % (pipeline, why))
+            refused.append(f'{pipeline}: {why}')
         elif position is not None:
             inserts.append((pipeline, position))
     if refused:
         raise PasteError('refusing to add the freeze filter, nothing '
-                         'changed: %s' % '; '.join(refused))
+                         f"changed: {'; '.join(refused)}")
     lines = text.splitlines(keepends=True)
     newline = '\r\n' if text.count('\r\n') > text.count('\n') / 2 else '\n'
     changed = []
@@ -243,16 +252,17 @@ def insert_filter(text, filename='api-paste.ini'):
         if new_text and not new_text.endswith('\n'):
             new_text += newline
         new_text += newline + newline.join([
-            '[filter:%s]' % name, 'paste.filter_factory = %s' % FREEZE, ''])
-        changed.append('filter:%s' % name)
+            f'[filter:{name}]', f'paste.filter_factory = {FREEZE}', ''])
+        changed.append(f'filter:{name}')
     _verify(new_text, filename, inserts, name)
     return new_text, changed
 
 
-def _replace_value(lines, section, key, names, newline):
+def _replace_value(lines: list[str], section: str, key: str, names: list[str],
+                   newline: str) -> None:
     """Write ``key = names`` over the key's lines (continuations included)."""
     current = None
-    key_line = re.compile(r'^(\s*)%s\s*[=:]\s*' % re.escape(key))
+    key_line = re.compile(rf'^(\s*){re.escape(key)}\s*[=:]\s*')
     for index, line in enumerate(lines):
         header = _SECTION.match(line)
         if header:
@@ -269,10 +279,11 @@ def _replace_value(lines, section, key, names, newline):
         ending = line[len(line.rstrip('\r\n')):] or newline
         lines[index:end] = [match.group(0) + ' '.join(names) + ending]
         return
-    raise PasteError('[%s] %s: cannot find the line to edit' % (section, key))
+    raise PasteError(f'[{section}] {key}: cannot find the line to edit')
 
 
-def _verify(new_text, filename, inserts, name):
+def _verify(new_text: str, filename: str, inserts: list[tuple[_Pipeline, int]],
+            name: str) -> None:
     """The edited file reads, through PasteDeploy's parser, as intended."""
     loader = _TextLoader(new_text, filename)
     for pipeline, position in inserts:
@@ -280,5 +291,5 @@ def _verify(new_text, filename, inserts, name):
         expected.insert(position, name)
         if (loader.local(pipeline.section, pipeline.key) or '').split() \
                 != expected:
-            raise PasteError('%s: the edit did not read back as intended; '
-                             'nothing changed' % pipeline)
+            raise PasteError(f'{pipeline}: the edit did not read back as '
+                             'intended; nothing changed')

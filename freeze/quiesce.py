@@ -10,11 +10,18 @@ admin credentials (keystoneauth1, configured as every OpenStack client is:
 ``OS_*`` variables or ``--os-cloud``); ``wait_quiet`` polls.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 import dataclasses
 import time
+from typing import Any, TYPE_CHECKING
 
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exceptions
+
+if TYPE_CHECKING:
+    from argparse import Namespace
 
 #: Migration statuses after which nothing more happens to the server.
 #: Anything else is in progress, ``finished`` included: a resize waiting
@@ -38,11 +45,12 @@ class InFlight:
     doing: str     # task_state, or migration type and status
     where: str     # host(s), when nova knows them
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
 
 
-def in_flight(servers, migrations):
+def in_flight(servers: Iterable[dict[str, Any]],
+              migrations: Iterable[dict[str, Any]]) -> list[InFlight]:
     """What is in flight, from ``GET /servers/detail`` and
     ``GET /os-migrations`` bodies' lists; sorted, so comparable."""
     found = []
@@ -51,7 +59,7 @@ def in_flight(servers, migrations):
         if task:
             found.append(InFlight(
                 'server', server['id'], server.get('name') or '',
-                '%s (%s)' % (task, server.get('status')),
+                f"{task} ({server.get('status')})",
                 server.get('OS-EXT-SRV-ATTR:host') or ''))
     for migration in migrations:
         status = (migration.get('status') or '').lower()
@@ -59,16 +67,15 @@ def in_flight(servers, migrations):
             found.append(InFlight(
                 'migration', str(migration['id']),
                 migration.get('instance_uuid') or '',
-                '%s %s' % (migration.get('migration_type', 'migration'),
-                           status),
-                '%s -> %s' % (migration.get('source_compute') or '?',
-                              migration.get('dest_compute') or '?')))
+                f"{migration.get('migration_type', 'migration')} {status}",
+                f"{migration.get('source_compute') or '?'} -> "
+                f"{migration.get('dest_compute') or '?'}"))
     return sorted(found)
 
 
-def describe(items):
-    return '; '.join('%s %s %s: %s%s' % (i.kind, i.id, i.name, i.doing,
-                                         ' on %s' % i.where if i.where else '')
+def describe(items: Iterable[InFlight]) -> str:
+    return '; '.join(f'{i.kind} {i.id} {i.name}: {i.doing}'
+                     + (f' on {i.where}' if i.where else '')
                      for i in items)
 
 
@@ -76,11 +83,11 @@ class Nova:
     """The two read calls the gate needs, through a keystoneauth1 adapter
     for the compute service."""
 
-    def __init__(self, adapter):
+    def __init__(self, adapter: ks_adapter.Adapter) -> None:
         self.adapter = adapter
 
     @classmethod
-    def from_config(cls, argparse=None):
+    def from_config(cls, argparse: Namespace | None = None) -> Nova:
         """Credentials as the openstack client finds them: ``--os-cloud``
         (clouds.yaml), ``OS_*`` variables, or the ``--os-*`` options parsed
         into ``argparse``."""
@@ -101,17 +108,17 @@ class Nova:
         except (sdk_exceptions.SDKException,
                 ks_exceptions.ClientException) as exc:
             raise QuiesceError('no usable Nova credentials (OS_* variables '
-                               'or --os-cloud): %s' % exc)
+                               f'or --os-cloud): {exc}')
 
-    def _get(self, path, **kwargs):
+    def _get(self, path: str, **kwargs: Any) -> Any:
         try:
             return self.adapter.get(path, **kwargs).json()
         except ks_exceptions.ClientException as exc:
-            raise QuiesceError('nova: GET %s: %s' % (path, exc))
+            raise QuiesceError(f'nova: GET {path}: {exc}')
         except ValueError as exc:
-            raise QuiesceError('nova: GET %s: not JSON: %s' % (path, exc))
+            raise QuiesceError(f'nova: GET {path}: not JSON: {exc}')
 
-    def servers(self):
+    def servers(self) -> list[dict[str, Any]]:
         """Every server of every project, page by page."""
         servers, params = [], {'all_tenants': 1}
         while True:
@@ -122,21 +129,24 @@ class Nova:
                 return servers
             params = {'all_tenants': 1, 'marker': servers[-1]['id']}
 
-    def migrations(self):
+    def migrations(self) -> list[dict[str, Any]]:
         return self._get('/os-migrations', headers={
-            'OpenStack-API-Version': 'compute %s' % MIGRATIONS_MICROVERSION,
+            'OpenStack-API-Version': f'compute {MIGRATIONS_MICROVERSION}',
         }).get('migrations', [])
 
-    def in_flight(self):
+    def in_flight(self) -> list[InFlight]:
         return in_flight(self.servers(), self.migrations())
 
-    def check(self):
+    def check(self) -> None:
         """One small call: the credentials, the catalog and nova answer."""
         self._get('/servers/detail', params={'all_tenants': 1, 'limit': 1})
 
 
-def wait_quiet(check, timeout, interval=2.0, on_change=None,
-               clock=time.monotonic, sleep=time.sleep):
+def wait_quiet(check: Callable[[], list[InFlight]], timeout: float,
+               interval: float = 2.0,
+               on_change: Callable[[list[InFlight]], None] | None = None,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> list[InFlight]:
     """Call ``check()`` until it finds nothing in flight, or ``timeout``
     seconds pass; returns what is still in flight (empty: quiet).
     ``on_change(items)`` is told each time the list changes."""

@@ -5,6 +5,8 @@ database, Neutron): ``user:password@`` in a URL, and ``password=...`` forms
 (query strings, option dumps) through oslo.utils' own masking.
 """
 
+from __future__ import annotations
+
 import re
 
 from oslo_utils import strutils
@@ -14,5 +16,5 @@ from oslo_utils import strutils
 _USERINFO = re.compile(r'([a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)\S*@')
 
 
-def redact(text):
+def redact(text: object) -> str:
     return strutils.mask_password(_USERINFO.sub(r'\1***@', str(text)))

@@ -6,6 +6,9 @@ Paths are written as nova writes them in its policy documentation, with
 ``{placeholders}`` for identifiers.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 import dataclasses
 import re
 
@@ -18,7 +21,7 @@ _VERSIONS = frozenset({'v2', 'v2.1'})
 _PROJECT_ID = re.compile(r'[0-9a-f-]+')
 
 
-def normalise(path):
+def normalise(path: str) -> str:
     """Return ``PATH_INFO`` as nova's router matches it, below the prefixes.
 
     Repeated and trailing slashes are dropped (nova matches no route with
@@ -36,7 +39,7 @@ def normalise(path):
     return '/' + '/'.join(segments)
 
 
-def _template_regex(template, subtree):
+def _template_regex(template: str, subtree: bool) -> re.Pattern:
     pattern = re.sub(r'\\\{[^}]*\\\}', '[^/]+', re.escape(template))
     return re.compile('^' + pattern + ('(/.*)?' if subtree else '') + '$')
 
@@ -54,27 +57,29 @@ class Route:
     actions: frozenset = None
     subtree: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, 'regex',
                            _template_regex(self.template, self.subtree))
 
-    def matches_path(self, method, path):
+    def matches_path(self, method: str | None, path: str) -> bool:
         """``method`` None (not known) stands for every method."""
         return ((method is None or method in self.methods)
                 and bool(self.regex.match(path)))
 
-    def matches(self, method, path, action):
+    def matches(self, method: str | None, path: str,
+                action: str | None) -> bool:
         """True if the request is covered; ``action`` is None when unknown."""
         if not self.matches_path(method, path):
             return False
         return self.actions is None or action is None or action in self.actions
 
 
-def _writes(template):
+def _writes(template: str) -> Route:
     return Route(WRITE_METHODS, template, subtree=True)
 
 
-def _one(method, template, actions=None):
+def _one(method: str, template: str,
+         actions: Iterable[str] | None = None) -> Route:
     return Route(frozenset({method}), template,
                  actions=frozenset(actions) if actions else None)
 
@@ -106,7 +111,7 @@ NETWORK_CHANGES = (
 
 
 
-def _collection(path):
+def _collection(path: str) -> str:
     """First segment of a normalised path: the key of the route index."""
     return path.split('/', 2)[1]
 
@@ -117,7 +122,7 @@ for _route in NETWORK_CHANGES:
                                       []).append(_route)
 
 
-def _network_routes(method, path):
+def _network_routes(method: str, path: str) -> tuple[Route, ...]:
     if method is not None and method not in WRITE_METHODS:
         return ()
     return _NETWORK_BY_COLLECTION.get(_collection(path), ())
@@ -132,7 +137,7 @@ ACTING_READS = (
 )
 
 
-def is_read(method, path):
+def is_read(method: str, path: str) -> bool:
     """True for GET and HEAD, except the legacy GETs that change things."""
     if method not in READ_METHODS:
         return False
@@ -140,13 +145,13 @@ def is_read(method, path):
         route.matches_path('GET', path) for route in ACTING_READS))
 
 
-def needs_action(method, path):
+def needs_action(method: str, path: str) -> bool:
     """True if classifying this request needs the action name from its body."""
     return any(route.actions is not None and route.matches_path(method, path)
                for route in _network_routes(method, path))
 
 
-def changes_network(method, path, action=None):
+def changes_network(method: str, path: str, action: str | None = None) -> bool:
     """True if the call may change network state.
 
     ``action`` is the server action from the JSON body, or None when it is not
@@ -157,7 +162,7 @@ def changes_network(method, path, action=None):
                for route in _network_routes(method, path))
 
 
-def is_version_document(method, path):
+def is_version_document(method: str, path: str) -> bool:
     """``GET /`` and ``GET /versions/{id}``: answered in every mode."""
     return method == 'GET' and (
         path == '/' or (path.startswith('/versions/') and path.count('/') == 2))
@@ -168,7 +173,8 @@ _OPERATION_PATH = re.compile(
 _PLACEHOLDER = re.compile(r'\{[^{}]*\}')
 
 
-def operation_request(operation, identifier):
+def operation_request(operation: dict[str, str],
+                      identifier: str) -> tuple[str, str, str | None]:
     """The (method, path, action) a documented policy operation stands for.
 
     nova documents a server action as ``/servers/{server_id}/action (reboot)``:
@@ -179,6 +185,6 @@ def operation_request(operation, identifier):
     method = str(operation.get('method') or '').strip().upper()
     match = _OPERATION_PATH.match(str(operation.get('path') or '').strip())
     if not method or match is None:
-        raise ValueError('policy operation not understood: %r' % (operation,))
+        raise ValueError(f'policy operation not understood: {operation!r}')
     path = normalise(_PLACEHOLDER.sub(identifier, match.group('path')))
     return method, path, match.group('action')

@@ -11,7 +11,11 @@ like nova's, whose mapper only records the method it is asked to match.
 nova's real router resolves, for every route in nova's route list.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 from routes import middleware as routes_middleware
+from typing import Any
 
 from freeze import routes
 
@@ -26,12 +30,14 @@ class _MethodProbe:
     # spares it the AttributeError it would otherwise catch on every call.
     environ = property(lambda self: None, None, lambda self: None)
 
-    def routematch(self, url=None, environ=None):
+    def routematch(self, url: str | None = None,
+                   environ: dict[str, Any] | None = None) -> None:
         environ[_METHOD_KEY] = environ['REQUEST_METHOD']
         return None
 
 
-def _no_app(environ, start_response):
+def _no_app(environ: dict[str, Any],
+            start_response: Callable[..., Any]) -> Iterable[bytes]:
     return ()
 
 
@@ -44,7 +50,7 @@ _PROBE = routes_middleware.RoutesMiddleware(
 _PROBE.log_debug = False
 
 
-def effective_method(environ):
+def effective_method(environ: dict[str, Any]) -> str | None:
     """The method nova's router will match, or None if it cannot be told.
 
     None when routes' own parsing fails on this request (a form body in a
@@ -61,7 +67,7 @@ def effective_method(environ):
     return environ.pop(_METHOD_KEY)
 
 
-def request_target(environ):
+def request_target(environ: dict[str, Any]) -> tuple[str, str]:
     """``(method, path)`` as nova's router will act on them: the effective
     method (None when unknown) and the normalised ``PATH_INFO``."""
     return (effective_method(environ),

@@ -13,7 +13,17 @@ Keystone is reached through an adapter (``freeze.keystone.Keystone``) with
 ``ensure_role``, ``resolve``, ``exists``, ``grant`` and ``revoke``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 import dataclasses
+import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from freeze.keystone import Keystone
+    from freeze.state.backend import Backend
+    from freeze.state.document import Change, FreezeState, Grant
 
 #: Keystone's default domain: where a name without ``@DOMAIN`` is looked up.
 DEFAULT_DOMAIN = 'Default'
@@ -25,7 +35,7 @@ class GrantError(Exception):
     ``stuck`` lists grants a rollback could not take back: they may exist.
     """
 
-    def __init__(self, message, stuck=()):
+    def __init__(self, message: str, stuck: list[Grant] = ()) -> None:
         super().__init__(message)
         self.stuck = tuple(stuck)
 
@@ -33,12 +43,12 @@ class GrantError(Exception):
 class GrantsLeft(Exception):
     """Some grants could not be revoked; they stay recorded for a retry."""
 
-    def __init__(self, stuck, reason):
+    def __init__(self, stuck: list[Grant], reason: str) -> None:
         self.stuck = stuck
-        super().__init__('%d grant(s) still to revoke (%s): %s; run '
-                         'freeze-ctl off again once Keystone answers'
-                         % (len(stuck), reason,
-                            ', '.join(describe(g) for g in stuck)))
+        left = ', '.join(describe(g) for g in stuck)
+        super().__init__(f'{len(stuck)} grant(s) still to revoke ({reason}): '
+                         f'{left}; run freeze-ctl off again once Keystone '
+                         'answers')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,45 +62,46 @@ class Target:
     project_domain: str
 
     @classmethod
-    def parse(cls, kind, text):
+    def parse(cls, kind: str, text: str) -> Target:
         actor, sep, project = text.rpartition(':')
         if not sep or not actor or not project:
-            raise ValueError('%s grant must be NAME[@DOMAIN]:PROJECT[@DOMAIN], '
-                             'not %r' % (kind, text))
+            raise ValueError(f'{kind} grant must be '
+                             f'NAME[@DOMAIN]:PROJECT[@DOMAIN], not {text!r}')
         name, domain = _split_domain(actor)
         project, project_domain = _split_domain(project)
         return cls(kind, name, domain, project, project_domain)
 
-    def __str__(self):
-        return '%s %s@%s on %s@%s' % (self.kind, self.name, self.domain,
-                                      self.project, self.project_domain)
+    def __str__(self) -> str:
+        return (f'{self.kind} {self.name}@{self.domain} on '
+                f'{self.project}@{self.project_domain}')
 
-    def names(self, role):
+    def names(self, role: str) -> tuple[str, str, str, str]:
         """``(kind, actor, project, role)`` as a Grant names them."""
-        return (self.kind, '%s@%s' % (self.name, self.domain),
-                '%s@%s' % (self.project, self.project_domain), role)
+        return (self.kind, f'{self.name}@{self.domain}',
+                f'{self.project}@{self.project_domain}', role)
 
 
-def names(grant):
+def names(grant: Grant) -> tuple[str, str, str, str]:
     """``(kind, actor, project, role)``: a grant as the operator names it."""
     return (grant.kind, grant.actor, grant.project, grant.role)
 
 
-def _split_domain(text):
+def _split_domain(text: str) -> tuple[str, str]:
     name, sep, domain = text.rpartition('@')
     if not sep:
         return text, DEFAULT_DOMAIN
     if not name or not domain:
-        raise ValueError('bad name %r: expected NAME or NAME@DOMAIN' % text)
+        raise ValueError(f'bad name {text!r}: expected NAME or NAME@DOMAIN')
     return name, domain
 
 
-def describe(grant):
-    return 'role %s to %s %s on project %s' % (grant.role, grant.kind,
-                                               grant.actor, grant.project)
+def describe(grant: Grant) -> str:
+    return (f'role {grant.role} to {grant.kind} {grant.actor} on project '
+            f'{grant.project}')
 
 
-def plan_grants(keystone, targets, role_name, already):
+def plan_grants(keystone: Keystone, targets: Iterable[Target], role_name: str,
+                already: Iterable[Grant]) -> list[Grant]:
     """Resolve every target first; nothing changes if one is unknown.
 
     Returns the grants to record: ``existing`` for assignments Keystone
@@ -110,7 +121,7 @@ def plan_grants(keystone, targets, role_name, already):
     return planned
 
 
-def apply_grants(keystone, planned):
+def apply_grants(keystone: Keystone, planned: list[Grant]) -> list[Grant]:
     """Create the ``pending`` grants; on a failure, take back what was made.
 
     Returns the grants with their final status.  Raises GrantError after the
@@ -125,14 +136,16 @@ def apply_grants(keystone, planned):
     except GrantError as failure:
         _, stuck = revoke_grants(keystone, made)
         if stuck:
-            raise GrantError('%s; and could not take back %s' % (
-                failure, ', '.join(describe(g) for g in stuck)), stuck)
+            left = ', '.join(describe(g) for g in stuck)
+            raise GrantError(
+                f'{failure}; and could not take back {left}', stuck)
         raise
     return [dataclasses.replace(g, status='created')
             if g.status == 'pending' else g for g in planned]
 
 
-def revoke_grants(keystone, grants):
+def revoke_grants(keystone: Keystone,
+                  grants: Iterable[Grant]) -> tuple[list[Grant], list[Grant]]:
     """Revoke the grants freeze-ctl made; never the ``existing`` ones.
 
     Returns ``(revoked, stuck)``: stuck grants could not be revoked (Keystone
@@ -150,13 +163,16 @@ def revoke_grants(keystone, grants):
     return revoked, stuck
 
 
-def _without(grants, removed):
+def _without(grants: Iterable[Grant],
+             removed: Iterable[Grant]) -> tuple[Grant, ...]:
     keys = {grant.key() for grant in removed}
     return tuple(g for g in grants if g.key() not in keys)
 
 
-def add_grants(backend, keystone, targets, role, who, now, change=None,
-               force=False):
+def add_grants(backend: Backend, keystone: Keystone, targets: Iterable[Target],
+               role: str, who: str, now: datetime.datetime,
+               change: Change | None = None,
+               force: bool = False) -> tuple[FreezeState, FreezeState]:
     """Grant ``role`` to ``targets``, then apply ``change`` to the state.
 
     ``change(old) -> new or None`` is the freeze transition (``on``) made in
@@ -177,7 +193,7 @@ def add_grants(backend, keystone, targets, role, who, now, change=None,
             grants=_without(old.grants, pending) + stuck), who, now)
         raise
 
-    def finish(old):
+    def finish(old: FreezeState) -> FreezeState | None:
         base = change(old) if change else None
         grants = _without(old.grants, done) + tuple(done)
         if base is None:
@@ -186,7 +202,9 @@ def add_grants(backend, keystone, targets, role, who, now, change=None,
     return backend.update(finish, who, now, force=force)
 
 
-def revoke_window_grants(backend, keystone, who, now, only=None):
+def revoke_window_grants(backend: Backend, keystone: Keystone, who: str,
+                         now: datetime.datetime,
+                         only: Iterable[Grant] | None = None) -> list[Grant]:
     """Revoke what the window created (all, or ``only`` those) and forget it.
 
     ``existing`` grants are forgotten without being revoked.  Raises

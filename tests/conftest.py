@@ -46,7 +46,7 @@ def mysql():
         from tools import localmysql
         localmysql._binary('mariadbd')
     except (ImportError, RuntimeError) as exc:
-        missing('%s (.ci/run installs mariadb-server, make PyMySQL)' % exc)
+        missing(f'{exc} (.ci/run installs mariadb-server, make PyMySQL)')
     with localmysql.LocalMySQL(database='scratch') as server:
         yield server
 
@@ -59,7 +59,7 @@ def postgres():
     try:
         localpostgres._bin_dir()
     except RuntimeError as exc:
-        missing('%s (.ci/run does it)' % exc)
+        missing(f'{exc} (.ci/run does it)')
     with localpostgres.LocalPostgres(database='scratch') as server:
         yield server
 
@@ -70,4 +70,4 @@ def docs_tools():
     try:
         import myst_parser, reno, sphinx  # noqa: F401
     except ImportError as exc:
-        missing("%s (pip install '.[docs]'; make does it)" % exc)
+        missing(f"{exc} (pip install '.[docs]'; make does it)")

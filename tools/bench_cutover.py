@@ -43,8 +43,8 @@ def make_plan(hosts):
         'name': 'bench',
         'defaults': {'batch_size': 50, 'concurrency': CONCURRENCY,
                      'failure_threshold': 5, 'timeout': 30},
-        'cells': {'cell%d' % c: ['h%04d' % i for i in range(hosts)
-                                 if i * 4 // hosts == c]
+        'cells': {f'cell{c}': [f'h{i:04d}' for i in range(hosts)
+                               if i * 4 // hosts == c]
                   for c in range(4)},
         'stages': [{'name': 'compute-l2',
                     'steps': [{'name': 'switch', 'run': 'true',
@@ -100,7 +100,7 @@ def control(commands, workdir):
     def one(numbered):
         number, command = numbered
         start = time.perf_counter()
-        with open(os.path.join(workdir, '%d.out' % number), 'wb') as out:
+        with open(os.path.join(workdir, f'{number}.out'), 'wb') as out:
             subprocess.run(['/bin/sh', '-c', command], stdout=out,
                            stderr=subprocess.STDOUT,
                            stdin=subprocess.DEVNULL)
@@ -126,7 +126,7 @@ def main():
         before, direct = control(['true'] * actions,
                                  os.path.join(tmp, 'control'))
         direct_cpu = cpu() - used
-        journal = journal_mod.Journal('sqlite:///%s/j.sqlite' % tmp,
+        journal = journal_mod.Journal(f'sqlite:///{tmp}/j.sqlite',
                                       create=True)
         runner = runner_mod.Runner(journal, progress.Progress(
             io.StringIO(), tty=False))
@@ -143,27 +143,27 @@ def main():
     assert len(times) == actions, len(times)
     baseline = (before + after) / 2
     added99 = pct(times, 0.99) - pct(direct, 0.99)
-    print('%d hosts, batch 50, concurrency %d: %d host actions, sqlite '
-          'journal; load average %.1f'
-          % (hosts, CONCURRENCY, actions, os.getloadavg()[0]))
-    print('  whole run %.2f s; the same commands run directly %.2f s '
-          '(%.2f ms more per action)' % (wall, baseline,
-                                         (wall - baseline) / actions * 1000))
-    print('  CPU per action (process and commands): %.2f ms, directly %.2f '
-          'ms' % (runner_cpu / actions * 1000, direct_cpu / actions * 1000))
-    print('  per action     p50 %6.2f ms   p99 %6.2f ms   mean %6.2f ms'
-          % (pct(times, 0.5), pct(times, 0.99),
-             statistics.mean(times) * 1000))
-    print('  direct         p50 %6.2f ms   p99 %6.2f ms   mean %6.2f ms'
-          % (pct(direct, 0.5), pct(direct, 0.99),
-             statistics.mean(direct) * 1000))
-    print('  added          p50 %6.2f ms   p99 %6.2f ms   (goal: p99 <= '
-          '%.0f ms)' % (pct(times, 0.5) - pct(direct, 0.5), added99,
-                        GOAL_MS))
-    print('  runner alone   p50 %6.2f ms   p99 %6.2f ms   mean %6.2f ms   '
-          '(an action without its command\'s spawn and wait)'
-          % (pct(inside, 0.5), pct(inside, 0.99),
-             statistics.mean(inside) * 1000))
+    print(f'{hosts} hosts, batch 50, concurrency {CONCURRENCY}: {actions} '
+          'host actions, sqlite '
+          f'journal; load average {os.getloadavg()[0]:.1f}')
+    print(f'  whole run {wall:.2f} s; the same commands run directly '
+          f'{baseline:.2f} s '
+          f'({(wall - baseline) / actions * 1000:.2f} ms more per action)')
+    print('  CPU per action (process and commands): '
+          f'{runner_cpu / actions * 1000:.2f} ms, directly '
+          f'{direct_cpu / actions * 1000:.2f} ms')
+    print(f'  per action     p50 {pct(times, 0.5):6.2f} ms   p99 '
+          f'{pct(times, 0.99):6.2f} ms   mean '
+          f'{statistics.mean(times) * 1000:6.2f} ms')
+    print(f'  direct         p50 {pct(direct, 0.5):6.2f} ms   p99 '
+          f'{pct(direct, 0.99):6.2f} ms   mean '
+          f'{statistics.mean(direct) * 1000:6.2f} ms')
+    print(f'  added          p50 {pct(times, 0.5) - pct(direct, 0.5):6.2f} ms '
+          f'  p99 {added99:6.2f} ms   (goal: p99 <= {GOAL_MS:.0f} ms)')
+    print(f'  runner alone   p50 {pct(inside, 0.5):6.2f} ms   p99 '
+          f'{pct(inside, 0.99):6.2f} ms   mean '
+          f'{statistics.mean(inside) * 1000:6.2f} ms   '
+          '(an action without its command\'s spawn and wait)')
     return 0 if added99 <= GOAL_MS else 1
 
 

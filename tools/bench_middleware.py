@@ -92,9 +92,9 @@ def bench_pipeline(loops, repeats):
     now = document.utcnow()
 
     def freeze(mode):
-        backend.update(lambda old: document.FreezeState(
-            epoch=old.epoch + 1, frozen=True, mode=mode, reason='bench',
-            started_at=now), 'bench', now)
+        backend.update(lambda old: old.successor(
+            frozen=True, mode=mode, reason='bench', started_at=now),
+            'bench', now)
         time.sleep(settings.check_interval + 0.1)
 
     def case(make_environ):
@@ -184,7 +184,7 @@ def bench_nova(rounds):
     """
     from tools import localcloud
     workdir = tempfile.mkdtemp(prefix='freeze-bench-nova-')
-    state_url = 'file://%s/state.json' % workdir
+    state_url = f'file://{workdir}/state.json'
     paste = _paste_with_twin_pipelines(os.path.join(workdir, 'bench-paste.ini'))
     with localcloud.LocalCloud(workdir, paste,
                                {'freeze': {'state_url': state_url}}) as cloud:
@@ -225,24 +225,22 @@ def main():
     logging.getLogger('freeze').propagate = False
     cases = bench_pipeline(args.loops, args.repeats)
     enforce = bench_enforce(max(1, args.loops // 20), args.repeats)
-    print('WSGI pipeline (median of %d x %d calls), per request, the bare '
-          'app given the same (fresh) environs:'
-          % (args.repeats, args.loops))
-    print('  %-40s %8s %8s %10s %8s' % ('case', 'bare us', 'us',
-                                        'added us', 'goal'))
+    print(f'WSGI pipeline (median of {args.repeats} x {args.loops} calls), '
+          'per request, the bare app given the same (fresh) environs:')
+    print(f'  {"case":<40} {"bare us":>8} {"us":>8} {"added us":>10} '
+          f'{"goal":>8}')
     for name, (value, bare) in cases.items():
         goal = GOALS_US['thawed' if name == 'thawed' else 'frozen']
         print('  %-40s %8.2f %8.2f %+10.2f %8s' % (
-            name, bare, value, value - bare, '<= %g' % goal))
+            name, bare, value, value - bare, f'<= {goal:g}'))
     thawed, bare = cases['thawed']
-    print('oslo.policy Enforcer.enforce(os-keypairs:create): %.1f us '
-          '(thawed filter = %.1f%% of it)'
-          % (enforce, 100 * (thawed - bare) / enforce))
+    print(f'oslo.policy Enforcer.enforce(os-keypairs:create): {enforce:.1f} '
+          f'us (thawed filter = {100 * (thawed - bare) / enforce:.1f}% of it)')
     if not args.no_nova:
         base, added = bench_nova(args.rounds)
-        print('real nova-api GET flavors, %d rounds in one process, median '
-              'of per-round differences:' % args.rounds)
-        print('  %-34s %8.2f ms' % ('pipeline without the filter', base))
+        print(f'real nova-api GET flavors, {args.rounds} rounds in one '
+              'process, median of per-round differences:')
+        print(f'  {"pipeline without the filter":<34} {base:8.2f} ms')
         print('  %-34s %+8.3f ms  ratio %.4f (goal <= 1.01)'
               % ('with the filter', added['filter'],
                  (base + added['filter']) / base))

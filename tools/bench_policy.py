@@ -86,17 +86,16 @@ def main():
     rules = freeze_conf.load_settings(conf).rules
     defaults = nova_policy.nova_defaults()
     effective, operations = nova_policy.effective_rules(defaults)
-    print('Generation over all %d nova rules (%d documented), median of %d:'
-          % (len(effective), len(operations), args.rounds))
-    print('  %-34s %8.2f ms' % ('effective rules (oslo Enforcer)', _ms(
-        lambda: nova_policy.effective_rules(defaults), args.rounds)))
+    print(f'Generation over all {len(effective)} nova rules '
+          f'({len(operations)} documented), median of {args.rounds}:')
+    ms = _ms(lambda: nova_policy.effective_rules(defaults), args.rounds)
+    print(f"  {'effective rules (oslo Enforcer)':<34} {ms:8.2f} ms")
     for mode in document.MODES:
         size = len(overlay_rules.generate(effective, operations, mode, rules))
-        print('  %-34s %8.2f ms  (%d rules wrapped)' % (
-            'overlay_rules.generate, mode %s' % mode, _ms(
-                lambda: overlay_rules.generate(effective, operations, mode,
-                                               rules),
-                args.rounds), size))
+        ms = _ms(lambda: overlay_rules.generate(effective, operations, mode,
+                                                rules), args.rounds)
+        what = f'overlay_rules.generate, mode {mode}'
+        print(f'  {what:<34} {ms:8.2f} ms  ({size} rules wrapped)')
 
     with tempfile.TemporaryDirectory(prefix='bench-policy-') as tmp:
         plain = _enforcer(os.path.join(tmp, 'plain'), defaults)
@@ -107,10 +106,10 @@ def main():
                                nova_policy.OVERLAY_NAME), 'w') as f:
             f.write(text)
         frozen.load_rules()
-        print('Enforcer.enforce with a RequestContext, median of %d x %d '
-              'calls:' % (args.rounds, args.loops))
-        print('  %-48s %-23s %-7s %9s %9s %6s' % (
-            'rule', 'roles', 'frozen', 'plain us', 'frozen us', 'ratio'))
+        print('Enforcer.enforce with a RequestContext, median of '
+              f'{args.rounds} x {args.loops} calls:')
+        print(f"  {'rule':<48} {'roles':<23} {'frozen':<7} "
+              f"{'plain us':>9} {'frozen us':>9} {'ratio':>6}")
         for rule, roles in CASES:
             context = oslo_context.RequestContext(
                 user_id='u1', project_id='p1', roles=roles)
@@ -124,9 +123,10 @@ def main():
                     _enforce_us(frozen, rule, context, args.loops))
             without = statistics.median(samples['plain'])
             with_overlay = statistics.median(samples['frozen'])
-            print('  %-48s %-23s %-7s %9.1f %9.1f %6.2f' % (
-                rule, ','.join(roles), 'allows' if verdict else 'denies',
-                without, with_overlay, with_overlay / without))
+            said = 'allows' if verdict else 'denies'
+            print(f"  {rule:<48} {','.join(roles):<23} {said:<7} "
+                  f'{without:9.1f} {with_overlay:9.1f} '
+                  f'{with_overlay / without:6.2f}')
 
 
 if __name__ == '__main__':

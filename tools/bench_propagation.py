@@ -53,9 +53,8 @@ def worker(url):
 
 
 def _change(old):
-    return document.FreezeState(epoch=old.epoch + 1, frozen=not old.frozen,
-                                mode=None if old.frozen else 'full',
-                                reason='bench')
+    return old.successor(frozen=not old.frozen,
+                         mode=None if old.frozen else 'full', reason='bench')
 
 
 def _percentile(values, fraction):
@@ -110,8 +109,7 @@ def propagation(url, workers, rounds):
 def lookup_cost(url, loops=200000):
     """Per-request microseconds: the watcher alone, and the thawed filter."""
     open_backend(url).update(
-        lambda old: document.FreezeState(epoch=old.epoch + 1)
-        if old.frozen else None, 'bench', document.utcnow())
+        lambda old: old.thawed(), 'bench', document.utcnow())
     conf = cfg.ConfigOpts()
     conf([], project='nova', default_config_files=[])
     settings = freeze_conf.load_settings(conf, {'state_url': url})
@@ -143,11 +141,11 @@ def main():
         return worker(args.worker)
     with tempfile.TemporaryDirectory(prefix='bench-prop-') as workdir, \
             LocalEtcd(workdir) as etcd:
-        urls = {'file': 'file://%s/state.json' % workdir,
+        urls = {'file': f'file://{workdir}/state.json',
                 'etcd': etcd.state_url('/bench')}
-        print('Propagation of a state change to %d worker processes, %d '
-              'changes (a simulated request every %g ms per worker):'
-              % (args.workers, args.rounds, REQUEST_EVERY * 1000))
+        print(f'Propagation of a state change to {args.workers} worker '
+              f'processes, {args.rounds} changes (a simulated request every '
+              f'{REQUEST_EVERY * 1000:g} ms per worker):')
         print('  backend  to each view: p50     p99     max   '
               'all acknowledged: p50     p99   goal p99')
         for name, url in urls.items():
@@ -161,8 +159,8 @@ def main():
         print('State lookup per request (median of 5 x 200000 calls):')
         for name, url in urls.items():
             view, thawed = lookup_cost(url)
-            print('  %-7s watcher.current() %5.2f us   whole thawed filter '
-                  '%5.2f us' % (name, view, thawed))
+            print(f'  {name!s:<7} watcher.current() {view:5.2f} us   whole '
+                  f'thawed filter {thawed:5.2f} us')
 
 
 if __name__ == '__main__':

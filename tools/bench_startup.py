@@ -25,14 +25,13 @@ from freeze.cutover import journal
 def _script(name):
     path = os.path.join(sysconfig.get_path('scripts'), name)
     if not os.path.exists(path):
-        sys.exit('bench_startup: %s is not installed (pip install -e .)'
-                 % path)
+        sys.exit(f'bench_startup: {path} is not installed (pip install -e .)')
     return path
 
 
 def _commands(directory):
-    state = 'file://%s' % os.path.join(directory, 'state.json')
-    journal_url = 'sqlite:///%s' % os.path.join(directory, 'journal.sqlite')
+    state = f"file://{os.path.join(directory, 'state.json')}"
+    journal_url = f"sqlite:///{os.path.join(directory, 'journal.sqlite')}"
     freeze_ctl, nova_cutover = _script('freeze-ctl'), _script('nova-cutover')
     subprocess.run([freeze_ctl, '--state', state, 'on', '--mode', 'full',
                     '--reason', 'bench', '--wait', '0'], check=True,
@@ -72,13 +71,13 @@ def main():
             for name, command in commands:
                 times[name].append(_seconds(command, env))
     base = statistics.median(times['python -c pass'])
-    print('start-up, median of %d fresh processes each (load average %.1f '
-          'on %d cores)' % (args.rounds, load, os.cpu_count()))
-    print('%-38s %8s %8s %10s' % ('command', 'median', 'min', 'x pass'))
+    print(f'start-up, median of {args.rounds} fresh processes each (load '
+          f'average {load:.1f} on {os.cpu_count()} cores)')
+    print(f'{"command":<38} {"median":>8} {"min":>8} {"x pass":>10}')
     for name, _ in commands:
         median = statistics.median(times[name])
-        print('%-38s %7.3fs %7.3fs %9.1fx' % (name, median, min(times[name]),
-                                               median / base))
+        print(f'{name!s:<38} {median:7.3f}s {min(times[name]):7.3f}s '
+              f'{median / base:9.1f}x')
 
 
 if __name__ == '__main__':

@@ -51,7 +51,7 @@ MISSING = str(uuid.UUID(int=0))
 
 def requests_for(phase, user):
     """(label, method, path, body) of each request the table shows."""
-    tag = '%s-%s' % (phase.replace(' ', '-'), user)
+    tag = f"{phase.replace(' ', '-')}-{user}"
     return [
         ('GET flavors', 'GET', '/v2.1/flavors', None),
         ('POST os-keypairs', 'POST', '/v2.1/os-keypairs',
@@ -59,9 +59,9 @@ def requests_for(phase, user):
         ('POST flavors', 'POST', '/v2.1/flavors',
          {'flavor': {'name': 'fl-' + tag, 'ram': 64, 'vcpus': 1,
                      'disk': 1}}),
-        ('server action reboot', 'POST', '/v2.1/servers/%s/action' % MISSING,
+        ('server action reboot', 'POST', f'/v2.1/servers/{MISSING}/action',
          {'reboot': {'type': 'SOFT'}}),
-        ('server action migrate', 'POST', '/v2.1/servers/%s/action' % MISSING,
+        ('server action migrate', 'POST', f'/v2.1/servers/{MISSING}/action',
          {'migrate': None}),
         ('POST external-events', 'POST', '/v2.1/os-server-external-events',
          {'events': [{'name': 'network-vif-plugged', 'server_uuid': MISSING,
@@ -85,7 +85,7 @@ def wait_enforced(cloud, admin_token, frozen, timeout=10.0):
         if reply.status == 200 and reply.body['freeze']['in_force'] == frozen:
             return
         time.sleep(0.1)
-    raise RuntimeError('nova-api did not pick up the freeze in %ss' % timeout)
+    raise RuntimeError(f'nova-api did not pick up the freeze in {timeout}s')
 
 
 def print_table(results):
@@ -136,12 +136,12 @@ def translate(action, settings):
 def cutover_demo(workdir, server):
     print('2. The data path, on a generated nova-network database (FlatDHCP, '
           '12 instance ports, floating IPs, security groups).', flush=True)
-    gen = generate.generate('sqlite:///%s/nova-network.sqlite' % workdir,
+    gen = generate.generate(f'sqlite:///{workdir}/nova-network.sqlite',
                             ports=12, projects=2, hosts=2)
     settings = generate.settings(gen, 'ad' * 16)
     with ProxyServer(os.path.join(workdir, 'proxy'), settings) as proxy:
         print('\nStep 0: nova-cutover proxy serve (read-only Neutron API) at '
-              '%s\n$ openstack network list' % proxy.url, flush=True)
+              f'{proxy.url}\n$ openstack network list', flush=True)
         subprocess.run([os.path.join(BIN, 'openstack'), '--os-auth-type',
                         'none', '--os-endpoint', proxy.url, 'network', 'list',
                         '-c', 'Name', '-c', 'Subnets'], check=True)
@@ -149,30 +149,30 @@ def cutover_demo(workdir, server):
         try:
             served.create('networks', {'name': 'x'})
         except NeutronError as exc:
-            print('POST /v2.0/networks -> %s\n' % exc)
+            print(f'POST /v2.0/networks -> {exc}\n')
         settings_file = os.path.join(workdir, 'translate.yaml')
         with open(settings_file, 'w') as f:
             yaml.safe_dump(dict(settings, neutron_url=server.url), f)
         for action in ('diff', 'apply', 'verify'):
             began = time.monotonic()
             rc, last = translate(action, settings_file)
-            print('$ nova-cutover translate %-7s exit %d in %4.1f s: %s'
-                  % (action, rc, time.monotonic() - began, last),
+            print(f'$ nova-cutover translate {action!s:<7} exit {rc} in '
+                  f'{time.monotonic() - began:4.1f} s: {last}',
                   flush=True)
         neutron = Neutron.noauth(server.url)
         real, view = fetch(neutron), fetch(served)
         differences = (verify.compare(view, real)
                        + verify.compare(real, view))
-        print('\nproxy vs Neutron after the translation: %d resources '
-              'each, %d differences' % (len(view), len(differences)))
+        print(f'\nproxy vs Neutron after the translation: {len(view)} '
+              f'resources each, {len(differences)} differences')
         for line in differences[:10]:
             print('  ' + line)
 
 
 def main():
     workdir = tempfile.mkdtemp(prefix='nova-freeze-demo-')
-    print('Working in %s' % workdir)
-    state_url = 'file://%s/freeze-state.json' % workdir
+    print(f'Working in {workdir}')
+    state_url = f'file://{workdir}/freeze-state.json'
     paste = os.path.join(localcloud.REPO, 'paste', 'api-paste.ini')
     print('Starting Keystone, nova-api (with the freeze filter), a real '
           'Neutron 29 and etcd ...', flush=True)
@@ -181,9 +181,9 @@ def main():
             LocalNeutron(workdir) as server, \
             localcloud.LocalCloud(workdir, paste, {'freeze': {
                 'state_url': state_url}}) as cloud:
-        print('Ready in %.0f s: keystone %s, nova %s, neutron %s\n'
-              % (time.monotonic() - started, cloud.keystone_url,
-                 cloud.nova_url, server.url), flush=True)
+        print(f'Ready in {time.monotonic() - started:.0f} s: keystone '
+              f'{cloud.keystone_url}, nova {cloud.nova_url}, neutron '
+              f'{server.url}\n', flush=True)
         print('1. The freeze.', flush=True)
         freeze_demo(cloud, state_url)
         cutover_demo(workdir, server)

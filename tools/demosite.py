@@ -95,9 +95,9 @@ class Site:
                               ('neutron-endpoint', 'endpoint')):
             path = os.path.join(site.root, 'bin', name)
             with open(path, 'w') as f:
-                f.write('#!/bin/sh\nPYTHONPATH=%s exec %s -m tools.demosite '
-                        '%s "$@"\n' % (shlex.quote(REPO),
-                                        shlex.quote(sys.executable), command))
+                f.write(f'#!/bin/sh\nPYTHONPATH={shlex.quote(REPO)} exec '
+                        f'{shlex.quote(sys.executable)} -m tools.demosite '
+                        f'{command} "$@"\n')
             os.chmod(path, 0o755)
         return site
 

@@ -177,7 +177,7 @@ CONTROL = {
 class Fleet:
     def __init__(self, root, size=50, cells=2):
         self.root = Path(root)
-        self.hosts = {'cmp%03d' % i: 'cell%d' % (i * cells // size + 1)
+        self.hosts = {f'cmp{i:03d}': f'cell{i * cells // size + 1}'
                       for i in range(size)}
 
     def create(self):
@@ -196,8 +196,8 @@ class Fleet:
                 (d / sub).mkdir(parents=True, exist_ok=True)
             (d / 'etc' / 'nova' / 'nova.conf').write_text(
                 NOVA_CONF.format(host=host, cell=cell))
-            subprocess.run(['sh', '-c', 'd=%s; %s' % (
-                shlex.quote(str(d)), _SH['restart_compute'])], check=True)
+            restart = f"d={shlex.quote(str(d))}; {_SH['restart_compute']}"
+            subprocess.run(['sh', '-c', restart], check=True)
         return self
 
     def dir(self, host):
@@ -211,7 +211,7 @@ class Fleet:
 
     def completions(self, host, step):
         """How many times ``step`` ran to its end on ``host``."""
-        log = self.dir(host) / 'var' / ('%s.log' % step)
+        log = self.dir(host) / 'var' / f'{step}.log'
         return log.read_text().split().count('end') if log.exists() else 0
 
     def snapshot(self):
@@ -225,7 +225,7 @@ class Fleet:
         return files
 
     def alive(self, host, process):
-        pidfile = self.dir(host) / 'run' / ('%s.pid' % process)
+        pidfile = self.dir(host) / 'run' / f'{process}.pid'
         try:
             os.kill(int(pidfile.read_text()), 0)
         except (OSError, ValueError):
@@ -277,5 +277,5 @@ class Fleet:
 
 
 def freeze_ctl_command(state_uri):
-    return '%s -m freeze.cli.freeze_ctl --state %s' % (
-        shlex.quote(sys.executable), shlex.quote(state_uri))
+    return (f'{shlex.quote(sys.executable)} -m freeze.cli.freeze_ctl '
+            f'--state {shlex.quote(state_uri)}')

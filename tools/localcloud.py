@@ -30,9 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from email.message import Message
 from typing import Any, NamedTuple
 
+from freeze.window import DEFAULT_DOMAIN
+
 BIN = os.path.dirname(sys.executable)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOMAIN = 'Default'
 REGION = 'RegionOne'
 READY_TIMEOUT = 60.0
 
@@ -232,9 +233,9 @@ class LocalCloud:
             'auth': {
                 'identity': {'methods': ['password'], 'password': {'user': {
                     'name': user, 'password': password,
-                    'domain': {'name': DOMAIN}}}},
+                    'domain': {'name': DEFAULT_DOMAIN}}}},
                 'scope': {'project': {'name': project,
-                                      'domain': {'name': DOMAIN}}}}})
+                                      'domain': {'name': DEFAULT_DOMAIN}}}}})
         check_reply(reply, f'token for {user}')
         return reply.headers['X-Subject-Token']
 
@@ -246,8 +247,8 @@ class LocalCloud:
             'OS_USERNAME': user,
             'OS_PASSWORD': password,
             'OS_PROJECT_NAME': project,
-            'OS_USER_DOMAIN_NAME': DOMAIN,
-            'OS_PROJECT_DOMAIN_NAME': DOMAIN,
+            'OS_USER_DOMAIN_NAME': DEFAULT_DOMAIN,
+            'OS_PROJECT_DOMAIN_NAME': DEFAULT_DOMAIN,
             'OS_REGION_NAME': REGION,
             'OS_IDENTITY_API_VERSION': '3',
         }
@@ -351,8 +352,8 @@ class LocalCloud:
                 'username': 'nova',
                 'password': password,
                 'project_name': project,
-                'user_domain_name': DOMAIN,
-                'project_domain_name': DOMAIN,
+                'user_domain_name': DEFAULT_DOMAIN,
+                'project_domain_name': DEFAULT_DOMAIN,
             },
         }
 

@@ -12,9 +12,16 @@ in (from ``OS_*``, as the parser would have) when a command asks for
 credentials.
 """
 
+from __future__ import annotations
+
 import argparse
+from collections.abc import Sequence
+from typing import Any, TYPE_CHECKING
 
 from freeze.cli import lazy
+
+if TYPE_CHECKING:
+    from freeze.keystone import Keystone
 
 keystone = lazy.module('freeze.keystone')
 ks_exceptions = lazy.module('keystoneauth1.exceptions')
@@ -26,7 +33,8 @@ class NoCredentials(Exception):
     """No usable Keystone credentials were given."""
 
 
-def add_options(parser, argv, note):
+def add_options(parser: argparse.ArgumentParser, argv: Sequence[str],
+                note: str) -> None:
     """openstacksdk's ``--os-*`` options on ``parser`` (the global one)
     when ``argv`` may hold one: an ``--os-*`` option, or an option before
     the command that the parser without them does not know (openstacksdk
@@ -43,7 +51,7 @@ def add_options(parser, argv, note):
         parser.epilog = note
 
 
-def register(parser, argv):
+def register(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
     """openstacksdk's ``--os-*`` options.  openstacksdk peeks at the named
     cloud to pick the auth plugin's options; an unknown ``OS_CLOUD`` must
     not stop commands that need no credentials, so the peek falls back to
@@ -57,7 +65,7 @@ def register(parser, argv):
     config.register_argparse_arguments(parser, list(argv))
 
 
-def credentials(args):
+def credentials(args: argparse.Namespace) -> argparse.Namespace:
     """``args`` with every ``--os-*`` option, as if they had been registered
     on the parser: when none was, their defaults (from ``OS_*``)."""
     if hasattr(args, 'os_cloud'):
@@ -67,7 +75,7 @@ def credentials(args):
     return argparse.Namespace(**vars(parser.parse_args([])), **vars(args))
 
 
-def session(args):
+def session(args: argparse.Namespace) -> Any:
     """A keystoneauth1 session, or NoCredentials saying what is missing."""
     try:
         cloud = sdk_config.OpenStackConfig().get_one(
@@ -77,10 +85,10 @@ def session(args):
             sdk_exceptions.ConfigException) as exc:
         raise NoCredentials(
             'Keystone credentials are needed for role grants (--os-cloud, '
-            'OS_* variables or --os-* options): %s' % exc)
+            f'OS_* variables or --os-* options): {exc}')
 
 
-def keystone_or_none(args):
+def keystone_or_none(args: argparse.Namespace) -> Keystone | None:
     """The Keystone adapter when credentials were given, else None."""
     try:
         return keystone.Keystone(session(args))

@@ -7,6 +7,7 @@ directly, and each worker loads the paste pipeline (freeze.proxy.wsgi).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -36,10 +37,10 @@ class Serve(shell.Command):
             --paste paste/neutron-proxy.ini --bind 0.0.0.0:9696 --workers 4
     '''
 
-    def expected_errors(self):
+    def expected_errors(self) -> tuple[type[Exception], ...]:
         return (cfg.Error, settings_mod.SettingsError, OSError, yaml.YAMLError)
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         serve = super().get_parser(prog_name)
         serve.add_argument('--config', required=True, metavar='FILE',
                            help="the proxy's config file ([proxy], "
@@ -54,12 +55,12 @@ class Serve(shell.Command):
                                 'whole view (default %(default)s)')
         return serve
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         _check(args)
         return _serve(args)
 
 
-def _check(args) -> None:
+def _check(args: argparse.Namespace) -> None:
     conf = cfg.ConfigOpts()
     proxy_conf.register_opts(conf)
     conf([], project='nova-cutover-proxy',
@@ -70,7 +71,7 @@ def _check(args) -> None:
             'no nova database: [proxy] source_url or the settings\' source')
 
 
-def _serve(args) -> int:
+def _serve(args: argparse.Namespace) -> int:
     env = dict(os.environ, **{wsgi.CONFIG_ENV: os.path.abspath(args.config)})
     if args.paste:
         env[wsgi.PASTE_ENV] = os.path.abspath(args.paste)

@@ -9,9 +9,11 @@ parsing and output around freeze.translate.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import re
 import sys
 import time
+from typing import Any
 
 import yaml
 
@@ -45,13 +47,13 @@ class _Translate(shell.Command):
     writes_db = False        # --force
     applies = False          # --workers, --bulk-size, --no-progress
 
-    def expected_errors(self):
+    def expected_errors(self) -> tuple[type[Exception], ...]:
         return (settings_mod.SettingsError, OSError, neutron_mod.NeutronError,
                 ks_exceptions.ClientException, yaml.YAMLError,
                 neutrondb.Refused, neutrondb.Failed,
                 sqlalchemy.exc.SQLAlchemyError)
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument('--settings', metavar='FILE',
                             help='the translation settings (YAML)')
@@ -84,7 +86,7 @@ class _Translate(shell.Command):
                                 help='no progress bar')
         return parser
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         if not args.settings:
             raise exits.UsageError('--settings FILE is required')
         return _reached(self.action, args)
@@ -93,7 +95,9 @@ class _Translate(shell.Command):
 class _Deprecated(argparse.Action):
     """``--config FILE``: the old name of ``--settings FILE``."""
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(self, parser: argparse.ArgumentParser,
+                 namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
         print(f'{parser.prog}: warning: {option_string} is deprecated, use '
               '--settings', file=sys.stderr)
         setattr(namespace, self.dest, values)
@@ -112,7 +116,7 @@ class Diff(_Translate):
         nova-cutover translate diff --settings translate.yaml --neutron-db URL
     '''
 
-    def action(self, args):
+    def action(self, args: argparse.Namespace) -> int:
         return _diff(args)
 
 
@@ -124,7 +128,7 @@ class Apply(_Translate):
         nova-cutover translate apply --settings translate.yaml --workers 8
     '''
 
-    def action(self, args):
+    def action(self, args: argparse.Namespace) -> int:
         return _apply(args)
 
 
@@ -135,7 +139,7 @@ class Verify(_Translate):
         nova-cutover translate verify --settings translate.yaml
     '''
 
-    def action(self, args):
+    def action(self, args: argparse.Namespace) -> int:
         return _verify(args)
 
 
@@ -150,7 +154,7 @@ class Rollback(_Translate):
         nova-cutover translate rollback --settings translate.yaml --neutron-db URL
     '''
 
-    def action(self, args):
+    def action(self, args: argparse.Namespace) -> int:
         return _rollback(args)
 
 
@@ -167,28 +171,30 @@ class Restore(_Translate):
         nova-cutover translate restore --settings translate.yaml --neutron-db URL
     '''
 
-    def action(self, args):
+    def action(self, args: argparse.Namespace) -> int:
         return _restore(args)
 
 
-def _reached(fn, args) -> int:
+def _reached(fn: Callable[[argparse.Namespace], int],
+             args: argparse.Namespace) -> int:
     """An unreachable service, said once: where, and the system's reason."""
     try:
         return fn(args)
     except ks_exceptions.ConnectFailure as exc:
         reason = re.findall(r'\[Errno -?\d+\][^\'")]*', str(exc))
         where = re.search(r'connection to (\S+?):? ', str(exc))
+        host = where.group(1) if where else 'the service'
+        why = reason[-1].strip() if reason else exc
         raise settings_mod.SettingsError(
-            'cannot reach %s (after retries): %s' % (
-                where.group(1) if where else 'the service',
-                reason[-1].strip() if reason else exc)) from exc
+            f'cannot reach {host} (after retries): {why}') from exc
 
 
-def _settings(args) -> settings_mod.Settings:
+def _settings(args: argparse.Namespace) -> settings_mod.Settings:
     return settings_mod.Settings.load(args.settings)
 
 
-def _neutron(args, settings: settings_mod.Settings) -> neutron_mod.Neutron:
+def _neutron(args: argparse.Namespace,
+             settings: settings_mod.Settings) -> neutron_mod.Neutron:
     url = args.neutron_url or settings.neutron_url
     if url:
         return neutron_mod.Neutron.noauth(url)
@@ -203,7 +209,8 @@ def _neutron(args, settings: settings_mod.Settings) -> neutron_mod.Neutron:
         cloud.get_region_name('network'), cloud.get_interface('network'))
 
 
-def _desired(args, settings) -> desired.Desired:
+def _desired(args: argparse.Namespace,
+             settings: settings_mod.Settings) -> desired.Desired:
     url = args.source or settings.source
     if not url:
         raise settings_mod.SettingsError(
@@ -250,7 +257,7 @@ def _conflicts(wanted: desired.Desired) -> str | None:
                   'say which is right (network_manager, physnets, networks)')
 
 
-def _diff(args) -> int:
+def _diff(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.neutron_db:
         outcome = neutrondb.run(args.neutron_db, _desired(args, settings),
@@ -268,7 +275,9 @@ def _diff(args) -> int:
     return 0
 
 
-def _run_apply(args, settings, plan, actual, neutron) -> int:
+def _run_apply(args: argparse.Namespace, settings: settings_mod.Settings,
+               plan: changes_mod.Changes, actual: Any,
+               neutron: neutron_mod.Neutron) -> int:
     _print_plan(plan, args.samples)
     progress = None if args.no_progress else progress_mod.Progress(
         len(plan))
@@ -286,7 +295,7 @@ def _run_apply(args, settings, plan, actual, neutron) -> int:
     return 1 if result.failures else 0
 
 
-def _apply(args) -> int:
+def _apply(args: argparse.Namespace) -> int:
     settings = _settings(args)
     neutron = _neutron(args, settings)
     wanted = _desired(args, settings)
@@ -298,7 +307,7 @@ def _apply(args) -> int:
                       actual, neutron)
 
 
-def _verify(args) -> int:
+def _verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
     neutron = _neutron(args, settings)
     wanted = _desired(args, settings)
@@ -313,7 +322,7 @@ def _verify(args) -> int:
     return 1 if lines or conflicts else 0
 
 
-def _rollback(args) -> int:
+def _rollback(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.neutron_db:
         return _write_db(args, desired.Desired.empty(), 'rolled back')
@@ -323,11 +332,12 @@ def _rollback(args) -> int:
     return _run_apply(args, settings, plan, actual, neutron)
 
 
-def _restore(args) -> int:
+def _restore(args: argparse.Namespace) -> int:
     return _write_db(args, _desired(args, _settings(args)), 'restored')
 
 
-def _write_db(args, wanted: desired.Desired, done: str) -> int:
+def _write_db(args: argparse.Namespace, wanted: desired.Desired,
+              done: str) -> int:
     """restore (or its rollback) in one transaction: all of it or, with
     the reason on one line, nothing."""
     began = time.monotonic()

@@ -7,6 +7,10 @@ included).  Output cut short by its reader (``| head``) is not an error.
 Passwords are masked in every line and log record (freeze.redact).
 """
 
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable
 import logging
 import os
 import sys
@@ -38,7 +42,7 @@ class CommandError(Exception):
     """A clear, expected failure: printed without a traceback (exit 1)."""
 
 
-def add_debug_option(parser):
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--debug', action='store_true',
                         help='show tracebacks and library logging')
 
@@ -74,11 +78,12 @@ def _not_the_error_line(record: logging.LogRecord) -> bool:
     return record.name != ERRORS.name
 
 
-def one_line(exc):
+def one_line(exc: BaseException) -> str:
     return ' '.join(str(exc).split()) or type(exc).__name__
 
 
-def run(prog, debug, command, expected=()):
+def run(prog: str, debug: bool, command: Callable[[], int | None],
+        expected: Iterable[type[Exception]] = ()) -> int | None:
     """``command()``'s exit code; its errors as one line and their code.
 
     ``expected`` are the exception types, besides CommandError, that are
@@ -97,36 +102,35 @@ def run(prog, debug, command, expected=()):
         os.dup2(devnull, sys.stdout.fileno())
         return DONE
     except UsageError as exc:
-        _say(prog, debug, 'error: %s' % one_line(exc))
+        _say(prog, debug, f'error: {one_line(exc)}')
         return USAGE
     except (CommandError,) + tuple(expected) as exc:
-        _say(prog, debug, 'error: %s' % (_missing_driver(exc)
-                                         or one_line(exc)))
+        _say(prog, debug, f'error: {_missing_driver(exc) or one_line(exc)}')
         return FAILED
     except KeyboardInterrupt:
         _say(prog, debug, 'interrupted')
         return FAILED
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if _missing_driver(exc):
-            _say(prog, debug, 'error: %s' % _missing_driver(exc))
+            _say(prog, debug, f'error: {_missing_driver(exc)}')
             return FAILED
-        _say(prog, debug, 'error: unexpected %s: %s (--debug shows the '
-             'traceback)' % (type(exc).__name__, one_line(exc)))
+        _say(prog, debug, f'error: unexpected {type(exc).__name__}: '
+             f'{one_line(exc)} (--debug shows the traceback)')
         return FAILED
 
 
-def _missing_driver(exc):
+def _missing_driver(exc: BaseException) -> str | None:
     """A database driver that is not installed, anywhere in the chain of
     causes (the journal reports it as a bad URL): what to install."""
     while exc is not None:
         if isinstance(exc, ImportError) and exc.name in DRIVERS:
-            return ('the database driver %s is not installed: pip install %s'
-                    % (exc.name, DRIVERS[exc.name]))
+            return (f'the database driver {exc.name} is not installed: pip '
+                    f'install {DRIVERS[exc.name]}')
         exc = exc.__cause__ or exc.__context__
     return None
 
 
-def _say(prog, debug, message):
+def _say(prog: str, debug: bool, message: str) -> None:
     if debug:
         sys.stderr.write(redaction.redact(traceback.format_exc()))
     line = f'{prog}: {redaction.redact(message)}'

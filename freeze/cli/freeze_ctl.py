@@ -7,7 +7,10 @@ the nova.conf given with ``--config-file`` (or /etc/nova/nova.conf when it
 exists).
 """
 
+from __future__ import annotations
+
 import argparse
+from collections.abc import Iterable, Mapping, Sequence
 import datetime
 import difflib
 import json
@@ -15,6 +18,7 @@ import os
 import re
 import stat
 import sys
+from typing import Any, TYPE_CHECKING
 
 from cliff import columns
 from cliff.formatters import table
@@ -31,6 +35,11 @@ from freeze.cli import shell
 from freeze.cli.exits import CommandError
 from freeze.state import document
 
+if TYPE_CHECKING:
+    from freeze.keystone import Keystone
+    from freeze.state.backend import Backend
+    from freeze.state.document import FreezeState
+
 # oslo.config, oslo.policy, oslo.utils' masking, keystoneclient,
 # openstacksdk, PasteDeploy: for the commands that use them (--help needs
 # none of them).
@@ -46,36 +55,36 @@ DEFAULT_NOVA_CONF = '/etc/nova/nova.conf'
 _DURATION = re.compile(r'^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$')
 
 
-def parse_duration(text):
+def parse_duration(text: str) -> datetime.timedelta:
     """``90s``, ``30m``, ``2h``, ``1d``, or combined like ``1h30m``."""
     match = _DURATION.match(text.strip())
     if not text.strip() or not match or not any(match.groups()):
         raise argparse.ArgumentTypeError(
-            'duration must look like 90s, 30m, 2h, 1d or 1h30m, not %r' % text)
+            f'duration must look like 90s, 30m, 2h, 1d or 1h30m, not {text!r}')
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return datetime.timedelta(days=days, hours=hours, minutes=minutes,
                               seconds=seconds)
 
 
-def positive_int(text):
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError('must be a whole number of 1 or '
-                                         'more, not %r' % text)
+                                         f'more, not {text!r}')
     return value
 
 
-def parse_until(text):
+def parse_until(text: str) -> datetime.datetime:
     try:
         return document.parse_time(text, '--until')
     except document.StateError as exc:
         raise argparse.ArgumentTypeError(str(exc))
 
 
-def load_nova_conf(args):
+def load_nova_conf(args: argparse.Namespace) -> cfg.ConfigOpts:
     """nova.conf with the ``[freeze]`` and ``[oslo_policy]`` options, the
     ``[freeze]`` values checked as the filter checks them at start-up."""
     config_files = args.config_file or (
@@ -87,16 +96,19 @@ def load_nova_conf(args):
     try:
         conf(args=[], project='nova', default_config_files=config_files)
     except cfg.Error as exc:
-        raise CommandError('cannot read %s: %s' % (where, exc))
+        raise CommandError(f'cannot read {where}: {exc}')
     try:
         freeze_conf.load_settings(conf)
     except (ValueError, cfg.Error) as exc:
-        raise CommandError('[freeze] in %s: %s (nova-api would refuse it '
-                           'too)' % (where, ' '.join(str(exc).split())))
+        why = ' '.join(str(exc).split())
+        raise CommandError(f'[freeze] in {where}: {why} (nova-api would '
+                           'refuse it too)')
     return conf
 
 
-def resolve_state_url(args, environ=os.environ):
+def resolve_state_url(
+        args: argparse.Namespace,
+        environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
     """``(url, where it came from)``."""
     conf = load_nova_conf(args)
     if args.state:
@@ -104,8 +116,8 @@ def resolve_state_url(args, environ=os.environ):
     if environ.get('NOVA_FREEZE_STATE'):
         return environ['NOVA_FREEZE_STATE'], '$NOVA_FREEZE_STATE'
     if conf.default_config_files:
-        origin = '[freeze] state_url in %s' % ', '.join(
-            conf.default_config_files)
+        origin = ('[freeze] state_url in '
+                  + ', '.join(conf.default_config_files))
         if conf.freeze.state_url == freeze_conf.DEFAULT_STATE_URL:
             origin += ' (its default)'
         return conf.freeze.state_url, origin
@@ -113,7 +125,8 @@ def resolve_state_url(args, environ=os.environ):
                                    '$NOVA_FREEZE_STATE or nova.conf')
 
 
-def resolve_policy_dir(args):
+def resolve_policy_dir(
+        args: argparse.Namespace) -> nova_policy.PolicyDir | None:
     """The overlay's policy dir (--policy-dir, then [freeze] policy_dir)."""
     conf = load_nova_conf(args)
     directory = args.policy_dir or conf.freeze.policy_dir
@@ -124,38 +137,40 @@ def resolve_policy_dir(args):
         freeze_conf.load_settings(conf).rules,
         conf.oslo_policy.enforce_new_defaults)
     if conf.default_config_files and not target.configured:
-        print('freeze-ctl: warning: %s is not in [oslo_policy] policy_dirs '
-              'of %s: nova does not read it'
-              % (target.directory, ', '.join(conf.default_config_files)),
+        files = ', '.join(conf.default_config_files)
+        print(f'freeze-ctl: warning: {target.directory} is not in '
+              f'[oslo_policy] policy_dirs of {files}: nova does not read it',
               file=sys.stderr)
     return target
 
 
-def _note(text):
+def _note(text: str | None) -> None:
     if text:
-        print('freeze-ctl: %s' % text, file=sys.stderr)
+        print(f'freeze-ctl: {text}', file=sys.stderr)
 
 
-def _quiesce(nova, args):
+def _quiesce(nova: quiesce.Nova, args: argparse.Namespace) -> str | None:
     """None once nothing is in flight in nova, else what still is."""
-    def show(items):
+    def show(items: list[quiesce.InFlight]) -> None:
         if items:
-            _note('waiting for %d in flight:\n%s' % (
-                len(items), output.render([i.to_dict() for i in items],
-                                          'table')))
+            table = output.render([i.to_dict() for i in items], 'table')
+            _note(f'waiting for {len(items)} in flight:\n{table}')
     try:
         left = quiesce.wait_quiet(nova.in_flight, args.quiesce_timeout,
                                   on_change=show)
     except quiesce.QuiesceError as exc:
-        return 'cannot check what is in flight: %s' % exc
+        return f'cannot check what is in flight: {exc}'
     if left:
-        return 'still in flight after %gs: %s' % (args.quiesce_timeout,
-                                                  quiesce.describe(left))
+        return (f'still in flight after {args.quiesce_timeout:g}s: '
+                f'{quiesce.describe(left)}')
     _note('nothing in flight: ready for the cut')
     return None
 
 
-def _finish(backend, state, shown, args, nova=None):
+def _finish(
+        backend: Backend, state: FreezeState, shown: dict[str, Any],
+        args: argparse.Namespace,
+        nova: quiesce.Nova | None = None) -> tuple[dict[str, Any], str | None]:
     """``(shown, problem)``: problem is None once every live worker
     enforces ``state`` (and, with ``nova``, nothing is in flight in it),
     else why not (``shown`` is shown all the same)."""
@@ -170,34 +185,34 @@ class Cell(columns.FormattableColumn):
     """A value shown one way in a table and as it is in json or yaml:
     lists and dicts as JSON in a table, unless a text is given."""
 
-    def __init__(self, value, text=None):
+    def __init__(self, value: Any, text: str | None = None) -> None:
         super().__init__(value)
         self._text = text
 
-    def human_readable(self):
+    def human_readable(self) -> str:
         if self._text is not None:
             return self._text
         return json.dumps(self._value, sort_keys=True)
 
-    def machine_readable(self):
+    def machine_readable(self) -> Any:
         return self._value
 
 
-def _record(fields):
+def _record(fields: dict[str, Any]) -> tuple[tuple, tuple]:
     """A dict as a ShowOne's ``(names, values)``."""
     return shell.show({name: Cell(value) if isinstance(value, (dict, list))
                        else value for name, value in fields.items()})
 
 
-def _nova_for_quiesce(args):
+def _nova_for_quiesce(args: argparse.Namespace) -> quiesce.Nova | None:
     """Nova, checked with one call before anything changes (so that a
     freeze is never left on for a quiesce that cannot run)."""
     try:
         nova = quiesce.Nova.from_config(auth.credentials(args))
         nova.check()
     except quiesce.QuiesceError as exc:
-        raise CommandError('--quiesce: cannot check what is in flight: %s; '
-                           'nothing was changed' % exc)
+        raise CommandError('--quiesce: cannot check what is in flight: '
+                           f'{exc}; nothing was changed')
     return nova
 
 
@@ -220,7 +235,7 @@ class StateCommand:
     creates = False
     _problem = None
 
-    def take_action(self, parsed_args):
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
         args = argparse.Namespace(**vars(self.app.options),
                                   **vars(parsed_args))
         url, args.state_origin = resolve_state_url(args)
@@ -235,8 +250,8 @@ class StateCommand:
                 message += ('; the state document is corrupt: check it, or '
                             'use --force with on/off to set it aside and '
                             'write a new one')
-            raise CommandError('%s [state URL from %s]'
-                               % (message, args.state_origin))
+            raise CommandError(
+                f'{message} [state URL from {args.state_origin}]')
         except control.Invalid as exc:
             raise exits.UsageError(str(exc)) from exc
         except control.Failed as exc:
@@ -251,26 +266,27 @@ class StateCommand:
             return _record(shown)
         return result
 
-    def produce_output(self, parsed_args, column_names, data):
+    def produce_output(self, parsed_args: argparse.Namespace,
+                       column_names: Sequence[str], data: Any) -> int:
         super().produce_output(parsed_args, column_names, data)
         if self._problem:
             raise CommandError(self._problem)
 
 
-def _add_wait(parser):
+def _add_wait(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--wait', type=float, default=30.0, metavar='SECONDS',
                         help='return once every live nova-api worker enforces '
                              'the change, or fail after this long naming the '
                              'workers that lag (default: 30)')
 
 
-def _add_policy_file(parser):
+def _add_policy_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--policy-file', metavar='PATH',
                         help="nova's policy file (default: [oslo_policy] "
                              "policy_file of nova.conf)")
 
 
-def _add_policy_dir(parser):
+def _add_policy_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--policy-dir', metavar='DIR',
                         help="also keep the freeze as an oslo.policy overlay "
                              "in this one of nova's policy_dirs (default: "
@@ -278,12 +294,12 @@ def _add_policy_dir(parser):
     _add_policy_file(parser)
 
 
-def _add_force(parser):
+def _add_force(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--force', action='store_true',
                         help='replace a corrupt state document (kept aside)')
 
 
-def add_grant_options(parser, role_help):
+def add_grant_options(parser: argparse.ArgumentParser, role_help: str) -> None:
     """``--grant``, ``--grant-group`` and ``--role`` (both CLIs)."""
     parser.add_argument('--grant', action='append', metavar='USER:PROJECT',
                         help='grant the migration role for the window: '
@@ -294,7 +310,7 @@ def add_grant_options(parser, role_help):
     parser.add_argument('--role', help=role_help)
 
 
-def _add_grants(parser):
+def _add_grants(parser: argparse.ArgumentParser) -> None:
     add_grant_options(parser, 'role to grant (default: the first of '
                               '[freeze] migration_roles)')
 
@@ -309,7 +325,7 @@ class On(StateCommand, shell.ShowOne):
     '''
     creates = True
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument('--mode', choices=document.MODES, required=True)
         parser.add_argument('--reason', required=True,
@@ -351,7 +367,8 @@ class On(StateCommand, shell.ShowOne):
                                  'still in flight (default: 600)')
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[Any, str | None]:
         freeze = control.plan_freeze(
             control.current(backend, args.force), args.mode, args.reason,
             now, until=args.until, length=args.duration,
@@ -381,14 +398,15 @@ class Off(StateCommand, shell.ShowOne):
         freeze-ctl off --policy-dir /etc/nova/policy.d --wait 60
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _add_force(parser)
         _add_policy_dir(parser)
         _add_wait(parser)
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[Any, str | None]:
         target = resolve_policy_dir(args)
         who = control.operator()
         _, new, notes = control.thaw(backend, who, now, force=args.force)
@@ -396,8 +414,8 @@ class Off(StateCommand, shell.ShowOne):
             print(note, file=sys.stderr)
         shown = new.to_dict()
         if target is not None:
-            shown['policy_overlay'] = '%s (%s)' % (
-                target, 'removed' if target.remove() else 'absent')
+            gone = 'removed' if target.remove() else 'absent'
+            shown['policy_overlay'] = f'{target} ({gone})'
         # Thawed first, then the role taken back: Keystone being down must
         # not keep the cloud frozen.  What cannot be revoked stays recorded.
         revoked = []
@@ -425,20 +443,21 @@ class Status(StateCommand, shell.ShowOne):
         freeze-ctl status -f json --policy-dir /etc/nova/policy.d
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _add_policy_dir(parser)
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[Any, str | None]:
         state = backend.read()
         shown = dict(control.status(state, now),
                      state_url=redaction.redact(backend),
                      state_url_from=args.state_origin)
         if not getattr(backend, 'directory_exists', lambda: True)():
-            _note('warning: %s does not exist (state URL from %s): never '
-                  'frozen here, or a mistyped state URL'
-                  % (os.path.dirname(backend.path), args.state_origin))
+            _note(f'warning: {os.path.dirname(backend.path)} does not exist '
+                  f'(state URL from {args.state_origin}): never frozen here, '
+                  'or a mistyped state URL')
         target = resolve_policy_dir(args)
         if target is not None:
             matches, detail = target.report(
@@ -453,7 +472,8 @@ class Status(StateCommand, shell.ShowOne):
             shown['workers'] = workers
         return shown, None
 
-    def produce_output(self, parsed_args, column_names, data):
+    def produce_output(self, parsed_args: argparse.Namespace,
+                       column_names: Sequence[str], data: Any) -> int:
         """In a table, the workers follow as a table of their own."""
         super().produce_output(parsed_args, column_names, data)
         if parsed_args.formatter == 'table' and not parsed_args.columns:
@@ -465,7 +485,7 @@ class Status(StateCommand, shell.ShowOne):
                 self.app.stdout, options)
 
 
-def _grants(args):
+def _grants(args: argparse.Namespace) -> control.Grants:
     """The grants the command line asks for; Keystone reached only when
     they are made."""
     targets = tuple(
@@ -475,12 +495,12 @@ def _grants(args):
                           migration_role(args) if targets else None)
 
 
-def migration_role(args):
+def migration_role(args: argparse.Namespace) -> str:
     """The role to grant: --role, else the first of [freeze] migration_roles."""
     return args.role or load_nova_conf(args).freeze.migration_roles[0]
 
 
-def require_keystone(args):
+def require_keystone(args: argparse.Namespace) -> Keystone:
     try:
         return keystone.Keystone(auth.session(args))
     except auth.NoCredentials as exc:
@@ -490,7 +510,8 @@ def require_keystone(args):
 GRANT_COLUMNS = ('role', 'kind', 'actor', 'project', 'status')
 
 
-def _grant_rows(grants):
+def _grant_rows(grants: Iterable[document.Grant],
+                ) -> tuple[tuple[str, ...], list[list[str]]]:
     return GRANT_COLUMNS, [[getattr(g, c) for c in GRANT_COLUMNS]
                            for g in grants]
 
@@ -502,7 +523,8 @@ class Grants(StateCommand, shell.Lister):
         freeze-ctl grants -f value -c actor -c status
     '''
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[tuple[str, ...], list[list[str]]]:
         return _grant_rows(backend.read().grants)
 
 
@@ -514,12 +536,13 @@ class Grant(StateCommand, shell.Lister):
     '''
     operation = staticmethod(control.grant)
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _add_grants(parser)
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[tuple[str, ...], list[list[str]]]:
         return _grant_rows(self.operation(
             backend, _grants(args), control.operator(), now).grants)
 
@@ -533,14 +556,14 @@ class Revoke(Grant):
     operation = staticmethod(control.revoke)
 
 
-def _describe_changes(changes):
+def _describe_changes(changes: dict[str, Any]) -> str:
     return '; '.join(
-        'corrupt document set aside as %s' % change if name == 'set_aside'
-        else '%s %s -> %s' % (name, _plain(change[0]), _plain(change[1]))
+        f'corrupt document set aside as {change}' if name == 'set_aside'
+        else f'{name} {_plain(change[0])} -> {_plain(change[1])}'
         for name, change in changes.items())
 
 
-def _plain(value):
+def _plain(value: Any) -> str:
     if value is None:
         return 'none'
     if isinstance(value, bool):
@@ -561,13 +584,14 @@ class History(StateCommand, shell.Lister):
         freeze-ctl history -f json   (changes as {field: [old, new]})
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument('--limit', type=positive_int, metavar='N',
                             help='only the last N changes')
         return parser
 
-    def act(self, backend, args, now):
+    def act(self, backend: Backend, args: argparse.Namespace,
+            now: datetime.datetime) -> tuple[tuple[str, ...], list[list[Any]]]:
         rows = []
         for entry in backend.history()[-args.limit if args.limit else 0:]:
             new = entry.get('new') or {}
@@ -582,7 +606,7 @@ class History(StateCommand, shell.Lister):
 class PolicyGenerate(shell.Command):
     """The freeze as an oslo.policy overlay over nova's effective policy."""
 
-    def expected_errors(self):
+    def expected_errors(self) -> tuple[type[Exception], ...]:
         return EXPECTED + (nova_policy.OverlayError,)
 
     example = '''
@@ -590,7 +614,7 @@ class PolicyGenerate(shell.Command):
         freeze-ctl --config-file /etc/nova/nova.conf policy generate --mode full -o /etc/nova/policy.d/zz-nova-freeze.yaml
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         _add_policy_file(parser)
         parser.add_argument('--mode', choices=document.MODES, required=True)
@@ -598,16 +622,16 @@ class PolicyGenerate(shell.Command):
                             help='write it here (atomically), not to stdout')
         return parser
 
-    def take_action(self, parsed_args):
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
         args = argparse.Namespace(**vars(self.app.options), **vars(parsed_args))
         conf = load_nova_conf(args)
         layout = nova_policy.layout_from_conf(conf, args.policy_file)
         if args.policy_file and not os.path.isfile(layout.policy_file):
-            raise CommandError('policy file %s does not exist'
-                               % layout.policy_file)
-        command = 'freeze-ctl policy generate --mode %s' % args.mode
+            raise CommandError(
+                f'policy file {layout.policy_file} does not exist')
+        command = f'freeze-ctl policy generate --mode {args.mode}'
         if args.policy_file:
-            command += ' --policy-file %s' % args.policy_file
+            command += f' --policy-file {args.policy_file}'
         rules, text = nova_policy.build(
             args.mode, freeze_conf.load_settings(conf).rules,
             layout.sources(), command, conf.oslo_policy.enforce_new_defaults)
@@ -617,9 +641,9 @@ class PolicyGenerate(shell.Command):
         try:
             atomic.write_atomically(args.output, text)
         except OSError as exc:
-            raise CommandError('cannot write %s: %s' % (args.output, exc))
-        print('%s: %d rules for mode %s' % (args.output, len(rules),
-                                            args.mode), file=sys.stderr)
+            raise CommandError(f'cannot write {args.output}: {exc}')
+        print(f'{args.output}: {len(rules)} rules for mode {args.mode}',
+              file=sys.stderr)
         return exits.DONE
 
 
@@ -633,7 +657,7 @@ class Paste(shell.Command):
         freeze-ctl paste /etc/nova/api-paste.ini
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument('file')
         parser.add_argument('-o', '--output',
@@ -643,21 +667,21 @@ class Paste(shell.Command):
                                  'nothing')
         return parser
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         try:
             with open(args.file, encoding='utf-8', newline='') as f:
                 text = f.read()
             mode = stat.S_IMODE(os.stat(args.file).st_mode)
         except OSError as exc:
-            raise CommandError('cannot read %s: %s' % (args.file, exc))
+            raise CommandError(f'cannot read {args.file}: {exc}')
         try:
             new_text, changed = pastefile.insert_filter(text, args.file)
         except pastefile.PasteError as exc:
-            raise CommandError('%s: %s' % (args.file, exc))
+            raise CommandError(f'{args.file}: {exc}')
         target = args.output or args.file
         if not changed and target == args.file:
-            print('%s already has the freeze filter; nothing changed.'
-                  % args.file)
+            print(f'{args.file} already has the freeze filter; nothing '
+                  'changed.')
             return exits.DONE
         if args.dry_run:
             sys.stdout.writelines(difflib.unified_diff(
@@ -667,10 +691,10 @@ class Paste(shell.Command):
         try:
             written = atomic.write_atomically(target, new_text, mode=mode)
         except OSError as exc:
-            raise CommandError('cannot write %s: %s' % (target, exc))
-        print('%s: freeze filter added to %s' % (
-            target if written == os.path.abspath(target) else '%s (-> %s)' % (
-                target, written), ', '.join(changed)))
+            raise CommandError(f'cannot write {target}: {exc}')
+        shown = (target if written == os.path.abspath(target)
+                 else f'{target} (-> {written})')
+        print(f"{shown}: freeze filter added to {', '.join(changed)}")
         return exits.DONE
 
 
@@ -688,15 +712,15 @@ CREDENTIALS_NOTE = (
 class FreezeCtl(shell.App):
     """freeze-ctl's shell: its global options beside cliff's."""
 
-    def __init__(self, argv=()):
+    def __init__(self, argv: Sequence[str] = ()) -> None:
         # the command line decides which Keystone options --help lists
         self.argv = list(argv)
         super().__init__('freeze-ctl', 'Put the Nova compute API into '
                          'migration mode.', {
-                             name: 'freeze.cli.freeze_ctl:%s' % cls
+                             name: f'freeze.cli.freeze_ctl:{cls}'
                              for name, cls in COMMANDS.items()})
 
-    def add_global_options(self, parser):
+    def add_global_options(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('--state', metavar='URL',
                             help='state URL (default: $NOVA_FREEZE_STATE, '
                                  'then [freeze] state_url)')
@@ -706,7 +730,7 @@ class FreezeCtl(shell.App):
         auth.add_options(parser, self.argv, CREDENTIALS_NOTE)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     return FreezeCtl(argv).main(argv)
 

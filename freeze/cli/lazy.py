@@ -8,17 +8,20 @@ reads like an import and imports on the first attribute used
 (tests/unit/test_cli_startup.py checks which stay out).
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import Any
 
 
 class module:  # noqa: N801 - used where an import would be
     """``name``, imported on first attribute access."""
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self._name = name
 
-    def __getattr__(self, attribute):
+    def __getattr__(self, attribute: str) -> Any:
         return getattr(importlib.import_module(self._name), attribute)
 
-    def __repr__(self):
-        return '<lazy module %r>' % self._name
+    def __repr__(self) -> str:
+        return f'<lazy module {self._name!r}>'

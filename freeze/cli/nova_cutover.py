@@ -8,8 +8,11 @@ fallen-back hosts (see ``status``), 2 bad usage, 3 waiting for
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable, Sequence
 import json
 import sys
+from typing import Any, TextIO
 
 from freeze.cli import exits
 from freeze.cli import lazy
@@ -34,7 +37,7 @@ NAME = 'nova-cutover'
 
 
 
-def load_plan(path: str):
+def load_plan(path: str) -> plan_mod.Plan:
     try:
         with open(path, encoding='utf-8') as f:
             text = f.read()
@@ -45,7 +48,8 @@ def load_plan(path: str):
     return plan_mod.load(text, hosts)
 
 
-def selection(args):
+def selection(args: argparse.Namespace,
+              ) -> tuple[str | None, list[str] | None] | None:
     if getattr(args, 'cell', None):
         return (args.cell, None)
     if getattr(args, 'hosts', None):
@@ -61,21 +65,24 @@ class _Runbook:
     """A command over the journal; the runbook's errors are the
     operator's to fix (exit 1, one line)."""
 
-    def expected_errors(self):
+    def expected_errors(self) -> tuple[type[Exception], ...]:
         return (CommandError, plan_mod.PlanError, journal_mod.JournalError,
                 runner_mod.CutoverError, timeline.TimelineError)
 
-    def journal(self, create: bool = False):
+    def journal(self, create: bool = False) -> journal_mod.Journal:
         return journal_mod.Journal(
             self.app.options.journal or paths.default_url(), create=create)
 
-    def runner(self, journal, args=None):
+    def runner(self, journal: journal_mod.Journal,
+               args: argparse.Namespace | None = None) -> runner_mod.Runner:
         return runner_mod.Runner(
             journal, progress_mod.Progress(),
             confirm=getattr(args, 'confirm', False),
             skip_fallen=getattr(args, 'skip_fallen', False))
 
-    def with_runner(self, args, action, create: bool = False) -> int:
+    def with_runner(self, args: argparse.Namespace,
+                    action: Callable[[runner_mod.Runner], str],
+                    create: bool = False) -> int:
         """Run a journal-changing command as the journal's one runner."""
         journal = self.journal(create=create)
         journal.acquire()
@@ -86,20 +93,21 @@ class _Runbook:
         return runner_mod.EXIT.get(status, exits.FAILED)
 
 
-def _stage(parser, required: bool = False):
+def _stage(parser: argparse.ArgumentParser,
+           required: bool = False) -> argparse.ArgumentParser:
     parser.add_argument('--stage', required=required,
                         help='only this stage')
     return parser
 
 
-def _selection(parser):
+def _selection(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--cell', help='only the hosts of this cell')
     group.add_argument('--hosts', metavar='H,...', help='only these hosts')
     return parser
 
 
-def _confirm(parser):
+def _confirm(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--confirm-point-of-no-return', dest='confirm',
                         action='store_true',
                         help='allow the thaw after a verified translation '
@@ -107,7 +115,7 @@ def _confirm(parser):
     return parser
 
 
-def _skip_fallen(parser):
+def _skip_fallen(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         '--skip-fallen-back-hosts', dest='skip_fallen', action='store_true',
         help='go on past a stage whose hosts fell back; they stay out of '
@@ -115,7 +123,8 @@ def _skip_fallen(parser):
     return parser
 
 
-def _document(parser, formats, default):
+def _document(parser: argparse.ArgumentParser, formats: Sequence[str],
+              default: str) -> argparse.ArgumentParser:
     parser.add_argument('-f', '--format', choices=formats, default=default,
                         help='output format (default: %(default)s)')
     return parser
@@ -134,13 +143,13 @@ class Plan(_Runbook, shell.Command):
         nova-cutover plan cutover-plan.yaml -f json
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = _document(_selection(_stage(super().get_parser(prog_name))),
                            ('text', 'json', 'yaml'), 'text')
         parser.add_argument('plan', metavar='PLAN', help='the runbook (YAML)')
         return parser
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         plan = load_plan(args.plan)
         stages = [plan.stage(args.stage)] if args.stage else plan.stages
         hosts = plan.select(*selection(args)) if selection(args) else list(
@@ -166,12 +175,12 @@ class Run(_Runbook, shell.Command):
         nova-cutover run cutover-plan.yaml --confirm-point-of-no-return
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = _confirm(_selection(_stage(super().get_parser(prog_name))))
         parser.add_argument('plan', metavar='PLAN', help='the runbook (YAML)')
         return _skip_fallen(parser)
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         if selection(args) and not args.stage:
             raise exits.UsageError('--cell/--hosts need --stage')
         plan = load_plan(args.plan)
@@ -191,10 +200,10 @@ class Resume(_Runbook, shell.Command):
         nova-cutover resume --skip-fallen-back-hosts
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         return _skip_fallen(_confirm(super().get_parser(prog_name)))
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         return self.with_runner(args, lambda runner: runner.resume())
 
 
@@ -211,7 +220,7 @@ class Rollback(_Runbook, shell.Lister):
         nova-cutover rollback --all --confirm-point-of-no-return
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = _confirm(_stage(super().get_parser(prog_name)))
         parser.add_argument('--all', action='store_true',
                             help='every stage that ran, last first')
@@ -220,21 +229,22 @@ class Rollback(_Runbook, shell.Lister):
                                  'run nothing')
         return parser
 
-    def run(self, args):
+    def run(self, args: argparse.Namespace) -> int:
         if args.dry_run:
             return super().run(args)
         return self.guarded(lambda: self._rollback(args))
 
-    def _check(self, args):
+    def _check(self, args: argparse.Namespace) -> None:
         if args.all and args.stage:
             raise exits.UsageError('give --all or --stage, not both')
 
-    def _rollback(self, args):
+    def _rollback(self, args: argparse.Namespace) -> int:
         self._check(args)
         return self.with_runner(args, lambda runner: runner.rollback_all()
                                 if args.all else runner.rollback(args.stage))
 
-    def take_action(self, args):
+    def take_action(self,
+                    args: argparse.Namespace) -> tuple[tuple, list[tuple]]:
         self._check(args)
         journal = self.journal()
         return shell.rows(
@@ -256,7 +266,8 @@ class Status(_Runbook, shell.Lister):
         nova-cutover status -f json
     '''
 
-    def take_action(self, args):
+    def take_action(self,
+                    args: argparse.Namespace) -> tuple[tuple, list[tuple]]:
         journal = self.journal()
         runner = self.runner(journal)
         runs = journal.runs()
@@ -266,7 +277,8 @@ class Status(_Runbook, shell.Lister):
             ('stage', 'status', 'runs', 'hosts', 'note', 'updated'),
             report.stages(runner, runs, runner.units()))
 
-    def produce_output(self, args, columns, data):
+    def produce_output(self, args: argparse.Namespace, columns: Sequence[str],
+                       data: Any) -> int:
         result = super().produce_output(args, columns, data)
         if args.formatter == 'table':
             print(report.freeze_line(self._freeze), file=self.app.stdout)
@@ -281,7 +293,7 @@ class Freeze(_Runbook, shell.ShowOne):
         nova-cutover freeze -f value -c frozen
     '''
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> tuple[tuple, tuple]:
         journal = self.journal()
         runner = self.runner(journal)
         runs = journal.runs()
@@ -303,10 +315,11 @@ class Hosts(_Runbook, shell.Lister):
         nova-cutover hosts -f value -c host -c status
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         return _stage(super().get_parser(prog_name))
 
-    def take_action(self, args):
+    def take_action(self,
+                    args: argparse.Namespace) -> tuple[tuple, list[tuple]]:
         journal = self.journal()
         runner = self.runner(journal)
         return shell.rows(
@@ -319,10 +332,11 @@ class Hosts(_Runbook, shell.Lister):
 class _LogText:
     """``log``'s reading form: each action, its command and its output."""
 
-    def add_argument_group(self, parser):
+    def add_argument_group(self, parser: argparse.ArgumentParser) -> None:
         pass
 
-    def emit_list(self, column_names, data, stdout, parsed_args):
+    def emit_list(self, column_names: Sequence[str], data: Any, stdout: TextIO,
+                  parsed_args: argparse.Namespace) -> None:
         for values in data:
             row = dict(zip(column_names, values))
             head = ' '.join(str(row[c]) for c in (
@@ -347,7 +361,7 @@ class Log(_Runbook, shell.Lister):
         nova-cutover log -f table -c id -c unit -c step -c status -c rc
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = _stage(super().get_parser(prog_name))
         parser.add_argument('--host', help='only this host')
         parser.add_argument('--failed', action='store_true',
@@ -355,7 +369,8 @@ class Log(_Runbook, shell.Lister):
                                  'actions')
         return parser
 
-    def take_action(self, args):
+    def take_action(self,
+                    args: argparse.Namespace) -> tuple[tuple, list[tuple]]:
         return shell.rows(
             ('id', 'run', 'when', 'stage', 'unit', 'op', 'step', 'status',
              'rc', 'command', 'output'),
@@ -371,7 +386,7 @@ class RetryHosts(_Runbook, shell.Command):
         nova-cutover retry-hosts --hosts cmp001,cmp002 --plan fixed.yaml
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = _stage(super().get_parser(prog_name))
         parser.add_argument('--hosts', metavar='H,...',
                             help='only these hosts')
@@ -380,11 +395,11 @@ class RetryHosts(_Runbook, shell.Command):
                                  'run)')
         return parser
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         plan = load_plan(args.plan) if args.plan else None
         chosen = (None, hosts_list(args.hosts)) if args.hosts else None
 
-        def retry(runner):
+        def retry(runner: runner_mod.Runner) -> str:
             runs = runner.journal.runs()
             if not runs:
                 raise CommandError('nothing has run yet')
@@ -403,13 +418,13 @@ class AcceptHosts(_Runbook, shell.Command):
         nova-cutover accept-hosts --stage compute-l2 --hosts cmp001,cmp002
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = _stage(super().get_parser(prog_name), required=True)
         parser.add_argument('--hosts', metavar='H,...', required=True,
                             help='the hosts, comma-separated')
         return parser
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         return self.with_runner(args, lambda runner: runner.accept(
             args.stage, hosts_list(args.hosts)))
 
@@ -426,7 +441,7 @@ class Report(_Runbook, shell.Command):
         nova-cutover report -f yaml
     '''
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument('-f', '--format', choices=('json', 'yaml'),
                             help='print the data (default: json, unless '
@@ -441,7 +456,7 @@ class Report(_Runbook, shell.Command):
                                  'availability')
         return parser
 
-    def take_action(self, args):
+    def take_action(self, args: argparse.Namespace) -> int:
         journal = self.journal()
         runner = self.runner(journal)
         runs = journal.runs()
@@ -487,7 +502,7 @@ class App(shell.App):
     """nova-cutover's commands: the runbook's here, the translation's and
     the proxy's in their modules."""
 
-    def __init__(self, **streams):
+    def __init__(self, **streams: Any) -> None:
         commands = {name: f'freeze.cli.nova_cutover:{cls}'
                     for name, cls in COMMANDS.items()}
         commands.update(TRANSLATE_COMMANDS)
@@ -498,7 +513,7 @@ class App(shell.App):
             commands, deprecated={'translate plan': 'translate diff'},
             **streams)
 
-    def add_global_options(self, parser):
+    def add_global_options(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             '--journal', metavar='URL',
             help='SQLAlchemy URL of the journal (default: '

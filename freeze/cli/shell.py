@@ -19,10 +19,12 @@ so ``--help`` stays a few hundredths of a second above Python's start.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator, Sequence
 import importlib
 import logging
 import sys
 import types
+from typing import Any
 from typing import Iterable, Mapping
 
 from cliff import _argparse as cliff_argparse
@@ -55,7 +57,7 @@ COMPLETIONS = {'bash': cliff_complete.CompleteBash,
                'none': cliff_complete.CompleteNoCode}
 
 
-def _load(target: str):
+def _load(target: str) -> Any:
     module, _, name = target.partition(':')
     return getattr(importlib.import_module(module), name)
 
@@ -66,7 +68,8 @@ class _Plugins:
     named here instead of entry points found by scanning every installed
     distribution."""
 
-    def __init__(self, classes: Mapping[str, object], invoke: bool = True):
+    def __init__(self, classes: Mapping[str, object],
+                 invoke: bool = True) -> None:
         self._extensions = {}
         for name, target in classes.items():
             plugin = _load(target) if isinstance(target, str) else target
@@ -76,10 +79,10 @@ class _Plugins:
     def names(self) -> list[str]:
         return list(self._extensions)
 
-    def __getitem__(self, name: str):
+    def __getitem__(self, name: str) -> Any:
         return self._extensions[name]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._extensions.values())
 
 
@@ -87,7 +90,7 @@ def _one_line_errors(parser: argparse.ArgumentParser,
                      hint: str) -> argparse.ArgumentParser:
     """A usage error as one line (what is wrong, where help is) and exit 2,
     rather than argparse's usage block followed by the error."""
-    def error(message):
+    def error(message: str) -> None:
         parser.exit(exits.USAGE, f'{parser.prog}: error: {message} '
                                  f'(see {hint})\n')
     parser.error = error
@@ -97,7 +100,7 @@ def _one_line_errors(parser: argparse.ArgumentParser,
 class _Formatter(cliff_argparse.SmartHelpFormatter):
     """The description and the examples as written, line by line."""
 
-    def _fill_text(self, text, width, indent):
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
         return ''.join(indent + line for line in text.splitlines(True))
 
 
@@ -129,7 +132,7 @@ class _Guarded:
         parser.formatter_class = _Formatter
         return _one_line_errors(parser, f"'{prog_name} --help'")
 
-    def guarded(self, action) -> int:
+    def guarded(self, action: Callable[[], int | None]) -> int:
         """``action()``'s exit code, its errors as freeze.cli.exits says."""
         return exits.run(self.error_prefix or self.app.NAME,
                          self.app.options.debug, action,
@@ -150,7 +153,8 @@ class _Display(_Guarded):
     def _load_formatter_plugins(self) -> _Plugins:
         return _Plugins(self.formatters)
 
-    def _generate_columns_and_selector(self, parsed_args, column_names):
+    def _generate_columns_and_selector(self, parsed_args: argparse.Namespace,
+                                       column_names: Sequence[str]) -> Any:
         try:
             return super()._generate_columns_and_selector(parsed_args,
                                                           column_names)
@@ -174,7 +178,8 @@ def show(data: Mapping) -> tuple[tuple, tuple]:
     return tuple(data), tuple(data.values())
 
 
-def rows(columns: Iterable[str], items: Iterable[Mapping]):
+def rows(columns: Iterable[str],
+         items: Iterable[Mapping]) -> tuple[tuple, list[tuple]]:
     """Dicts as Lister's ``(columns, rows)``, missing keys empty."""
     columns = tuple(columns)
     return columns, [tuple(item.get(c) for c in columns) for item in items]
@@ -183,10 +188,10 @@ def rows(columns: Iterable[str], items: Iterable[Mapping]):
 class _Lazy:
     """A command named ``'module:Class'``: imported when run or listed."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str) -> None:
         self.target = target
 
-    def load(self):
+    def load(self) -> Any:
         return _load(self.target)
 
 
@@ -194,7 +199,7 @@ class Commands(commandmanager.CommandManager):
     """The commands by name (``'translate diff'``), none from entry
     points."""
 
-    def __init__(self, commands: Mapping[str, str]):
+    def __init__(self, commands: Mapping[str, str]) -> None:
         super().__init__(namespace=None)
         for name, target in commands.items():
             self.commands[name] = _Lazy(target)
@@ -203,12 +208,12 @@ class Commands(commandmanager.CommandManager):
 class Help(Command):
     """print the help of a command, or list the commands"""
 
-    def get_parser(self, prog_name):
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument('cmd', nargs='*', help='the command')
         return parser
 
-    def take_action(self, parsed_args):
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
         if not parsed_args.cmd:
             self.app.print_help()
             return exits.DONE
@@ -233,7 +238,8 @@ class Complete(_Guarded, cliff_complete.CompleteCommand):
         nova-cutover complete --shell none
     '''
 
-    def __init__(self, app, app_args, cmd_name=None):
+    def __init__(self, app: Any, app_args: Any,
+                 cmd_name: str | None = None) -> None:
         cliff_command.Command.__init__(self, app, app_args, cmd_name)
         self._formatters = _Plugins(COMPLETIONS, invoke=False)
 
@@ -241,7 +247,9 @@ class Complete(_Guarded, cliff_complete.CompleteCommand):
 class _VersionAction(argparse.Action):
     """The installed version, read only when asked."""
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(self, parser: argparse.ArgumentParser,
+                 namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
         from importlib import metadata
         self.default.stdout.write(
             f'{self.default.NAME} {metadata.version("nova-freeze")}\n')
@@ -258,7 +266,7 @@ class App(cliff_app.App):
     def __init__(self, name: str, description: str,
                  commands: Mapping[str, str],
                  deprecated: Mapping[str, str] | None = None,
-                 **streams):
+                 **streams: Any) -> None:
         self.NAME = name
         self.LOG = logging.getLogger(name)
         manager = Commands(commands)
@@ -272,8 +280,9 @@ class App(cliff_app.App):
         manager.commands['help'] = _Lazy('freeze.cli.shell:Help')
         manager.commands['complete'] = _Lazy('freeze.cli.shell:Complete')
 
-    def build_option_parser(self, description, version,
-                            argparse_kwargs=None):
+    def build_option_parser(self, description: str, version: str,
+                            argparse_kwargs: dict[str, Any] | None = None,
+                            ) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(
             prog=self.NAME, description=description, add_help=False,
             # A command's option is never taken for an abbreviated global.

@@ -15,6 +15,7 @@ it (the demo's load generator, tools/loadgen.py; ``nova-cutover report
 from __future__ import annotations
 
 from freeze import decision, routes
+from typing import Any
 
 #: (label, roles, method, path, action): one representative call each
 AUDIENCES = (
@@ -32,14 +33,14 @@ SERVED, REFUSED, ERROR = 'served', 'refused', 'error'
 class _InForce:
     """A freeze in force in ``mode``, as the decision reads a state."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str) -> None:
         self.mode = mode
 
-    def in_force(self, now) -> bool:
+    def in_force(self, now: Any) -> bool:
         return True
 
 
-def refuses(mode: str, roles, method: str, path: str,
+def refuses(mode: str, roles: frozenset[str], method: str, path: str,
             action: str | None = None) -> bool:
     """Does a freeze in ``mode`` refuse this call (with the default rules:
     ``[freeze]`` options an operator may change are not in the history)?"""
@@ -73,7 +74,8 @@ def expected(windows: list[dict], start: float, end: float) -> list[dict]:
     return rows
 
 
-def _segment(start, end, state, mode):
+def _segment(start: str, end: str | None, state: str,
+             mode: str | None) -> dict[str, Any]:
     return {'start': start, 'end': end, 'state': state, 'mode': mode}
 
 

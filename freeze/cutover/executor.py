@@ -16,6 +16,8 @@ its recorded pid and start time (a recycled pid has another), waits for it
 and reads its real status and output from those files.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import functools
 import os
@@ -33,11 +35,11 @@ NOT_STARTED = 125
 #: second ``sh`` to start), with no arguments as under ``sh -c``: its own
 #: ``exit``, ``exec`` or EXIT trap cannot skip the line that records its
 #: status.
-_GATE = ('read -r _ || exit %d; exec </dev/null; _nova_cutover_command=$1; '
-         '_nova_cutover_status=$2; _nova_cutover_token=$3; shift 3; '
-         '(eval "$_nova_cutover_command"); _nova_cutover_rc=$?; '
-         'echo "$_nova_cutover_token $_nova_cutover_rc" '
-         '>>"$_nova_cutover_status"; exit $_nova_cutover_rc' % NOT_STARTED)
+_GATE = (f'read -r _ || exit {NOT_STARTED}; exec </dev/null; '
+         '_nova_cutover_command=$1; _nova_cutover_status=$2; '
+         '_nova_cutover_token=$3; shift 3; (eval "$_nova_cutover_command"); '
+         '_nova_cutover_rc=$?; echo "$_nova_cutover_token $_nova_cutover_rc" '
+         '>>"$_nova_cutover_status"; exit $_nova_cutover_rc')
 #: How much of a log's end is read back as the command's output.
 TAIL = 64 * 1024
 
@@ -50,7 +52,7 @@ class Outcome:
     seconds: float
 
 
-def status_path(log):
+def status_path(log: str) -> tuple[str, str]:
     """The file the gate appends ``TOKEN RC`` to, and the command's token."""
     directory, name = os.path.split(log)
     return os.path.join(directory, 'status'), name
@@ -59,7 +61,7 @@ def status_path(log):
 class Gated:
     """A started, not yet released command writing to ``log``."""
 
-    def __init__(self, command, log):
+    def __init__(self, command: str, log: str) -> None:
         self.log = log
         with open(log, 'wb') as out:
             self.proc = subprocess.Popen(
@@ -69,17 +71,17 @@ class Gated:
                 start_new_session=True)
         self.pid = self.proc.pid
 
-    def started_at(self):
+    def started_at(self) -> float | None:
         """The process's start time, to tell it from a later one with the
         same pid."""
         return start_time(self.pid)
 
-    def abandon(self):
+    def abandon(self) -> None:
         """Never let it run: its gate exits on the closed stdin."""
         self.proc.stdin.close()
         self.proc.wait()
 
-    def release(self, timeout):
+    def release(self, timeout: float) -> Outcome:
         """Open the gate, wait; on timeout kill the whole process group."""
         start = time.monotonic()
         try:
@@ -93,13 +95,13 @@ class Gated:
             kill_group(self.pid)
             self.proc.wait()
             return Outcome('timeout', None,
-                           tail(self.log) + '\n[killed after %gs]' % timeout,
+                           tail(self.log) + f'\n[killed after {timeout:g}s]',
                            time.monotonic() - start)
         return Outcome('ok' if rc == 0 else 'failed', rc, tail(self.log),
                        time.monotonic() - start)
 
 
-def output_of(command, timeout):
+def output_of(command: str, timeout: float) -> tuple[int | None, str, str]:
     """(exit code, stdout, stderr) of a short read-only command run here
     (``freeze-ctl status`` for ``nova-cutover status``); not journalled."""
     try:
@@ -107,11 +109,11 @@ def output_of(command, timeout):
                               timeout=timeout, text=True,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        return None, '', 'no answer in %gs' % timeout
+        return None, '', f'no answer in {timeout:g}s'
     return done.returncode, done.stdout, done.stderr
 
 
-def _wait(proc, timeout):
+def _wait(proc: subprocess.Popen, timeout: float | None) -> int:
     """``proc.wait(timeout)`` without its polling (sleeps of up to 50 ms,
     most of an action's latency): block on a pidfd until the child ends."""
     try:
@@ -128,11 +130,11 @@ def _wait(proc, timeout):
     return proc.wait()
 
 
-def start_time(pid):
+def start_time(pid: int) -> float | None:
     """When process ``pid`` started (epoch seconds), as psutil's
     ``create_time`` says; one read of /proc/PID/stat where there is one."""
     try:
-        with open('/proc/%d/stat' % pid, 'rb') as f:
+        with open(f'/proc/{pid}/stat', 'rb') as f:
             ticks = int(f.read().rpartition(b')')[2].split()[19])
         return _boot_time() + ticks / _TICKS
     except (OSError, ValueError, IndexError):
@@ -147,18 +149,18 @@ _TICKS = os.sysconf('SC_CLK_TCK')
 
 
 @functools.lru_cache(maxsize=1)
-def _boot_time():
+def _boot_time() -> float:
     return psutil.boot_time()
 
 
-def kill_group(pgid):
+def kill_group(pgid: int) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def find(pid, started_at):
+def find(pid: int | None, started_at: float | None) -> psutil.Process | None:
     """The process a killed runner left running, if it still runs (the same
     pid with the same start time), else None."""
     if pid is None:
@@ -175,7 +177,7 @@ def find(pid, started_at):
     return proc
 
 
-def attach(proc, log, deadline):
+def attach(proc: psutil.Process, log: str, deadline: float) -> Outcome:
     """Wait for a command a killed runner left running (``proc`` from
     ``find``) until ``deadline`` (epoch seconds), then kill its group.
     Returns its outcome, or None when it did not run to an end."""
@@ -194,7 +196,7 @@ def attach(proc, log, deadline):
     return collected(log, time.monotonic() - start)
 
 
-def collected(log, seconds=0.0):
+def collected(log: str, seconds: float = 0.0) -> Outcome | None:
     """The outcome a finished command left in its files, or None (it never
     started, or was killed before it ended)."""
     if log is None:
@@ -214,7 +216,7 @@ def collected(log, seconds=0.0):
     return Outcome('ok' if rc == 0 else 'failed', rc, tail(log), seconds)
 
 
-def tail(log):
+def tail(log: str) -> str:
     """The end of a command's output, where errors are."""
     try:
         with open(log, 'rb') as f:
@@ -223,12 +225,12 @@ def tail(log):
             raw = f.read()
     except OSError:
         return ''
-    cut = '' if size <= TAIL else '[... %d bytes cut: %s has them]\n' % (
-        size - TAIL, log)
+    cut = ('' if size <= TAIL
+           else f'[... {size - TAIL} bytes cut: {log} has them]\n')
     return cut + raw.decode('utf-8', 'replace')
 
 
-def _gone(proc):
+def _gone(proc: psutil.Process) -> None:
     try:
         proc.wait(timeout=5)
     except psutil.Error:

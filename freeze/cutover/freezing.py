@@ -7,38 +7,46 @@ said before it: the mode, reason, expected end and auto-thaw, and the
 grants it added.
 """
 
+from __future__ import annotations
+
+import datetime
 import json
 import shlex
+from typing import TYPE_CHECKING
 
 from freeze.state import document
+
+if TYPE_CHECKING:
+    from freeze.cutover.plan import Freeze
 
 
 class FreezeStatusError(ValueError):
     """freeze-ctl status output that cannot be understood."""
 
 
-def status(base):
-    return '%s status -f json' % base
+def status(base: str) -> str:
+    return f'{base} status -f json'
 
 
-def history(base):
-    return '%s history -f json' % base
+def history(base: str) -> str:
+    return f'{base} history -f json'
 
 
-def on(base, freeze):
+def on(base: str, freeze: Freeze) -> str:
     words = ['on', '--mode', freeze.mode, '--reason', freeze.reason]
     for grant in freeze.grants:
         words += ['--grant', grant]
     for grant in freeze.grant_groups:
         words += ['--grant-group', grant]
-    return '%s %s -f json' % (base, shlex.join(words))
+    return f'{base} {shlex.join(words)} -f json'
 
 
-def off(base):
-    return '%s off -f json' % base
+def off(base: str) -> str:
+    return f'{base} off -f json'
 
 
-def restore(base, freeze, before_output, now):
+def restore(base: str, freeze: Freeze, before_output: str,
+            now: datetime.datetime) -> str:
     """Commands that put the freeze back as ``before_output`` showed it.
 
     An end time already past cannot be given again (freeze-ctl refuses it):
@@ -54,7 +62,7 @@ def restore(base, freeze, before_output, now):
         auto_thaw = bool(before.get('auto_thaw'))
     except (ValueError, KeyError, TypeError) as exc:
         raise FreezeStatusError('cannot read the freeze state saved before '
-                                'the stage: %s' % exc)
+                                f'the stage: {exc}')
     ended = until is not None and until <= now
     if not frozen or (auto_thaw and ended):
         return off(base)
@@ -66,18 +74,18 @@ def restore(base, freeze, before_output, now):
         words.append('--no-until')  # on keeps the stage's end otherwise
     words.append('--auto-thaw' if auto_thaw and not ended else
                  '--no-auto-thaw')
-    commands = ['%s %s -f json' % (base, shlex.join(words))]
+    commands = [f'{base} {shlex.join(words)} -f json']
     added = ([('user', g) for g in freeze.grants]
              + [('group', g) for g in freeze.grant_groups])
     for kind, grant in added:
         actor, project = (_qualified(part) for part in grant.split(':'))
         if (kind, actor, project) not in existing:
             option = '--grant' if kind == 'user' else '--grant-group'
-            commands.append('%s revoke %s %s -f json'
-                            % (base, option, shlex.quote(grant)))
+            commands.append(
+                f'{base} revoke {option} {shlex.quote(grant)} -f json')
     return ' && '.join(commands)
 
 
-def _qualified(name):
+def _qualified(name: str) -> str:
     """``name`` as the state document writes it: with its domain."""
     return name if '@' in name else name + '@Default'

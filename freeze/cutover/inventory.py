@@ -7,22 +7,27 @@ openstacksdk's usual configuration (clouds.yaml, ``OS_*``).  Read once when
 a run starts; the run keeps the list, so ``resume`` asks Nova nothing.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from freeze.cutover.plan import PlanError
+from typing import Any
 
 
-def settings(raw):
+def settings(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or raw.get('from') != 'nova':
         raise PlanError('inventory: only {from: nova} is supported')
     unknown = set(raw) - {'from', 'cloud', 'group_by', 'disabled'}
     if unknown:
-        raise PlanError('inventory: unknown key(s): %s'
-                        % ', '.join(sorted(unknown)))
+        raise PlanError('inventory: unknown key(s): '
+                        + ', '.join(sorted(unknown)))
     if raw.get('group_by', 'zone') not in ('zone', 'none'):
         raise PlanError('inventory: group_by is zone or none')
     return raw
 
 
-def group(services, group_by='zone', disabled=False):
+def group(services: Iterable[tuple[str, str, str]], group_by: str = 'zone',
+          disabled: bool = False) -> dict[str, list[str]]:
     """Pure: (host, zone, status) triples -> host -> cell, sorted."""
     hosts = {}
     for host, zone, status in sorted(services, key=lambda s: (s[1] or '',
@@ -34,7 +39,7 @@ def group(services, group_by='zone', disabled=False):
     return hosts
 
 
-def from_nova(raw):
+def from_nova(raw: Any) -> dict[str, list[str]]:
     """host -> cell from the compute services Nova knows."""
     import openstack  # only when a plan asks for it: it is slow to import
     options = settings(raw)
@@ -43,8 +48,7 @@ def from_nova(raw):
         services = [(s.host, s.availability_zone, s.status)
                     for s in conn.compute.services(binary='nova-compute')]
     except openstack.exceptions.SDKException as exc:
-        raise PlanError('inventory: cannot list Nova compute services: %s'
-                        % exc)
+        raise PlanError(f'inventory: cannot list Nova compute services: {exc}')
     hosts = group(services, options.get('group_by', 'zone'),
                   options.get('disabled', False))
     if not hosts:

@@ -13,6 +13,9 @@ SQLAlchemy Core over any URL; sqlite by default, in WAL mode with
 (kill -9) at any moment; only a power loss may drop the last commits.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 import dataclasses
 import itertools
 import json
@@ -21,6 +24,7 @@ import socket
 import sqlite3
 import threading
 import time
+from typing import Any
 
 import psutil
 import sqlalchemy as sa
@@ -124,7 +128,7 @@ class Run:
     whole: bool = False
 
 
-def log_dir(url):
+def log_dir(url: sa.engine.URL) -> str:
     """Where commands' output files go: ``$NOVA_CUTOVER_LOGS``, else beside
     a sqlite journal (``J.sqlite`` -> ``J.sqlite.logs/``), else
     ``paths.DEFAULT_LOGS`` (a fixed place, like the default journal).  Local: a
@@ -140,23 +144,23 @@ def log_dir(url):
 class Journal:
     """A thread-safe handle; writes are serialised (sqlite has one writer)."""
 
-    def __init__(self, url, create=False):
+    def __init__(self, url: str, create: bool = False) -> None:
         self.url = url
         try:
             self.engine = sa.create_engine(url)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise JournalError('bad journal URL %r: %s' % (url, exc))
+            raise JournalError(f'bad journal URL {url!r}: {exc}')
         if self.engine.dialect.name == 'sqlite':
             sa.event.listen(self.engine, 'connect', _sqlite_pragmas)
             path = self.engine.url.database
             if not create and path and not os.path.exists(path):
-                raise JournalError('no journal at %s (nothing has run yet, '
-                                   'or give --journal)' % path)
+                raise JournalError(f'no journal at {path} (nothing has run '
+                                   'yet, or give --journal)')
             if path and not os.path.isdir(os.path.dirname(
                     os.path.abspath(path))):
-                raise JournalError('the journal directory %s does not exist: '
-                                   'create it, or give --journal'
-                                   % os.path.dirname(os.path.abspath(path)))
+                directory = os.path.dirname(os.path.abspath(path))
+                raise JournalError(f'the journal directory {directory} does '
+                                   'not exist: create it, or give --journal')
         self._lock = threading.Lock()
         self.me = _identity()
         self._guard(self._open_racing if create else self._open, create)
@@ -165,20 +169,20 @@ class Journal:
         self._logs = itertools.count(1)
         self._log_dir_made = False
         #: this process's own directory of logs, unique across runners
-        self._run_logs = os.path.join(self.log_dir, '%s-%d' % (
-            time.strftime('%Y%m%dT%H%M%S'), os.getpid()))
+        self._run_logs = os.path.join(
+            self.log_dir, f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
-    def _guard(self, function, *args):
+    def _guard(self, function: Callable[..., Any], *args: Any) -> Any:
         try:
             return function(*args)
         except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
-            raise JournalError('journal %s: %s'
-                               % (self, getattr(exc, 'orig', None) or exc))
+            raise JournalError(
+                f"journal {self}: {getattr(exc, 'orig', None) or exc}")
 
-    def _open_racing(self, create):
+    def _open_racing(self, create: bool) -> None:
         """Create, safe against another process creating at the same
         moment: the loser's DDL or schema row fails on what the winner
         made, and a second look finds it made."""
@@ -191,14 +195,14 @@ class Journal:
                     raise
                 time.sleep(0.05 * (attempt + 1))
 
-    def _open(self, create):
+    def _open(self, create: bool) -> None:
         """Create the tables when asked (idempotently: sqlite commits DDL
         at once, so a runner killed half-way leaves tables without the
         schema row), then insist on this tool's schema."""
         with self.engine.begin() as conn:
             tables = sa.inspect(conn).get_table_names()
             if meta_table.name not in tables and not create:
-                raise JournalError('journal %s has no cutover tables' % self)
+                raise JournalError(f'journal {self} has no cutover tables')
             version = conn.execute(sa.select(meta_table.c.value).where(
                 meta_table.c.key == 'schema')).scalar() \
                 if meta_table.name in tables else None
@@ -215,32 +219,33 @@ class Journal:
                         {'key': 'schema', 'value': SCHEMA_VERSION}])
                 return  # created, or never used: empty either way
             if version != SCHEMA_VERSION:
-                raise JournalError('journal %s has schema %r, this tool '
-                                   'reads %r' % (self, version,
-                                                 SCHEMA_VERSION))
+                raise JournalError(f'journal {self} has schema {version!r}, '
+                                   f'this tool reads {SCHEMA_VERSION!r}')
 
-    def new_log(self, unit, step, op):
+    def new_log(self, unit: str, step: str, op: str) -> str:
         """A fresh path for one execution's output, unique across runners:
         ``LOG_DIR/RUNNER/N-UNIT-STEP-OP.log`` (RUNNER: start time, pid)."""
         self._logs_ready()
-        return os.path.join(self._run_logs, '%d-%s-%s-%s.log' % (
-            next(self._logs), unit or 'stage', step, op))
+        return os.path.join(
+            self._run_logs,
+            f"{next(self._logs)}-{unit or 'stage'}-{step}-{op}.log")
 
-    def _logs_ready(self):
+    def _logs_ready(self) -> None:
         if not self._log_dir_made:
             try:
                 os.makedirs(self._run_logs, exist_ok=True)
             except OSError as exc:
-                raise JournalError('cannot make the log directory: %s' % exc)
+                raise JournalError(f'cannot make the log directory: {exc}')
             self._log_dir_made = True
 
     # -- writes --------------------------------------------------------
 
-    def _write(self, statement, params=None):
+    def _write(self, statement: Any,
+               params: dict[str, Any] | None = None) -> Any:
         with self._lock:
             return self._guard(self._execute, statement, params)
 
-    def _execute(self, statement, params):
+    def _execute(self, statement: Any, params: dict[str, Any]) -> Any:
         if self._writer is None:
             self._writer = self.engine.connect()
         try:
@@ -252,8 +257,9 @@ class Journal:
             raise
         return result
 
-    def new_run(self, stage, plan_text, inventory, hosts, status='running',
-                 whole=False):
+    def new_run(self, stage: str, plan_text: str, inventory: dict[str, str],
+                hosts: list[str], status: str = 'running',
+                whole: bool = False) -> int:
         now = time.time()
         result = self._write(runs_table.insert().values(
             stage=stage, plan=plan_text, inventory=json.dumps(inventory),
@@ -261,13 +267,16 @@ class Journal:
             status=status, started=now, updated=now))
         return result.inserted_primary_key[0]
 
-    def set_run(self, run_id, status, note=None):
+    def set_run(self, run_id: int, status: str,
+                note: str | None = None) -> None:
         self._write(runs_table.update().where(
             runs_table.c.id == run_id).values(
                 status=status, note=note, updated=time.time()))
 
-    def intent(self, run_id, stage, unit, step, op, command, pid=None,
-               pid_started=None, log=None, started=None):
+    def intent(self, run_id: int, stage: str, unit: str, step: str, op: str,
+               command: str | None, pid: int | None = None,
+               pid_started: float | None = None, log: str | None = None,
+               started: float | None = None) -> int:
         """The row of a command about to be let run (its gate is shut)."""
         result = self._write(_INTENT, dict(
             run_id=run_id, stage=stage, unit=unit, step=step, op=op,
@@ -275,21 +284,23 @@ class Journal:
             log=log, started=started or time.time()))
         return result.inserted_primary_key[0]
 
-    def result(self, row_id, status, rc, output):
+    def result(self, row_id: int, status: str, rc: int | None,
+               output: str) -> None:
         if len(output) > OUTPUT_LIMIT:
-            output = '[... %d bytes cut]\n' % (
-                len(output) - OUTPUT_LIMIT) + output[-OUTPUT_LIMIT:]
+            output = (f'[... {len(output) - OUTPUT_LIMIT} bytes cut]\n'
+                      + output[-OUTPUT_LIMIT:])
         self._write(_RESULT, dict(row=row_id, status=status, rc=rc,
                                   output=output, finished=time.time()))
 
-    def mark(self, run_id, stage, unit, status, note=''):
+    def mark(self, run_id: int, stage: str, unit: str, status: str,
+             note: str = '') -> None:
         """A host's state change that is not a command (fallen back...)."""
         now = time.time()
         self._write(actions_table.insert().values(
             run_id=run_id, stage=stage, unit=unit, step='', op='mark',
             status=status, output=note, started=now, finished=now))
 
-    def confirm(self, run_id, stage):
+    def confirm(self, run_id: int, stage: str) -> None:
         now = time.time()
         self._write(actions_table.insert().values(
             run_id=run_id, stage=stage, unit='', step='thaw', op=CONFIRM,
@@ -297,10 +308,10 @@ class Journal:
 
     # -- reads ---------------------------------------------------------
 
-    def runs(self):
+    def runs(self) -> list[Run]:
         return self._guard(self._runs)
 
-    def _runs(self):
+    def _runs(self) -> list[Run]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(runs_table).order_by(
                 runs_table.c.id)).mappings().all()
@@ -309,13 +320,13 @@ class Journal:
                                 inventory=json.loads(r['inventory'])))
                     for r in rows]
         except ValueError as exc:
-            raise JournalError('journal %s: a run has corrupt hosts: %s'
-                               % (self, exc))
+            raise JournalError(f'journal {self}: a run has corrupt hosts: '
+                               f'{exc}')
 
-    def rows(self, stage=None):
+    def rows(self, stage: str | None = None) -> list[Row]:
         return self._guard(self._rows, stage)
 
-    def _rows(self, stage):
+    def _rows(self, stage: str | None) -> list[Row]:
         query = sa.select(actions_table).order_by(actions_table.c.id)
         if stage is not None:
             query = query.where(actions_table.c.stage == stage)
@@ -324,7 +335,7 @@ class Journal:
 
     # -- one runner at a time -------------------------------------------
 
-    def acquire(self):
+    def acquire(self) -> None:
         """Take the lease (the ``runner`` row) for this process; refuse if
         another live process holds it.
 
@@ -342,7 +353,7 @@ class Journal:
             self.release()
             raise
 
-    def _acquire(self):
+    def _acquire(self) -> None:
         for _ in range(5):
             try:
                 with self.engine.begin() as conn:
@@ -359,18 +370,18 @@ class Journal:
             if owner == self.me:
                 return
             if _alive(owner):
-                raise JournalError('another nova-cutover (%s) is running on '
-                                   'this journal' % owner)
+                raise JournalError(f'another nova-cutover ({owner}) is '
+                                   'running on this journal')
             with self.engine.begin() as conn:
                 taken = conn.execute(meta_table.update().where(
                     meta_table.c.key == LEASE,
                     meta_table.c.value == owner).values(value=self.me))
             if taken.rowcount == 1:
                 return
-        raise JournalError('journal %s: the runner lease keeps changing '
-                           'hands; try again' % self)
+        raise JournalError(f'journal {self}: the runner lease keeps changing '
+                           'hands; try again')
 
-    def runner(self):
+    def runner(self) -> str | None:
         """The live holder of the lease, or None (none, or killed)."""
         with self.engine.connect() as conn:
             owner = self._guard(lambda: conn.execute(
@@ -378,7 +389,7 @@ class Journal:
                     meta_table.c.key == LEASE)).scalar())
         return owner if owner and _alive(owner) else None
 
-    def release(self):
+    def release(self) -> None:
         """Give the lease back, if this process still holds it."""
         self._write(meta_table.delete().where(
             meta_table.c.key == LEASE, meta_table.c.value == self.me))
@@ -388,7 +399,7 @@ class Journal:
                 self._writer = None
 
 
-def _upgrade_from_1(conn):
+def _upgrade_from_1(conn: sa.engine.Connection) -> str:
     """Schema 1 -> 2, in place: a journal left unfinished by the previous
     version is resumed by this one (its actions have no log file: their
     commands are checked, as before, not collected).  Schema 2's names."""
@@ -396,29 +407,29 @@ def _upgrade_from_1(conn):
             ('cutover_actions', 'log', actions_table.c.log, ''),
             ('cutover_passes', 'whole', runs_table.c.whole,
              ' NOT NULL DEFAULT false')):
-        conn.execute(sa.text('ALTER TABLE %s ADD COLUMN %s %s%s' % (
-            table, name, column.type.compile(conn.dialect), extra)))
+        conn.execute(sa.text(f'ALTER TABLE {table} ADD COLUMN {name} '
+                             f'{column.type.compile(conn.dialect)}{extra}'))
     return _set_version(conn, '2')
 
 
-def _upgrade_from_2(conn):
+def _upgrade_from_2(conn: sa.engine.Connection) -> str:
     """Schema 2 -> 3, in place: a *pass* is called a *run*, as the CLI
     says (``cutover_passes`` -> ``cutover_runs``, ``pass_id`` -> ``run_id``
     and its index)."""
-    conn.execute(sa.text('ALTER TABLE cutover_passes RENAME TO %s'
-                         % runs_table.name))
+    conn.execute(sa.text('ALTER TABLE cutover_passes RENAME TO '
+                         f'{runs_table.name}'))
     sa.Index('ix_cutover_actions_pass_id', sa.Table(
         actions_table.name, sa.MetaData(),
         sa.Column('pass_id', sa.Integer)).c.pass_id).drop(conn)
-    conn.execute(sa.text('ALTER TABLE %s RENAME COLUMN pass_id TO run_id'
-                         % actions_table.name))
+    conn.execute(sa.text(f'ALTER TABLE {actions_table.name} RENAME COLUMN '
+                         'pass_id TO run_id'))
     for index in actions_table.indexes:
         if list(index.columns) == [actions_table.c.run_id]:
             index.create(conn)
     return _set_version(conn, '3')
 
 
-def _set_version(conn, version):
+def _set_version(conn: sa.engine.Connection, version: str) -> str:
     conn.execute(meta_table.update().where(
         meta_table.c.key == 'schema').values(value=version))
     return version
@@ -428,14 +439,14 @@ def _set_version(conn, version):
 _UPGRADES = {'1': _upgrade_from_1, '2': _upgrade_from_2}
 
 
-def _identity():
+def _identity() -> str:
     """This process as a lease owner: host, pid and start time (a later
     process given the same pid is another owner)."""
-    return '%s:%d:%.2f' % (socket.gethostname(), os.getpid(),
-                           psutil.Process().create_time())
+    started = psutil.Process().create_time()
+    return f'{socket.gethostname()}:{os.getpid()}:{started:.2f}'
 
 
-def _alive(owner):
+def _alive(owner: str) -> bool:
     host, _, rest = owner.partition(':')
     pid, _, started = rest.partition(':')
     if host != socket.gethostname():
@@ -449,7 +460,7 @@ def _alive(owner):
         return True
 
 
-def _sqlite_pragmas(dbapi_connection, _record):
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute('PRAGMA journal_mode=WAL')
     cursor.execute('PRAGMA synchronous=NORMAL')

@@ -5,10 +5,13 @@ rendered once at load time with placeholder values, so a typo in a variable
 name fails before anything runs, not in the middle of a stage.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 import re
 import string
+from typing import Any
 
 import yaml
 
@@ -61,17 +64,17 @@ class Stage:
     failure_budget: str | None = None  # "N" or "P%" of a run's hosts
 
     @property
-    def has_hosts(self):
+    def has_hosts(self) -> bool:
         return bool(self.steps)
 
-    def step(self, name):
+    def step(self, name: str) -> Step:
         return next(s for s in self.steps + self.commands if s.name == name)
 
-    def threshold(self, batch_len):
+    def threshold(self, batch_len: int) -> int:
         """Failed hosts in a batch of ``batch_len`` that stop the batch."""
         return _count(self.failure_threshold, batch_len)
 
-    def budget(self, hosts):
+    def budget(self, hosts: int) -> int | None:
         """Failed hosts in a run over ``hosts`` hosts that stop it (its
         batches together), or None."""
         if self.failure_budget is None:
@@ -79,7 +82,7 @@ class Stage:
         return _count(self.failure_budget, hosts)
 
 
-def _count(text, whole):
+def _count(text: str, whole: int) -> int:
     if text.endswith('%'):
         return max(1, math.ceil(float(text[:-1]) * whole / 100))
     return int(text)
@@ -94,38 +97,41 @@ class Plan:
     freeze_command: str
     variables: dict
 
-    def stage(self, name):
+    def stage(self, name: str) -> Stage:
         for stage in self.stages:
             if stage.name == name:
                 return stage
-        raise PlanError('unknown stage %r (the plan has: %s)'
-                        % (name, ', '.join(s.name for s in self.stages)))
+        raise PlanError(f'unknown stage {name!r} (the plan has: '
+                        f"{', '.join(s.name for s in self.stages)})")
 
-    def cells(self):
+    def cells(self) -> list[str]:
         return list(dict.fromkeys(self.hosts.values()))
 
-    def render(self, template, stage, host=None):
+    def render(self, template: str, stage: str,
+               host: str | None = None) -> str:
         values = dict(self.variables, stage=stage)
         if host is not None:
             values.update(host=host, cell=self.hosts[host])
         return template.format_map(values)
 
-    def select(self, cell=None, hosts=None):
+    def select(self, cell: str | None = None,
+               hosts: list[str] | None = None) -> list[str]:
         """The hosts a run covers, in plan order; unknown names are errors."""
         if cell is not None:
             if cell not in self.cells():
-                raise PlanError('unknown cell %r (the plan has: %s)'
-                                % (cell, ', '.join(self.cells())))
+                raise PlanError(f'unknown cell {cell!r} (the plan has: '
+                                f"{', '.join(self.cells())})")
             return [h for h, c in self.hosts.items() if c == cell]
         if hosts is not None:
             unknown = [h for h in hosts if h not in self.hosts]
             if unknown:
-                raise PlanError('unknown host(s): %s' % ', '.join(unknown))
+                raise PlanError(f"unknown host(s): {', '.join(unknown)}")
             wanted = set(hosts)
             return [h for h in self.hosts if h in wanted]
         return list(self.hosts)
 
-    def batches(self, stage, hosts):
+    def batches(self, stage: Stage,
+                hosts: list[str]) -> list[tuple[str, list[str]]]:
         """Batches of at most ``batch_size``, never mixing two cells."""
         out = []
         for cell in self.cells():
@@ -135,49 +141,49 @@ class Plan:
         return out
 
 
-def load(text, hosts=None):
+def load(text: str, hosts: dict[str, str] | None = None) -> Plan:
     """Parse and validate a plan.  ``hosts`` (host -> cell) replaces the
     plan's ``cells`` when the inventory was read from Nova."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise PlanError('not valid YAML: %s' % exc)
+        raise PlanError(f'not valid YAML: {exc}')
     doc = _Section(data, 'plan')
     name = doc.string('name')
     variables = doc.mapping('vars', {})
     for key, value in variables.items():
         if key in HOST_VARS + ('stage',):
-            raise PlanError('vars: %r is set by the runner' % key)
+            raise PlanError(f'vars: {key!r} is set by the runner')
         if not isinstance(value, (str, int, float)):
-            raise PlanError('vars.%s must be a string or a number' % key)
+            raise PlanError(f'vars.{key} must be a string or a number')
     overrides = doc.mapping('defaults', {})
     if set(overrides) - set(DEFAULTS):
-        raise PlanError('defaults: unknown key(s): %s (known: %s)' % (
-            ', '.join(sorted(set(overrides) - set(DEFAULTS))),
-            ', '.join(DEFAULTS)))
+        unknown = ', '.join(sorted(set(overrides) - set(DEFAULTS)))
+        raise PlanError(f'defaults: unknown key(s): {unknown} '
+                        f"(known: {', '.join(DEFAULTS)})")
     defaults = dict(DEFAULTS, **overrides)
     freeze_section = _Section(doc.get('freeze', {}), 'freeze')
     freeze_command = freeze_section.string('command', 'freeze-ctl')
-    default_reason = freeze_section.string('reason', 'nova-cutover %s' % name)
+    default_reason = freeze_section.string('reason', f'nova-cutover {name}')
     cells, inventory = doc.get('cells'), doc.get('inventory')
     if hosts is None:
         hosts = _cells(cells, inventory is not None)
     raw_stages = doc.get('stages')
     if not isinstance(raw_stages, list) or not raw_stages:
         raise PlanError('stages: a non-empty list is required')
-    stages = tuple(_stage(_Section(s, 'stages[%d]' % i), defaults,
+    stages = tuple(_stage(_Section(s, f'stages[{i}]'), defaults,
                           default_reason, set(variables))
                    for i, s in enumerate(raw_stages))
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
-        raise PlanError('stages: names must be unique: %s' % ', '.join(names))
+        raise PlanError(f"stages: names must be unique: {', '.join(names)}")
     if any(s.has_hosts for s in stages) and not hosts:
         raise PlanError('cells: no hosts, but a stage has host steps')
     doc.done()
     return Plan(name, text, hosts, stages, freeze_command, dict(variables))
 
 
-def inventory_settings(text):
+def inventory_settings(text: str) -> Any:
     """The plan's ``inventory`` section (read hosts from Nova), or None."""
     try:
         data = yaml.safe_load(text)
@@ -186,7 +192,7 @@ def inventory_settings(text):
     return data.get('inventory') if isinstance(data, dict) else None
 
 
-def _cells(raw, from_inventory):
+def _cells(raw: Any, from_inventory: bool) -> dict[str, str]:
     if raw is None:
         if from_inventory:
             raise PlanError('inventory: the hosts must be read from Nova '
@@ -197,83 +203,80 @@ def _cells(raw, from_inventory):
     hosts = {}
     for cell, members in raw.items():
         if not isinstance(members, list):
-            raise PlanError('cells.%s: a list of host names' % cell)
+            raise PlanError(f'cells.{cell}: a list of host names')
         for host in members:
             if not isinstance(host, str) or not _HOST.match(host):
-                raise PlanError('cells.%s: bad host name %r' % (cell, host))
+                raise PlanError(f'cells.{cell}: bad host name {host!r}')
             if host in hosts:
-                raise PlanError('host %s is listed in cells %s and %s'
-                                % (host, hosts[host], cell))
+                raise PlanError(f'host {host} is listed in cells '
+                                f'{hosts[host]} and {cell}')
             hosts[host] = str(cell)
     return hosts
 
 
-def _stage(sec, defaults, default_reason, variables):
+def _stage(sec: _Section, defaults: dict[str, Any], default_reason: str,
+           variables: set[str]) -> Stage:
     name = sec.string('name')
     if not _NAME.match(name):
-        raise PlanError('%s: stage name %r: lowercase letters, digits and -'
-                        % (sec.where, name))
-    sec.where = 'stage %s' % name
+        raise PlanError(f'{sec.where}: stage name {name!r}: lowercase '
+                        'letters, digits and -')
+    sec.where = f'stage {name}'
     settings = {key: sec.get(key, defaults[key]) for key in DEFAULTS}
     for key in ('batch_size', 'concurrency'):
         if not isinstance(settings[key], int) or settings[key] < 1:
-            raise PlanError('%s: %s must be a positive integer'
-                            % (sec.where, key))
+            raise PlanError(f'{sec.where}: {key} must be a positive integer')
     threshold = str(settings['failure_threshold'])
     budget = settings['failure_budget']
     for key, text in (('failure_threshold', threshold),
                       ('failure_budget', budget)):
         if text is not None and not _COUNT.match(str(text)):
-            raise PlanError('%s: %s must be a positive integer or a '
-                            'percentage like 10%%' % (sec.where, key))
+            raise PlanError(f'{sec.where}: {key} must be a positive integer '
+                            'or a percentage like 10%')
     timeout = settings['timeout']
     if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise PlanError('%s: timeout must be a positive number of seconds'
-                        % sec.where)
+        raise PlanError(f'{sec.where}: timeout must be a positive number of '
+                        'seconds')
     freeze = None
     if 'freeze' in sec.data:
         freeze = _freeze(_Section(sec.get('freeze'), sec.where + ' freeze'),
                          default_reason)
     thaw = sec.get('thaw', freeze is not None)
     if not isinstance(thaw, bool) or (thaw and freeze is None):
-        raise PlanError('%s: thaw is true or false, and needs freeze'
-                        % sec.where)
+        raise PlanError(
+            f'{sec.where}: thaw is true or false, and needs freeze')
     stage_vars = variables | {'stage'}
-    commands = tuple(_step(_Section(c, '%s commands[%d]' % (sec.where, i)),
+    commands = tuple(_step(_Section(c, f'{sec.where} commands[{i}]'),
                            timeout, stage_vars)
                      for i, c in enumerate(sec.get('commands', [])))
-    steps = [_step(_Section(s, '%s steps[%d]' % (sec.where, i)), timeout,
+    steps = [_step(_Section(s, f'{sec.where} steps[{i}]'), timeout,
                    stage_vars | set(HOST_VARS))
              for i, s in enumerate(sec.get('steps', []))]
     health = sec.get('health')
     if health is not None:
         if not steps:
-            raise PlanError('%s: health without steps' % sec.where)
+            raise PlanError(f'{sec.where}: health without steps')
         _check_template(health, stage_vars | set(HOST_VARS),
                         sec.where + ' health')
         steps.append(Step('health', health, health, None, timeout))
     if not commands and not steps:
-        raise PlanError('%s: needs commands or steps' % sec.where)
+        raise PlanError(f'{sec.where}: needs commands or steps')
     names = [s.name for s in commands] + [s.name for s in steps]
     if len(set(names)) != len(names):
-        raise PlanError('%s: command and step names must be unique'
-                        % sec.where)
+        raise PlanError(f'{sec.where}: command and step names must be unique')
     ponr = sec.get('point_of_no_return')
     if ponr is not None and (not isinstance(ponr, str) or not thaw):
-        raise PlanError('%s: point_of_no_return is the text of what a '
-                        'rollback after the thaw loses, and needs thaw'
-                        % sec.where)
+        raise PlanError(f'{sec.where}: point_of_no_return is the text of what '
+                        'a rollback after the thaw loses, and needs thaw')
     sec.done()
     return Stage(name, freeze, thaw, commands, tuple(steps),
                  settings['batch_size'], settings['concurrency'], threshold,
                  ponr, None if budget is None else str(budget))
 
 
-def _freeze(sec, default_reason):
+def _freeze(sec: _Section, default_reason: str) -> Freeze:
     mode = sec.string('mode')
     if mode not in MODES:
-        raise PlanError('%s: mode must be one of %s' % (sec.where,
-                                                        ', '.join(MODES)))
+        raise PlanError(f"{sec.where}: mode must be one of {', '.join(MODES)}")
     reason = sec.string('reason', default_reason)
     grants = tuple(_grant(g, sec.where) for g in sec.get('grants', []))
     groups = tuple(_grant(g, sec.where) for g in sec.get('grant_groups', []))
@@ -281,76 +284,75 @@ def _freeze(sec, default_reason):
     return Freeze(mode, reason, grants, groups)
 
 
-def _grant(text, where):
+def _grant(text: Any, where: str) -> str:
     if not isinstance(text, str) or not re.match(r'^[^:\s]+:[^:\s]+$', text):
-        raise PlanError('%s: grant %r must look like NAME[@DOMAIN]:'
-                        'PROJECT[@DOMAIN]' % (where, text))
+        raise PlanError(f'{where}: grant {text!r} must look like '
+                        'NAME[@DOMAIN]:PROJECT[@DOMAIN]')
     return text
 
 
-def _step(sec, timeout, allowed):
+def _step(sec: _Section, timeout: float, allowed: set[str]) -> Step:
     name = sec.string('name')
     if not _NAME.match(name) or name == 'health':
-        raise PlanError('%s: name %r: lowercase letters, digits and -, '
-                        'not "health"' % (sec.where, name))
-    sec.where += ' (%s)' % name
+        raise PlanError(f'{sec.where}: name {name!r}: lowercase letters, '
+                        'digits and -, not "health"')
+    sec.where += f' ({name})'
     templates = {key: sec.get(key) for key in ('run', 'check', 'revert')}
     if templates['run'] is None:
-        raise PlanError('%s: run is required' % sec.where)
+        raise PlanError(f'{sec.where}: run is required')
     for key, template in templates.items():
         if template is not None:
-            _check_template(template, allowed, '%s %s' % (sec.where, key))
+            _check_template(template, allowed, f'{sec.where} {key}')
     step_timeout = sec.get('timeout', timeout)
     if not isinstance(step_timeout, (int, float)) or step_timeout <= 0:
-        raise PlanError('%s: timeout must be positive' % sec.where)
+        raise PlanError(f'{sec.where}: timeout must be positive')
     sec.done()
     return Step(name, templates['run'], templates['check'],
                 templates['revert'], float(step_timeout))
 
 
-def _check_template(template, allowed, where):
+def _check_template(template: Any, allowed: set[str], where: str) -> None:
     if not isinstance(template, str) or not template.strip():
-        raise PlanError('%s: must be a non-empty string' % where)
+        raise PlanError(f'{where}: must be a non-empty string')
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(template)
                   if f is not None]
     except ValueError as exc:
-        raise PlanError('%s: %s (write {{ and }} for literal braces)'
-                        % (where, exc))
+        raise PlanError(f'{where}: {exc} '
+                        '(write {{ and }} for literal braces)')
     for field in fields:
         if field not in allowed:
-            raise PlanError('%s: unknown variable {%s} (known: %s)'
-                            % (where, field, ', '.join(sorted(allowed))))
+            known = ', '.join(sorted(allowed))
+            raise PlanError(f'{where}: unknown variable {{{field}}} '
+                            f'(known: {known})')
 
 
 class _Section:
     """A mapping being validated: typed getters, unknown keys refused."""
 
-    def __init__(self, data, where):
+    def __init__(self, data: Any, where: str) -> None:
         if not isinstance(data, dict):
-            raise PlanError('%s: must be a mapping' % where)
+            raise PlanError(f'{where}: must be a mapping')
         self.data, self.where, self.seen = data, where, set()
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         self.seen.add(key)
         return self.data.get(key, default)
 
-    def string(self, key, default=None):
+    def string(self, key: str, default: str | None = None) -> str:
         value = self.get(key, default)
         if not isinstance(value, str) or not value:
-            raise PlanError('%s: %s must be a non-empty string'
-                            % (self.where, key))
+            raise PlanError(f'{self.where}: {key} must be a non-empty string')
         return value
 
-    def mapping(self, key, default):
+    def mapping(self, key: str, default: dict[str, Any]) -> dict[str, Any]:
         value = self.get(key, default)
         if not isinstance(value, dict):
-            raise PlanError('%s: %s must be a mapping' % (self.where, key))
+            raise PlanError(f'{self.where}: {key} must be a mapping')
         return value
 
-    def done(self):
+    def done(self) -> None:
         unknown = set(self.data) - self.seen
         if unknown:
-            raise PlanError('%s: unknown key(s): %s'
-                            % (self.where, ', '.join(sorted(map(str,
-                                                                unknown)))))
+            raise PlanError(f'{self.where}: unknown key(s): '
+                            f"{', '.join(sorted(map(str, unknown)))}")

@@ -1,12 +1,22 @@
 """Pure: what ``plan``, ``status``, ``hosts`` and ``report`` print."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from freeze.cutover import freezing
 from freeze.cutover import progress
 from freeze.cutover import timeline as timeline_mod
 from freeze.cutover import views
+from typing import Any, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from freeze.cutover.journal import Row, Run
+    from freeze.cutover.plan import Plan, Stage
+    from freeze.cutover.runner import Runner
 
 
-def dry_run(plan, stages, hosts):
+def dry_run(plan: Plan, stages: list[Stage],
+            hosts: list[str]) -> dict[str, Any]:
     """Every action of a run, in order, as data (``plan -f json|yaml``)."""
     base = plan.freeze_command
     out = {'plan': plan.name, 'hosts': len(plan.hosts),
@@ -14,7 +24,8 @@ def dry_run(plan, stages, hosts):
     for stage in stages:
         actions = []
 
-        def add(action, run, revert=None, **more):
+        def add(action: str, run: str, revert: str | None = None,
+                **more: Any) -> None:
             actions.append(dict(n=len(actions) + 1, action=action, run=run,
                                 revert=revert or None, **more))
         if stage.freeze:
@@ -36,7 +47,7 @@ def dry_run(plan, stages, hosts):
                            for host in batch for step in stage.steps])
         if stage.thaw:
             add('thaw', freezing.off(base),
-                'freeze again: %s' % freezing.on(base, stage.freeze))
+                f'freeze again: {freezing.on(base, stage.freeze)}')
         out['stages'].append({'stage': stage.name, 'actions': actions,
                               'failure_budget': stage.budget(len(hosts))
                               if stage.has_hosts else None,
@@ -45,36 +56,38 @@ def dry_run(plan, stages, hosts):
     return out
 
 
-def describe(plan, stages, hosts):
+def describe(plan: Plan, stages: list[Stage], hosts: list[str]) -> list[str]:
     """The dry run as text lines."""
     run = dry_run(plan, stages, hosts)
-    lines = ['plan %(plan)s: %(hosts)d host(s) in %(cells)d cell(s)' % run]
+    lines = [f"plan {run['plan']}: {run['hosts']} host(s) in "
+             f"{run['cells']} cell(s)"]
     for stage in run['stages']:
-        lines += ['', 'stage %s' % stage['stage']]
+        lines += ['', f"stage {stage['stage']}"]
         if stage['failure_budget']:
-            lines.append('       stops when %d host(s) of the run have '
-                         'failed (failure budget)' % stage['failure_budget'])
+            lines.append(f"       stops when {stage['failure_budget']} "
+                         'host(s) of the run have failed (failure budget)')
         for a in stage['actions']:
             if a['action'] == 'batch':
-                lines.append('  %3d. batch %d/%d, cell %s: %d host(s), %d at '
-                             'a time, stops at %d failed'
-                             % (a['n'], a['batch'], a['batches'], a['cell'],
-                                len(a['hosts']), a['concurrency'],
-                                a['stops_at_failed']))
-                lines += ['         %(host)s %(step)s: %(run)s' % s
+                lines.append(f"  {a['n']:3d}. batch {a['batch']}/"
+                             f"{a['batches']}, cell {a['cell']}: "
+                             f"{len(a['hosts'])} host(s), {a['concurrency']} "
+                             f"at a time, stops at {a['stops_at_failed']} "
+                             'failed')
+                lines += [f"         {s['host']} {s['step']}: {s['run']}"
                           for s in a['steps']]
                 continue
-            lines.append('  %3d. %s: %s' % (a['n'], a['action'], a['run']))
+            lines.append(f"  {a['n']:3d}. {a['action']}: {a['run']}")
             if a['revert']:
-                lines.append('       revert: %s' % a['revert'])
+                lines.append(f"       revert: {a['revert']}")
         if stage['point_of_no_return']:
             lines.append('       point of no return: needs '
                          '--confirm-point-of-no-return; a rollback '
-                         'after it loses: %s' % stage['point_of_no_return'])
+                         f"after it loses: {stage['point_of_no_return']}")
     return lines
 
 
-def stages(runner, runs, units):
+def stages(runner: Runner, runs: list[Run],
+           units: dict[tuple, list[Row]]) -> list[dict[str, Any]]:
     """One row per stage of the latest plan, with its hosts counted."""
     if not runs:
         return []
@@ -94,25 +107,27 @@ def stages(runner, runs, units):
             'stage': stage.name,
             'status': runner.stage_status(plan, stage, runs, units),
             'runs': len(mine),
-            'hosts': ', '.join('%s %d' % kv for kv in sorted(counts.items())),
+            'hosts': ', '.join(f'{status} {count}'
+                               for status, count in sorted(counts.items())),
             'note': note,
             'updated': progress.when(mine[-1].updated) if mine else None})
     return rows
 
 
-def freeze_line(state):
+def freeze_line(state: dict[str, Any] | None) -> str:
     """``nova-cutover status``'s last line: the freeze as it is now."""
     if state is None:
         return 'freeze: no stage of the plan freezes'
     if 'error' in state:
-        return 'freeze: unknown (%s)' % state['error']
+        return f"freeze: unknown ({state['error']})"
     if not state.get('frozen'):
         return 'freeze (freeze-ctl status now): thawed'
-    return 'freeze (freeze-ctl status now): frozen, mode %s, reason %r' % (
-        state.get('mode'), state.get('reason'))
+    return ('freeze (freeze-ctl status now): frozen, mode '
+            f"{state.get('mode')}, reason {state.get('reason')!r}")
 
 
-def hosts(runner, runs, units, stage_filter=None):
+def hosts(runner: Runner, runs: list[Run], units: dict[tuple, list[Row]],
+          stage_filter: str | None = None) -> list[dict[str, Any]]:
     """One row per host and stage that has run for it."""
     if not runs:
         return []
@@ -133,14 +148,14 @@ def hosts(runner, runs, units, stage_filter=None):
                 'why': behind.get(host) if statuses[host] == views.SKIPPED
                 else None,
                 'done': ','.join(view.completed),
-                'last': last and '%s %s %s' % (last.op, last.step,
-                                               last.status),
+                'last': last and f'{last.op} {last.step} {last.status}',
                 'rc': last and last.rc,
                 'when': last and progress.when(last.finished or last.started)})
     return out
 
 
-def log(rows, host=None, failed=False):
+def log(rows: Iterable[Row], host: str | None = None,
+        failed: bool = False) -> list[dict[str, Any]]:
     """The journal's rows; ``failed``: actions that failed, timed out or
     are still in doubt (a check answering "not done yet" is no failure)."""
     return [{'id': r.id, 'run': r.run_id, 'stage': r.stage,
@@ -153,7 +168,8 @@ def log(rows, host=None, failed=False):
                 'failed', 'timeout', 'intent'))]
 
 
-def timeline(runner, runs, rows, history):
+def timeline(runner: Runner, runs: list[Run], rows: list[Row],
+             history: list[dict[str, Any]]) -> dict[str, Any]:
     """``report``'s data: the journal and the freeze history folded, with
     each stage's and host's status as ``status`` and ``hosts`` say them."""
     plan = runner.plan_of(runs[-1])

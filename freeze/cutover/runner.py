@@ -10,11 +10,15 @@ Decisions are taken from ``views`` over the journal's rows, the same way
 after a crash as during a run.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 import concurrent.futures
 import dataclasses
 import json
 import threading
 import time
+from typing import Any
 
 from freeze.cutover import executor
 from freeze.cutover import freezing
@@ -38,7 +42,7 @@ class CutoverError(Exception):
     """A refusal or failure explained to the operator; nothing half-done."""
 
 
-def stage_actions(stage):
+def stage_actions(stage: plan_mod.Stage) -> tuple[list[str], list[str]]:
     """The stage-level actions of a run: (before the hosts, after them)."""
     pre = (['freeze-before', 'freeze'] if stage.freeze else []) + [
         c.name for c in stage.commands]
@@ -46,7 +50,9 @@ def stage_actions(stage):
 
 
 class Runner:
-    def __init__(self, journal, progress, confirm=False, skip_fallen=False):
+    def __init__(self, journal: journal_mod.Journal,
+                 progress: progress.Progress | None, confirm: bool = False,
+                 skip_fallen: bool = False) -> None:
         self.journal = journal
         self.progress = progress
         self.confirm = confirm
@@ -56,16 +62,18 @@ class Runner:
 
     # -- what the journal says ------------------------------------------
 
-    def plan_of(self, p):
+    def plan_of(self, p: journal_mod.Run) -> plan_mod.Plan:
         if p.id not in self._plans:
             self._plans[p.id] = plan_mod.load(p.plan, hosts=p.inventory)
         return self._plans[p.id]
 
-    def unfinished(self):
+    def unfinished(self) -> list[journal_mod.Run]:
         return [p for p in self.journal.runs()
                 if p.status in views.UNFINISHED]
 
-    def stage_status(self, plan, stage, runs, units):
+    def stage_status(self, plan: plan_mod.Plan, stage: plan_mod.Stage,
+                     runs: list[journal_mod.Run],
+                     units: dict[tuple, list[Row]]) -> str:
         """not-started, rolled-back, an unfinished status, partial,
         done-with-fallbacks, done."""
         mine = [p for p in runs if p.stage == stage.name]
@@ -83,7 +91,8 @@ class Runner:
             return views.DONE_WITH_FALLBACKS
         return views.DONE
 
-    def left_behind(self, plan, stage, units):
+    def left_behind(self, plan: plan_mod.Plan, stage: plan_mod.Stage,
+                    units: dict[tuple, list[Row]]) -> dict[str, str]:
         """host -> why, for the hosts an earlier stage left behind (fallen
         back, not retried successfully nor accepted): kept out of this
         stage."""
@@ -93,10 +102,11 @@ class Runner:
             for host in plan.hosts if earlier.has_hosts else ():
                 status = _unit(units, earlier.name, host).status(names)
                 if status in views.LEFT_BEHIND and host not in behind:
-                    behind[host] = '%s in %s' % (status, earlier.name)
+                    behind[host] = f'{status} in {earlier.name}'
         return behind
 
-    def host_statuses(self, plan, stage, units):
+    def host_statuses(self, plan: plan_mod.Plan, stage: plan_mod.Stage,
+                      units: dict[tuple, list[Row]]) -> dict[str, str]:
         """host -> its status in ``stage``; a pending host an earlier stage
         left behind is ``skipped``."""
         if not stage.has_hosts:
@@ -110,7 +120,7 @@ class Runner:
                 host in behind else status
         return out
 
-    def freeze_now(self, plan):
+    def freeze_now(self, plan: plan_mod.Plan) -> dict[str, Any] | None:
         """The freeze as freeze-ctl says it is now, not as the journal last
         left it (a runner killed mid-thaw): its status document, or
         ``{'error': why}``; None when no stage of the plan freezes."""
@@ -120,7 +130,7 @@ class Runner:
                                    'status', dict)
         return {'error': error} if error else state
 
-    def freeze_history(self, plan):
+    def freeze_history(self, plan: plan_mod.Plan) -> list[dict[str, Any]]:
         """freeze-ctl's audit history of the plan's freeze state (``report``
         folds it into freeze windows); [] when no stage of the plan
         freezes."""
@@ -134,13 +144,15 @@ class Runner:
 
     # -- run ------------------------------------------------------------
 
-    def run(self, plan, stage_name=None, selection=None, retry=False):
+    def run(self, plan: plan_mod.Plan, stage_name: str | None = None,
+            selection: tuple[str | None, list[str] | None] | None = None,
+            retry: bool = False) -> str:
         """Start runs: one stage, or every stage not done, in order."""
         busy = self.unfinished()
         if busy:
             raise CutoverError(
-                'run %d of stage %s is %s: resume it or roll it back first'
-                % (busy[-1].id, busy[-1].stage, busy[-1].status))
+                f'run {busy[-1].id} of stage {busy[-1].stage} is '
+                f'{busy[-1].status}: resume it or roll it back first')
         stages = [plan.stage(stage_name)] if stage_name else plan.stages
         if selection is not None and not all(s.has_hosts for s in stages):
             raise CutoverError('--cell/--hosts choose hosts: give --stage '
@@ -188,7 +200,10 @@ class Runner:
         return views.DONE_WITH_FALLBACKS if status == views.DONE and left \
             else status
 
-    def _check_order(self, plan, stage, runs, units, retry=False):
+    def _check_order(self, plan: plan_mod.Plan, stage: plan_mod.Stage,
+                     runs: list[journal_mod.Run],
+                     units: dict[tuple, list[Row]],
+                     retry: bool = False) -> None:
         """Stages run in plan order; fallen-back hosts may be retried
         later, once the stage after theirs has run."""
         for earlier in plan.stages[:plan.stages.index(stage)]:
@@ -198,22 +213,25 @@ class Runner:
                 continue
             if status == views.DONE_WITH_FALLBACKS:
                 raise CutoverError(
-                    'stage %s comes after %s, which is %s: retry-hosts, '
-                    'accept-hosts, or run --skip-fallen-back-hosts to go on '
-                    'without them' % (stage.name, earlier.name, status))
+                    f'stage {stage.name} comes after {earlier.name}, which is '
+                    f'{status}: retry-hosts, accept-hosts, or run '
+                    '--skip-fallen-back-hosts to go on without them')
             if status != views.DONE:
-                raise CutoverError('stage %s comes after %s, which is %s'
-                                   % (stage.name, earlier.name, status))
+                raise CutoverError(f'stage {stage.name} comes after '
+                                   f'{earlier.name}, which is {status}')
         after = plan.stages[plan.stages.index(stage) + 1:]
         later = [] if retry else [
             s.name for s in after
             if self.stage_status(plan, s, runs, units)
             not in ('not-started', views.ROLLED_BACK)]
         if later:
-            raise CutoverError('stage %s has run after %s: roll it back '
-                               'first' % (', '.join(later), stage.name))
+            raise CutoverError(f"stage {', '.join(later)} has run after "
+                               f'{stage.name}: roll it back first')
 
-    def _hosts_for(self, plan, stage, units, selection, retry):
+    def _hosts_for(self, plan: plan_mod.Plan, stage: plan_mod.Stage,
+                   units: dict[tuple, list[Row]],
+                   selection: tuple[str | None, list[str] | None] | None,
+                   retry: bool) -> list[str]:
         if not stage.has_hosts:
             return []
         chosen = plan.select(*selection) if selection else list(plan.hosts)
@@ -221,7 +239,7 @@ class Runner:
         wanted = views.LEFT_BEHIND if retry else ('pending',)
         return [h for h in chosen if statuses[h] in wanted]
 
-    def _fallbacks(self, plan, stage):
+    def _fallbacks(self, plan: plan_mod.Plan, stage: plan_mod.Stage) -> bool:
         """After a run: did the stage leave hosts behind?  Says so."""
         units = self.units()
         status = self.stage_status(plan, stage, self.journal.runs(), units)
@@ -232,32 +250,31 @@ class Runner:
                   if s in views.LEFT_BEHIND + (views.SKIPPED,)]
         self.progress.event(
             views.DONE_WITH_FALLBACKS, stage=stage.name, hosts=len(behind),
-            note='left behind, and kept out of later stages: %s. Then: '
-                 'retry-hosts, accept-hosts, or run '
-                 '--skip-fallen-back-hosts' % ', '.join(behind[:20]))
+            note='left behind, and kept out of later stages: '
+                 f"{', '.join(behind[:20])}. Then: retry-hosts, accept-hosts, "
+                 'or run --skip-fallen-back-hosts')
         return True
 
-    def accept(self, stage_name, hosts):
+    def accept(self, stage_name: str | None, hosts: list[str]) -> str:
         """The operator accepts fallen-back hosts as done in a stage (set
         right by hand): later stages take them again."""
         busy = self.unfinished()
         if busy:
-            raise CutoverError('run %d of stage %s is %s: resume it or roll '
-                               'it back first' % (busy[-1].id, busy[-1].stage,
-                                                  busy[-1].status))
+            raise CutoverError(f'run {busy[-1].id} of stage {busy[-1].stage} '
+                               f'is {busy[-1].status}: resume it or roll '
+                               'it back first')
         runs = self.journal.runs()
         mine = [p for p in runs if p.stage == stage_name]
         if not mine:
-            raise CutoverError('stage %s has not run' % stage_name)
+            raise CutoverError(f'stage {stage_name} has not run')
         plan = self.plan_of(runs[-1])
         stage = plan.stage(stage_name)
         statuses = self.host_statuses(plan, stage, self.units(stage_name))
         for host in hosts:
             if statuses.get(host) not in views.LEFT_BEHIND:
                 raise CutoverError(
-                    'host %s is %s in stage %s, not fallen back'
-                    % (host, statuses.get(host, 'not in the plan'),
-                       stage_name))
+                    f"host {host} is {statuses.get(host, 'not in the plan')} "
+                    f'in stage {stage_name}, not fallen back')
         for host in hosts:
             self.journal.mark(mine[-1].id, stage_name, host,
                               views.MARK_ACCEPTED, 'accepted by the operator')
@@ -266,7 +283,7 @@ class Runner:
 
     # -- resume -----------------------------------------------------------
 
-    def resume(self):
+    def resume(self) -> str:
         """Finish the unfinished run; when it was part of ``run PLAN``
         (the whole plan), go on to the plan's end (or its next
         confirmation)."""
@@ -296,10 +313,11 @@ class Runner:
 
     # -- forward ----------------------------------------------------------
 
-    def _run_by_id(self, run_id):
+    def _run_by_id(self, run_id: int) -> journal_mod.Run:
         return next(p for p in self.journal.runs() if p.id == run_id)
 
-    def units(self, stage=None):
+    def units(self,
+              stage: plan_mod.Stage | None = None) -> dict[tuple, list[Row]]:
         """Journal rows by unit: (stage, host), or (run, '') for a run's
         stage-level actions."""
         rows = {}
@@ -308,7 +326,7 @@ class Runner:
             rows.setdefault(key, []).append(row)
         return rows
 
-    def _forward(self, p):
+    def _forward(self, p: journal_mod.Run) -> str:
         plan = self.plan_of(p)
         stage = plan.stage(p.stage)
         self.journal.set_run(p.id, views.RUNNING)
@@ -319,7 +337,7 @@ class Runner:
         stage_rows = rows.setdefault((p.id, ''), [])
         for name in pre:
             if not self._stage_action(p, plan, stage, stage_rows, name):
-                return self._stop(p, 'stage action %s failed' % name)
+                return self._stop(p, f'stage action {name} failed')
         if stage.has_hosts:
             stopped = self._hosts(p, plan, stage, rows)
             if stopped:
@@ -340,19 +358,22 @@ class Runner:
                                       journal_mod.CONFIRM, 'ok'))
                 self.progress.event('confirmed', stage=stage.name, run=p.id)
             if not self._stage_action(p, plan, stage, stage_rows, name):
-                return self._stop(p, 'stage action %s failed' % name)
+                return self._stop(p, f'stage action {name} failed')
         self.journal.set_run(p.id, views.DONE)
         self.progress.event('stage-done', stage=stage.name, run=p.id)
         return views.DONE
 
-    def _stop(self, p, note, already=False):
+    def _stop(self, p: journal_mod.Run, note: str,
+              already: bool = False) -> str:
         if not already:
             self.journal.set_run(p.id, views.STOPPED, note)
         self.progress.event('stage-stopped', stage=p.stage, run=p.id,
                             note=note)
         return views.STOPPED
 
-    def _stage_command(self, plan, stage, name, stage_rows, op='do'):
+    def _stage_command(self, plan: plan_mod.Plan, stage: plan_mod.Stage,
+                       name: str, stage_rows: list[Row],
+                       op: str = 'do') -> str | None:
         """The rendered command of a stage-level action (and its revert)."""
         base = plan.freeze_command
         if name == 'freeze-before':
@@ -370,7 +391,9 @@ class Runner:
         template = step.run if op == 'do' else step.revert
         return template and plan.render(template, stage.name)
 
-    def _stage_action(self, p, plan, stage, stage_rows, name):
+    def _stage_action(self, p: journal_mod.Run, plan: plan_mod.Plan,
+                      stage: plan_mod.Stage, stage_rows: list[Row],
+                      name: str) -> bool:
         view = views.unit_view(stage_rows)
         if name in view.completed:
             return True
@@ -388,10 +411,13 @@ class Runner:
                             stage_rows)
         self.progress.event('stage-action', stage=stage.name, action=name,
                             status=outcome.status, rc=outcome.rc,
-                            seconds='%.2f' % outcome.seconds)
+                            seconds=f'{outcome.seconds:.2f}')
         return outcome.status == 'ok'
 
-    def _settled_in_doubt(self, p, unit, stage, step, view, rows, plan):
+    def _settled_in_doubt(self, p: journal_mod.Run, unit: str,
+                          stage: plan_mod.Stage, step: str,
+                          view: views.UnitView, rows: list[Row],
+                          plan: plan_mod.Plan) -> str | None:
         """An intent without a result: its real status ('ok', 'failed',
         'timeout') when its command ran to an end (collected, waited for if
         still running); else 'ok' when the step's check says it is done;
@@ -410,7 +436,8 @@ class Runner:
                             step.timeout, rows)
         return 'ok' if outcome.status == 'ok' else None
 
-    def _resolve(self, p, row, timeout, rows):
+    def _resolve(self, p: journal_mod.Run, row: Row, timeout: float,
+                 rows: list[Row]) -> executor.Outcome:
         """A row a killed runner left without a result: wait for its
         command while it still runs (saying so), then journal what it
         really did.  None when it did not run to an end (never let through
@@ -439,14 +466,16 @@ class Runner:
                             status=status, rc=rc)
         return outcome
 
-    def _act(self, p, stage, unit, step, op, command, timeout, rows):
+    def _act(self, p: journal_mod.Run, stage: plan_mod.Stage, unit: str,
+             step: str, op: str, command: str, timeout: float,
+             rows: list[Row]) -> executor.Outcome:
         """One journalled command; its final row is appended to ``rows``."""
         try:
             gated = executor.Gated(command,
                                    self.journal.new_log(unit, step, op))
         except OSError as exc:  # its log file, or the fork
-            raise CutoverError('cannot start %s %s of %s: %s'
-                               % (op, step, unit or stage, exc))
+            raise CutoverError(f'cannot start {op} {step} of {unit or stage}: '
+                               f'{exc}')
         started_at, started = gated.started_at(), time.time()
         try:
             row_id = self.journal.intent(p.id, stage, unit, step, op,
@@ -463,13 +492,16 @@ class Runner:
                         outcome.output, started, time.time(), gated.log))
         return outcome
 
-    def _mark(self, p, stage, host, mark, rows, note=''):
+    def _mark(self, p: journal_mod.Run, stage: plan_mod.Stage, host: str,
+              mark: str, rows: list[Row], note: str = '') -> None:
         self.journal.mark(p.id, stage, host, mark, note)
         rows.append(Row(0, p.id, stage, host, '', 'mark', mark))
 
     # -- hosts ------------------------------------------------------------
 
-    def _hosts(self, p, plan, stage, rows):
+    def _hosts(self, p: journal_mod.Run, plan: plan_mod.Plan,
+               stage: plan_mod.Stage,
+               rows: dict[tuple, list[Row]]) -> str | None:
         """Batches in order; returns why the run stopped, or None."""
         names = _names(stage.steps)
         hosts = list(p.hosts)
@@ -489,7 +521,11 @@ class Runner:
                             counts.remaining, final=True)
         return None
 
-    def _batch(self, p, plan, stage, batch, host_rows, pool, counts, number):
+    def _batch(self, p: journal_mod.Run, plan: plan_mod.Plan,
+               stage: plan_mod.Stage, batch: list[str],
+               host_rows: dict[str, list[Row]],
+               pool: concurrent.futures.Executor, counts: _Counts,
+               number: int) -> str | None:
         """One batch; stops it at its threshold, or at a new failure that
         spends the stage's failure budget (failures in this run, every
         batch together)."""
@@ -525,14 +561,12 @@ class Runner:
         if not stop.is_set():
             return None
         if len(failed) >= limit:
-            note = ('batch %d: %d of %d hosts failed (threshold %d): the '
-                    'batch is reverted' % (number, len(failed), len(batch),
-                                           limit))
+            note = (f'batch {number}: {len(failed)} of {len(batch)} hosts '
+                    f'failed (threshold {limit}): the batch is reverted')
         else:
-            note = ('failure budget spent: %d of the run\'s %d hosts failed '
-                    '(budget %d): batch %d is reverted'
-                    % (elsewhere + len(failed), len(p.hosts), budget,
-                       number))
+            note = (f'failure budget spent: {elsewhere + len(failed)} of the '
+                    f'run\'s {len(p.hosts)} hosts failed '
+                    f'(budget {budget}): batch {number} is reverted')
         self.journal.set_run(p.id, views.STOPPED, note)
         reverted = list(pool.map(
             lambda h: self._revert_host(p, plan, stage, h, host_rows[h],
@@ -541,9 +575,11 @@ class Runner:
              in ('done', 'running', views.MARK_FALLEN_BACK)]))
         stuck = reverted.count(views.MARK_STUCK)
         return note + ('' if not stuck else
-                       '; %d host(s) could not be reverted' % stuck)
+                       f'; {stuck} host(s) could not be reverted')
 
-    def _host(self, p, plan, stage, host, rows, stop):
+    def _host(self, p: journal_mod.Run, plan: plan_mod.Plan,
+              stage: plan_mod.Stage, host: str, rows: list[Row],
+              stop: threading.Event) -> str | None:
         """Forward one host through every step; on failure fall back."""
         if stop.is_set():
             return None
@@ -574,7 +610,9 @@ class Runner:
         return self._revert_host(p, plan, stage, host, rows,
                                  views.MARK_FALLEN_BACK)
 
-    def _revert_host(self, p, plan, stage, host, rows, mark):
+    def _revert_host(self, p: journal_mod.Run, plan: plan_mod.Plan,
+                     stage: plan_mod.Stage, host: str, rows: list[Row],
+                     mark: str) -> str:
         """Revert what the host has applied, last first; then mark it."""
         view = views.unit_view(rows)
         if view.in_doubt is not None:
@@ -590,14 +628,14 @@ class Runner:
                                 step.timeout, rows)
             if outcome.status != 'ok':
                 self._mark(p, stage.name, host, views.MARK_STUCK, rows,
-                           'revert of %s failed' % name)
+                           f'revert of {name} failed')
                 return views.MARK_STUCK
         self._mark(p, stage.name, host, mark, rows)
         return mark
 
     # -- rollback ---------------------------------------------------------
 
-    def rollback(self, stage_name=None):
+    def rollback(self, stage_name: str | None = None) -> str:
         """Revert one stage (default: the last one run); every run of it,
         last first."""
         mine = self._rollback_runs(stage_name)
@@ -611,7 +649,7 @@ class Runner:
                 break
         return status
 
-    def rollback_all(self):
+    def rollback_all(self) -> str:
         """Revert every stage that ran, last first; stops where one stops
         (or asks for its point of no return)."""
         while any(p.status != views.ROLLED_BACK
@@ -621,7 +659,8 @@ class Runner:
                 return status
         return views.ROLLED_BACK
 
-    def rollback_preview(self, stage_name=None, every=False):
+    def rollback_preview(self, stage_name: str | None = None,
+                         every: bool = False) -> list[dict[str, Any]]:
         """What ``rollback`` would revert, in order, as rows; runs nothing.
         A command left in doubt is listed as applied."""
         out, previewed = [], set()
@@ -637,7 +676,9 @@ class Runner:
             if not every or not mine:
                 return out
 
-    def _rollback_runs(self, stage_name=None, live=None, quiet=False):
+    def _rollback_runs(self, stage_name: str | None = None,
+                       live: list[journal_mod.Run] | None = None,
+                       quiet: bool = False) -> list[journal_mod.Run]:
         """The runs a rollback of ``stage_name`` reverts, checked; [] when
         it is rolled back already."""
         runs = self.journal.runs()
@@ -648,8 +689,7 @@ class Runner:
             raise CutoverError('nothing to roll back: nothing has run')
         if stage_name is not None and all(p.stage != stage_name
                                           for p in runs):
-            raise CutoverError('stage %s has nothing to roll back'
-                               % stage_name)
+            raise CutoverError(f'stage {stage_name} has nothing to roll back')
         if all(p.stage != stage_name for p in live) and (
                 stage_name is not None or not live):
             # Rolled back already (say, a rollback killed just after it
@@ -664,18 +704,17 @@ class Runner:
         target = stage_name or started[-1]
         plan.stage(target)
         if target not in started:
-            raise CutoverError('stage %s has nothing to roll back' % target)
+            raise CutoverError(f'stage {target} has nothing to roll back')
         if started[-1] != target:
-            raise CutoverError('roll back %s first: it ran after %s'
-                               % (started[-1], target))
+            raise CutoverError(f'roll back {started[-1]} first: it ran after '
+                               f'{target}')
         if busy and busy[-1].stage != target:
-            raise CutoverError('run %d of stage %s is %s: resume or roll '
-                               'back that stage first'
-                               % (busy[-1].id, busy[-1].stage,
-                                  busy[-1].status))
+            raise CutoverError(f'run {busy[-1].id} of stage {busy[-1].stage} '
+                               f'is {busy[-1].status}: resume or roll '
+                               'back that stage first')
         return [p for p in live if p.stage == target]
 
-    def _past_point_of_no_return(self, p):
+    def _past_point_of_no_return(self, p: journal_mod.Run) -> str | None:
         """What rolling back run ``p`` loses, when it was thawed after its
         point of no return; else None."""
         stage = self.plan_of(p).stage(p.stage)
@@ -683,17 +722,16 @@ class Runner:
             self.units(p.stage).get((p.id, ''), [])).completed
         return stage.point_of_no_return if thawed else None
 
-    def _check_point_of_no_return(self, mine):
+    def _check_point_of_no_return(self, mine: list[journal_mod.Run]) -> None:
         for p in mine:
             loses = self._past_point_of_no_return(p)
             if loses and not self.confirm:
                 raise CutoverError(
-                    'stage %s was thawed after its point of no return. '
-                    'Rolling it back loses: %s\nGive '
-                    '--confirm-point-of-no-return to roll back anyway.'
-                    % (p.stage, loses))
+                    f'stage {p.stage} was thawed after its point of no '
+                    f'return. Rolling it back loses: {loses}\nGive '
+                    '--confirm-point-of-no-return to roll back anyway.')
 
-    def _preview_run(self, p):
+    def _preview_run(self, p: journal_mod.Run) -> list[dict[str, Any]]:
         """``_rollback_run``'s reverts, listed in its order."""
         plan = self.plan_of(p)
         stage = plan.stage(p.stage)
@@ -701,22 +739,23 @@ class Runner:
         stage_rows = rows.get((p.id, ''), [])
         out = []
 
-        def add(unit, step, command, note=None):
+        def add(unit: str, step: str, command: str | None,
+                note: str | None = None) -> None:
             out.append({'stage': stage.name, 'run': p.id, 'unit': unit or '-',
                         'step': step, 'revert': command, 'note': note})
         loses = self._past_point_of_no_return(p)
         if loses:
-            add('', 'thaw', None, 'past the point of no return: loses %s; '
-                'needs --confirm-point-of-no-return' % loses)
+            add('', 'thaw', None, 'past the point of no return: loses '
+                f'{loses}; needs --confirm-point-of-no-return')
         pre, post = stage_actions(stage)
         applied = views.unit_view(stage_rows).applied
 
-        def revert(name):
+        def revert(name: str) -> str | None:
             try:
                 return self._stage_command(plan, stage, name, stage_rows,
                                            'revert')
             except freezing.FreezeStatusError as exc:
-                raise CutoverError('stage %s: %s' % (stage.name, exc))
+                raise CutoverError(f'stage {stage.name}: {exc}')
         for name in reversed(post):
             if name in applied:
                 add('', name, revert(name))
@@ -735,7 +774,7 @@ class Runner:
                 add('', name, revert(name))
         return out
 
-    def _rollback_run(self, p):
+    def _rollback_run(self, p: journal_mod.Run) -> str:
         plan = self.plan_of(p)
         stage = plan.stage(p.stage)
         self.journal.set_run(p.id, views.ROLLING_BACK)
@@ -760,20 +799,22 @@ class Runner:
                      if r == views.MARK_STUCK]
             if stuck:
                 return self._rollback_stuck(
-                    p, 'host(s) could not be reverted: %s' % ', '.join(stuck))
+                    p, f"host(s) could not be reverted: {', '.join(stuck)}")
         if not self._revert_stage_actions(p, plan, stage, stage_rows, pre):
             return self._rollback_stuck(p, 'a stage action did not revert')
         self.journal.set_run(p.id, views.ROLLED_BACK)
         self.progress.event('rollback-done', stage=stage.name, run=p.id)
         return views.ROLLED_BACK
 
-    def _rollback_stuck(self, p, note):
+    def _rollback_stuck(self, p: journal_mod.Run, note: str) -> str:
         self.journal.set_run(p.id, views.ROLLING_BACK, note)
         self.progress.event('rollback-stopped', stage=p.stage, run=p.id,
                             note=note)
         return views.STOPPED
 
-    def _revert_stage_actions(self, p, plan, stage, stage_rows, names):
+    def _revert_stage_actions(self, p: journal_mod.Run, plan: plan_mod.Plan,
+                              stage: plan_mod.Stage, stage_rows: list[Row],
+                              names: Iterable[str]) -> bool:
         for name in reversed(names):
             view = views.unit_view(stage_rows)
             if name not in view.applied:
@@ -790,7 +831,7 @@ class Runner:
                 command = self._stage_command(plan, stage, name, stage_rows,
                                               'revert')
             except freezing.FreezeStatusError as exc:
-                raise CutoverError('stage %s: %s' % (stage.name, exc))
+                raise CutoverError(f'stage {stage.name}: {exc}')
             if command is None:
                 stage_rows.append(Row(0, p.id, stage.name, '', name,
                                       'revert', 'ok'))
@@ -808,22 +849,22 @@ class Runner:
         return True
 
 
-def point_of_no_return_text(stage):
-    return ('stage %s is verified and the API stays frozen (%s). Thawing is '
-            'the point of no return: a rollback after it loses: %s. To thaw: '
-            'nova-cutover resume --confirm-point-of-no-return'
-            % (stage.name, stage.freeze.mode, stage.point_of_no_return))
+def point_of_no_return_text(stage: plan_mod.Stage) -> str:
+    return (f'stage {stage.name} is verified and the API stays frozen '
+            f'({stage.freeze.mode}). Thawing is the point of no return: a '
+            f'rollback after it loses: {stage.point_of_no_return}. To thaw: '
+            'nova-cutover resume --confirm-point-of-no-return')
 
 
 class _Counts:
     """Hosts of a run: done, failed, remaining; feeds the progress line."""
 
-    def __init__(self, stage, progress):
+    def __init__(self, stage: str, progress: progress.Progress) -> None:
         self.stage, self.progress = stage, progress
         self.done = self.failed = self.remaining = 0
         self._lock = threading.Lock()
 
-    def add(self, status, run_id, view):
+    def add(self, status: str, run_id: int, view: views.UnitView) -> None:
         if status == 'done':
             self.done += 1
         elif view.mark_run == run_id and status in HOST_END:
@@ -831,7 +872,7 @@ class _Counts:
         else:
             self.remaining += 1
 
-    def finish(self, result):
+    def finish(self, result: str | None) -> None:
         with self._lock:
             self.remaining -= 1
             if result == 'done':
@@ -842,7 +883,7 @@ class _Counts:
                                 self.remaining)
 
 
-def _freeze_ctl(command, what, kind):
+def _freeze_ctl(command: str, what: str, kind: type) -> tuple[Any, str | None]:
     """(``kind`` of the JSON a read-only freeze-ctl command printed, None)
     or (None, why not)."""
     rc, out, err = executor.output_of(command, STATUS_TIMEOUT)
@@ -853,33 +894,34 @@ def _freeze_ctl(command, what, kind):
     if isinstance(data, kind):
         return data, None
     lines = (err or out).strip().splitlines()
-    return None, 'freeze-ctl %s: %s' % (what, lines[-1] if lines
-                                        else 'exit %s' % rc)
+    last = lines[-1] if lines else f'exit {rc}'
+    return None, f'freeze-ctl {what}: {last}'
 
 
-def _names(steps):
+def _names(steps: Iterable[plan_mod.Step]) -> list[str]:
     return [s.name for s in steps]
 
 
-def _unit(units, stage, host):
+def _unit(units: dict[tuple, list[Row]], stage: str,
+          host: str) -> views.UnitView:
     return views.unit_view(units.get((stage, host), []))
 
 
-def _failed_in(rows, run_id):
+def _failed_in(rows: list[Row], run_id: int) -> bool:
     view = views.unit_view(rows)
     return view.mark in (views.MARK_FALLEN_BACK, views.MARK_STUCK) and \
         view.mark_run == run_id and view.run_id is None
 
 
-def _failed_step(rows):
+def _failed_step(rows: list[Row]) -> str:
     for row in reversed(rows):
         if row.op == 'do' and row.status in ('failed', 'timeout'):
-            return '%s (%s)' % (row.step, row.status)
+            return f'{row.step} ({row.status})'
     return ''
 
 
-def _last_ok(rows, step):
+def _last_ok(rows: list[Row], step: str) -> Row:
     for row in reversed(rows):
         if row.step == step and row.op == 'do' and row.status == 'ok':
             return row
-    raise CutoverError('the journal has no result for %s' % step)
+    raise CutoverError(f'the journal has no result for {step}')

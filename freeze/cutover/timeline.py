@@ -6,11 +6,19 @@ audit history as ``freeze-ctl history -f json`` prints it), so the same
 report serves a real cutover and a rehearsal.  Nothing here runs anything.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 import datetime
+from typing import Any, TYPE_CHECKING
 
 from freeze.cutover import availability
 from freeze.cutover import views
 from freeze.state import document
+
+if TYPE_CHECKING:
+    from freeze.cutover.journal import Row, Run
+    from freeze.cutover.plan import Plan
 
 #: a host's outcome in one run, from the marks the runner journals
 RUN_MARKS = (views.MARK_FALLEN_BACK, views.MARK_STUCK, views.MARK_BATCH,
@@ -26,7 +34,7 @@ class TimelineError(ValueError):
     """The freeze history cannot be read as freeze-ctl prints it."""
 
 
-def iso(seconds):
+def iso(seconds: float | None) -> str | None:
     """A journal time (seconds since the epoch) as freeze-ctl writes times."""
     if seconds is None:
         return None
@@ -34,13 +42,14 @@ def iso(seconds):
         seconds, datetime.timezone.utc))
 
 
-def seconds_of(text):
+def seconds_of(text: str | None) -> float | None:
     """The inverse of :func:`iso`."""
     parsed = document.parse_time(text)
     return None if parsed is None else parsed.timestamp()
 
 
-def windows(history, start=None, end=None):
+def windows(history: list[dict[str, Any]], start: str | None = None,
+            end: str | None = None) -> list[dict[str, Any]]:
     """Freeze windows (mode, reason, who, start, end) from freeze-ctl's
     history rows, oldest first; ``end`` None: still frozen.  A change of
     mode or reason while frozen starts a new window.  Only windows that
@@ -64,19 +73,19 @@ def windows(history, start=None, end=None):
                            'end': None}
                 out.append(current)
     except (KeyError, TypeError, IndexError, ValueError) as exc:
-        raise TimelineError('freeze history: unexpected entry (%s: %s)'
-                            % (type(exc).__name__, exc))
+        raise TimelineError('freeze history: unexpected entry '
+                            f'({type(exc).__name__}: {exc})')
     return [w for w in out
             if (end is None or w['start'] <= end)
             and (start is None or w['end'] is None or w['end'] >= start)]
 
 
-def _span(rows):
+def _span(rows: Iterable[Row]) -> tuple[float | None, float | None]:
     times = [t for r in rows for t in (r.started, r.finished) if t]
     return (min(times), max(times)) if times else (None, None)
 
 
-def _host_outcome(rows, steps):
+def _host_outcome(rows: list[Row], steps: list[str]) -> str:
     """One host's outcome in one run, from that run's rows alone."""
     marks = [r.status for r in rows if r.op == 'mark'
              and r.status in RUN_MARKS]
@@ -87,7 +96,7 @@ def _host_outcome(rows, steps):
     return 'not-run' if status == 'pending' else OUTCOMES.get(status, status)
 
 
-def _run(p, plan, rows):
+def _run(p: Run, plan: Plan, rows: list[Row]) -> dict[str, Any]:
     """One run: its stage actions, its batches, each host's outcome."""
     stage = plan.stage(p.stage)
     steps = [s.name for s in stage.steps]
@@ -119,7 +128,8 @@ def _run(p, plan, rows):
         'batches': batches}
 
 
-def _summary(runs, final):
+def _summary(runs: list[dict[str, Any]],
+             final: dict[str, str]) -> dict[str, list[str]]:
     """Hosts of a stage by outcome: their final status, plus ``retried``
     (run again after falling back in an earlier run)."""
     out = {name: [] for name in SUMMARY}
@@ -138,7 +148,10 @@ def _summary(runs, final):
     return out
 
 
-def build(plan, plan_of, runs, rows, history, stage_status, host_status):
+def build(plan: Plan, plan_of: Callable[[Run], Plan], runs: list[Run],
+          rows: list[Row], history: list[dict[str, Any]],
+          stage_status: Callable[..., str],
+          host_status: Callable[..., dict[str, str]]) -> dict[str, Any]:
     """The report's data.
 
     ``plan``: the latest run's plan (its stages, in order); ``plan_of``:

@@ -5,9 +5,16 @@ same functions over the same rows say what is done, what is in doubt (an
 intent without a result) and what must be reverted.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 import dataclasses
+from typing import TYPE_CHECKING
 
 from freeze.cutover.journal import CONFIRM, INTENT, LOST
+
+if TYPE_CHECKING:
+    from freeze.cutover.journal import Row
 
 #: host marks; the first two make a host pending again
 MARK_BATCH = 'batch-reverted'     # its batch stopped: reverted with it
@@ -49,7 +56,7 @@ class UnitView:
     last: object = None         # the last command Row
     confirmed: bool = False     # the point of no return was confirmed
 
-    def status(self, steps):
+    def status(self, steps: list[str]) -> str:
         if self.failed is not None:
             return 'failing'
         if self.run_id is None:
@@ -59,12 +66,12 @@ class UnitView:
             return 'done'
         return 'running'
 
-    def to_revert(self):
+    def to_revert(self) -> list[str]:
         """Steps that may have changed the host, last first."""
         return self.applied[::-1]
 
 
-def unit_view(rows):
+def unit_view(rows: Iterable[Row]) -> UnitView:
     """Fold one unit's rows (in journal order) into its view."""
     view = UnitView()
     for row in rows:
@@ -111,6 +118,6 @@ def unit_view(rows):
     return view
 
 
-def _add(steps, step):
+def _add(steps: list[str], step: str) -> None:
     if step not in steps:
         steps.append(step)

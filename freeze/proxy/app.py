@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import webob
 from oslo_config import cfg
 
 from freeze import identity
 from freeze.proxy import conf as proxy_conf
-from freeze.proxy import extensions, query, view
+from freeze.proxy import extensions, index, query, view
 from freeze.proxy import loader as loader_mod
 from freeze.proxy.query import ApiError
 from freeze.translate.neutron import COLLECTIONS
@@ -67,14 +68,16 @@ def _not_found(message: str = 'The resource could not be found.'
 
 
 class ProxyApp:
-    def __init__(self, loader: loader_mod.Loader, retry_after: int = 300,
-                 all_projects_roles: Iterable[str] = ('admin', 'service')):
+    def __init__(
+            self, loader: loader_mod.Loader, retry_after: int = 300,
+            all_projects_roles: Iterable[str] = ('admin', 'service')) -> None:
         self.loader = loader
         self.retry_after = retry_after
         self.all_projects_roles = frozenset(
             r.lower() for r in all_projects_roles)
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> list[bytes]:
         request = webob.Request(environ)
         headers = []
         try:
@@ -169,7 +172,8 @@ class ProxyApp:
         return body
 
 
-    def _view(self, request: webob.Request, collection: str):
+    def _view(self, request: webob.Request, collection: str,
+              ) -> tuple[index.Collection, Callable[[dict], bool] | None]:
         """The collection's index and, for a caller scoped to a project,
         what it may see (None: everything)."""
         current = self.loader.current
@@ -182,7 +186,8 @@ class ProxyApp:
                                                          project))
 
     @staticmethod
-    def _one(items, visible, collection: str, id: str) -> dict:
+    def _one(items: index.Collection, visible: Callable[[dict], bool] | None,
+             collection: str, id: str) -> dict:
         obj = items.by_id.get(id)
         if obj is None or (visible and not visible(obj)):
             error, message = NOT_FOUND[collection]
@@ -241,14 +246,15 @@ def shared_loader(conf: cfg.ConfigOpts) -> loader_mod.Loader:
         return _LOADER
 
 
-def app_factory(global_conf, **local_conf):
+def app_factory(global_conf: dict[str, str], **local_conf: str) -> ProxyApp:
     """Paste app: the API over ``[proxy]`` of the loaded configuration."""
     proxy_conf.register_opts(cfg.CONF)
     return ProxyApp(shared_loader(cfg.CONF), cfg.CONF.proxy.retry_after,
                     cfg.CONF.proxy.all_projects_roles)
 
 
-def pipeline_factory(loader, global_conf, **local_conf):
+def pipeline_factory(loader: Any, global_conf: dict[str, str],
+                     **local_conf: str) -> Any:
     """Paste composite: the pipeline named by ``[proxy] auth_strategy``."""
     proxy_conf.register_opts(cfg.CONF)
     names = local_conf[cfg.CONF.proxy.auth_strategy].split()

@@ -5,6 +5,8 @@ Listed through ``list_opts`` for the ``oslo.config.opts`` entry point
 keystonemiddleware's own ``[keystone_authtoken]`` section of the same file.
 """
 
+from __future__ import annotations
+
 from oslo_config import cfg
 
 GROUP = 'proxy'
@@ -47,5 +49,5 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(OPTS, group=GROUP)
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [(GROUP, OPTS)]

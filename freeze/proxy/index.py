@@ -38,7 +38,7 @@ INDEXED = {
 
 
 class Collection:
-    def __init__(self, objs: list[dict], indexed: Iterable[str]):
+    def __init__(self, objs: list[dict], indexed: Iterable[str]) -> None:
         self.objs = objs                     # sorted by id
         self.ids = [o['id'] for o in objs]
         self.by_id = {o['id']: o for o in objs}
@@ -96,7 +96,8 @@ class Collection:
         return best, rest
 
 
-def _page(seq, after: int, before: int, q: query.Query):
+def _page(seq: list[dict], after: int, before: int,
+          q: query.Query) -> list[dict]:
     """``after``/``before``: where the items after/before the marker start
     and end (0 and len without a marker)."""
     if not q.limit:
@@ -107,7 +108,7 @@ def _page(seq, after: int, before: int, q: query.Query):
 
 
 class Index:
-    def __init__(self, objects: view.View):
+    def __init__(self, objects: view.View) -> None:
         self.collections = {name: Collection(objs, INDEXED.get(name, ()))
                             for name, objs in objects.items()}
         #: networks every project sees: shared and external ones

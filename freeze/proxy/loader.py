@@ -57,7 +57,7 @@ class Loader:
     def __init__(self, url: str, settings: Settings,
                  poll_interval: float = 2.0,
                  full_refresh_interval: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = source.engine(url)
         self.settings = settings
         self.poll_interval = poll_interval

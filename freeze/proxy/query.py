@@ -29,7 +29,7 @@ _FALSE = frozenset({'0', 'f', 'false', 'off', 'n', 'no'})
 class ApiError(Exception):
     """An error answered as ``{"NeutronError": {type, message, detail}}``."""
 
-    def __init__(self, status: int, type: str, message: str):
+    def __init__(self, status: int, type: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.type = type

@@ -86,7 +86,7 @@ def build(desired: Desired) -> View:
 
 
 class _Builder:
-    def __init__(self, desired: Desired):
+    def __init__(self, desired: Desired) -> None:
         self.res = desired.resources
         self.ids = {key: r.stable_id for kind in self.res.values()
                     for key, r in kind.items()}
@@ -294,7 +294,8 @@ class _Builder:
                     'mac_address', 'name', 'network_id', 'status')}}
 
 
-def _pools(cidr, gateway: str) -> tuple[tuple[str, str], ...]:
+def _pools(cidr: ipaddress.IPv4Network | ipaddress.IPv6Network,
+           gateway: str) -> tuple[tuple[str, str], ...]:
     """Neutron's default allocation pools: the subnet without its network
     address, IPv4 broadcast and gateway."""
     first = int(cidr.network_address) + 1

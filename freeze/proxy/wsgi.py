@@ -9,6 +9,7 @@ fork, so each worker has its own loader thread); the config file comes from
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -20,7 +21,7 @@ CONFIG_ENV = 'NOVA_CUTOVER_PROXY_CONFIG'
 PASTE_ENV = 'NOVA_CUTOVER_PROXY_PASTE'
 
 
-def load(config_file: str, paste_file: str | None = None):
+def load(config_file: str, paste_file: str | None = None) -> Any:
     """The paste app ``neutron`` of the configured pipeline."""
     proxy_conf.register_opts(cfg.CONF)
     logging.register_options(cfg.CONF)
@@ -35,6 +36,6 @@ def load(config_file: str, paste_file: str | None = None):
                           name='neutron')
 
 
-def application():
+def application() -> Any:
     """gunicorn factory (``freeze.proxy.wsgi:application()``)."""
     return load(os.environ[CONFIG_ENV], os.environ.get(PASTE_ENV))

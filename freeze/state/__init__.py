@@ -1,6 +1,13 @@
 """Freeze state: the document, its backends, and the per-worker cache."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 import urllib.parse
+
+if TYPE_CHECKING:
+    from freeze.state.backend import Backend
+    from freeze.state.document import FreezeState
 
 
 class StateUnavailable(Exception):
@@ -14,7 +21,7 @@ class StateMissing(StateUnavailable):
     ``recorded`` is that entry's document: what an update continues from.
     """
 
-    def __init__(self, message, recorded):
+    def __init__(self, message: str, recorded: FreezeState | None) -> None:
         super().__init__(message)
         self.recorded = recorded
 
@@ -23,7 +30,7 @@ class StateConflict(Exception):
     """Someone else changed the state between our read and our write."""
 
 
-def open_backend(url, create=False):
+def open_backend(url: str, create: bool = False) -> Backend:
     """Return the backend for a state URL: ``file:///path`` (or a bare
     path), or ``etcd3+http(s)://HOST:PORT[,HOST:PORT...][/prefix][?tls]``
     (``freeze.state.etcd``); both keep ``freeze.state.backend.Backend``.
@@ -37,8 +44,8 @@ def open_backend(url, create=False):
         from freeze.state import file as file_backend
         path = urllib.parse.unquote(parsed.path)
         if parsed.netloc not in ('', 'localhost') or not path:
-            raise ValueError('state URL must be file:///ABSOLUTE/PATH, not %r'
-                             % url)
+            raise ValueError('state URL must be file:///ABSOLUTE/PATH, not '
+                             f'{url!r}')
         return file_backend.FileBackend(path, create=create)
-    raise ValueError('unsupported state URL scheme %r in %r (supported: '
-                     'file, etcd3+http, etcd3+https)' % (parsed.scheme, url))
+    raise ValueError(f'unsupported state URL scheme {parsed.scheme!r} in '
+                     f'{url!r} (supported: file, etcd3+http, etcd3+https)')

@@ -8,6 +8,9 @@ that stops being renewed expires, so a killed worker stops counting.
 The judging is pure; the stores are thin adapters.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 import contextlib
 import dataclasses
 import datetime
@@ -15,9 +18,13 @@ import json
 import os
 import re
 import time
+from typing import Any, TYPE_CHECKING
 
 from freeze.state import StateUnavailable
 from freeze.state import document
+
+if TYPE_CHECKING:
+    from freeze.state.backend import AckStore
 
 #: File records expired this long ago are deleted when a worker registers,
 #: so that killed workers do not pile up; younger ones stay, shown as expired.
@@ -53,10 +60,11 @@ class WorkerAck:
     overlay: str = None
 
     @property
-    def name(self):
-        return '%s-%d' % (re.sub(r'[^A-Za-z0-9._-]', '_', self.host), self.pid)
+    def name(self) -> str:
+        host = re.sub(r'[^A-Za-z0-9._-]', '_', self.host)
+        return f'{host}-{self.pid}'
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {'host': self.host, 'pid': self.pid, 'epoch': self.epoch,
                 'heartbeat': document.format_time(self.heartbeat),
                 'expiry': self.expiry, 'failing': self.failing,
@@ -65,7 +73,7 @@ class WorkerAck:
                 'overlay': self.overlay}
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: dict[str, Any]) -> WorkerAck:
         """Parse a stored record; a malformed one raises StateError."""
         try:
             heartbeat = document.parse_time(data['heartbeat'], 'heartbeat')
@@ -79,10 +87,10 @@ class WorkerAck:
                            seconds=expiry),
                        overlay=data.get('overlay'))
         except (KeyError, TypeError, ValueError) as exc:
-            raise document.StateError('malformed worker record: %s' % exc)
+            raise document.StateError(f'malformed worker record: {exc}')
 
 
-def judge(ack, epoch, now):
+def judge(ack: WorkerAck, epoch: int, now: datetime.datetime) -> str:
     """``ok``, ``lagging``, ``failing`` or ``expired`` against ``epoch``."""
     if ack.expires_at is not None and now > ack.expires_at:
         return EXPIRED
@@ -91,7 +99,8 @@ def judge(ack, epoch, now):
     return OK if ack.epoch >= epoch else LAGGING
 
 
-def overlay_status(ack, state, now):
+def overlay_status(ack: WorkerAck, state: document.FreezeState,
+                   now: datetime.datetime) -> str | None:
     """Whether the worker's policy overlay matches ``state``: None when it
     has none configured, else ``ok``, ``missing`` or ``stale (...)``."""
     if ack.overlay is None:
@@ -101,24 +110,25 @@ def overlay_status(ack, state, now):
         return OK
     if ack.overlay == ABSENT:
         return 'missing'
-    return 'stale (mode %s)' % ack.overlay
+    return f'stale (mode {ack.overlay})'
 
 
-def laggards(records, epoch, now):
+def laggards(records: Iterable[WorkerAck], epoch: int,
+             now: datetime.datetime) -> list[WorkerAck]:
     """The live workers that do not (yet) enforce ``epoch``."""
     return [ack for ack in records
             if judge(ack, epoch, now) in (LAGGING, FAILING)]
 
 
-def describe(ack):
-    return '%s pid %d (epoch %d%s)' % (
-        ack.host, ack.pid, ack.epoch,
-        ', failing: %s' % ack.problem if ack.failing else '')
+def describe(ack: WorkerAck) -> str:
+    failing = f', failing: {ack.problem}' if ack.failing else ''
+    return f'{ack.host} pid {ack.pid} (epoch {ack.epoch}{failing})'
 
 
-def rows(records, state, now):
+def rows(records: Iterable[WorkerAck], state: document.FreezeState,
+         now: datetime.datetime) -> list[dict[str, Any]]:
     """One row per worker for ``freeze-ctl status``, stable order."""
-    def age(moment):
+    def age(moment: datetime.datetime | None) -> float | None:
         return None if moment is None else round(
             (now - moment).total_seconds(), 1)
     return [{'host': ack.host, 'pid': ack.pid, 'epoch': ack.epoch,
@@ -129,8 +139,12 @@ def rows(records, state, now):
             for ack in sorted(records, key=lambda a: (a.host, a.pid))]
 
 
-def wait_for_epoch(store, epoch, timeout, now=document.utcnow,
-                   clock=time.monotonic, sleep=time.sleep, interval=0.05):
+def wait_for_epoch(
+        store: AckStore, epoch: int, timeout: float,
+        now: Callable[[], datetime.datetime] = document.utcnow,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        interval: float = 0.05) -> tuple[list[WorkerAck], list[WorkerAck]]:
     """Poll ``store`` until no live worker lags behind ``epoch``.
 
     Returns ``(records, laggards)``; laggards is empty on success, else the
@@ -149,35 +163,35 @@ def wait_for_epoch(store, epoch, timeout, now=document.utcnow,
 class AckDir:
     """Records as ``<dir>/<host>-<pid>.json``, renewed by rewriting them."""
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.path = path
         self._pruned = False
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.path
 
-    def _file(self, ack):
+    def _file(self, ack: WorkerAck) -> str:
         return os.path.join(self.path, ack.name + '.json')
 
-    def report(self, ack):
+    def report(self, ack: WorkerAck) -> None:
         try:
             os.makedirs(self.path, exist_ok=True)
             if not self._pruned:
                 self._prune(ack.heartbeat)
                 self._pruned = True
-            tmp = os.path.join(self.path, '.%s.tmp' % ack.name)
+            tmp = os.path.join(self.path, f'.{ack.name}.tmp')
             with open(tmp, 'w', encoding='utf-8') as f:
                 json.dump(ack.to_dict(), f, sort_keys=True)
             os.replace(tmp, self._file(ack))
         except OSError as exc:
-            raise StateUnavailable('cannot write worker record in %s: %s'
-                                   % (self.path, exc))
+            raise StateUnavailable('cannot write worker record in '
+                                   f'{self.path}: {exc}')
 
-    def retire(self, ack):
+    def retire(self, ack: WorkerAck) -> None:
         with contextlib.suppress(OSError):
             os.unlink(self._file(ack))
 
-    def records(self, detail=False):
+    def records(self, detail: bool = False) -> list[WorkerAck]:
         """Every record, expired ones included; unreadable files skipped.
 
         File records are always dated, so ``detail`` changes nothing here.
@@ -188,7 +202,7 @@ class AckDir:
         except FileNotFoundError:
             return found
         except OSError as exc:
-            raise StateUnavailable('cannot list %s: %s' % (self.path, exc))
+            raise StateUnavailable(f'cannot list {self.path}: {exc}')
         for name in names:
             if name.startswith('.') or not name.endswith('.json'):
                 continue
@@ -197,7 +211,7 @@ class AckDir:
                     found.append(WorkerAck.from_dict(json.load(f)))
         return found
 
-    def _prune(self, now):
+    def _prune(self, now: datetime.datetime) -> None:
         for ack in self.records():
             if now - ack.expires_at > PRUNE_AFTER:
                 self.retire(ack)

@@ -5,8 +5,12 @@ in: a document that does not validate is treated as unreadable (``fail_mode``),
 never guessed at.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 import dataclasses
 import datetime
+from typing import Any
 
 MODES = ('full', 'writes', 'network')
 
@@ -20,24 +24,25 @@ class EpochError(ValueError):
     backend, so that "epochs never repeat" is enforced, not a convention."""
 
 
-def utcnow():
+def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def format_time(value):
+def format_time(value: datetime.datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace('+00:00', 'Z')
 
 
-def parse_time(value, field='time'):
+def parse_time(value: str | None,
+               field: str = 'time') -> datetime.datetime | None:
     """Parse ISO 8601; a naive time is taken as UTC."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise StateError('%s must be an ISO 8601 string' % field)
+        raise StateError(f'{field} must be an ISO 8601 string')
     try:
         parsed = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
     except ValueError:
-        raise StateError('%s is not ISO 8601: %r' % (field, value))
+        raise StateError(f'{field} is not ISO 8601: {value!r}')
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return parsed.astimezone(datetime.timezone.utc)
@@ -65,24 +70,24 @@ class Grant:
     role_id: str
     status: str
 
-    def key(self):
+    def key(self) -> tuple[str, str, str, str]:
         return (self.kind, self.actor_id, self.project_id, self.role_id)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: dict[str, Any]) -> Grant:
         names = [f.name for f in dataclasses.fields(cls)]
         if not isinstance(data, dict) or set(data) != set(names):
-            raise StateError('each grant needs exactly: %s' % ', '.join(names))
+            raise StateError(f"each grant needs exactly: {', '.join(names)}")
         if not all(isinstance(data[n], str) and data[n] for n in names):
             raise StateError('grant fields must be non-empty strings')
         if data['kind'] not in ('user', 'group'):
             raise StateError('grant kind must be user or group')
         if data['status'] not in GRANT_STATUSES:
-            raise StateError('grant status must be one of %s'
-                             % ', '.join(GRANT_STATUSES))
+            raise StateError('grant status must be one of '
+                             + ', '.join(GRANT_STATUSES))
         return cls(**data)
 
 
@@ -100,19 +105,21 @@ class FreezeState:
     started_by: str = None
     grants: tuple = ()
 
-    def in_force(self, now):
+    def in_force(self, now: datetime.datetime) -> bool:
         """True while the freeze applies; only ``auto_thaw`` ends it by time."""
         if not self.frozen:
             return False
         return not (self.auto_thaw and self.until is not None
                     and now >= self.until)
 
-    def successor(self, **changes):
+    def successor(self, **changes: Any) -> FreezeState:
         """The next version: ``changes`` applied, the epoch raised by one
         (the only place an epoch is raised)."""
         return dataclasses.replace(self, epoch=self.epoch + 1, **changes)
 
-    def frozen_with(self, mode, reason, until, auto_thaw, who, now):
+    def frozen_with(self, mode: str, reason: str,
+                    until: datetime.datetime | None, auto_thaw: bool, who: str,
+                    now: datetime.datetime) -> FreezeState | None:
         """The successor that freezes in ``mode``, or None when it is already
         frozen just so.  A freeze already on keeps its start (who, when)."""
         if self.frozen and (self.mode, self.reason, self.until,
@@ -125,14 +132,14 @@ class FreezeState:
             started_at=self.started_at if self.frozen else now,
             started_by=self.started_by if self.frozen else who)
 
-    def thawed(self):
+    def thawed(self) -> FreezeState | None:
         """The successor that thaws (the window's grants stay recorded until
         they are revoked), or None when it is not frozen."""
         if not self.frozen:
             return None
         return FreezeState(epoch=self.epoch, grants=self.grants).successor()
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {
             'epoch': self.epoch,
             'frozen': self.frozen,
@@ -146,12 +153,12 @@ class FreezeState:
         }
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: dict[str, Any]) -> FreezeState:
         if not isinstance(data, dict):
             raise StateError('state document must be a JSON object')
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise StateError('unknown fields: %s' % ', '.join(sorted(unknown)))
+            raise StateError(f"unknown fields: {', '.join(sorted(unknown))}")
         epoch = data.get('epoch', 0)
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
             raise StateError('epoch must be a non-negative integer')
@@ -160,10 +167,10 @@ class FreezeState:
             raise StateError('frozen must be true or false')
         mode = data.get('mode')
         if frozen and mode not in MODES:
-            raise StateError('mode must be one of %s when frozen, not %r'
-                             % (', '.join(MODES), mode))
+            raise StateError(f"mode must be one of {', '.join(MODES)} when "
+                             f'frozen, not {mode!r}')
         if not frozen and mode is not None and mode not in MODES:
-            raise StateError('unknown mode %r' % (mode,))
+            raise StateError(f'unknown mode {mode!r}')
         reason = data.get('reason') or ''
         if not isinstance(reason, str):
             raise StateError('reason must be a string')
@@ -186,19 +193,42 @@ class FreezeState:
 
 THAWED = FreezeState()
 
+#: A transition: ``change(old)`` is the successor to write, or None to
+#: leave the state as it is.
+Change = Callable[[FreezeState], 'FreezeState | None']
 
-def check_successor(old, new):
+
+def check_successor(old: FreezeState, new: FreezeState) -> None:
     """Refuse ``new`` unless its epoch is ``old``'s + 1 (EpochError)."""
     if new.epoch != old.epoch + 1:
-        raise EpochError('a change from epoch %d must write epoch %d, not %d:'
-                         ' refused, epochs never repeat' % (
-                             old.epoch, old.epoch + 1, new.epoch))
+        raise EpochError(f'a change from epoch {old.epoch} must write epoch '
+                         f'{old.epoch + 1}, not {new.epoch}: refused, epochs '
+                         'never repeat')
+
+
+def change_of(old: FreezeState, change: Change,
+              replacing_corrupt: bool = False) -> FreezeState | None:
+    """What a backend's update writes over ``old``: ``change(old)``, or
+    None to leave the state as it is.  A corrupt document set aside is
+    replaced even when ``change`` changes nothing (by ``old``'s successor,
+    so the history says so).  Refuses a ``new`` that is not ``old``'s
+    successor (EpochError)."""
+    new = change(old)
+    if new is None and not replacing_corrupt:
+        return None
+    if new is None:
+        new = old.successor()
+    check_successor(old, new)
+    return new
+
 
 #: What a history entry shows as changed, old -> new.
 CHANGED_FIELDS = ('frozen', 'mode', 'reason', 'until', 'auto_thaw')
 
 
-def history_entry(who, now, old, new, set_aside=None):
+def history_entry(who: str, now: datetime.datetime, old: FreezeState,
+                  new: FreezeState,
+                  set_aside: str | None = None) -> dict[str, Any]:
     """One audit record; ``set_aside`` names where a corrupt document went."""
     entry = {'who': who, 'when': format_time(now), 'old': old.to_dict(),
              'new': new.to_dict()}
@@ -207,7 +237,7 @@ def history_entry(who, now, old, new, set_aside=None):
     return entry
 
 
-def changes(entry):
+def changes(entry: dict[str, Any]) -> dict[str, Any]:
     """``{field: [old, new]}`` for what an audit record changed (grants as
     counts), and ``set_aside``: where a corrupt document was put."""
     old, new = entry.get('old') or {}, entry.get('new') or {}
@@ -221,7 +251,8 @@ def changes(entry):
     return found
 
 
-def recorded_freeze(entry, last_epoch):
+def recorded_freeze(entry: Any,
+                    last_epoch: Callable[[], int]) -> FreezeState | None:
     """The freeze a history entry left in force, or None if it left none.
 
     What a backend whose state vanished continues from: the entry's new

@@ -15,7 +15,11 @@ with the one read: two writers at once give one winner, and the other gets
 entry are written together or not at all.
 """
 
+from __future__ import annotations
+
+import datetime
 import json
+from typing import Any, TYPE_CHECKING
 
 from freeze.state import StateConflict
 from freeze.state import StateMissing
@@ -28,15 +32,18 @@ from freeze.state import etcd_watch
 from freeze.state.etcd_cluster import b64
 from freeze.state.etcd_cluster import prefix_end
 
+if TYPE_CHECKING:
+    from freeze.state.etcd_url import Target as EtcdTarget
+
 #: History entries read, newest first, to find the last parseable one.
 _NEWEST = 16
 
 
-def _parse_state(raw, where):
+def _parse_state(raw: bytes, where: str) -> document.FreezeState:
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise document.StateError('%s is not valid JSON: %s' % (where, exc))
+        raise document.StateError(f'{where} is not valid JSON: {exc}')
     return document.FreezeState.from_dict(data)
 
 
@@ -46,7 +53,7 @@ class EtcdBackend:
     #: A read is a network call: workers follow a watch stream instead.
     CHARACTERISTICS = frozenset({backend.Characteristics.FOLLOWS})
 
-    def __init__(self, target):
+    def __init__(self, target: EtcdTarget) -> None:
         self.target = target
         self.cluster = etcd_cluster.Cluster(target)
         self.endpoints = list(target.endpoints)
@@ -54,23 +61,24 @@ class EtcdBackend:
         self.state_key = self.key('state')
 
     @classmethod
-    def from_url(cls, url):
+    def from_url(cls, url: str) -> EtcdBackend:
         return cls(etcd_url.parse_url(url))
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str(self.target)
 
-    def key(self, *parts):
+    def key(self, *parts: str) -> str:
         return self.cluster.key(*parts)
 
-    def decode(self, kv, revision):
+    def decode(self, kv: dict[str, Any] | None,
+               revision: int) -> document.FreezeState:
         """The state in ``kv`` (None: absent), read at store ``revision``."""
         if kv is None:
             return self._missing(revision)
         return _parse_state(etcd_cluster.unb64(kv.get('value', '')),
-                            'etcd key %s' % self.state_key)
+                            f'etcd key {self.state_key}')
 
-    def _missing(self, revision):
+    def _missing(self, revision: int) -> document.FreezeState:
         """No state key means never frozen (thawed), but only while the
         history agrees, as with a state file: a key deleted while the
         newest history entry is a freeze raises ``StateMissing``, an
@@ -90,25 +98,25 @@ class EtcdBackend:
             if recorded is None:
                 return document.THAWED
             raise StateMissing(
-                'etcd key %s is missing, but its history says frozen '
-                '(epoch %s, mode %s)' % (self.state_key, recorded.epoch,
-                                         recorded.mode), recorded)
+                f'etcd key {self.state_key} is missing, but its history says '
+                f'frozen (epoch {recorded.epoch}, mode {recorded.mode})',
+                recorded)
         return document.THAWED
 
     # -- the state ---------------------------------------------------------
 
-    def signature(self):
+    def signature(self) -> int | None:
         """The state key's ``mod_revision`` (None when absent): one small
         call without the value, to re-read only on change."""
         kv, _ = self.cluster.range(self.state_key, keys_only=True)
         return None if kv is None else int(kv['mod_revision'])
 
-    def read(self):
+    def read(self) -> document.FreezeState:
         return self.decode(*self.cluster.range(self.state_key))
 
-    def last_epoch(self):
+    def last_epoch(self) -> int:
         """Highest epoch in the history (to continue after a lost state)."""
-        def newest(client):
+        def newest(client: Any) -> Any:
             return client.get(self.key('history', ''), metadata=True,
                               range_end=prefix_end(self.key('history', '')),
                               sort_order='descend', sort_target='key',
@@ -118,7 +126,9 @@ class EtcdBackend:
             return 0
         return int(found[0][1]['key'].decode().rsplit('/', 1)[1])
 
-    def update(self, change, who, now, force=False):
+    def update(self, change: document.Change, who: str,
+               now: datetime.datetime, force: bool = False,
+               ) -> tuple[document.FreezeState, document.FreezeState]:
         """Apply ``change(old) -> new`` with compare-and-swap; (old, new).
 
         ``change`` returns None to leave the state as it is.  A corrupt
@@ -142,18 +152,15 @@ class EtcdBackend:
             old = None
         if old is None or (kv is None and not old.frozen):
             old = document.FreezeState(epoch=self.last_epoch())
-        new = change(old)
-        if new is None and aside is None:
+        new = document.change_of(old, change, aside is not None)
+        if new is None:
             return old, old
-        if new is None:   # the corrupt document is replaced: say so
-            new = old.successor()
-        document.check_successor(old, new)
         corrupt_key = self.key('corrupt', now.strftime('%Y%m%dT%H%M%S'))
         entry = document.history_entry(who, now, old, new,
                                        aside is not None and corrupt_key)
         puts = [(self.state_key, json.dumps(new.to_dict(), indent=2,
                                             sort_keys=True) + '\n'),
-                (self.key('history', '%020d' % new.epoch),
+                (self.key('history', f'{new.epoch:020d}'),
                  json.dumps(entry, sort_keys=True))]
         txn = {'compare': [{'key': b64(self.state_key), 'target': 'MOD',
                             'result': 'EQUAL', 'mod_revision': revision}],
@@ -163,17 +170,17 @@ class EtcdBackend:
         if aside is not None:
             txn['success'].append({'request_put': {
                 'key': b64(corrupt_key), 'value': aside}})
-        result = self.cluster.call('write %s' % self.state_key,
+        result = self.cluster.call(f'write {self.state_key}',
                                    lambda c: c.transaction(txn))
         if not result.get('succeeded'):
             raise StateConflict(
-                'the freeze state in %s changed while this command ran '
+                f'the freeze state in {self} changed while this command ran '
                 '(another freeze-ctl?); nothing was changed. Check '
                 '"freeze-ctl status" and run the command again if it is '
-                'still needed.' % self)
+                'still needed.')
         return old, new
 
-    def history(self):
+    def history(self) -> list[dict[str, Any]]:
         """The audit history, oldest first; unreadable entries skipped."""
         prefix = self.key('history', '')
         entries = []
@@ -186,9 +193,9 @@ class EtcdBackend:
                 continue
         return entries
 
-    def follow(self):
+    def follow(self) -> etcd_watch.Follow:
         """The state now, then each change (``etcd_watch.Follow``)."""
         return etcd_watch.Follow(self.cluster, self.state_key, self.decode)
 
-    def ack_store(self):
+    def ack_store(self) -> etcd_acks.EtcdAcks:
         return etcd_acks.EtcdAcks(self.cluster)

@@ -8,16 +8,23 @@ state's, makes its own HTTP session (so ``*_proxy`` and
 lease, which ``freeze-ctl status`` shows.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import datetime
 import json
 import math
+from typing import TYPE_CHECKING
 
 from etcd3gw.lease import Lease
 
 from freeze.state import StateUnavailable
 from freeze.state import acks
 from freeze.state import document
+
+if TYPE_CHECKING:
+    from freeze.state.acks import WorkerAck
+    from freeze.state.etcd_cluster import Cluster
 
 
 class EtcdAcks:
@@ -28,15 +35,15 @@ class EtcdAcks:
     gone (etcd was unreachable longer than the expiry) a new one is granted.
     """
 
-    def __init__(self, cluster):
+    def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self._lease = None
         self._written = None
 
-    def __str__(self):
-        return '%s/workers/' % self.cluster
+    def __str__(self) -> str:
+        return f'{self.cluster}/workers/'
 
-    def report(self, ack):
+    def report(self, ack: WorkerAck) -> None:
         content = dict(ack.to_dict(), heartbeat=None)
         if self._lease is not None and content == self._written:
             ttl = self.cluster.call('renew the worker lease',
@@ -59,13 +66,13 @@ class EtcdAcks:
             raise
         self._written = content
 
-    def retire(self, ack):
+    def retire(self, ack: WorkerAck) -> None:
         if self._lease is not None:
             lease, self._lease = self._lease, None
             self.cluster.call('revoke the worker lease',
                               lambda c: Lease(lease, c).revoke())
 
-    def records(self, detail=False):
+    def records(self, detail: bool = False) -> list[WorkerAck]:
         """The live records (etcd drops expired ones with their lease).
 
         With ``detail``, each is dated from its lease (one call per
@@ -86,7 +93,7 @@ class EtcdAcks:
             found.append(ack)
         return found
 
-    def _dated(self, ack, lease):
+    def _dated(self, ack: WorkerAck, lease: str) -> WorkerAck:
         reply = self.cluster.call('read a worker lease', lambda c: c.post(
             c.get_url('/kv/lease/timetolive'), json={'ID': lease}))
         left, granted = int(reply.get('TTL', -1)), int(reply.get('grantedTTL', 0))
@@ -98,6 +105,6 @@ class EtcdAcks:
             expires_at=now + datetime.timedelta(seconds=left))
 
 
-def _undated(ack):
+def _undated(ack: WorkerAck) -> WorkerAck:
     """A record kept alive by its lease: live, with no date to judge by."""
     return dataclasses.replace(ack, expires_at=None)

@@ -5,9 +5,13 @@ unreachable cluster is a clear :class:`StateUnavailable`, never a hang.
 Needs etcd 3.4 or later (the ``/v3/`` gateway path).
 """
 
+from __future__ import annotations
+
 import base64
+from collections.abc import Callable
 import os
 import re
+from typing import Any, TYPE_CHECKING
 import warnings
 
 import requests
@@ -21,6 +25,9 @@ with warnings.catch_warnings():
 
 from freeze.state import StateUnavailable
 
+if TYPE_CHECKING:
+    from freeze.state.etcd_url import Target as EtcdTarget
+
 #: Seconds for one unary call (connect and read) to one endpoint.
 TIMEOUT = 2.0
 
@@ -31,27 +38,27 @@ _FAILURES = (etcd_exceptions.Etcd3Exception, requests.RequestException,
              ValueError)
 
 
-def b64(text):
+def b64(text: str) -> str:
     return base64.b64encode(text.encode('utf-8')).decode('ascii')
 
 
-def unb64(text):
+def unb64(text: str) -> bytes:
     return base64.b64decode(text)
 
 
-def prefix_end(prefix):
+def prefix_end(prefix: str) -> str:
     """The end of the key range holding every key under ``prefix``."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def describe(exc):
+def describe(exc: Exception) -> str:
     """The short reason inside requests' and etcd3gw's long messages."""
     text = getattr(exc, 'detail_text', None) or str(exc) or type(exc).__name__
     found = _SSL.search(text)  # etcd3gw wraps requests' SSLError: by text
     if found:
-        return ('TLS handshake failed (%s): check the URL\'s ca_cert, and '
-                'cert_cert/cert_key if etcd asks for a client certificate'
-                % found.group(0).strip())
+        return (f'TLS handshake failed ({found.group(0).strip()}): check the '
+                "URL's ca_cert, and cert_cert/cert_key if etcd asks for a "
+                'client certificate')
     found = _ERRNO.search(text)
     return found.group(0).strip() if found else text.strip()[:200]
 
@@ -59,20 +66,20 @@ def describe(exc):
 class Cluster:
     """The endpoints of one :class:`~freeze.state.etcd_url.Target`."""
 
-    def __init__(self, target):
+    def __init__(self, target: EtcdTarget) -> None:
         self.target = target
         self.prefix = target.prefix
         self._clients_pid = None
         self._clients = []
         self._current = 0
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str(self.target)
 
-    def key(self, *parts):
+    def key(self, *parts: str) -> str:
         return '/'.join((self.prefix,) + parts)
 
-    def clients(self):
+    def clients(self) -> list[Any]:
         """One etcd3gw client per endpoint, made afresh in each process:
         a connection pool inherited across fork() is shared with the parent.
         """
@@ -84,11 +91,11 @@ class Cluster:
             self._clients_pid = os.getpid()
         return self._clients
 
-    def client(self):
+    def client(self) -> Any:
         """The client of the endpoint that answered last."""
         return self.clients()[self._current]
 
-    def session(self):
+    def session(self) -> requests.Session:
         """An HTTP session that reaches etcd directly, with the URL's TLS.
 
         The environment is not trusted: requests lets ``REQUESTS_CA_BUNDLE``
@@ -104,7 +111,7 @@ class Cluster:
             session.cert = (tls['cert_cert'], tls['cert_key'])
         return session
 
-    def call(self, what, operation):
+    def call(self, what: str, operation: Callable[[Any], Any]) -> Any:
         """``operation(client)`` on the first endpoint that answers."""
         clients = self.clients()
         errors = []
@@ -114,18 +121,18 @@ class Cluster:
             try:
                 result = operation(client)
             except _FAILURES as exc:
-                errors.append('%s: %s' % (client.base_url, describe(exc)))
+                errors.append(f'{client.base_url}: {describe(exc)}')
                 continue
             self._current = index
             return result
-        raise StateUnavailable('cannot %s in etcd (%s)'
-                               % (what, '; '.join(errors)))
+        raise StateUnavailable(f"cannot {what} in etcd ({'; '.join(errors)})")
 
-    def range(self, key, **options):
+    def range(self, key: str,
+              **options: Any) -> tuple[dict[str, Any] | None, int]:
         """``(kv or None, store revision)`` of one key."""
-        def one(client):
+        def one(client: Any) -> tuple[dict[str, Any] | None, int]:
             reply = client.post(client.get_url('/kv/range'),
                                 json=dict(key=b64(key), **options))
             kvs = reply.get('kvs') or [None]
             return kvs[0], int(reply['header']['revision'])
-        return self.call('read %s' % key, one)
+        return self.call(f'read {key}', one)

@@ -7,6 +7,8 @@ client certificate is shown when etcd asks for one (``--client-cert-auth``).
 The files are checked when the URL is read.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 import re
@@ -28,31 +30,31 @@ class Target:
     protocol: str = 'http'
     tls: dict = dataclasses.field(default_factory=dict)  # TLS_FILES -> path
 
-    def __str__(self):
-        hosts = ','.join('[%s]:%d' % (h, p) if ':' in h else '%s:%d' % (h, p)
+    def __str__(self) -> str:
+        hosts = ','.join(f'[{h}]:{p}' if ':' in h else f'{h}:{p}'
                          for h, p in self.endpoints)
         query = urllib.parse.urlencode(self.tls)
-        return 'etcd3+%s://%s%s%s' % (self.protocol, hosts, self.prefix,
-                                      query and '?' + query)
+        query = query and f'?{query}'
+        return f'etcd3+{self.protocol}://{hosts}{self.prefix}{query}'
 
 
-def parse_url(url):
+def parse_url(url: str) -> Target:
     """The :class:`Target` of an ``etcd3+http(s)://`` URL, or ValueError."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in SCHEMES:
-        raise ValueError('not an etcd3+http(s) URL: %r' % url)
+        raise ValueError(f'not an etcd3+http(s) URL: {url!r}')
     if parsed.fragment or '@' in parsed.netloc:
-        raise ValueError('etcd state URL takes no user or fragment: %r' % url)
+        raise ValueError(f'etcd state URL takes no user or fragment: {url!r}')
     endpoints = []
     for item in parsed.netloc.split(','):
         match = re.fullmatch(r'(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)'
                              r'(?::(\d{1,5}))?', item.strip())
         if not match:
-            raise ValueError('bad etcd endpoint %r in %r (HOST[:PORT], '
-                             'comma-separated)' % (item, url))
+            raise ValueError(f'bad etcd endpoint {item!r} in {url!r} '
+                             '(HOST[:PORT], comma-separated)')
         port = int(match.group(2) or DEFAULT_PORT)
         if not 0 < port < 65536:
-            raise ValueError('bad port in etcd endpoint %r' % item)
+            raise ValueError(f'bad port in etcd endpoint {item!r}')
         endpoints.append((match.group(1).strip('[]'), port))
     prefix = parsed.path.rstrip('/') or DEFAULT_PREFIX
     protocol = SCHEMES[parsed.scheme]
@@ -60,23 +62,22 @@ def parse_url(url):
                   _tls_files(parsed.query, protocol, url))
 
 
-def _tls_files(query, protocol, url):
+def _tls_files(query: str, protocol: str, url: str) -> dict[str, str]:
     """The query's TLS files: named once each, existing, the client's
     certificate and key together; only over https."""
     pairs = urllib.parse.parse_qsl(query, keep_blank_values=True,
                                    strict_parsing=bool(query))
     tls = dict(pairs)
     if pairs and protocol != 'https':
-        raise ValueError('only an etcd3+https URL takes TLS options: %r'
-                         % url)
+        raise ValueError(f'only an etcd3+https URL takes TLS options: {url!r}')
     unknown = set(tls) - set(TLS_FILES)
     if unknown or len(tls) != len(pairs):
-        raise ValueError('etcd state URL options are %s, each once; not %r'
-                         % (', '.join(TLS_FILES), url))
+        raise ValueError(f"etcd state URL options are {', '.join(TLS_FILES)}, "
+                         f'each once; not {url!r}')
     if ('cert_cert' in tls) != ('cert_key' in tls):
-        raise ValueError('cert_cert and cert_key go together: %r' % url)
+        raise ValueError(f'cert_cert and cert_key go together: {url!r}')
     for name, path in tls.items():
         if not os.path.isfile(path):
-            raise ValueError('%s %r in the etcd state URL is not a file'
-                             % (name, path))
+            raise ValueError(
+                f'{name} {path!r} in the etcd state URL is not a file')
     return tls

@@ -1,15 +1,23 @@
 """Following the state key through an etcd watch: the state now, then each
 change, as ``(mod_revision, state or StateError)``."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
 import json
 import os
 import socket
+from typing import Any, TYPE_CHECKING
 
 import requests
 
 from freeze.state import StateUnavailable
 from freeze.state import document
 from freeze.state import etcd_cluster
+
+if TYPE_CHECKING:
+    from freeze.state.document import FreezeState
+    from freeze.state.etcd_cluster import Cluster
 
 #: A quiet watch stream is re-opened after this long, in case the
 #: connection died without anyone noticing.
@@ -25,14 +33,16 @@ class Follow:
     it) or etcd ends it; ``close()`` from another thread ends it too.
     """
 
-    def __init__(self, cluster, key, decode):
+    def __init__(self, cluster: Cluster, key: str,
+                 decode: Callable[[dict[str, Any] | None, int], FreezeState],
+                 ) -> None:
         self.cluster = cluster
         self.key = key
         self.decode = decode
         self._response = None
         self._closed = False
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[int, FreezeState | Exception]]:
         kv, revision = self.cluster.range(self.key)
         yield self._decoded(kv, 0 if kv is None else int(kv['mod_revision']),
                             revision)
@@ -61,18 +71,19 @@ class Follow:
                                         version)
         except (requests.RequestException, ValueError, KeyError) as exc:
             if not self._closed:
-                raise StateUnavailable('etcd watch on %s broke: %s' % (
-                    client.base_url, etcd_cluster.describe(exc)))
+                raise StateUnavailable(f'etcd watch on {client.base_url} '
+                                       f'broke: {etcd_cluster.describe(exc)}')
         finally:
             self.close()
 
-    def _decoded(self, kv, version, revision):
+    def _decoded(self, kv: dict[str, Any] | None, version: int,
+                 revision: int) -> tuple[int, FreezeState | Exception]:
         try:
             return version, self.decode(kv, revision)
         except document.StateError as exc:
             return version, exc
 
-    def close(self):
+    def close(self) -> None:
         """End the stream, waking a thread blocked reading it."""
         self._closed = True
         response = self._response

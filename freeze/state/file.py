@@ -11,10 +11,15 @@ unreadable document (``StateMissing``), so workers keep the last state for
 ``stale_after`` and then apply ``fail_mode`` rather than thaw.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
 import contextlib
+import datetime
 import fcntl
 import json
 import os
+from typing import Any
 
 from freeze import atomic
 from freeze.state import StateMissing
@@ -33,29 +38,29 @@ class FileBackend:
     #: A check is a stat: a request may do it inline.
     CHARACTERISTICS = frozenset({backend.Characteristics.POLLS})
 
-    def __init__(self, path, create=False):
+    def __init__(self, path: str, create: bool = False) -> None:
         self.path = os.path.abspath(path)
         self.create = create
         self.lock_path = self.path + '.lock'
         self.history_path = self.path + '.history'
 
-    def __str__(self):
+    def __str__(self) -> str:
         return 'file://' + self.path
 
-    def directory_exists(self):
+    def directory_exists(self) -> bool:
         return os.path.isdir(os.path.dirname(self.path))
 
-    def signature(self):
+    def signature(self) -> tuple[int, int, int] | None:
         """Cheap identity of the current file, to re-read only on change."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StateUnavailable('cannot stat %s: %s' % (self.path, exc))
+            raise StateUnavailable(f'cannot stat {self.path}: {exc}')
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def read(self):
+    def read(self) -> document.FreezeState:
         """The current document; no file means never frozen (thawed), unless
         the history's last entry is a freeze (``StateMissing``)."""
         try:
@@ -64,15 +69,14 @@ class FileBackend:
         except FileNotFoundError:
             return self._missing()
         except OSError as exc:
-            raise StateUnavailable('cannot read %s: %s' % (self.path, exc))
+            raise StateUnavailable(f'cannot read {self.path}: {exc}')
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise document.StateError('%s is not valid JSON: %s'
-                                      % (self.path, exc))
+            raise document.StateError(f'{self.path} is not valid JSON: {exc}')
         return document.FreezeState.from_dict(data)
 
-    def _missing(self):
+    def _missing(self) -> document.FreezeState:
         last = self._last_entry()
         recorded = document.recorded_freeze(last, self.last_epoch)
         if recorded is None:
@@ -81,10 +85,10 @@ class FileBackend:
             return (document.FreezeState(epoch=self.last_epoch()) if last
                     else document.THAWED)
         raise StateMissing(
-            '%s is missing, but its history says frozen (epoch %s, mode %s)'
-            % (self.path, recorded.epoch, recorded.mode), recorded)
+            f'{self.path} is missing, but its history says frozen (epoch '
+            f'{recorded.epoch}, mode {recorded.mode})', recorded)
 
-    def _last_entry(self):
+    def _last_entry(self) -> dict[str, Any] | None:
         """The newest parseable history entry (read from the end), or None."""
         try:
             with open(self.history_path, 'rb') as f:
@@ -104,24 +108,23 @@ class FileBackend:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StateUnavailable('cannot read %s: %s'
-                                   % (self.history_path, exc))
+            raise StateUnavailable(f'cannot read {self.history_path}: {exc}')
 
     @contextlib.contextmanager
-    def _locked(self):
+    def _locked(self) -> Iterator[None]:
         try:
             if self.create:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StateUnavailable('cannot lock %s: %s' % (self.lock_path, exc))
+            raise StateUnavailable(f'cannot lock {self.lock_path}: {exc}')
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
 
-    def last_epoch(self):
+    def last_epoch(self) -> int:
         """Highest epoch in the audit history (to recover a corrupt state)."""
         epoch = 0
         try:
@@ -135,7 +138,9 @@ class FileBackend:
             pass
         return epoch
 
-    def update(self, change, who, now, force=False):
+    def update(self, change: document.Change, who: str,
+               now: datetime.datetime, force: bool = False,
+               ) -> tuple[document.FreezeState, document.FreezeState]:
         """Apply ``change(old) -> new`` under the lock; return (old, new).
 
         ``change`` returns None to leave the state as it is.  A corrupt state
@@ -149,9 +154,9 @@ class FileBackend:
             if change(document.THAWED) is None:
                 return document.THAWED, document.THAWED
             raise StateUnavailable(
-                'the state directory %s does not exist: check the state URL, '
-                'or create it (freeze-ctl on --create); nothing was changed'
-                % os.path.dirname(self.path))
+                f'the state directory {os.path.dirname(self.path)} does not '
+                'exist: check the state URL, or create it (freeze-ctl on '
+                '--create); nothing was changed')
         with self._locked():
             aside = None
             try:
@@ -161,15 +166,12 @@ class FileBackend:
             except document.StateError:
                 if not force:
                     raise
-                aside = '%s.corrupt-%s' % (self.path, now.strftime('%Y%m%dT%H%M%S'))
+                aside = f"{self.path}.corrupt-{now.strftime('%Y%m%dT%H%M%S')}"
                 os.replace(self.path, aside)
                 old = document.FreezeState(epoch=self.last_epoch())
-            new = change(old)
-            if new is None and aside is None:
+            new = document.change_of(old, change, aside is not None)
+            if new is None:
                 return old, old
-            if new is None:   # the corrupt document is gone: say so
-                new = old.successor()
-            document.check_successor(old, new)
             try:
                 atomic.write_atomically(
                     self.path, json.dumps(new.to_dict(), indent=2,
@@ -177,20 +179,20 @@ class FileBackend:
                 self._append_history(document.history_entry(
                     who, now, old, new, aside))
             except OSError as exc:
-                raise StateUnavailable('cannot write %s: %s' % (self.path, exc))
+                raise StateUnavailable(f'cannot write {self.path}: {exc}')
             return old, new
 
-    def _append_history(self, entry):
+    def _append_history(self, entry: dict[str, Any]) -> None:
         with open(self.history_path, 'a', encoding='utf-8') as f:
             f.write(json.dumps(entry, sort_keys=True) + '\n')
             f.flush()
             os.fsync(f.fileno())
 
-    def ack_store(self):
+    def ack_store(self) -> acks.AckDir:
         """Worker acknowledgements: small files in ``<state>.workers/``."""
         return acks.AckDir(self.path + '.workers')
 
-    def history(self):
+    def history(self) -> list[dict[str, Any]]:
         """The audit history, oldest first; unreadable lines are skipped."""
         entries = []
         with contextlib.suppress(FileNotFoundError):

@@ -19,12 +19,16 @@ a corrupt document applies ``fail_mode`` at once.  Problems are logged once,
 not on every request.
 """
 
+from __future__ import annotations
+
 import atexit
+from collections.abc import Callable
 import dataclasses
 import os
 import socket
 import threading
 import time
+from typing import Any
 import weakref
 
 from oslo_log import log as logging
@@ -47,11 +51,11 @@ _START_LOCK = threading.Lock()
 _STARTED = weakref.WeakSet()
 
 
-def fail_closed_state(problem, epoch):
+def fail_closed_state(problem: str, epoch: int) -> document.FreezeState:
     """What ``fail_mode=closed`` enforces: a full freeze that says why."""
     return document.FreezeState(
         epoch=epoch, frozen=True, mode='full',
-        reason='the freeze state cannot be read (%s); failing closed' % problem)
+        reason=f'the freeze state cannot be read ({problem}); failing closed')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +70,12 @@ class View:
 
 class StateWatcher:
 
-    def __init__(self, backend, fail_mode='closed', check_interval=0.5,
-                 clock=time.monotonic, stale_after=10.0,
-                 heartbeat_interval=2.0, ack_expiry=10.0, host=None,
-                 overlay_path=None):
+    def __init__(self, backend: state_backend.Backend,
+                 fail_mode: str = 'closed', check_interval: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic,
+                 stale_after: float = 10.0, heartbeat_interval: float = 2.0,
+                 ack_expiry: float = 10.0, host: str | None = None,
+                 overlay_path: str | None = None) -> None:
         self.backend = backend
         self.fail_mode = fail_mode
         self.clock = clock
@@ -103,14 +109,14 @@ class StateWatcher:
 
     # -- the request path ----------------------------------------------------
 
-    def current(self):
+    def current(self) -> View:
         """The view to enforce now: a clock read and a comparison, except
         when a check is due (every ``interval``)."""
         if self.clock() >= self._next_check or self._view is None:
             self._due()
         return self._view
 
-    def _due(self):
+    def _due(self) -> None:
         """A check is due.  A keeper moves ``_next_check`` on by itself, so
         this is also where a forked child notices it has none."""
         if self._owner is not None and self._owner != os.getpid():
@@ -124,7 +130,7 @@ class StateWatcher:
 
     # -- reading (always under self._lock) -------------------------------------
 
-    def _refresh(self):
+    def _refresh(self) -> None:
         now = self.clock()
         self._next_check = now + self.interval
         try:
@@ -138,7 +144,8 @@ class StateWatcher:
         except document.StateError as exc:
             self._fail(str(exc))
 
-    def _offer(self, version, item):
+    def _offer(self, version: int,
+               item: document.FreezeState | Exception) -> None:
         """A state (or StateError) from the watch stream, at ``version``."""
         with self._lock:
             now = self.clock()
@@ -151,7 +158,8 @@ class StateWatcher:
             else:
                 self._install(version, item, now)
 
-    def _install(self, signature, state, now):
+    def _install(self, signature: Any, state: document.FreezeState,
+                 now: float) -> None:
         if self._problem is not None:
             LOG.warning('Freeze state readable again from %s', self.backend)
         self._signature = signature
@@ -160,14 +168,14 @@ class StateWatcher:
         self._problem = None
         self._set_view(View(state))
 
-    def _note(self, problem):
+    def _note(self, problem: str | None) -> None:
         if problem != self._problem:
             LOG.error('Freeze state unreadable from %s: %s; fail_mode=%s, '
                       'stale_after=%ss', self.backend, problem,
                       self.fail_mode, self.stale_after)
             self._problem = problem
 
-    def _unavailable(self, problem, now):
+    def _unavailable(self, problem: str, now: float) -> None:
         """Keep the last state read for a while, then apply fail_mode."""
         self._note(problem)
         self._signature = _UNSET
@@ -176,10 +184,10 @@ class StateWatcher:
         if self._good is None or now - self._last_read >= self.stale_after:
             self._fail(problem)
         elif self._view is None or not self._view.failing:
-            self._set_view(View(self._good, '%s; keeping the last state read '
-                                'for up to %ss' % (problem, self.stale_after)))
+            self._set_view(View(self._good, f'{problem}; keeping the last '
+                                f'state read for up to {self.stale_after}s'))
 
-    def _fail(self, problem):
+    def _fail(self, problem: str) -> None:
         self._note(problem)
         self._signature = _UNSET
         if self.fail_mode == 'open':
@@ -189,14 +197,14 @@ class StateWatcher:
                 problem, self._good.epoch if self._good else 0)
         self._set_view(View(state, problem, failing=True))
 
-    def _set_view(self, view):
+    def _set_view(self, view: View) -> None:
         if view != self._view:
             self._view = view
             self._wake.set()  # the keeper acknowledges it now
 
     # -- the background threads --------------------------------------------------
 
-    def start(self):
+    def start(self) -> None:
         """Read the state, start this process's threads and report.
 
         Called once when the filter is built, and again by the first
@@ -232,7 +240,7 @@ class StateWatcher:
                 thread.start()
             _STARTED.add(self)
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop this process's threads and withdraw its record."""
         if self._owner != os.getpid():
             return
@@ -251,7 +259,7 @@ class StateWatcher:
                 LOG.warning('Could not withdraw this worker\'s record from '
                             '%s: %s', self._acks, exc)
 
-    def _ack(self, overlay=None):
+    def _ack(self, overlay: str | None = None) -> acks.WorkerAck:
         view = self._view
         return acks.WorkerAck(
             host=self.host, pid=self._owner or os.getpid(),
@@ -260,7 +268,7 @@ class StateWatcher:
             problem=view.problem, started_at=self._started_at,
             overlay=overlay)
 
-    def _tick(self):
+    def _tick(self) -> float:
         """One round of the keeper; returns the seconds until the next."""
         now = self.clock()
         with self._lock:
@@ -275,7 +283,7 @@ class StateWatcher:
             waits.append(self._last_read + self.stale_after)
         return max(MIN_TICK, min(waits) - self.clock())
 
-    def _report(self, now):
+    def _report(self, now: float) -> None:
         view = self._view
         overlay = (nova_policy.overlay_mode(self.overlay_path)
                    if self.overlay_path else None)
@@ -296,7 +304,8 @@ class StateWatcher:
         self._next_heartbeat = now + self.heartbeat_interval
 
 
-def _keep(ref, stop, wake):
+def _keep(ref: weakref.ref, stop: threading.Event,
+          wake: threading.Event) -> None:
     """The keeper: re-read when due, apply staleness, report.  It holds its
     watcher only weakly, so it ends with it."""
     while not stop.is_set():
@@ -313,7 +322,8 @@ def _keep(ref, stop, wake):
         wake.clear()
 
 
-def _follow(ref, stop, backend):
+def _follow(ref: weakref.ref, stop: threading.Event,
+            backend: state_backend.Backend) -> None:
     """Follow the backend's change stream, re-opening it when it breaks.
 
     Only the fast path: trouble here is retried quietly, since the keeper's
@@ -344,12 +354,12 @@ def _follow(ref, stop, backend):
         backoff = min(backoff * 2, MAX_BACKOFF)
 
 
-def _stop_all():
+def _stop_all() -> None:
     for watcher in list(_STARTED):
         watcher.stop()
 
 
-def _reinit_after_fork():
+def _reinit_after_fork() -> None:
     global _START_LOCK
     _START_LOCK = threading.Lock()
 

@@ -58,7 +58,7 @@ def apply(changes: Changes, neutron: Neutron, actual: Actual,
 
 class _Applier:
     def __init__(self, neutron: Neutron, actual: Actual, workers: int,
-                 bulk_size: int, progress: Callable[[int], None]):
+                 bulk_size: int, progress: Callable[[int], None]) -> None:
         self.n = neutron
         self.actual = actual
         self.ids = dict(actual.ids)

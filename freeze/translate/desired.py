@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from freeze.novanet.gcpause import gc_paused
-from freeze.novanet.model import Model, Network, Problem, SecurityGroup
+from freeze.novanet.model import (Model, Network, Port, Problem,
+                                  SecurityGroup)
 from freeze.translate import keys, rules
-from freeze.translate.settings import Settings
+from freeze.translate.settings import FloatingPool, Settings
 
 #: creation order; deletion runs in reverse.
 KINDS = ('security_group', 'network', 'subnet', 'rule', 'router',
@@ -132,7 +133,7 @@ def translate(model: Model, settings: Settings) -> Desired:
 class _Mapper:
     """One translation; the state it accumulates is only the output."""
 
-    def __init__(self, model: Model, settings: Settings):
+    def __init__(self, model: Model, settings: Settings) -> None:
         self.model = model
         self.s = settings
         self.out: dict[str, dict[str, Resource]] = {k: {} for k in KINDS}
@@ -381,7 +382,7 @@ class _Mapper:
 
     # -- ports ----------------------------------------------------------
 
-    def _port(self, port, same_net: Ref | None) -> None:
+    def _port(self, port: Port, same_net: Ref | None) -> None:
         inst, net = port.instance, port.network
         net_ref, sub4, sub6 = self._refs(net)
         fixed = [(sub4, a) for a in port.addresses]
@@ -484,8 +485,8 @@ class _Mapper:
                 'project_id': fip.project_id, 'port_id': port_ref,
                 'fixed_ip_address': fixed})
 
-    def _external(self, name: str, pool, nova_addresses: list[int]
-                  ) -> str | None:
+    def _external(self, name: str, pool: FloatingPool,
+                  nova_addresses: list[int]) -> str | None:
         """External network + subnet of a floating pool. Automatic
         allocation (router gateways) avoids every address nova's pool
         holds: those are created explicitly, now or in a later delta."""

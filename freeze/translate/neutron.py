@@ -22,7 +22,7 @@ COLLECTIONS = {
 
 
 class NeutronError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(f'HTTP {status}: {message}')
         self.status = status
         self.message = message
@@ -31,7 +31,7 @@ class NeutronError(Exception):
 class Neutron:
     def __init__(self, session: ks_session.Session,
                  endpoint: str | None = None, region: str | None = None,
-                 interface: str = 'public'):
+                 interface: str = 'public') -> None:
         """Without ``endpoint``, the catalog's network endpoint of
         ``region`` (else of whichever region the catalog lists first)."""
         self._api = adapter.Adapter(
@@ -97,7 +97,7 @@ class Neutron:
                    {'subnet_id': subnet_id})
 
 
-def _message(response) -> str:
+def _message(response: Any) -> str:
     try:
         error = response.json()
         return error.get('NeutronError', {}).get('message') or str(error)

@@ -27,7 +27,7 @@ from freeze.novanet.gcpause import gc_paused
 from freeze.translate import keys, restore, rules
 from freeze.translate.held import Actual
 from freeze.translate.changes import Changes, diff
-from freeze.translate.desired import KINDS, Ref
+from freeze.translate.desired import KINDS, Desired, Ref
 
 #: an agent that reported within this long is alive (Neutron's
 #: agent_down_time is 75 s by default)
@@ -79,12 +79,12 @@ def engine(url: str) -> sqlalchemy.Engine:
         # taken at BEGIN, and savepoints that work (SQLAlchemy's recipe
         # for pysqlite).
         @event.listens_for(eng, 'connect')
-        def _connect(dbapi_conn, _record):
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None
             dbapi_conn.execute('PRAGMA foreign_keys=ON')
 
         @event.listens_for(eng, 'begin')
-        def _begin(conn):
+        def _begin(conn: Any) -> None:
             conn.exec_driver_sql('BEGIN IMMEDIATE')
     return eng
 
@@ -555,7 +555,7 @@ class Outcome:
 
 
 @gc_paused()
-def run(url: str, wanted, force: bool = False, write_it: bool = True
+def run(url: str, wanted: Desired, force: bool = False, write_it: bool = True
         ) -> Outcome:
     """Converge the database onto ``wanted`` in one transaction (or, with
     ``write_it`` false, only say what that would write, and why it would
@@ -592,7 +592,7 @@ def run(url: str, wanted, force: bool = False, write_it: bool = True
 # -- writing ---------------------------------------------------------------
 
 class _Writer:
-    def __init__(self, conn: sqlalchemy.Connection):
+    def __init__(self, conn: sqlalchemy.Connection) -> None:
         self.conn = conn
         self.t = tables()
 

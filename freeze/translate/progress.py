@@ -17,7 +17,7 @@ from freeze.cutover.progress import eta, format_seconds
 
 class Progress:
     def __init__(self, total: int, label: str = 'apply',
-                 stream: TextIO = sys.stderr, interval: float = 0.5):
+                 stream: TextIO = sys.stderr, interval: float = 0.5) -> None:
         self.total, self.label, self.stream = total, label, stream
         self.done = 0
         self.began = self._shown = time.monotonic()

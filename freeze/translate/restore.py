@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +130,7 @@ def build(changes: list[Change], ctx: Context) -> Writes:
 
 
 class _Builder:
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context) -> None:
         self.c = ctx
         self.w = Writes()
         self.phase = 0
@@ -197,8 +198,8 @@ class _Builder:
         on the network."""
         taken = self.c.taken_macs.setdefault(network_id, set())
         while True:
-            mac = 'fa:16:3e:%02x:%02x:%02x' % tuple(
-                self.c.rng.randrange(256) for _ in range(3))
+            mac = 'fa:16:3e:' + ':'.join(
+                f'{self.c.rng.randrange(256):02x}' for _ in range(3))
             if mac not in taken:
                 return mac
 
@@ -375,7 +376,7 @@ class _Builder:
         self._pools(key, pools)
         self._dns(key, body.get('dns_nameservers') or ())
 
-    def _pools(self, key: str, pools) -> None:
+    def _pools(self, key: str, pools: Iterable[dict[str, str]]) -> None:
         subnet_id = self.c.id(key)
         for i, (first, last) in enumerate(pools):
             self.w.add('ipallocationpools', key,
@@ -386,7 +387,7 @@ class _Builder:
                        ipam_subnet_id=self.c.ipam_ids[subnet_id],
                        first_ip=first, last_ip=last)
 
-    def _dns(self, key: str, servers) -> None:
+    def _dns(self, key: str, servers: Iterable[str]) -> None:
         for order, address in enumerate(servers):
             self.w.add('dnsnameservers', key, address=address,
                        subnet_id=self.c.id(key), order=order)

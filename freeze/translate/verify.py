@@ -10,6 +10,8 @@ the translation filled): ``compare``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from freeze.translate import keys
 from freeze.translate.held import Actual
 from freeze.translate.changes import Changes, diff
@@ -33,7 +35,7 @@ def mismatches(changes: Changes) -> list[str]:
     return lines
 
 
-def _fmt(value) -> str:
+def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return '{' + ', '.join(f'{k}={_fmt(v)}' for k, v in value.items()) + '}'
     if isinstance(value, (frozenset, set)):

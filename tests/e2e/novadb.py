@@ -26,7 +26,7 @@ from nova import objects
 
 
 def stuck(admin, cell, project_id, user_id):
-    flavor = objects.Flavor(admin, name='quiesce-%s' % uuid.uuid4().hex[:6],
+    flavor = objects.Flavor(admin, name=f'quiesce-{uuid.uuid4().hex[:6]}',
                             memory_mb=64, vcpus=1, root_gb=1, ephemeral_gb=0,
                             swap=0, flavorid=uuid.uuid4().hex)
     flavor.create()

@@ -51,7 +51,7 @@ def worker_pids(api):
         if not entry.isdigit():
             continue
         try:
-            with open('/proc/%s/stat' % entry) as f:
+            with open(f'/proc/{entry}/stat') as f:
                 fields = f.read().rsplit(')', 1)[1].split()
         except OSError:
             continue
@@ -106,14 +106,14 @@ def neutron_stub():
             pass
     server = make_server('127.0.0.1', 0, app, handler_class=Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % server.server_port
+    yield f'http://127.0.0.1:{server.server_port}'
     server.shutdown()
 
 
 @pytest.fixture(scope='module')
 def cluster(cloud, etcd, paste_ini, neutron_stub):
     """nova-api with three workers on an etcd state of its own."""
-    url = etcd.state_url('/e2e-%s' % uuid.uuid4().hex[:8])
+    url = etcd.state_url(f'/e2e-{uuid.uuid4().hex[:8]}')
     api = cloud.start_nova(str(paste_ini), {
         'freeze': dict(FAST, state_url=url),
         'neutron': {'endpoint_override': neutron_stub}}, workers=3)
@@ -162,7 +162,7 @@ def test_on_and_off_return_once_every_worker_enforces(request, cloud, tokens,
     cluster = request.getfixturevalue(which)
     member = tokens['demo-member']
     # nova's legacy v2 pipeline has a filter of its own: the same view.
-    legacy = '/v2/%s' % identity(cloud, member)['project']['id']
+    legacy = f"/v2/{identity(cloud, member)['project']['id']}"
     all_workers_report(cluster)
     epoch = ctl_json(cluster.url, 'on', '--mode', 'full', '--reason',
                      'cutover')['epoch']
@@ -192,7 +192,7 @@ def test_a_killed_worker_expires(request, which, gone):
     lagging = ctl(cluster.url, 'on', '--mode', 'writes', '--reason', 'cut',
                   '--wait', '0.3')
     assert lagging.returncode == 1
-    assert 'pid %d (epoch' % victim in lagging.stderr
+    assert f'pid {victim} (epoch' in lagging.stderr
     assert 'do not enforce it' in lagging.stderr
     # Waiting long enough, on returns once the dead worker has expired.
     epoch = ctl_json(cluster.url, 'on', '--mode', 'writes', '--reason', 'cut',
@@ -326,10 +326,10 @@ def test_quiesce_waits_for_work_in_flight(cloud, cluster, tokens):
         assert busy.returncode == 1, busy.stderr
         assert time.monotonic() - started >= 3, busy.stderr
         assert 'still in flight after 3s' in busy.stderr
-        assert 'server %s stuck-in-build: scheduling (BUILD)' % ids[0] \
+        assert f'server {ids[0]} stuck-in-build: scheduling (BUILD)' \
             in busy.stderr
-        assert 'migration %s %s: live-migration running on compute-1 -> ' \
-               'compute-2' % (ids[1], ids[0]) in busy.stderr
+        assert (f'migration {ids[1]} {ids[0]}: live-migration running '
+                'on compute-1 -> compute-2') in busy.stderr
         assert json.loads(busy.stdout)['mode'] == 'network'  # frozen anyway
         subprocess.run([sys.executable, str(NOVADB), conf, 'settle', *ids],
                        capture_output=True, check=True)

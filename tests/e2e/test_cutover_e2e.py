@@ -31,7 +31,7 @@ def cutover(cloud, tmp_path):
     def start(*args):
         return subprocess.Popen(
             [sys.executable, '-m', 'freeze.cli.nova_cutover', '--journal',
-             'sqlite:///%s' % (tmp_path / 'journal.sqlite')] + list(args),
+             f"sqlite:///{tmp_path / 'journal.sqlite'}"] + list(args),
             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
     return start
@@ -46,11 +46,10 @@ def finish(proc, expected=0):
 def statuses(cloud):
     """A member's migrate (network change) and keypair create (plain write)."""
     token = cloud.token('demo-member')
-    migrate = call('POST', '%s/v2.1/servers/%s/action' % (cloud.nova_url,
-                                                          MISSING),
+    migrate = call('POST', f'{cloud.nova_url}/v2.1/servers/{MISSING}/action',
                    body={'migrate': None}, token=token).status
     keypair = call('POST', cloud.nova_url + '/v2.1/os-keypairs',
-                   body={'keypair': {'name': 'kp-%s' % uuid.uuid4().hex}},
+                   body={'keypair': {'name': f'kp-{uuid.uuid4().hex}'}},
                    token=token).status
     return migrate, keypair
 
@@ -62,8 +61,8 @@ def admin_has_migration_on_demo(cloud):
                 ).body['users'][0]['id']
     project = call('GET', base + '/projects?name=demo', token=token
                    ).body['projects'][0]['id']
-    reply = call('GET', base + '/role_assignments?include_names&user.id=%s'
-                 '&scope.project.id=%s' % (user, project), token=token)
+    reply = call('GET', f'{base}/role_assignments?include_names'
+                 f'&user.id={user}&scope.project.id={project}', token=token)
     return 'migration' in {a['role']['name']
                            for a in reply.body['role_assignments']}
 
@@ -76,7 +75,7 @@ def wait_for_nova(cloud, expected, timeout=10.0):
         if got == expected:
             return
         time.sleep(0.1)
-    pytest.fail('nova answered %s, not %s' % (got, expected))
+    pytest.fail(f'nova answered {got}, not {expected}')
 
 
 def test_the_whole_cutover_with_the_real_freeze(cloud, freeze_state_path,
@@ -137,7 +136,7 @@ def test_rollback_restores_a_freeze_that_was_on(cloud, freeze_state_path,
     env = dict(os.environ, **cloud.os_env('admin'))
 
     def freeze_ctl(*args):
-        result = subprocess.run('%s %s -f json' % (ctl, ' '.join(args)),
+        result = subprocess.run(f"{ctl} {' '.join(args)} -f json",
                                 shell=True, env=env, capture_output=True,
                                 text=True)
         assert result.returncode == 0, result.stderr

@@ -44,7 +44,7 @@ class Cutover:
 
     def __init__(self, workdir):
         self.workdir = workdir
-        self.journal = 'sqlite:///%s' % (workdir / 'journal.sqlite')
+        self.journal = f"sqlite:///{workdir / 'journal.sqlite'}"
 
     def start(self, *args):
         return subprocess.Popen(
@@ -84,7 +84,7 @@ def frozen(state):
 @pytest.mark.parametrize('seed, with_freeze', CASES)
 def test_killed_at_random_then_resumed(seed, with_freeze, fleet, tmp_path):
     rng = random.Random(seed)
-    broken = 'cmp%03d' % rng.randrange(50)
+    broken = f'cmp{rng.randrange(50):03d}'
     fleet.inject(broken, 'switch')
     state = tmp_path / 'state.json'
     plan = tmp_path / 'plan.yaml'
@@ -137,7 +137,7 @@ def test_a_command_outlives_its_killed_runner_and_is_collected(rc,
             'name': 'apply', 'timeout': 60,
             'run': 'echo start >> {marks}; i=0; while [ $i -lt 40 ]; do '
                    'echo "line $i"; i=$((i+1)); sleep 0.05; done; '
-                   'echo end >> {marks}; exit %d' % rc}]}]}))
+                   'echo end >> {marks}; ' f'exit {rc}'}]}]}))
     cutover = Cutover(tmp_path)
     runner = cutover.start('run', str(plan))
     wait_until(marks.exists, timeout=30, interval=0.02)
@@ -166,9 +166,9 @@ def test_a_confirmation_survives_a_kill_during_the_thaw(tmp_path):
     state = tmp_path / 'state.json'
     offs = tmp_path / 'offs'
     ctl = tmp_path / 'slow-freeze-ctl'
-    ctl.write_text('#!/bin/sh\ncase " $* " in *" off "*) echo off >> %s; '
-                   'sleep 1;; esac\nexec %s "$@"\n'
-                   % (offs, freeze_ctl_command(state.as_uri())))
+    ctl.write_text(f'#!/bin/sh\ncase " $* " in *" off "*) echo off >> {offs}; '
+                   'sleep 1;; esac\nexec '
+                   f'{freeze_ctl_command(state.as_uri())} "$@"\n')
     ctl.chmod(0o755)
     plan = tmp_path / 'plan.yaml'
     plan.write_text(fleet.plan(stages=('translate',),
@@ -252,13 +252,13 @@ def race(url, where, tmp_path):
     """Two runners at once; what each of them said."""
     procs = [subprocess.Popen(
         [sys.executable, '-c', RACER, url, where,
-         str(tmp_path / ('at-%s-%d' % (where, i))),
-         str(tmp_path / ('at-%s-%d' % (where, 1 - i)))],
+         str(tmp_path / (f'at-{where}-{i}')),
+         str(tmp_path / (f'at-{where}-{1 - i}'))],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in (0, 1)]
     said = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     for i in (0, 1):  # both stopped at the moment: the interleaving was forced
-        assert (tmp_path / ('at-%s-%d' % (where, i))).exists(), said
+        assert (tmp_path / (f'at-{where}-{i}')).exists(), said
     return said
 
 
@@ -270,7 +270,7 @@ def dead_owner(url):
     with journal.engine.begin() as conn:
         conn.execute(journal_mod.meta_table.insert(), [{
             'key': journal_mod.LEASE,
-            'value': '%s:%d:1.00' % (socket.gethostname(), gone.pid)}])
+            'value': f'{socket.gethostname()}:{gone.pid}:1.00'}])
     journal.engine.dispose()
 
 
@@ -288,8 +288,7 @@ def check_two_runners_racing(url, tmp_path):
 
 #: each backend's fresh journal URL (the SQL servers from their fixtures)
 JOURNALS = {
-    'sqlite': lambda request, tmp_path: 'sqlite:///%s' % (
-        tmp_path / 'j.sqlite'),
+    'sqlite': lambda request, tmp_path: f"sqlite:///{tmp_path / 'j.sqlite'}",
     'postgresql': lambda request, tmp_path: request.getfixturevalue(
         'postgres').create_database('journal'),
     'mysql': lambda request, tmp_path: request.getfixturevalue(
@@ -320,7 +319,7 @@ def one_quick_seed(seed, root):
     root.mkdir()
     fleet = Fleet(root / 'fleet', size=8).create()
     try:
-        broken = 'cmp%03d' % rng.randrange(8)
+        broken = f'cmp{rng.randrange(8):03d}'
         fleet.inject(broken, 'switch')
         plan = root / 'plan.yaml'
         plan.write_text(slow_steps(fleet.plan(
@@ -365,4 +364,4 @@ def one_quick_seed(seed, root):
 def test_killed_at_random_quick_seeds(tmp_path):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda seed: one_quick_seed(
-            seed, tmp_path / ('seed%d' % seed)), QUICK_SEEDS))
+            seed, tmp_path / (f'seed{seed}')), QUICK_SEEDS))

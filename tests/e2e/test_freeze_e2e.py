@@ -26,10 +26,10 @@ def requests(tag):
     return {
         'read': ('GET', '/v2.1/flavors', None),
         'keypair': ('POST', '/v2.1/os-keypairs',
-                    {'keypair': {'name': 'kp-%s-%s' % (tag, uuid.uuid4().hex)}}),
-        'reboot': ('POST', '/v2.1/servers/%s/action' % MISSING,
+                    {'keypair': {'name': f'kp-{tag}-{uuid.uuid4().hex}'}}),
+        'reboot': ('POST', f'/v2.1/servers/{MISSING}/action',
                    {'reboot': {'type': 'SOFT'}}),
-        'migrate': ('POST', '/v2.1/servers/%s/action' % MISSING,
+        'migrate': ('POST', f'/v2.1/servers/{MISSING}/action',
                     {'migrate': None}),
         'events': ('POST', '/v2.1/os-server-external-events',
                    {'events': [{'name': 'network-vif-plugged',
@@ -158,10 +158,10 @@ def test_legacy_and_odd_paths_are_classified_alike(cloud, tokens, frozen):
         'demo-member'], headers={'X-Subject-Token': tokens['demo-member']}
     ).body['token']['project']['id']
     body = {'migrate': None}
-    for path in ('/v2/%s/servers/%s/action' % (project, MISSING),
-                 '/v2.1/%s/servers/%s/action' % (project, MISSING),
-                 '/v2.1//servers/%s/action/' % MISSING,
-                 '/v2.1/%%73ervers/%s/action' % MISSING):
+    for path in (f'/v2/{project}/servers/{MISSING}/action',
+                 f'/v2.1/{project}/servers/{MISSING}/action',
+                 f'/v2.1//servers/{MISSING}/action/',
+                 f'/v2.1/%73ervers/{MISSING}/action'):
         reply = call('POST', cloud.nova_url + path, body=body,
                      token=tokens['demo-member'])
         assert reply.status == 503, path
@@ -201,8 +201,8 @@ def test_corrupt_state_fails_closed_without_500(cloud, tokens,
         assert reply.status == 503
         assert 'cannot be read' in reply.body['serviceUnavailable']['message']
         migration = call('POST', cloud.nova_url + '/v2.1/os-keypairs',
-                         body={'keypair': {'name': 'corrupt-%s'
-                                           % uuid.uuid4().hex}},
+                         body={'keypair': {
+                             'name': f'corrupt-{uuid.uuid4().hex}'}},
                          token=tokens['demo-migration'])
         assert migration.status == 200
     finally:
@@ -233,11 +233,11 @@ def test_method_overrides_cannot_bypass_the_freeze(cloud, tokens, frozen,
     too."""
     nova = cloud.nova_url + '/v2.1'
     member, admin = tokens['demo-member'], tokens['admin']
-    keypair = 'kp-override-%s' % uuid.uuid4().hex[:8]
+    keypair = f'kp-override-{uuid.uuid4().hex[:8]}'
     assert call('POST', nova + '/os-keypairs', {'keypair': {'name': keypair}},
                 member).status == 200
     flavor = call('POST', nova + '/flavors', {'flavor': {
-        'name': 'f-override-%s' % uuid.uuid4().hex[:8], 'ram': 64,
+        'name': f'f-override-{uuid.uuid4().hex[:8]}', 'ram': 64,
         'vcpus': 1, 'disk': 0}}, admin).body['flavor']['id']
     form = 'application/x-www-form-urlencoded'
 
@@ -253,15 +253,15 @@ def test_method_overrides_cannot_bypass_the_freeze(cloud, tokens, frozen,
                         member, body, content_type) == 503, (method, query)
     # oslo.middleware's CORS answers every OPTIONS 200 whatever happened
     # inside: what counts is that the keypair survives this one.
-    raw_call('OPTIONS', nova + '/os-keypairs/%s?_method=DELETE' % keypair,
+    raw_call('OPTIONS', nova + f'/os-keypairs/{keypair}?_method=DELETE',
              member)
     # An override to a read is a read, as nova routes it: this DELETE shows
     # the keypair.
-    assert raw_call('DELETE', nova + '/os-keypairs/%s?_method=GET' % keypair,
+    assert raw_call('DELETE', nova + f'/os-keypairs/{keypair}?_method=GET',
                     member) == 200
 
     frozen('full')
-    assert raw_call('HEAD', nova + '/flavors/%s?_method=DELETE' % flavor,
+    assert raw_call('HEAD', nova + f'/flavors/{flavor}?_method=DELETE',
                     admin) == 503
     assert call('GET', nova + '/flavors/' + flavor, token=admin).status == 200
 
@@ -283,10 +283,10 @@ def test_method_overrides_cannot_bypass_the_freeze(cloud, tokens, frozen,
     wait_for_epoch(cloud, freeze_ctl(freeze_state_path, 'off')['epoch'])
     assert call('GET', nova + '/os-keypairs/' + keypair,
                 token=member).status == 200
-    assert raw_call('GET', nova + '/os-keypairs/%s?_method=DELETE' % keypair,
+    assert raw_call('GET', nova + f'/os-keypairs/{keypair}?_method=DELETE',
                     member) == 202
     assert call('GET', nova + '/os-keypairs/' + keypair,
                 token=member).status == 404
-    assert raw_call('HEAD', nova + '/flavors/%s?_method=DELETE' % flavor,
+    assert raw_call('HEAD', nova + f'/flavors/{flavor}?_method=DELETE',
                     admin) == 202
     assert call('GET', nova + '/flavors/' + flavor, token=admin).status == 404

@@ -35,14 +35,14 @@ def requests():
     return {
         'read': ('GET', '/v2.1/os-keypairs', None),
         'keypair': ('POST', '/v2.1/os-keypairs',
-                    {'keypair': {'name': 'kp-%s' % unique}}),
+                    {'keypair': {'name': f'kp-{unique}'}}),
         'flavor': ('POST', '/v2.1/flavors',
-                   {'flavor': {'name': 'fl-%s' % unique, 'ram': 64,
+                   {'flavor': {'name': f'fl-{unique}', 'ram': 64,
                                'vcpus': 1, 'disk': 1}}),
-        'console': ('POST', '/v2.1/servers/%s/action' % MISSING,
+        'console': ('POST', f'/v2.1/servers/{MISSING}/action',
                     {'os-getVNCConsole': {'type': 'novnc'}}),
         'boot': ('POST', '/v2.1/servers',
-                 {'server': {'name': 'vm-%s' % unique, 'imageRef': MISSING,
+                 {'server': {'name': f'vm-{unique}', 'imageRef': MISSING,
                              'flavorRef': 'no-such-flavor'}}),
         'events': ('POST', '/v2.1/os-server-external-events',
                    {'events': [{'name': 'network-vif-plugged',
@@ -81,8 +81,8 @@ def site(tmp_path_factory):
     (root / 'policy.d').mkdir()
     (root / 'policy.yaml').write_text('{}\n')
     (root / 'nova.conf').write_text(
-        '[oslo_policy]\npolicy_file = %s\npolicy_dirs = %s\n'
-        % (root / 'policy.yaml', root / 'policy.d'))
+        f'[oslo_policy]\npolicy_file = {root / "policy.yaml"}\npolicy_dirs = '
+        f'{root / "policy.d"}\n')
     return root
 
 
@@ -193,8 +193,7 @@ def test_a_custom_restriction_holds_during_and_after(policy_nova, site,
         return call('POST', policy_nova.url + path, body=body,
                     token=tokens[user]).status
 
-    policy_file.write_text('"%s": "rule:context_is_admin"\n'
-                           % KEYPAIRS_CREATE)
+    policy_file.write_text(f'"{KEYPAIRS_CREATE}": "rule:context_is_admin"\n')
     try:
         assert (keypair('demo-member'), keypair('admin')) == (403, 200)
         for mode in ('writes', 'network'):

@@ -221,15 +221,16 @@ def test_keystone_pipeline_scopes_by_project(cloud, nova, tmp_path):
     """Behind auth_token (the paste file's keystone pipeline) a token is
     required; an admin sees every project, a member only its own (here: no
     port) and the external network."""
-    from tools.localcloud import DOMAIN, USERS
+    from freeze.window import DEFAULT_DOMAIN
+    from tools.localcloud import USERS
     _, settings = nova
     password, project, _ = USERS['neutron']
     conf = {'proxy': {'auth_strategy': 'keystone'}, 'keystone_authtoken': {
         'www_authenticate_uri': cloud.keystone_url,
         'auth_url': cloud.keystone_url, 'auth_type': 'password',
         'username': 'neutron', 'password': password,
-        'project_name': project, 'user_domain_name': DOMAIN,
-        'project_domain_name': DOMAIN}}
+        'project_name': project, 'user_domain_name': DEFAULT_DOMAIN,
+        'project_domain_name': DEFAULT_DOMAIN}}
     with ProxyServer(str(tmp_path), settings, workers=1,
                      conf=conf) as server:
         assert requests.get(server.url + '/').status_code == 200

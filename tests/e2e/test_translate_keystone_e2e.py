@@ -14,7 +14,8 @@ from freeze.translate import fromnova, keys
 from freeze.translate.neutron import Neutron
 from freeze.translate.settings import Settings
 from tests.e2e.test_translate_e2e import ADMIN, run
-from tools.localcloud import DOMAIN, REGION, USERS, call, check_reply
+from freeze.window import DEFAULT_DOMAIN
+from tools.localcloud import REGION, USERS, call, check_reply
 from tools.localneutron import LocalNeutron
 
 
@@ -27,7 +28,8 @@ def keystone_neutron(cloud, tmp_path_factory):
         'www_authenticate_uri': cloud.keystone_url,
         'auth_url': cloud.keystone_url, 'auth_type': 'password',
         'username': 'admin', 'password': password, 'project_name': project,
-        'user_domain_name': DOMAIN, 'project_domain_name': DOMAIN}
+        'user_domain_name': DEFAULT_DOMAIN,
+        'project_domain_name': DEFAULT_DOMAIN}
     with LocalNeutron(str(tmp_path_factory.mktemp('neutron-keystone')), {
             'DEFAULT': {'auth_strategy': 'keystone'},
             'keystone_authtoken': authtoken}) as server:

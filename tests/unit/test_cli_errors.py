@@ -43,20 +43,20 @@ def one_line(result, code=1):
 
 
 @pytest.mark.parametrize('url, message', [
-    ('mysql+pymysql://nova:%s@127.0.0.1:9/x' % SECRET,
+    (f'mysql+pymysql://nova:{SECRET}@127.0.0.1:9/x',
      "the database driver pymysql is not installed: pip install "
      "'nova-freeze[mysql]'"),
-    ('mysql://nova:%s@127.0.0.1:9/x' % SECRET,
+    (f'mysql://nova:{SECRET}@127.0.0.1:9/x',
      'the database driver MySQLdb is not installed: pip install '
      'mysqlclient, or use a mysql+pymysql:// URL'),
-    pytest.param('postgresql://nova:%s@127.0.0.1:9/x' % SECRET,
+    pytest.param(f'postgresql://nova:{SECRET}@127.0.0.1:9/x',
                  "the database driver psycopg is not installed: pip install "
                  "'nova-freeze[postgresql]'", marks=pytest.mark.skipif(
                      importlib.util.find_spec('psycopg') is not None,
                      reason='psycopg is installed')),
-    ('postgresql+psycopg2://nova:%s@127.0.0.1:9/x' % SECRET,
+    (f'postgresql+psycopg2://nova:{SECRET}@127.0.0.1:9/x',
      'journal postgresql+psycopg2://nova:***@127.0.0.1:9/x: connection '),
-    ('nonsense://nova:%s@h/x' % SECRET,
+    (f'nonsense://nova:{SECRET}@h/x',
      "bad journal URL 'nonsense://nova:***@h/x'"),
 ])
 def test_journal_urls_are_masked_and_drivers_named(url, message,
@@ -68,7 +68,7 @@ def test_journal_urls_are_masked_and_drivers_named(url, message,
 @pytest.fixture(scope='module')
 def settings(tmp_path_factory):
     work = tmp_path_factory.mktemp('translate')
-    generated = generate.generate('sqlite:///%s' % (work / 'nova.sqlite'),
+    generated = generate.generate(f"sqlite:///{work / 'nova.sqlite'}",
                                   ports=5)
     path = work / 'translate.yaml'
     path.write_text(yaml.safe_dump(dict(
@@ -84,8 +84,9 @@ def test_translate_failures_are_one_line_and_not_usage(settings, tmp_path,
     err = one_line(cutover('translate', 'diff', '--settings', bad))
     assert err.startswith('nova-cutover translate: error: while parsing')
     err = one_line(cutover('translate', 'diff', '--settings', settings,
-                           '--source', 'mysql+pymysql://nova:%s@db/nova'
-                           % SECRET, env=without_pymysql))
+                           '--source',
+                           f'mysql+pymysql://nova:{SECRET}@db/nova',
+                           env=without_pymysql))
     assert "pip install 'nova-freeze[mysql]'" in err
     # Neutron unreachable: keystoneauth retries (its warnings stay quiet),
     # then one line saying where and why.
@@ -99,16 +100,15 @@ def test_translate_failures_are_one_line_and_not_usage(settings, tmp_path,
 
 def test_tracebacks_and_log_records_are_masked_too():
     debug = cutover('--debug', '--journal',
-                    'postgresql+psycopg2://nova:%s@127.0.0.1:9/x' % SECRET,
+                    f'postgresql+psycopg2://nova:{SECRET}@127.0.0.1:9/x',
                     'status')
     assert debug.returncode == 1 and 'Traceback' in debug.stderr
     assert SECRET not in debug.stderr and 'nova:***@' in debug.stderr
     logged = subprocess.run([sys.executable, '-c', (
-        'import logging\n'
-        'from freeze.cli import exits\n'
-        'exits.configure_logging(False)\n'
-        'logging.getLogger("x").error("to %%s", "mysql://u:%s@h/db")\n'
-        % SECRET)], capture_output=True, text=True)
+        'import logging\nfrom freeze.cli import exits\n'
+        'exits.configure_logging(False)\nlogging.getLogger("x").error("to '
+        f'%s", "mysql://u:{SECRET}@h/db")\n')],
+        capture_output=True, text=True)
     assert logged.stderr == 'ERROR x: to mysql://u:***@h/db\n'
 
 
@@ -116,10 +116,10 @@ def test_usage_is_2_and_debug_shows_the_traceback(tmp_path):
     assert cutover('run', 'plan.yaml', '--hosts', 'a').returncode == 2
     assert cutover('no-such-command').returncode == 2
     missing = tmp_path / 'no-journal.sqlite'
-    plain = one_line(cutover('--journal', 'sqlite:///%s' % missing,
+    plain = one_line(cutover('--journal', f'sqlite:///{missing}',
                              'status'))
     assert 'no journal at' in plain
-    debug = cutover('--debug', '--journal', 'sqlite:///%s' % missing,
+    debug = cutover('--debug', '--journal', f'sqlite:///{missing}',
                     'status')
     assert debug.returncode == 1 and 'Traceback' in debug.stderr
 

@@ -52,7 +52,7 @@ def among(modules, packages):
 
 
 def state_url(tmp_path):
-    return 'file://%s' % (tmp_path / 'state.json')
+    return f"file://{tmp_path / 'state.json'}"
 
 
 # --help reads no nova.conf: not even oslo.config is needed.
@@ -89,7 +89,7 @@ def test_an_os_option_still_brings_openstacksdk(tmp_path):
 ], ids=['help', 'translate-help', 'proxy-help', 'status'])
 def test_nova_cutover_starts_without_the_translation(tmp_path, argv, heavy):
     """--help without the journal's SQLAlchemy too; status needs it."""
-    url = 'sqlite:///%s' % (tmp_path / 'journal.sqlite')
+    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
     journal.Journal(url, create=True)
     modules = loaded(tmp_path, 'freeze.cli.nova_cutover',
                      *[a.format(journal=url) for a in argv])

@@ -18,7 +18,7 @@ def test_sample_generator_lists_every_option():
     assert result.returncode == 0, result.stderr
     assert '[freeze]' in result.stdout
     for opt in freeze_conf.OPTS:
-        assert '#%s = ' % opt.dest in result.stdout
+        assert f'#{opt.dest} = ' in result.stdout
 
 
 def test_nova_conf_values_and_paste_overrides(tmp_path):

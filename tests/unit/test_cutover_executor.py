@@ -27,7 +27,7 @@ def test_the_status_a_command_leaves_is_the_one_seen(tmp_path, command,
 
 def test_a_gate_never_opened_runs_nothing_and_leaves_no_status(tmp_path):
     log = str(tmp_path / '1-h-step-do.log')
-    gated = executor.Gated('touch %s' % (tmp_path / 'ran'), log)
+    gated = executor.Gated(f"touch {tmp_path / 'ran'}", log)
     gated.abandon()                     # its runner died before the gate
     assert gated.proc.returncode == executor.NOT_STARTED
     assert not (tmp_path / 'ran').exists()

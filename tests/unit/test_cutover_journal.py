@@ -9,7 +9,7 @@ from freeze.cutover import journal as journal_mod
 
 
 def url(tmp_path, name='j.sqlite'):
-    return 'sqlite:///%s' % (tmp_path / name)
+    return f'sqlite:///{tmp_path / name}'
 
 
 def test_rows_round_trip_and_output_tail_kept(tmp_path):
@@ -43,8 +43,7 @@ def test_one_runner_at_a_time(tmp_path):
         with j.engine.begin() as conn:
             conn.execute(journal_mod.meta_table.insert(), [{
                 'key': 'runner',
-                'value': '%s:%d' % (__import__('socket').gethostname(),
-                                    other.pid)}])
+                'value': f'{__import__("socket").gethostname()}:{other.pid}'}])
         with pytest.raises(journal_mod.JournalError, match='another'):
             j.acquire()
         j.release()  # only its owner releases a lease

@@ -26,7 +26,7 @@ REPO = str(Path(__file__).resolve().parents[2])
 
 
 def make(tmp_path, confirm=False, skip_fallen=False):
-    journal = journal_mod.Journal('sqlite:///%s' % (tmp_path / 'j.sqlite'),
+    journal = journal_mod.Journal(f"sqlite:///{tmp_path / 'j.sqlite'}",
                                   create=True)
     out = io.StringIO()
     return runner_mod.Runner(journal, progress.Progress(out, tty=False),
@@ -53,7 +53,7 @@ def test_failing_and_hanging_hosts_fall_back_alone(fleet, tmp_path):
     assert set(result.values()) == {'done'}
     after = fleet.snapshot()
     for host in ('cmp003', 'cmp030'):  # reverted byte for byte
-        prefix = 'hosts/%s/' % host
+        prefix = f'hosts/{host}/'
         assert {k: v for k, v in after.items() if k.startswith(prefix)} == \
             {k: v for k, v in before.items() if k.startswith(prefix)}
     assert 'event=host-fallen-back stage=compute-l2 host=cmp030 ' \
@@ -77,13 +77,13 @@ def test_threshold_stops_and_reverts_the_batch_then_resume(fleet, tmp_path):
     runner, out = make(tmp_path)
     assert runner.run(plan) == views.STOPPED
     result = statuses(runner, 'compute-l2')
-    assert all(result['cmp%03d' % i] == 'done' for i in range(10))
-    assert all(result['cmp%03d' % i] == 'pending'
+    assert all(result[f'cmp{i:03d}'] == 'done' for i in range(10))
+    assert all(result[f'cmp{i:03d}'] == 'pending'
                for i in range(10, 50))
     p = runner.journal.runs()[-1]
     assert p.status == views.STOPPED and 'threshold 2' in p.note
     batch2 = {k: v for k, v in fleet.snapshot().items()
-              if any(k.startswith('hosts/cmp%03d/' % i)
+              if any(k.startswith(f'hosts/cmp{i:03d}/')
                      for i in range(10, 20))}
     assert batch2 == {k: v for k, v in before.items() if k in batch2}
 
@@ -291,7 +291,7 @@ def test_a_failure_budget_stops_the_stage_across_batches(fleet, tmp_path):
         '(budget 3): batch 3 is reverted' in p.note
     result = statuses(runner, 'compute-l2')
     assert [h for h, s in result.items() if s == 'done'] == [
-        'cmp%03d' % i for i in range(20) if i not in (1, 11)]
+        f'cmp{i:03d}' for i in range(20) if i not in (1, 11)]
     assert result['cmp025'] == result['cmp045'] == 'pending'
 
 
@@ -302,13 +302,13 @@ def test_no_log_directory_is_one_clear_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv('NOVA_CUTOVER_LOGS', str(tmp_path / 'a-file' / 'x'))
     plan = tmp_path / 'plan.yaml'
     plan.write_text(fleet.plan(stages=('proxy',)))
-    assert nova_cutover.main(['--journal', 'sqlite:///%s' % (
-        tmp_path / 'j.sqlite'), 'run', str(plan)]) == 1
+    journal = f"sqlite:///{tmp_path / 'j.sqlite'}"
+    assert nova_cutover.main(['--journal', journal, 'run', str(plan)]) == 1
     err = capsys.readouterr().err
     assert err.startswith('nova-cutover: error: cannot make the log '
                           'directory') and err.count('\n') == 1
     monkeypatch.setenv('NOVA_CUTOVER_LOGS', str(tmp_path / 'logs'))
-    journal = journal_mod.Journal('sqlite:///%s' % (tmp_path / 'j.sqlite'))
+    journal = journal_mod.Journal(f"sqlite:///{tmp_path / 'j.sqlite'}")
     assert journal.runs() == []           # nothing started
     journal.acquire()                       # the lease was given back
     journal.release()
@@ -334,7 +334,7 @@ def test_resume_goes_on_without_the_fallen_back(tmp_path, capsys):
     point of no return and, once confirmed, to its end; without the flag it
     stops before the next stage, whatever ran since, as ``run`` does."""
     fleet = Fleet(tmp_path / 'fleet', size=4).create()
-    journal = 'sqlite:///%s' % (tmp_path / 'journal.sqlite')
+    journal = f"sqlite:///{tmp_path / 'journal.sqlite'}"
     try:
         plan = tmp_path / 'plan.yaml'
         plan.write_text(fleet.plan(

@@ -43,12 +43,12 @@ def cutover(tmp_path_factory):
     next-gen; then cmp001 is retried (healed) and cmp004 accepted."""
     root = tmp_path_factory.mktemp('timeline')
     fleet = Fleet(root / 'fleet', size=6).create()
-    state = 'file://%s' % (root / 'state.json')
+    state = f"file://{root / 'state.json'}"
     plan_file = root / 'plan.yaml'
     plan_file.write_text(fleet.plan(
         stages=STAGES, freeze_command=freeze_ctl_command(state),
         batch_size=2, concurrency=2))
-    url = 'sqlite:///%s' % (root / 'journal.sqlite')
+    url = f"sqlite:///{root / 'journal.sqlite'}"
     journal_mod.Journal(url, create=True)
     for host in ('cmp001', 'cmp004'):
         fleet.inject(host, 'switch')
@@ -162,7 +162,7 @@ def test_windows_mode_changes_open_windows_and_the_span(tmp_path, capsys):
     """History as freeze-ctl writes it: a mode change while frozen starts a
     new window, a freeze not ended is open, the span keeps its own."""
     from freeze.cli import freeze_ctl
-    state = ['--state', 'file://%s' % (tmp_path / 's.json')]
+    state = ['--state', f"file://{tmp_path / 's.json'}"]
     for words in (['on', '--mode', 'network', '--reason', 'before'],
                   ['off'],
                   ['on', '--mode', 'network', '--reason', 'switch hosts'],
@@ -278,7 +278,7 @@ def test_report_html_and_json(cutover, tmp_path):
 
 
 def test_report_errors_are_one_line(tmp_path, cutover):
-    url = 'sqlite:///%s' % (tmp_path / 'j.sqlite')
+    url = f"sqlite:///{tmp_path / 'j.sqlite'}"
     journal_mod.Journal(url, create=True)
     empty = nova_cutover(url, 'report')
     assert empty.returncode == 1
@@ -313,9 +313,9 @@ def test_a_stopped_stage_leaves_its_window_open(tmp_path):
         fleet.inject('cmp000', 'switch')
         plan = plan_mod.load(fleet.plan(
             stages=('compute-l2',), failure_threshold=1,
-            freeze_command=freeze_ctl_command('file://%s' % (
-                tmp_path / 'state.json'))))
-        url = 'sqlite:///%s' % (tmp_path / 'j.sqlite')
+            freeze_command=freeze_ctl_command(
+                f"file://{tmp_path / 'state.json'}")))
+        url = f"sqlite:///{tmp_path / 'j.sqlite'}"
         journal_mod.Journal(url, create=True)
         runner = make_runner(url)
         assert runner.run(plan) == views.STOPPED

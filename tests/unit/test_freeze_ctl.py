@@ -15,7 +15,7 @@ from freeze.cli import freeze_ctl
 def ctl(state_path, *args, env=None):
     command = [sys.executable, '-m', 'freeze.cli.freeze_ctl']
     if state_path is not None:
-        command += ['--state', 'file://%s' % state_path]
+        command += ['--state', f'file://{state_path}']
     return subprocess.run(command + list(args), capture_output=True,
                           text=True, env=env)
 
@@ -116,15 +116,15 @@ def test_piped_into_head_is_not_an_error(tmp_path):
     state = tmp_path / 'state.json'
     for n in range(8):   # more than a pipe holds: the writer must block
         assert ctl(state, 'on', '--mode', 'full', '--reason',
-                   '%d' % n * 20000).returncode == 0
+                   f'{n}' * 20000).returncode == 0
     command = [sys.executable, '-m', 'freeze.cli.freeze_ctl', '--state',
-               'file://%s' % state, 'history']
-    result = subprocess.run('%s | head -1' % ' '.join(command), shell=True,
+               f'file://{state}', 'history']
+    result = subprocess.run(f"{' '.join(command)} | head -1", shell=True,
                             capture_output=True, text=True,
                             executable='/bin/bash')
     assert result.stdout.startswith('+') and result.stderr == ''
     piped = subprocess.run(['bash', '-o', 'pipefail', '-c',
-                            '%s | head -1 >/dev/null' % ' '.join(command)],
+                            f"{' '.join(command)} | head -1 >/dev/null"],
                            capture_output=True, text=True)
     assert piped.returncode == 0 and piped.stderr == ''
 
@@ -229,20 +229,20 @@ def test_force_records_the_corrupt_document_set_aside(tmp_path):
     last = json.loads(ctl(state, 'history', '-f', 'json').stdout)[-1]
     assert last['epoch'] == 2
     assert last['changes'] == {'set_aside': str(aside[0])}
-    assert 'corrupt document set aside as %s' % aside[0] in ctl(
+    assert f'corrupt document set aside as {aside[0]}' in ctl(
         state, 'history').stdout
 
 
 def test_state_url_from_environment_and_nova_conf(tmp_path):
     env_state = tmp_path / 'env.json'
     result = ctl(None, 'on', '--mode', 'full', '--reason', 'x',
-                 env={'NOVA_FREEZE_STATE': 'file://%s' % env_state,
+                 env={'NOVA_FREEZE_STATE': f'file://{env_state}',
                       'PATH': '/usr/bin'})
     assert result.returncode == 0, result.stderr
     assert env_state.exists()
     conf_state = tmp_path / 'conf.json'
     nova_conf = tmp_path / 'nova.conf'
-    nova_conf.write_text('[freeze]\nstate_url = file://%s\n' % conf_state)
+    nova_conf.write_text(f'[freeze]\nstate_url = file://{conf_state}\n')
     result = ctl(None, '--config-file', str(nova_conf), 'on', '--mode',
                  'network', '--reason', 'x', env={'PATH': '/usr/bin'})
     assert result.returncode == 0, result.stderr
@@ -289,16 +289,16 @@ def test_freeze_values_are_checked_as_the_filter_checks_them(
     from freeze import conf as freeze_conf
     from oslo_config import cfg
     nova_conf = tmp_path / 'nova.conf'
-    nova_conf.write_text('[freeze]\nstate_url = file://%s\n%s\n'
-                         % (tmp_path / 'state.json', line))
+    nova_conf.write_text('[freeze]\nstate_url = '
+                         f'file://{tmp_path / "state.json"}\n{line}\n')
     conf = cfg.ConfigOpts()
     conf(args=[], default_config_files=[str(nova_conf)])
     with pytest.raises((ValueError, cfg.Error)):
         freeze_conf.load_settings(conf)   # what the filter does at start-up
     result = ctl(None, '--config-file', str(nova_conf), *command)
     assert result.returncode == 1
-    assert result.stderr.startswith('freeze-ctl: error: [freeze] in %s: '
-                                    % nova_conf)
+    assert result.stderr.startswith('freeze-ctl: error: [freeze] in '
+                                    f'{nova_conf}: ')
     assert option in result.stderr and result.stderr.count('\n') == 1
     assert os.listdir(tmp_path) == ['nova.conf']
 
@@ -308,14 +308,14 @@ def test_a_missing_state_directory_needs_create(tmp_path):
     refused = ctl(state, 'on', '--mode', 'full', '--reason', 'x')
     assert refused.returncode == 1
     assert refused.stderr == (
-        'freeze-ctl: error: the state directory %s does not exist: check the '
-        'state URL, or create it (freeze-ctl on --create); nothing was '
-        'changed [state URL from --state]\n' % state.parent)
+        f'freeze-ctl: error: the state directory {state.parent} does not '
+        'exist: check the state URL, or create it (freeze-ctl on --create); '
+        'nothing was changed [state URL from --state]\n')
     off = ctl(state, 'off')
     assert off.returncode == 0 and 'nothing changed' in off.stderr
     status = ctl(state, 'status', '-f', 'json')
     assert status.returncode == 0
-    assert '%s does not exist' % state.parent in status.stderr
+    assert f'{state.parent} does not exist' in status.stderr
     assert json.loads(status.stdout)['state_url_from'] == '--state'
     assert os.listdir(tmp_path) == []
     created = ctl(state, 'on', '--mode', 'full', '--reason', 'x', '--create')
@@ -325,8 +325,8 @@ def test_a_missing_state_directory_needs_create(tmp_path):
 
 def test_status_says_where_the_state_url_came_from(tmp_path):
     nova_conf = tmp_path / 'nova.conf'
-    nova_conf.write_text('[freeze]\nstate_url = file://%s\n'
-                         % (tmp_path / 'state.json'))
+    nova_conf.write_text('[freeze]\nstate_url = '
+                         f'file://{tmp_path / "state.json"}\n')
     base = {'PATH': '/usr/bin'}
 
     def origin(*args, env=base):
@@ -334,11 +334,11 @@ def test_status_says_where_the_state_url_came_from(tmp_path):
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)['state_url_from']
     assert origin('--config-file', str(nova_conf)) == \
-        '[freeze] state_url in %s' % nova_conf
+        f'[freeze] state_url in {nova_conf}'
     assert origin('--config-file', str(nova_conf), env=dict(
-        base, NOVA_FREEZE_STATE='file://%s/x.json' % tmp_path)) == \
+        base, NOVA_FREEZE_STATE=f'file://{tmp_path}/x.json')) == \
         '$NOVA_FREEZE_STATE'
-    assert origin('--state', 'file://%s/y.json' % tmp_path) == '--state'
+    assert origin('--state', f'file://{tmp_path}/y.json') == '--state'
 
 
 def test_unreadable_config_file_is_a_clear_error(tmp_path):
@@ -404,7 +404,7 @@ def test_version_help_examples_and_completion(tmp_path):
                     'revoke', 'paste'):
         help_text = ctl(None, 'help', command)
         assert help_text.returncode == 0, help_text.stderr
-        assert '\n  freeze-ctl %s' % command in help_text.stdout
+        assert f'\n  freeze-ctl {command}' in help_text.stdout
     complete = ctl(None, 'complete')
     assert complete.returncode == 0 and 'status' in complete.stdout
 

@@ -14,7 +14,7 @@ from freeze.state import file as file_backend
 
 def ctl(state, *args):
     return subprocess.run([sys.executable, '-m', 'freeze.cli.freeze_ctl',
-                           '--state', 'file://%s' % state, *args],
+                           '--state', f'file://{state}', *args],
                           capture_output=True, text=True)
 
 
@@ -52,7 +52,7 @@ def test_on_returns_when_the_workers_catch_up(tmp_path):
     state = tmp_path / 'state.json'
     report(state, 4242, 0)
     run = subprocess.Popen([sys.executable, '-m', 'freeze.cli.freeze_ctl',
-                            '--state', 'file://%s' % state, 'on', '--mode',
+                            '--state', f'file://{state}', 'on', '--mode',
                             'writes', '--reason', 'x', '--wait', '30'],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)

@@ -45,7 +45,7 @@ def app(state_path):
     conf = cfg.ConfigOpts()
     conf([], project='nova', default_config_files=[])
     settings = freeze_conf.load_settings(
-        conf, {'state_url': 'file://%s' % state_path, 'check_interval': '0'})
+        conf, {'state_url': f'file://{state_path}', 'check_interval': '0'})
     downstream = Downstream()
     # Without the background threads, check_interval=0 means every request
     # reads the file itself: each test sees exactly the state it wrote.
@@ -256,7 +256,7 @@ def test_filter_factory_reads_paste_overrides(tmp_path, monkeypatch):
     monkeypatch.setattr(cfg, 'CONF', cfg.ConfigOpts())
     cfg.CONF([], project='nova', default_config_files=[])
     make = middleware.filter_factory(
-        {}, state_url='file://%s/s.json' % tmp_path,
+        {}, state_url=f'file://{tmp_path}/s.json',
         migration_roles='Cutover,migration', surprise='x')
     filt = make(Downstream())
     assert filt.rules.migration_roles == {'cutover', 'migration'}
@@ -373,7 +373,7 @@ def test_the_pipelines_of_a_process_share_one_watcher(tmp_path, monkeypatch,
     an epoch the other does not enforce yet."""
     monkeypatch.setattr(cfg, 'CONF', cfg.ConfigOpts())
     cfg.CONF([], project='nova', default_config_files=[])
-    url = 'file://%s/state.json' % tmp_path
+    url = f'file://{tmp_path}/state.json'
     make = middleware.filter_factory({}, state_url=url)
     v21, legacy = make(lambda *a: []), make(lambda *a: [])
     assert v21.watcher is legacy.watcher

@@ -39,7 +39,7 @@ def site(tmp_path):
     """A nova.conf, its policy file (keypairs restricted) and policy dir."""
     (tmp_path / 'policy.d').mkdir()
     (tmp_path / 'policy.yaml').write_text(
-        '"%s": "rule:context_is_admin"\n' % KEYPAIRS)
+        f'"{KEYPAIRS}": "rule:context_is_admin"\n')
     (tmp_path / 'nova.conf').write_text(
         '[oslo_policy]\npolicy_file = policy.yaml\npolicy_dirs = policy.d\n')
     return tmp_path
@@ -76,7 +76,7 @@ def test_the_overlay_keeps_its_identity(site):
     link = site / 'policy.d' / nova_policy.OVERLAY_NAME
     command = [sys.executable, '-m', 'freeze.cli.freeze_ctl',
                '--config-file', str(site / 'nova.conf'),
-               '--state', 'file://%s' % (site / 'state.json'),
+               '--state', f"file://{site / 'state.json'}",
                'on', '--reason', 'x', '--policy-dir', str(site / 'policy.d')]
     first = subprocess.run(command + ['--mode', 'network'],
                            capture_output=True, text=True)
@@ -145,23 +145,24 @@ def test_nova_follows_even_when_the_clock_does_not_move_on(site):
 
 def test_prepare_wraps_the_effective_rules_beneath_it(site):
     (site / 'policy.d' / '10-site.yaml').write_text(
-        '"%s": "role:auditor"\n' % INDEX)
+        f'"{INDEX}": "role:auditor"\n')
     target = policy_dir(site)
     rules, text = target.prepare('full')
     assert rules[KEYPAIRS] == '(role:migration) and (rule:context_is_admin)'
     assert rules[INDEX] == '(role:migration or role:admin) and (role:auditor)'
-    assert 'Wraps the effective rules of: nova defaults + %s + %s' % (
-        site / 'policy.yaml', site / 'policy.d' / '10-site.yaml') in text
+    assert ('Wraps the effective rules of: nova defaults + '
+            f"{site / 'policy.yaml'} + {site / 'policy.d' / '10-site.yaml'}"
+            ) in text
     target.write(text)
     assert target.prepare('full') == (rules, text)  # never wraps itself
 
 
 def test_prepare_refuses_files_that_would_undo_it(site):
     (site / 'policy.d' / 'zzz-late.yaml').write_text(
-        '"%s": "@"\n"context_is_admin": "role:admin"\n' % KEYPAIRS)
+        f'"{KEYPAIRS}": "@"\n"context_is_admin": "role:admin"\n')
     with pytest.raises(nova_policy.OverlayError) as raised:
         policy_dir(site).prepare('full')
-    assert 'zzz-late.yaml (%s)' % KEYPAIRS in str(raised.value)
+    assert f'zzz-late.yaml ({KEYPAIRS})' in str(raised.value)
     rules, _ = policy_dir(site).prepare('network')  # keypairs not wrapped
     assert KEYPAIRS not in rules
 
@@ -246,7 +247,7 @@ def test_report(site):
     assert target.report('full') == (True, 'in place for mode full')
     assert target.report('writes')[1].startswith('stale')
     assert target.report(None)[1].startswith('present although')
-    (site / 'policy.yaml').write_text('"%s": "!"\n' % KEYPAIRS)
+    (site / 'policy.yaml').write_text(f'"{KEYPAIRS}": "!"\n')
     assert target.report('full')[1].startswith('stale')
     (site / 'policy.d' / nova_policy.OVERLAY_NAME).write_text('[broken')
     assert target.report('full')[1].startswith('unreadable')
@@ -256,7 +257,7 @@ def test_report(site):
 
 def ctl(site, capsys, *args):
     code = freeze_ctl.main(['--config-file', str(site / 'nova.conf'),
-                            '--state', 'file://%s' % (site / 'state.json')]
+                            '--state', f"file://{site / 'state.json'}"]
                            + list(args))
     out, err = capsys.readouterr()
     return code, out, err
@@ -276,13 +277,13 @@ def test_on_status_off_with_a_policy_dir(site, capsys):
     assert status['policy_overlay_detail'] == 'in place for mode writes'
     code, out, _ = ctl(site, capsys, 'off', '--policy-dir',
                        str(site / 'policy.d'), '-f', 'json')
-    assert json.loads(out)['policy_overlay'] == '%s (removed)' % path
+    assert json.loads(out)['policy_overlay'] == f'{path} (removed)'
     assert not path.exists() and (site / 'policy.d').is_dir()
 
 
 def test_policy_dir_from_nova_conf(site, capsys):
     with open(site / 'nova.conf', 'a') as f:
-        f.write('[freeze]\npolicy_dir = %s\n' % (site / 'policy.d'))
+        f.write(f"[freeze]\npolicy_dir = {site / 'policy.d'}\n")
     code, _, err = ctl(site, capsys, 'on', '--mode', 'full', '--reason', 'x')
     assert code == 0, err
     assert (site / 'policy.d' / nova_policy.OVERLAY_NAME).exists()
@@ -327,7 +328,7 @@ def test_policy_generate(site, capsys):
                        str(out_file))
     assert code == 0 and 'rules for mode network' in err
     text = out_file.read_text()
-    assert '--mode network --policy-file %s' % (site / 'policy.yaml') in text
+    assert f"--mode network --policy-file {site / 'policy.yaml'}" in text
     assert 'os_compute_api:servers:create' in yaml.safe_load(text)
     code, _, err = ctl(site, capsys, 'policy', 'generate', '--mode', 'full',
                        '--policy-file', str(site / 'nope.yaml'))

@@ -11,7 +11,6 @@ from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-from oslo_config import cfg
 from oslo_policy import policy as oslo_policy
 import pytest
 import yaml
@@ -312,17 +311,8 @@ def enforcer(tmp_path, name, overrides, enforce_new_defaults,
         (directory / 'policy.d' / nova_policy.OVERLAY_NAME).write_text(
             overlay_rules.render(overlay, []))
         dirs = [str(directory / 'policy.d')]
-    conf = cfg.ConfigOpts()
-    conf(args=[], default_config_files=[])
-    result = oslo_policy.Enforcer(conf, policy_file=str(policy_file))
-    conf.set_override('policy_dirs', dirs, 'oslo_policy')
-    conf.set_override('enforce_new_defaults', enforce_new_defaults,
-                      'oslo_policy')
-    result.suppress_deprecation_warnings = True
-    result.suppress_default_change_warnings = True
-    result.register_defaults(DEFAULTS)
-    result.load_rules()
-    return result
+    return nova_policy.load_enforcer(DEFAULTS, str(policy_file), dirs,
+                                     enforce_new_defaults)
 
 
 @pytest.fixture(scope='module', params=[
@@ -392,13 +382,14 @@ def test_the_overlay_only_takes_away(deployment, creds, target):
 @pytest.mark.parametrize('mode', document.MODES)
 def test_checked_in_overlays_are_current(mode, tmp_path, capsys):
     nova_conf = tmp_path / 'nova.conf'
-    nova_conf.write_text('[oslo_policy]\npolicy_file = %s\npolicy_dirs = %s\n'
-                         % (tmp_path / 'none.yaml', tmp_path / 'none.d'))
+    nova_conf.write_text('[oslo_policy]\npolicy_file = '
+                         f'{tmp_path / "none.yaml"}\npolicy_dirs = '
+                         f'{tmp_path / "none.d"}\n')
     assert freeze_ctl.main(['--config-file', str(nova_conf), 'policy',
                             'generate', '--mode', mode]) == 0
     fresh = capsys.readouterr().out
-    path = REPO / 'policies' / ('freeze-%s.yaml' % mode)
+    path = REPO / 'policies' / f'freeze-{mode}.yaml'
     assert path.exists() and path.read_text() == fresh, (
-        '%s is stale for the installed nova; regenerate it with: freeze-ctl '
-        'policy generate --mode %s -o %s' % (path.relative_to(REPO), mode,
-                                              path.relative_to(REPO)))
+        f'{path.relative_to(REPO)} is stale for the installed nova; '
+        'regenerate it with: freeze-ctl '
+        f'policy generate --mode {mode} -o {path.relative_to(REPO)}')

@@ -67,17 +67,16 @@ def paste_ctl(*args, **kw):
     # filter, /v2 would stay open (the defect: rc 0 "freeze filter added")
     (lambda: edited('authtoken keystonecontext legacy_v2_compatible',
                     'legacy_v2_compatible'),
-     '[%s] keystone: does not run "authtoken keystonecontext"' % LEGACY),
+     f'[{LEGACY}] keystone: does not run "authtoken keystonecontext"'),
     (lambda: edited('authtoken keystonecontext osapi_compute_app_v21',
                     'keystonecontext authtoken osapi_compute_app_v21'),
-     '[%s] keystone: keystonecontext does not follow authtoken' % V21),
+     f'[{V21}] keystone: keystonecontext does not follow authtoken'),
     (lambda: edited('osprofiler authtoken keystonecontext osapi',
                     'osprofiler freeze authtoken keystonecontext osapi')
-     + '[filter:freeze]\npaste.filter_factory = %s\n' % pastefile.FREEZE,
-     '[%s] keystone: the freeze filter (freeze) is present but not once'
-     % V21),
+     + f'[filter:freeze]\npaste.filter_factory = {pastefile.FREEZE}\n',
+     f'[{V21}] keystone: the freeze filter (freeze) is present but not once'),
     (lambda: edited('osprofiler authtoken', 'osprofiler typo authtoken'),
-     "[%s] keystone: filter 'typo' cannot be loaded" % V21),
+     f"[{V21}] keystone: filter 'typo' cannot be loaded"),
     # an operator's own pipeline section serving the compute API
     (lambda: stock_nova_paste() + '[pipeline:mine]\n'
      'pipeline = cors faultwrap osapi_compute_app_v21\n',
@@ -142,8 +141,8 @@ def test_filter_resolution_is_pastedeploys(tmp_path):
     text = '[DEFAULT]\nfactory = oslo_middleware.cors:filter_factory\n'
     names = {}
     for index, (how, body) in enumerate(sorted(sections.items())):
-        names['f%d' % index] = how
-        text += '[filter:f%d]\n%s' % (index, body)
+        names[f'f{index}'] = how
+        text += f'[filter:f{index}]\n{body}'
     text += '[filter:other]\n' + FREEZE_SECTIONS['explicit']
     path = tmp_path / 'api-paste.ini'
     path.write_text(text)
@@ -161,7 +160,7 @@ def test_dry_run_is_a_unified_diff_and_writes_nothing(tmp_path):
     result = paste_ctl(target, '--dry-run')
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == '--- %s' % target and lines[1] == '+++ %s' % target
+    assert lines[0] == f'--- {target}' and lines[1] == f'+++ {target}'
     added = [line for line in lines if line.startswith('+')][1:]
     with_freeze = '+' + STOCK_LINE.replace('keystonecontext ',
                                            'keystonecontext freeze ')

@@ -82,8 +82,8 @@ class ModeSwitch:
         for mode in ('thawed',) + MODES:
             path = os.path.join(directory, mode + '.json')
             backend = file_backend.FileBackend(path)
-            backend.update(lambda old, mode=mode: document.FreezeState(
-                epoch=old.epoch + 1, frozen=mode != 'thawed',
+            backend.update(lambda old, mode=mode: old.successor(
+                frozen=mode != 'thawed',
                 mode=mode if mode != 'thawed' else 'full'),
                 'test', document.utcnow())
             self.watchers[mode] = watch.StateWatcher(backend, 'closed', 0)
@@ -108,10 +108,10 @@ def pipeline(tmp_path_factory):
     with open(os.path.join(REPO, 'paste', 'api-paste.ini')) as f:
         ini = f.read()
     ini = ini.replace('keystonemiddleware.auth_token:filter_factory',
-                      '%s:authtoken_factory' % __name__)
+                      f'{__name__}:authtoken_factory')
     ini = ini.replace('freeze.middleware:filter_factory',
                       'freeze.middleware:filter_factory\ncheck_interval = 0')
-    assert ini.count('%s:authtoken_factory' % __name__) == 1
+    assert ini.count(f'{__name__}:authtoken_factory') == 1
     paste_ini = directory / 'api-paste.ini'
     paste_ini.write_text(ini)
 
@@ -146,7 +146,7 @@ def pipeline(tmp_path_factory):
             patch.setattr(middleware.FreezeMiddleware, '_block', blocked)
             patch.setattr(middleware.FreezeMiddleware, '_own_failure',
                           lambda *args: pytest.fail('the filter failed'))
-            app = paste_deploy.loadapp('config:%s' % paste_ini,
+            app = paste_deploy.loadapp(f'config:{paste_ini}',
                                        name='osapi_compute')
             # Both pipelines (v2.1 and the legacy v2) hold the filter.
             assert len(switch.settings) == 2
@@ -267,7 +267,7 @@ def test_server_action_bodies_freeze_as_nova_dispatches_them(pipeline, body):
     dispatched = [check(pipeline, (method, path, '', JSON, body))
                   for method, path in [
                       ('POST', '/v2.1/servers/s1/action'),
-                      ('POST', '/v2/%s/servers/s1/action' % PROJECT),
+                      ('POST', f'/v2/{PROJECT}/servers/s1/action'),
                       ('PUT', '/v2.1/servers/s1/action?_method=POST'),
                       ('POST', '/v2.1/servers/s1/migrations/1/action')]]
     if body == b'{"addFixedIp": {"networkId": 1}}':
@@ -401,7 +401,7 @@ def test_api_chosen_by_a_header_freezes_as_nova_dispatches(pipeline, header,
                 for method, path, body in [
                     ('POST', '/servers/s1/action',
                      b'{"addFixedIp": {"networkId": 1}}'),
-                    ('DELETE', '/%s/servers/s1' % PROJECT, b''),
+                    ('DELETE', f'/{PROJECT}/servers/s1', b''),
                     ('GET', '/os-hosts/h1/reboot', b''),
                     ('GET', '/flavors', b'')]]
     assert all(handlers), handlers  # each reached its handler thawed

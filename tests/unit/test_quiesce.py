@@ -10,7 +10,7 @@ def server(sid, task=None, status='ACTIVE', host='c1'):
 
 
 def migration(mid, status, kind='live-migration'):
-    return {'id': mid, 'instance_uuid': 'u%d' % mid, 'status': status,
+    return {'id': mid, 'instance_uuid': f'u{mid}', 'status': status,
             'migration_type': kind, 'source_compute': 'c1',
             'dest_compute': 'c2'}
 

@@ -32,7 +32,7 @@ def test_project_id_segment_is_novas():
     """The optional project segment is recognised as nova's mapper does."""
     nova_api = pytest.importorskip('nova.api.openstack')
     token = nova_api.ProjectMapper()._get_project_id_token()
-    assert token == '{project_id:%s}' % routes._PROJECT_ID.pattern
+    assert token == f'{{project_id:{routes._PROJECT_ID.pattern}}}'
 
 
 def test_every_network_route_exists_in_nova():

@@ -54,7 +54,7 @@ def test_bad_state_urls(url):
 
 
 def test_missing_file_is_thawed(tmp_path):
-    backend = open_backend('file://%s/state.json' % tmp_path)
+    backend = open_backend(f'file://{tmp_path}/state.json')
     assert backend.read() == document.THAWED
     assert backend.signature() is None
 

@@ -38,7 +38,7 @@ def thaw(old):
 @pytest.fixture
 def backend(etcd):
     """A backend on a prefix of its own."""
-    return open_backend(etcd.state_url('/test-%s' % uuid.uuid4().hex[:8]))
+    return open_backend(etcd.state_url(f'/test-{uuid.uuid4().hex[:8]}'))
 
 
 def dead_endpoint():
@@ -375,6 +375,6 @@ def test_freeze_ctl_reports_a_conflict_clearly(backend, monkeypatch, capsys):
                             '--reason', 'x'])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith('freeze-ctl: error: the freeze state in %s changed '
-                          'while this command ran' % backend)
+    assert err.startswith(f'freeze-ctl: error: the freeze state in {backend} '
+                          'changed while this command ran')
     assert (backend.read().epoch, backend.read().mode) == (1, 'network')

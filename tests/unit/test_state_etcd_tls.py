@@ -8,7 +8,6 @@ import urllib.parse
 import pytest
 
 from freeze.state import StateUnavailable
-from freeze.state import document
 from freeze.state import etcd_cluster
 from freeze.state import open_backend
 from tools.localetcd import LocalEtcd
@@ -23,8 +22,8 @@ def tls_etcd(tmp_path_factory, etcd):  # etcd: installed, or fail/skip there
 
 
 def full(old):
-    return document.FreezeState(epoch=old.epoch + 1, frozen=True,
-                                mode='full', reason='tls', started_at=NOW)
+    return old.successor(frozen=True, mode='full', reason='tls',
+                         started_at=NOW)
 
 
 def test_state_history_and_watch_over_tls(tls_etcd):
@@ -63,7 +62,7 @@ def without(url, *names):
     (('ca_cert',), ('CERTIFICATE_VERIFY_FAILED',)),
 ])
 def test_tls_failures_are_clear_and_change_nothing(tls_etcd, names, details):
-    url = tls_etcd.state_url('/tls-b-%d' % len(names))
+    url = tls_etcd.state_url(f'/tls-b-{len(names)}')
     with pytest.raises(StateUnavailable) as failure:
         open_backend(without(url, *names)).update(full, 'ops', NOW)
     message = str(failure.value)
@@ -80,7 +79,7 @@ def test_ca_cert_wins_over_requests_ca_bundle(tls_etcd, monkeypatch):
 
 def test_plain_http_to_a_tls_etcd_is_unavailable(tls_etcd):
     with pytest.raises(StateUnavailable):
-        open_backend('etcd3+http://%s/tls-c' % tls_etcd.endpoint).read()
+        open_backend(f'etcd3+http://{tls_etcd.endpoint}/tls-c').read()
 
 
 def test_a_bad_certificate_alert_reads_as_a_tls_failure():

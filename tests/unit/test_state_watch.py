@@ -18,17 +18,17 @@ NOW = datetime.datetime(2026, 11, 25, 12, tzinfo=datetime.timezone.utc)
 
 
 def freeze_full(old):
-    return document.FreezeState(epoch=old.epoch + 1, frozen=True, mode='full',
-                                reason='cut', started_at=NOW)
+    return old.successor(frozen=True, mode='full', reason='cut',
+                         started_at=NOW)
 
 
 def freeze_writes(old):
-    return document.FreezeState(epoch=old.epoch + 1, frozen=True,
-                                mode='writes', reason='cut', started_at=NOW)
+    return old.successor(frozen=True, mode='writes', reason='cut',
+                         started_at=NOW)
 
 
 def thaw(old):
-    return document.FreezeState(epoch=old.epoch + 1)
+    return old.thawed()
 
 
 def test_watcher_rereads_only_after_interval_and_on_change(tmp_path):
@@ -133,9 +133,8 @@ def test_unreadable_state_is_kept_for_stale_after_then_fail_mode(
         tmp_path, fail_mode):
     path = tmp_path / 'state.json'
     backend = file_backend.FileBackend(str(path))
-    backend.update(lambda old: document.FreezeState(
-        epoch=old.epoch + 1, frozen=True, mode='network', reason='cut'),
-        'ops', NOW)
+    backend.update(lambda old: old.successor(
+        frozen=True, mode='network', reason='cut'), 'ops', NOW)
     clock = Clock()
     watcher = watch.StateWatcher(backend, fail_mode, 0.5, clock,
                                  stale_after=10)
@@ -158,8 +157,7 @@ def test_unreadable_state_is_kept_for_stale_after_then_fail_mode(
     clock.now = 11
     assert watcher.current().failing
     # ...until freeze-ctl writes a document again.
-    backend.update(lambda old: document.FreezeState(epoch=old.epoch + 1),
-                   'ops', NOW)
+    backend.update(lambda old: old.thawed(), 'ops', NOW)
     clock.now = 12
     assert watcher.current() == watch.View(document.FreezeState(epoch=2))
 

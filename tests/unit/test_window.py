@@ -40,14 +40,14 @@ class FakeKeystone:
 
     def resolve(self, target, role):
         if target.name not in self.users:
-            raise window.GrantError('looking up %s: no such user' % target)
+            raise window.GrantError(f'looking up {target}: no such user')
         if target.project not in self.projects:
-            raise window.GrantError('looking up project %s: no such project'
-                                    % target.project)
+            raise window.GrantError(f'looking up project {target.project}: no '
+                                    'such project')
         return document.Grant(
-            kind=target.kind, actor='%s@%s' % (target.name, target.domain),
+            kind=target.kind, actor=f'{target.name}@{target.domain}',
             actor_id='id-' + target.name,
-            project='%s@%s' % (target.project, target.project_domain),
+            project=f'{target.project}@{target.project_domain}',
             project_id='id-' + target.project, role=role.name,
             role_id=role.id, status='pending')
 
@@ -56,19 +56,19 @@ class FakeKeystone:
 
     def grant(self, grant):
         if grant.actor_id in self.refuse_grant:
-            raise window.GrantError('granting %s: forbidden'
-                                    % window.describe(grant))
+            raise window.GrantError(f'granting {window.describe(grant)}: '
+                                    'forbidden')
         self.assigned.add(grant.key())
 
     def revoke(self, grant):
         if grant.actor_id in self.refuse_revoke:
-            raise window.GrantError('revoking %s: Keystone is down'
-                                    % window.describe(grant))
+            raise window.GrantError(f'revoking {window.describe(grant)}: '
+                                    'Keystone is down')
         self.assigned.discard(grant.key())
 
 
 def users(*names):
-    return [window.Target.parse('user', '%s:demo' % name) for name in names]
+    return [window.Target.parse('user', f'{name}:demo') for name in names]
 
 
 def key(name):

@@ -297,7 +297,10 @@ JOURNALS = {
 
 
 @pytest.mark.parametrize('backend', sorted(JOURNALS))
-def test_two_runners_racing(backend, request, tmp_path):
+def test_two_runners_racing(backend, request, tmp_path, monkeypatch):
+    # A server's journal keeps its commands' logs in a fixed place by
+    # default (/var/lib/nova-cutover/logs): not this machine's.
+    monkeypatch.setenv('NOVA_CUTOVER_LOGS', str(tmp_path / 'logs'))
     check_two_runners_racing(JOURNALS[backend](request, tmp_path), tmp_path)
 
 

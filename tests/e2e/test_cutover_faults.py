@@ -252,13 +252,13 @@ def race(url, where, tmp_path):
     """Two runners at once; what each of them said."""
     procs = [subprocess.Popen(
         [sys.executable, '-c', RACER, url, where,
-         str(tmp_path / (f'at-{where}-{i}')),
-         str(tmp_path / (f'at-{where}-{1 - i}'))],
+         str(tmp_path / f'at-{where}-{i}'),
+         str(tmp_path / f'at-{where}-{1 - i}')],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in (0, 1)]
     said = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     for i in (0, 1):  # both stopped at the moment: the interleaving was forced
-        assert (tmp_path / (f'at-{where}-{i}')).exists(), said
+        assert (tmp_path / f'at-{where}-{i}').exists(), said
     return said
 
 
@@ -367,4 +367,4 @@ def one_quick_seed(seed, root):
 def test_killed_at_random_quick_seeds(tmp_path):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda seed: one_quick_seed(
-            seed, tmp_path / (f'seed{seed}')), QUICK_SEEDS))
+            seed, tmp_path / f'seed{seed}'), QUICK_SEEDS))

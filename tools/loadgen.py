@@ -176,6 +176,8 @@ def _where(record, windows):
         if record['end'] > w['start'] and record['start'] < w['thawed']:
             return 'edge', None
     return 'outside', None
+
+
 def _ratio(records):
     served = sum(1 for r in records if 0 < r['status'] < 500)
     return {'served': served, 'total': len(records)}

@@ -162,8 +162,7 @@ class LocalNeutron(ApiProcess):
                         'from tools import localneutron\n'
                         'localneutron.create_schema(sys.argv[1])',
                         self.database, REPO], log)
-            run_logged([NEUTRON_DB_MANAGE, '--database-connection',
-                        self.database, 'stamp', 'heads'], log)
+            manage(self.database, log, 'stamp', 'heads')
         else:
             migrate(self.database, log)
         self._migrated = True   # once: prepare() then start()
@@ -176,6 +175,17 @@ class LocalNeutron(ApiProcess):
 MYSQL_ONLY = ('d553edeb540f',)
 
 
+def manage(url: str, log: str, *args: str) -> None:
+    """``neutron-db-manage`` on ``url``, its output into ``log``."""
+    run_logged([NEUTRON_DB_MANAGE, '--database-connection', url, *args], log)
+
+
+def revision_before(revision: str) -> str:
+    """The migration ``revision`` follows, from Neutron's own scripts."""
+    from freeze.translate import neutrondb
+    return neutrondb.migrations().get_revision(revision).down_revision
+
+
 def migrate(url: str, log: str) -> list[str]:
     """The installed Neutron's real migrations, as an operator runs them
     (``neutron-db-manage upgrade heads``), their output into ``log``.
@@ -185,18 +195,14 @@ def migrate(url: str, log: str) -> list[str]:
     instead of run (none on MySQL)."""
     import sqlalchemy
 
-    from freeze.translate import neutrondb
-    manage = [NEUTRON_DB_MANAGE, '--database-connection', url]
-    skipped = []
+    stamped = []
     if sqlalchemy.make_url(url).get_backend_name() == 'postgresql':
-        scripts = neutrondb.migrations()
-        for revision in MYSQL_ONLY:
-            before = scripts.get_revision(revision).down_revision
-            run_logged([*manage, 'upgrade', before], log)
-            run_logged([*manage, 'stamp', revision], log)
-            skipped.append(revision)
-    run_logged([*manage, 'upgrade', 'heads'], log)
-    return skipped
+        stamped = list(MYSQL_ONLY)
+    for revision in stamped:
+        manage(url, log, 'upgrade', revision_before(revision))
+        manage(url, log, 'stamp', revision)
+    manage(url, log, 'upgrade', 'heads')
+    return stamped
 
 
 #: the migration that inserts Neutron's stock default-group rule templates

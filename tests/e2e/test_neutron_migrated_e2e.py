@@ -19,9 +19,8 @@ from tools.novanet import generate
 from freeze.translate import keys, neutrondb
 from freeze.translate.neutron import Neutron
 from tests.e2e.test_restore_e2e import ADMIN, rows, run
-from tools.localcloud import run_logged
 from tools.localneutron import (
-    MYSQL_ONLY, NEUTRON_DB_MANAGE, LocalNeutron, migrate)
+    MYSQL_ONLY, LocalNeutron, manage, migrate, revision_before)
 
 
 def migrated(mysql, name, work):
@@ -110,13 +109,10 @@ def test_postgresql_runs_all_but_the_mysql_only_migrations(
     stamps it instead and runs every other migration to Neutron's heads."""
     url = postgres.create_database('neutron_migrations')
     log = str(tmp_path / 'neutron-db-manage.log')
-    manage = [NEUTRON_DB_MANAGE, '--database-connection', url]
-    scripts = neutrondb.migrations()
     for revision in MYSQL_ONLY:
-        run_logged([*manage, 'upgrade',
-                    scripts.get_revision(revision).down_revision], log)
+        manage(url, log, 'upgrade', revision_before(revision))
         with pytest.raises(RuntimeError) as failed:
-            run_logged([*manage, 'upgrade', revision], log)
+            manage(url, log, 'upgrade', revision)
         assert 'syntax error at or near "CONVERT"' in str(failed.value)
     assert migrate(url, log) == list(MYSQL_ONLY)
     engine = neutrondb.engine(url)
